@@ -1,0 +1,203 @@
+"""The Task contract: read this file first.
+
+Every dataset in RestoreBench is a :class:`Task`. A task knows how to make one
+:class:`Sample` from a random generator, and how to score a restoration of it.
+Generators call ``task.make_sample`` at scale (see :mod:`generators.dataset`);
+the benchmark harness calls the same function on a fixed test split and scores
+every :class:`Method` that supports the task with ``task.metrics``.
+
+Array conventions (checked at the boundaries with :func:`check_image`):
+
+* images are numpy ``float32`` arrays, channels last (HWC), values in [0, 1];
+  greyscale images keep a channel axis of size 1;
+* stacks of views are ``(N, H, W, C)``;
+* masks are ``bool`` arrays ``(H, W)``, True where a pixel is missing /
+  occluded;
+* label maps are ``int32`` arrays ``(H, W)``.
+
+Randomness: sample ``i`` of a dataset with seed ``s`` is made from
+``sample_rng(s, i)`` and from nothing else, so it is identical for one worker,
+sixteen workers or a Ray cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = [
+    "Sample",
+    "Task",
+    "Method",
+    "sample_rng",
+    "check_image",
+    "check_views",
+    "check_mask",
+    "lookup",
+]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One paired example.
+
+    Attributes
+    ----------
+    inputs : dict of str to ndarray
+        What a method sees, e.g. ``{"views": (N, H, W, 3)}`` or
+        ``{"image": (H, W, C), "mask": (H, W)}``.
+    target : dict of str to ndarray
+        The ground truth; the key ``Task.target_key`` is what methods predict.
+    extras : dict of str to ndarray
+        Side information for analysis and auxiliary training (masks, shading,
+        orientation fields ...). May be empty.
+    params : dict
+        Every sampled parameter, JSON-serialisable, enough to re-create the
+        sample.
+    """
+
+    inputs: dict[str, np.ndarray]
+    target: dict[str, np.ndarray]
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A restoration task.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, e.g. ``"bookcovers"``.
+    make_sample : callable
+        ``make_sample(rng) -> Sample``. Must be picklable (a module-level
+        function or a ``functools.partial`` of one) so that process pools and
+        Ray can run it.
+    metrics : mapping of str to callable
+        ``metric(reference, prediction) -> float``, each with its conventions
+        fixed (see :mod:`benchmarks.metrics`).
+    input_kind : str
+        What ``Sample.inputs`` holds; methods may declare support for a kind
+        instead of a task name. One of ``"views"`` (multi-image),
+        ``"image"`` (single degraded image), ``"image+mask"`` (inpainting),
+        ``"labels+mask"`` (label-map inpainting).
+    target_key : str
+        Key of ``Sample.target`` that a method's prediction is scored against.
+    test_size : int
+        Number of samples in the fixed test split.
+    test_seed : int
+        Seed of the fixed test split (disjoint from training seeds by
+        convention: training data uses seeds below 1000).
+    quick_size : int
+        Test-split size used by ``benchmarks.run --quick``.
+    params : dict
+        The generator parameters behind ``make_sample`` (resolution, number of
+        views ...), JSON-able; part of the dataset hash.
+    higher_is_better : mapping of str to bool
+        Direction of each metric, for ranking.
+    """
+
+    name: str
+    make_sample: Callable[[np.random.Generator], Sample]
+    metrics: Mapping[str, Callable[[np.ndarray, np.ndarray], float]]
+    input_kind: str
+    target_key: str = "clean"
+    test_size: int = 100
+    test_seed: int = 1_000_003
+    quick_size: int = 10
+    params: Mapping[str, Any] = field(default_factory=dict)
+    higher_is_better: Mapping[str, bool] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Method(Protocol):
+    """A restoration method: a baseline or a learned model.
+
+    ``tasks`` lists task names and/or input kinds (see ``Task.input_kind``)
+    the method applies to. ``restore`` takes ``Sample.inputs`` and returns the
+    prediction of ``Sample.target[task.target_key]`` with the same shape,
+    dtype float32 (int32 for label maps) and range.
+    """
+
+    name: str
+    tasks: tuple[str, ...]
+
+    def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray: ...
+
+
+def supports(method: Method, task: Task) -> bool:
+    """True when ``method`` declares ``task`` by name or by input kind."""
+    return task.name in method.tasks or task.input_kind in method.tasks
+
+
+def sample_rng(seed: int, index: int) -> np.random.Generator:
+    """The generator for sample ``index`` of a dataset with seed ``seed``.
+
+    A pure function of ``(seed, index)``: independent of worker count, order
+    and engine. Both must be non-negative integers.
+    """
+    if seed is None or index is None:
+        raise ValueError("seed and index must be integers, not None")
+    if int(seed) < 0 or int(index) < 0:
+        raise ValueError(f"seed and index must be >= 0, got seed={seed}, index={index}")
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(index)]))
+
+
+def lookup(registry: Mapping[str, Any], name: str, what: str = "name") -> Any:
+    """``registry[name]`` with a KeyError that lists the valid names."""
+    try:
+        return registry[name]
+    except KeyError:
+        raise KeyError(f"unknown {what} {name!r}; choose from {sorted(registry)}") from None
+
+
+def check_image(x: np.ndarray, *, name: str = "image") -> np.ndarray:
+    """Validate an HWC float32 image in [0, 1]; return it unchanged.
+
+    Raises
+    ------
+    ValueError
+        On wrong type, ndim, channel count, dtype, NaN/Inf or range.
+    """
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{name}: expected a numpy array, got {type(x).__name__}")
+    if x.ndim != 3 or x.shape[2] not in (1, 3):
+        raise ValueError(f"{name}: expected shape (H, W, 1|3), got {x.shape}")
+    _check_float01(x, name)
+    return x
+
+
+def check_views(x: np.ndarray, *, name: str = "views", min_views: int = 1) -> np.ndarray:
+    """Validate an (N, H, W, C) float32 stack in [0, 1] with N >= ``min_views``."""
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{name}: expected a numpy array, got {type(x).__name__}")
+    if x.ndim != 4 or x.shape[3] not in (1, 3):
+        raise ValueError(f"{name}: expected shape (N, H, W, 1|3), got {x.shape}")
+    if x.shape[0] < min_views:
+        raise ValueError(f"{name}: needs at least {min_views} views, got {x.shape[0]}")
+    _check_float01(x, name)
+    return x
+
+
+def check_mask(mask: np.ndarray, shape: tuple[int, ...], *, name: str = "mask") -> np.ndarray:
+    """Validate a bool (H, W) mask matching the first two entries of ``shape``."""
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
+        raise ValueError(f"{name}: expected a bool numpy array, got {getattr(mask, 'dtype', type(mask))}")
+    if mask.shape != tuple(shape[:2]):
+        raise ValueError(f"{name}: shape {mask.shape} does not match image {tuple(shape[:2])}")
+    return mask
+
+
+def _check_float01(x: np.ndarray, name: str) -> None:
+    if x.dtype != np.float32:
+        raise ValueError(f"{name}: expected dtype float32, got {x.dtype}")
+    if x.size == 0:
+        raise ValueError(f"{name}: empty array {x.shape}")
+    lo, hi = float(x.min()), float(x.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"{name}: contains NaN or Inf")
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(f"{name}: values must lie in [0, 1], got [{lo:.4g}, {hi:.4g}]")

@@ -1,0 +1,99 @@
+"""Metrics equal their references: scikit-image for PSNR/SSIM, definitions for the rest."""
+
+import numpy as np
+import pytest
+from skimage import data as skdata
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from benchmarks import metrics
+from tests.tolerances import METRIC_ATOL
+
+
+def _natural_pair(rng):
+    ref = skdata.astronaut()[:200, :240].astype(np.float32) / 255.0
+    noisy = np.clip(ref + rng.normal(0, 0.05, ref.shape).astype(np.float32), 0, 1)
+    return ref, noisy
+
+
+def _random_pair(rng, shape):
+    ref = rng.random(shape, dtype=np.float32)
+    return ref, np.clip(ref + rng.normal(0, 0.1, shape).astype(np.float32), 0, 1)
+
+
+PAIRS = {
+    "random-rgb": lambda rng: _random_pair(rng, (64, 80, 3)),
+    "random-grey": lambda rng: _random_pair(rng, (31, 47)),
+    "natural-rgb": _natural_pair,
+    "natural-grey": lambda rng: tuple(a.mean(axis=2) for a in _natural_pair(rng)),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PAIRS))
+def test_ssim_equals_skimage(kind):
+    ref, img = PAIRS[kind](np.random.default_rng(0))
+    expected = structural_similarity(
+        ref, img, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+        data_range=1.0, channel_axis=2 if ref.ndim == 3 else None,
+    )
+    assert abs(metrics.ssim(ref, img, data_range=1.0) - expected) < METRIC_ATOL
+
+
+@pytest.mark.parametrize("kind", sorted(PAIRS))
+def test_psnr_equals_skimage(kind):
+    ref, img = PAIRS[kind](np.random.default_rng(1))
+    expected = peak_signal_noise_ratio(ref, img, data_range=1.0)
+    assert abs(metrics.psnr(ref, img, data_range=1.0) - expected) < METRIC_ATOL
+
+
+def test_psnr_uses_given_range_not_data():
+    ref = np.full((8, 8), 0.5)
+    img = ref + 0.1
+    assert metrics.psnr(ref, img, data_range=1.0) == pytest.approx(20.0)
+    assert metrics.psnr(ref * 255, img * 255, data_range=255.0) == pytest.approx(20.0)
+
+
+def test_ssim_and_dssim_identity():
+    ref, _ = _natural_pair(np.random.default_rng(2))
+    assert metrics.ssim(ref, ref) == pytest.approx(1.0)
+    assert metrics.dssim(ref, ref) == pytest.approx(0.0)
+    assert metrics.dssim(ref, 1 - ref) > 0.5
+
+
+def test_mismatched_shapes_raise():
+    with pytest.raises(ValueError, match="shape"):
+        metrics.psnr(np.zeros((4, 4)), np.zeros((4, 5)))
+
+
+def test_lmse_properties():
+    rng = np.random.default_rng(3)
+    ref = rng.random((64, 50, 3))
+    assert metrics.lmse(ref, ref) == 0.0
+    assert metrics.lmse(ref, 3.7 * ref) == pytest.approx(0.0, abs=1e-12)  # global gain
+    assert metrics.lmse(ref, np.zeros_like(ref)) == pytest.approx(1.0)
+    noisy = ref + rng.normal(0, 0.1, ref.shape)
+    worse = ref + rng.normal(0, 0.3, ref.shape)
+    assert 0 < metrics.lmse(ref, noisy) < metrics.lmse(ref, worse)
+
+
+def test_lmse_matches_direct_window_loop():
+    """The integral-image version equals the MIT reference loop written out."""
+    rng = np.random.default_rng(4)
+    ref, img = rng.random((45, 61)), rng.random((45, 61))
+    ssq = total = 0.0
+    for i in range(0, 45 - 20 + 1, 10):
+        for j in range(0, 61 - 20 + 1, 10):
+            t, p = ref[i:i + 20, j:j + 20], img[i:i + 20, j:j + 20]
+            a = (t * p).sum() / (p * p).sum()
+            ssq += ((t - a * p) ** 2).sum()
+            total += (t * t).sum()
+    assert metrics.lmse(ref, img) == pytest.approx(ssq / total, rel=1e-10)
+
+
+def test_label_metrics():
+    ref = np.array([[0, 0, 1], [1, 2, 2]])
+    pred = np.array([[0, 1, 1], [1, 2, 0]])
+    assert metrics.label_accuracy(ref, pred) == pytest.approx(4 / 6)
+    mask = np.array([[True, True, False], [False, False, False]])
+    assert metrics.label_accuracy(ref, pred, mask=mask) == pytest.approx(0.5)
+    # IoU: class0 1/3, class1 2/3, class2 1/2; class 3 absent from both -> ignored
+    assert metrics.mean_iou(ref, pred, num_classes=4) == pytest.approx((1 / 3 + 2 / 3 + 1 / 2) / 3)
