@@ -1,0 +1,424 @@
+"""Tests of generators.dataset: the shard writer, its readers and the generator CLI.
+
+The toy task (tests/_toy_task.py) holds every array kind the writer
+distinguishes; datasets are tiny (a few 12x10 samples) so the whole file runs
+in well under a minute, Ray included (started once).
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from collections import namedtuple
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import generators.dataset as dsmod
+from generators.dataset import (
+    SampleDataset,
+    UserError,
+    compute_dataset_hash,
+    read_dataset,
+    read_manifest,
+    write_dataset,
+)
+from generators.task import Sample, sample_rng
+from tests._toy_task import main as toy_main
+from tests._toy_task import make_bad_params_sample, make_toy_sample
+
+REPO = Path(__file__).resolve().parent.parent
+N, SHARD = 7, 3  # three shards, the last one short
+PARAMS = {"size": 12}
+QUANT = 1 / 510 + 1e-7  # half an 8-bit step (+ float32 slack)
+
+
+def _write(out, **kw):
+    args = dict(n=N, out=out, seed=0, shard_size=SHARD, workers=1, generator="toy", params=PARAMS, progress=False)
+    args.update(kw)
+    make = args.pop("make_sample", make_toy_sample)
+    return write_dataset(make, **args)
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    """Every visible file of a dataset directory, by name."""
+    return {p.name: p.read_bytes() for p in sorted(Path(directory).iterdir()) if not p.name.startswith(".")}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The toy dataset written in-process, uninterrupted: what every other path must reproduce."""
+    out = tmp_path_factory.mktemp("ref") / "ds"
+    _write(out)
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# round trip and encoding
+# --------------------------------------------------------------------------- #
+
+
+def test_round_trip_restores_dtypes_shapes_values(reference):
+    items = list(read_dataset(reference))
+    assert [k for k, _ in items] == [f"{i:012d}" for i in range(N)]
+    for i, (_, got) in enumerate(items):
+        want = make_toy_sample(sample_rng(0, i))
+        for group in ("inputs", "target", "extras"):
+            g, w = getattr(got, group), getattr(want, group)
+            assert sorted(g) == sorted(w)
+            for name in w:
+                assert g[name].dtype == w[name].dtype, (group, name)
+                assert g[name].shape == w[name].shape, (group, name)
+        # float32 [0, 1] images went through 8-bit PNG: within half a step
+        for a, b in [(got.inputs["views"], want.inputs["views"]), (got.inputs["grey"], want.inputs["grey"]),
+                     (got.target["clean"], want.target["clean"])]:  # fmt: skip
+            assert np.abs(a - b).max() <= QUANT
+            assert np.array_equal(a, np.rint(b * 255).astype(np.float32) / 255)
+        # everything else is exact
+        for name in ("mask", "u8", "labels", "depth"):
+            assert np.array_equal(got.extras[name], want.extras[name]), name
+        assert got.params == {"sigma": float(np.float32(0.1)), "n_views": 3, "flag": True, "name": "toy",
+                              "hint": want.params["hint"]}  # fmt: skip
+
+
+def test_sample_dataset_matches_read_dataset_and_feeds_a_dataloader(reference):
+    import torch
+    from torch.utils.data import DataLoader
+
+    ds = SampleDataset(reference)
+    assert len(ds) == N
+    streamed = dict(read_dataset(reference))
+    for i in (0, 4, N - 1, -1):
+        a, b = ds[i], streamed[f"{i % N:012d}"]
+        assert np.array_equal(a.target["clean"], b.target["clean"])
+        assert np.array_equal(a.extras["mask"], b.extras["mask"])
+        assert a.params == b.params
+    with pytest.raises(IndexError):
+        ds[N]
+
+    def to_tensor(s: Sample):
+        return torch.from_numpy(s.target["clean"]).permute(2, 0, 1), torch.from_numpy(s.extras["mask"])
+
+    loader = DataLoader(SampleDataset(reference, transform=to_tensor, verify=False), batch_size=3, num_workers=0)
+    batches = list(loader)
+    assert [b[0].shape for b in batches] == [(3, 3, 12, 10), (3, 3, 12, 10), (1, 3, 12, 10)]
+    assert batches[0][1].dtype == torch.bool
+    assert torch.equal(batches[1][0][0], torch.from_numpy(streamed[f"{3:012d}"].target["clean"]).permute(2, 0, 1))
+
+
+@pytest.mark.parametrize(
+    "array, ext",
+    [
+        (np.full((4, 5, 3), np.float32(128) / np.float32(255), np.float32), "png"),
+        (np.zeros((2, 4, 5, 1), np.float32), "png"),
+        (np.zeros((4, 5), np.float32), "npy"),  # float images keep a channel axis
+        (np.full((4, 5, 3), 1.5, np.float32), "npy"),  # outside [0, 1]: stored losslessly
+        (np.full((4, 5, 3), np.nan, np.float32), "npy"),
+        (np.zeros((4, 5, 3), np.float64), "npy"),
+        (np.zeros((4, 5, 4), np.float32), "npy"),
+        (np.ones((3, 4, 5), bool), "png"),  # a stack of masks
+        (np.zeros((4, 5, 3), np.uint8), "png"),
+        (np.zeros((4, 5), np.int32), "npy"),
+    ],
+)
+def test_encoding_choice_and_exact_restore(array, ext):
+    got_ext, data, meta = dsmod._encode_array(array)
+    assert got_ext == ext
+    back = dsmod._decode_array(bytes(data), meta, "test")
+    assert back.dtype == array.dtype and back.shape == array.shape
+    np.testing.assert_array_equal(back, array)  # these values are exact on 8 bits
+
+
+def test_png_is_stored_as_rgb_for_other_tools():
+    from PIL import Image
+
+    red = np.zeros((4, 5, 3), np.float32)
+    red[..., 0] = 1.0
+    _, data, _ = dsmod._encode_array(red)
+    pil = np.asarray(Image.open(io.BytesIO(bytes(data))).convert("RGB"))
+    assert (pil[..., 0] == 255).all() and (pil[..., 1:] == 0).all()
+
+
+def test_params_must_be_json(tmp_path):
+    with pytest.raises(UserError, match=r"params\['bad'\]\['obj'\]"):
+        _write(tmp_path / "a", make_sample=make_bad_params_sample, n=1)
+    with pytest.raises(UserError, match=r"params\['x'\] = nan"):
+        _write(tmp_path / "b", params={"x": float("nan")})
+    with pytest.raises(UserError, match="key 1"):
+        _write(tmp_path / "c", params={1: "int key"})
+
+
+# --------------------------------------------------------------------------- #
+# bytes on disk: determinism
+# --------------------------------------------------------------------------- #
+
+
+def test_tar_members_are_sorted_with_fixed_headers(reference):
+    raw = (reference / "shard-000000.tar").read_bytes()
+    assert len(raw) % 10240 == 0
+    with tarfile.open(reference / "shard-000000.tar") as tf:
+        members = tf.getmembers()
+    names = [m.name for m in members]
+    assert names == sorted(names)
+    assert {"000000000000.meta.json", "000000000000.params.json", "000000000002.target.clean.png"} <= set(names)
+    for m in members:
+        assert (m.mtime, m.uid, m.gid, m.uname, m.gname, m.mode, m.pax_headers) == (0, 0, 0, "", "", 0o644, {})
+        assert m.isfile()
+    assert raw[257:263] == b"ustar\x00"  # POSIX ustar headers, no pax/GNU extensions
+
+
+def test_manifest_records_everything_and_hash(reference):
+    m = read_manifest(reference)
+    assert (m["generator"], m["params"], m["seed"], m["n"], m["shard_size"]) == ("toy", PARAMS, 0, N, SHARD)
+    assert [(s["file"], s["first"], s["count"]) for s in m["shards"]] == [
+        ("shard-000000.tar", 0, 3), ("shard-000001.tar", 3, 3), ("shard-000002.tar", 6, 1)]  # fmt: skip
+    for s in m["shards"]:
+        assert s["sha256"] == dsmod._sha256_file(reference / s["file"])
+        assert s["bytes"] == (reference / s["file"]).stat().st_size
+    assert {"python", "numpy", "torch", "opencv-python-headless"} <= set(m["versions"])
+    assert m["dataset_hash"] == compute_dataset_hash(m)
+    assert compute_dataset_hash({**m, "seed": 1}) != m["dataset_hash"]
+    assert compute_dataset_hash({**m, "versions": {}}) == m["dataset_hash"]  # versions are not identity
+    text = (reference / "manifest.json").read_text()
+    assert "time" not in text and os.uname().nodename not in text
+
+
+def test_same_command_twice_gives_identical_bytes(reference, tmp_path):
+    _write(tmp_path / "again")
+    assert _files(tmp_path / "again") == _files(reference)
+
+
+def test_two_local_workers_give_identical_bytes(reference, tmp_path):
+    _write(tmp_path / "w2", workers=2)
+    assert _files(tmp_path / "w2") == _files(reference)
+
+
+@pytest.mark.slow
+def test_ray_engine_gives_identical_bytes_and_shuts_down(reference, tmp_path):
+    ray = pytest.importorskip("ray")
+    _write(tmp_path / "ray", workers=2, engine="ray")
+    assert _files(tmp_path / "ray") == _files(reference)
+    assert not ray.is_initialized()
+
+
+# --------------------------------------------------------------------------- #
+# crash safety and resume
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigkill_mid_run_then_resume_matches_uninterrupted_run(reference, tmp_path, workers):
+    out = tmp_path / "killed"
+    code = (
+        "import sys; from tests._toy_task import main; "
+        f"sys.exit(main(['--out', {str(out)!r}, '--n', '{N}', '--shard-size', '{SHARD}', "
+        f"'--workers', '{workers}', '--delay', '0.25', '--no-progress']))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not list(out.glob("shard-*.tar.json")):  # at least one shard complete
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "no shard finished in 30 s"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+    time.sleep(0.3)  # pool workers die with their parent (PR_SET_PDEATHSIG)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] is False and "shards" not in manifest
+    records = list(out.glob("shard-*.tar.json"))
+    assert 1 <= len(records) < 3
+    for rec_path in records:  # whatever looks complete is complete
+        rec = json.loads(rec_path.read_text())
+        assert dsmod._sha256_file(out / rec["file"]) == rec["sha256"]
+        assert (out / rec["file"]).read_bytes() == (reference / rec["file"]).read_bytes()
+    with pytest.raises(UserError, match="incomplete"):
+        list(read_dataset(out))
+    _write(out)  # the same command again
+    assert _files(out) == _files(reference)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_resume_redoes_corrupted_partial_and_temporary_files(reference, tmp_path):
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    (out / "shard-000001.tar").write_bytes(b"partial")  # a complete-looking name with bad content
+    (out / "shard-000002.tar.json").unlink()  # a shard whose record never got written
+    (out / ".shard-000000.tar.999.tmp").write_bytes(b"junk")
+    _write(out)
+    assert _files(out) == _files(reference)
+    assert not (out / ".shard-000000.tar.999.tmp").exists()
+
+
+def test_growing_n_extends_and_equals_a_fresh_run(reference, tmp_path):
+    out = tmp_path / "grow"
+    shutil.copytree(reference, out)
+    _write(out, n=N + 3)
+    _write(tmp_path / "fresh", n=N + 3)
+    assert _files(out) == _files(tmp_path / "fresh")
+
+
+@pytest.mark.parametrize(
+    "change, pattern",
+    [
+        ({"params": {"size": 13}}, r"params\.size: 12 -> 13"),
+        ({"seed": 1}, r"seed: 0 -> 1"),
+        ({"shard_size": 2}, r"shard_size: 3 -> 2"),
+        ({"generator": "other"}, r"generator: \"toy\" -> \"other\""),
+        ({"n": N - 1}, r"shrink"),
+    ],
+)
+def test_changed_settings_into_existing_dir_are_refused(reference, tmp_path, change, pattern):
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    with pytest.raises(UserError, match=pattern):
+        _write(out, **change)
+    assert _files(out) == _files(reference)  # nothing touched
+
+
+def test_foreign_or_busy_directory_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="not empty"):
+        _write(tmp_path)
+    import fcntl
+
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    with open(busy / ".restorebench.lock", "w") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(UserError, match="another process"):
+            _write(busy)
+
+
+# --------------------------------------------------------------------------- #
+# readers refuse bad data
+# --------------------------------------------------------------------------- #
+
+
+def test_corrupted_shard_is_named(reference, tmp_path):
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    path = out / "shard-000001.tar"
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 3] ^= 0x01
+    path.write_bytes(bytes(raw))
+    with pytest.raises(UserError, match=r"corrupted shard .*shard-000001\.tar"):
+        list(read_dataset(out))
+    with pytest.raises(UserError, match=r"shard-000001\.tar"):
+        SampleDataset(out)
+    (out / "shard-000002.tar").unlink()
+    with pytest.raises(UserError, match=r"missing shard .*shard-000002\.tar"):
+        SampleDataset(out, verify=False)
+
+
+def test_missing_manifest_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="no manifest.json"):
+        list(read_dataset(tmp_path))
+
+
+# --------------------------------------------------------------------------- #
+# disk space
+# --------------------------------------------------------------------------- #
+
+_Usage = namedtuple("_Usage", "total used free")
+
+
+def test_short_disk_is_refused_after_the_first_shard(tmp_path, monkeypatch):
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: _Usage(10**6, 10**6 - 1000, 1000))
+    with pytest.raises(UserError, match=r"not enough free disk space .*--ignore-disk-space"):
+        _write(tmp_path / "a")
+    assert [p.name for p in (tmp_path / "a").glob("shard-*.tar")] == ["shard-000000.tar"]  # only the probe
+    manifest = _write(tmp_path / "b", check_disk=False)
+    assert manifest["complete"]
+    assert toy_main(["--out", str(tmp_path / "c"), "--no-progress", "--workers", "1", "--ignore-disk-space"]) == 0
+
+
+def test_disk_full_while_writing_is_one_clear_error(tmp_path, monkeypatch):
+    def full(out):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(dsmod, "_tar_end", full)
+    with pytest.raises(UserError, match=r"disk full while writing shard .*shard-000000\.tar"):
+        _write(tmp_path)
+    assert not list(tmp_path.glob(".*.tmp")) and not list(tmp_path.glob("shard-*"))
+
+
+# --------------------------------------------------------------------------- #
+# command line
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize(
+    "argv, code, pattern",
+    [
+        (["--n", "0"], 2, "--n: must be >= 1"),
+        (["--workers", "0"], 2, "--workers: must be >= 1"),
+        (["--shard-size", "0"], 2, "--shard-size: must be >= 1"),
+        (["--engine", "foo"], 2, "invalid choice: 'foo'"),
+        (["--bogus"], 2, "unrecognized arguments: --bogus"),
+        (["--size", "0"], 2, "--size must be >= 1"),  # raised by the generator's build()
+        (["--fail", "--workers", "1"], 1, r"make_sample failed on sample 0 .*RuntimeError: toy failure with"),
+        (["--fail", "--n", "6", "--workers", "2"], 1, r"failed on sample [02] \(shard shard-00000[01]\.tar\)"),
+    ],
+)
+def test_cli_errors_are_one_line(tmp_path, capsys, argv, code, pattern):
+    assert toy_main(["--out", str(tmp_path / "o"), "--no-progress", *argv]) == code
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "error:" in lines[0]
+    assert __import__("re").search(pattern, lines[0]), lines[0]
+    assert captured.out == ""
+
+
+def test_cli_success_and_real_exit_codes(tmp_path):
+    run = functools.partial(subprocess.run, cwd=REPO, capture_output=True, text=True, timeout=60)
+    ok = run([sys.executable, "-m", "tests._toy_task", "--out", str(tmp_path / "ds"), "--n", "3", "--workers", "1"])
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.count("\n") == 1 and str(tmp_path / "ds" / "manifest.json") in ok.stdout
+    assert ok.stderr == ""  # no progress bar when stderr is not a terminal
+    bad = run([sys.executable, "-m", "tests._toy_task", "--out", str(tmp_path / "x"), "--n", "0"])
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    changed = run([sys.executable, "-m", "tests._toy_task", "--out", str(tmp_path / "ds"), "--n", "3", "--size", "5"])
+    assert changed.returncode == 1 and len(changed.stderr.strip().splitlines()) == 1
+    assert "params.size: 12 -> 5" in changed.stderr
+
+
+def test_unpicklable_make_sample_needs_one_worker(tmp_path):
+    with pytest.raises(UserError, match="picklable"):
+        _write(tmp_path / "a", make_sample=lambda rng: make_toy_sample(rng), workers=2)
+    assert _write(tmp_path / "b", make_sample=lambda rng: make_toy_sample(rng), n=2)["complete"]
+
+
+def test_other_library_versions_may_verify_but_not_extend(reference, tmp_path, monkeypatch):
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    real = dsmod._package_versions
+    monkeypatch.setattr(dsmod, "_package_versions", lambda: {**real(), "numpy": "0.0.1"})
+    assert _write(out)["complete"]  # finished: only verified, nothing made
+    assert _files(out) == _files(reference)
+    with pytest.raises(UserError, match=r"other library versions \(numpy: \"1[^;]*\" -> \"0\.0\.1\"\)"):
+        _write(out, n=N + 1)
+
+
+def test_make_sample_must_return_a_sample(tmp_path):
+    with pytest.raises(UserError, match="returned a dict for sample 0, expected a Sample"):
+        _write(tmp_path, make_sample=dict_sample, n=1)
+
+
+def dict_sample(rng):
+    return {"inputs": {}}
