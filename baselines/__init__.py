@@ -1,0 +1,35 @@
+"""Classical baselines, registered by name.
+
+``BASELINES`` maps a method name to an object following
+:class:`generators.task.Method` (``name``, ``tasks``, ``restore(inputs)``).
+Built by explicit construction, no scanning: add a method by importing it
+here. Multi-image methods take ``{"views": (N, H, W, C)}``; inpainting
+methods ``{"image": (H, W, C), "mask": (H, W)}``; the ``-labels`` variants
+``{"labels": (H, W) int32, "mask": (H, W)}``.
+"""
+
+from baselines.inpaint import LabelInpainting, NavierStokesInpainting, NearestInpainting, TeleaInpainting
+from baselines.multiview import MeanFusion, MedianFusion
+from baselines.patchmatch import PATCH_SIZE, SEED, PatchMatchInpainting
+from baselines.rpca import RobustPCA
+from baselines.weiss import WeissReflectance
+
+__all__ = ["BASELINES"]
+
+BASELINES = {
+    m.name: m
+    for m in (
+        MeanFusion(),
+        MedianFusion(),
+        WeissReflectance(),
+        RobustPCA(),
+        NavierStokesInpainting(),
+        TeleaInpainting(),
+        PatchMatchInpainting(),
+        NearestInpainting(),
+        LabelInpainting("navier-stokes-labels", "navier-stokes"),
+        LabelInpainting("telea-labels", "telea"),
+        LabelInpainting("patchmatch-labels", "patchmatch", (("patch_size", PATCH_SIZE),), seed=SEED),
+        LabelInpainting("nearest-labels", "nearest"),
+    )
+}
