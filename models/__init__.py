@@ -1,0 +1,14 @@
+"""Learned models, registered by name.
+
+``MODELS`` maps a method name to an object following
+:class:`generators.task.Method`. Each loads its shipped checkpoint from
+``models/checkpoints/`` on first use (model cards sit next to them), so
+building the registry is cheap and never touches the network.
+"""
+
+from models.deepset import DeepSetMethod
+from models.fingerprint_nets import ResidualCNNMethod, UNetMethod
+
+__all__ = ["MODELS"]
+
+MODELS = {m.name: m for m in (DeepSetMethod(), ResidualCNNMethod(), UNetMethod())}

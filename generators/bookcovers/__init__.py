@@ -1,0 +1,232 @@
+"""bookcovers: recover a book cover from views with occluders and changing light.
+
+A sequence is one cover (procedural, or drawn from ``--covers DIR``) seen
+``N`` times by a fixed camera; each view has its own occluding objects
+(spheres, cubes, sheets, cylinders, cones, tori; textured), 1-4 soft
+coloured lights that cast shadows and highlights, and its own ambient level.
+The task is to predict the cover as it is (its sRGB albedo texture),
+pixel-aligned with the views.
+
+The scene model (geometry, camera, light transport, colour) is specified in
+:mod:`generators.bookcovers.scene`; :mod:`generators.bookcovers.render_fast`
+renders it on the CPU, ``generators.bookcovers.render_blender`` with Cycles.
+
+Sample layout
+-------------
+* ``inputs["views"]``: (N, H, W, 3) float32 sRGB in [0, 1];
+* ``target["clean"]``: (H, W, 3) float32 sRGB, the cover texture;
+* ``extras["occlusion"]``: (N, H, W) bool, pixel sees (partly) an occluder;
+* ``extras["shading"]``: (N, H, W, 3) float32, the cover's diffuse factor
+  ``S`` (linear RGB) stored as ``clip(S / 2, 0, 1)``;
+* ``extras["specular"]``: (N, H, W, 3) float32, the cover's specular
+  radiance (linear RGB), ``clip(spec, 0, 1)``;
+* ``params``: the scene dict (JSON), enough to re-render the sample with
+  :func:`render`.
+
+With the fast renderer, unoccluded pixels satisfy ``view =
+oetf(clip(eotf(clean) * 2 * shading + specular, 0, 1))`` up to rounding
+(before 8-bit storage); Blender adds interreflections and Monte Carlo noise.
+
+Renderer contract: a renderer module exposes ``render_scene(scene, *,
+covers_dir=None, **options) -> dict`` with the keys ``views``,
+``occlusion``, ``shading``, ``specular`` as above.
+
+Command line (a resumable sharded dataset, see :mod:`generators.dataset`)::
+
+    python -m generators.bookcovers --n 200000 --out DIR [--views 10] [--size 256 | HxW]
+        [--renderer fast|blender] [--covers DIR] [--recycle K] [--seed S] [--workers N]
+        [--engine local|ray] [--shard-size K]
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from typing import Any
+
+import numpy as np
+
+from benchmarks.metrics import dssim, lmse, mse, psnr, ssim
+from generators.bookcovers.covers import CoverFolder, load_cover, load_texture, texture_size
+from generators.bookcovers.scene import sample_scene, validate_size
+from generators.task import Sample, Task
+
+__all__ = ["TASK", "RENDERERS", "make_task", "make_sample", "sample_scene", "render"]
+
+RENDERERS = ("fast", "blender")
+
+
+def _load_textures(scene: dict[str, Any]) -> tuple[list[np.ndarray], list[list[int]]]:
+    """Distinct occluder textures of a scene and, per view, each occluder's index."""
+    ts = texture_size(scene["size"])
+    index: dict[str, int] = {}
+    textures: list[np.ndarray] = []
+    tex_of: list[list[int]] = []
+    for view in scene["views"]:
+        row = []
+        for occ in view["occluders"]:
+            key = repr(sorted(occ["texture"].items()))
+            if key not in index:
+                index[key] = len(textures)
+                textures.append(load_texture(occ["texture"], ts))
+            row.append(index[key])
+        tex_of.append(row)
+    return textures, tex_of
+
+
+def render(
+    scene: dict[str, Any],
+    renderer: str = "fast",
+    *,
+    covers_dir: str | None = None,
+    cover: np.ndarray | None = None,
+    options: dict[str, Any] | None = None,
+) -> dict[str, np.ndarray]:
+    """Render a scene dict (see :mod:`generators.bookcovers.scene`).
+
+    Parameters
+    ----------
+    scene : dict
+        A scene from :func:`sample_scene` (or ``Sample.params``).
+    renderer : {"fast", "blender"}
+        ``"blender"`` needs ``bpy`` (Blender as a Python module).
+    covers_dir : str, optional
+        The covers folder, for scenes whose cover is a file.
+    cover : ndarray, optional
+        The already materialised clean cover (saves loading it twice).
+    options : dict, optional
+        Renderer keyword options (fast: ``shadow_samples``; blender: see
+        ``render_blender.render_scene_blender``).
+
+    Returns
+    -------
+    dict
+        ``views``, ``occlusion``, ``shading``, ``specular`` (see the module
+        docstring) and ``clean``.
+    """
+    h, w = validate_size(scene["size"])
+    if cover is None:
+        cover = load_cover(scene["cover"], (h, w), covers_dir)
+    if renderer == "fast":
+        from generators.bookcovers import render_fast
+
+        textures, tex_of = _load_textures(scene)
+        out = render_fast.render_views(scene, cover, textures, tex_of, **(options or {}))
+    elif renderer == "blender":
+        mod = _import_blender()
+        out = dict(mod.render_scene(scene, covers_dir=covers_dir, **(options or {})))
+    else:
+        raise ValueError(f"unknown renderer {renderer!r}; choose from {list(RENDERERS)}")
+    out["clean"] = cover
+    return out
+
+
+def _import_blender(*, full_check: bool = False):
+    """The Blender renderer module, or one clear ValueError when bpy is missing.
+
+    ``full_check`` imports bpy here (the CLI does it once, in the parent);
+    otherwise only its presence is checked, because the Blender renderer runs
+    bpy in a child process and a pool worker need not load it.
+    """
+    try:
+        if full_check:
+            import bpy  # noqa: F401
+        elif importlib.util.find_spec("bpy") is None:
+            raise ImportError("No module named 'bpy'")
+    except Exception as e:  # noqa: BLE001 - bpy fails in many ways (ImportError, OSError on libs)
+        raise ValueError(
+            f"renderer 'blender' needs bpy (Blender as a Python module), which cannot be imported: {e}"
+        ) from None
+    from generators.bookcovers import render_blender
+
+    return render_blender
+
+
+def make_sample(
+    rng: np.random.Generator,
+    *,
+    views: int = 10,
+    size: int | tuple[int, int] = 256,
+    renderer: str = "fast",
+    covers: str | CoverFolder | None = None,
+    renderer_options: dict[str, Any] | None = None,
+) -> Sample:
+    """Make one bookcovers sequence.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The only source of randomness.
+    views : int
+        Views per sequence.
+    size : int or (int, int)
+        Square side or ``(H, W)``, each 64..4096.
+    renderer : {"fast", "blender"}
+    covers : str or CoverFolder, optional
+        Folder of cover images; ``None`` draws procedural covers.
+    renderer_options : dict, optional
+        Passed to the renderer (see :func:`render`); must not change the
+        picture's meaning (e.g. Blender's process recycling).
+
+    Returns
+    -------
+    Sample
+        See the module docstring for keys, shapes and ranges.
+    """
+    folder = _cover_folder(covers) if isinstance(covers, str) else covers
+    scene = sample_scene(rng, views=views, size=validate_size(size), cover_source=folder)
+    out = render(scene, renderer, covers_dir=folder.root if folder is not None else None, options=renderer_options)
+    return Sample(
+        inputs={"views": out["views"]},
+        target={"clean": out["clean"]},
+        extras={"occlusion": out["occlusion"], "shading": out["shading"], "specular": out["specular"]},
+        params=scene,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _cover_folder(path: str) -> CoverFolder:
+    return CoverFolder(path)
+
+
+def make_task(
+    views: int = 10,
+    size: int | tuple[int, int] = 256,
+    renderer: str = "fast",
+    covers: str | None = None,
+    renderer_options: dict[str, Any] | None = None,
+) -> Task:
+    """The bookcovers task with its generator parameters fixed.
+
+    Cheap: nothing is rendered. ``covers`` is scanned once here (ValueError
+    when it holds no usable image); the scan travels with ``make_sample``.
+    ``renderer_options`` go to the renderer and are not part of ``params``
+    (they must not change the output).
+    """
+    hw = validate_size(size)
+    if int(views) < 1:
+        raise ValueError(f"views must be >= 1, got {views}")
+    if renderer not in RENDERERS:
+        raise ValueError(f"unknown renderer {renderer!r}; choose from {list(RENDERERS)}")
+    folder = None
+    params: dict[str, Any] = {"views": int(views), "size": list(hw), "renderer": renderer, "covers": None}
+    if covers is not None:
+        folder = CoverFolder(covers)
+        params["covers"] = folder.root
+        params["covers_count"] = len(folder)
+    return Task(
+        name="bookcovers",
+        make_sample=functools.partial(
+            make_sample, views=int(views), size=hw, renderer=renderer, covers=folder, renderer_options=renderer_options
+        ),
+        metrics={"psnr": psnr, "ssim": ssim, "dssim": dssim, "lmse": lmse, "mse": mse},
+        input_kind="views",
+        target_key="clean",
+        test_size=50,
+        quick_size=8,
+        params=params,
+        higher_is_better={"psnr": True, "ssim": True, "dssim": False, "lmse": False, "mse": False},
+    )
+
+
+TASK = make_task()

@@ -1,0 +1,81 @@
+"""Command line: ``python -m generators.bookcovers --n 200000 --out DIR``.
+
+Writes a resumable sharded dataset through :func:`generators.dataset.run_cli`
+(re-running the same command verifies finished shards and makes only the
+missing ones). With ``--renderer blender`` each pool worker talks to a
+private Blender child process (see ``generators.bookcovers.render_blender``)
+that is replaced by a fresh one every ``--recycle K`` sequences, so Blender's
+memory growth is bounded whatever the shard size; ``--recycle`` does not
+change the output and is not part of the dataset parameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from generators.bookcovers import RENDERERS, make_task
+from generators.bookcovers.scene import MAX_SIZE, MIN_SIZE
+from generators.dataset import UserError, add_dataset_arguments, run_cli
+
+def _size(text: str) -> tuple[int, int]:
+    """``256`` or ``HxW`` (e.g. ``256x384``)."""
+    parts = text.lower().split("x")
+    try:
+        vals = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or HxW, got {text!r}") from None
+    if len(vals) == 1:
+        vals = vals * 2
+    if len(vals) != 2:
+        raise argparse.ArgumentTypeError(f"expected an integer or HxW, got {text!r}")
+    return vals[0], vals[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m generators.bookcovers",
+        description="Book covers seen through occluders under changing light: views -> clean cover.",
+    )
+    parser.add_argument("--views", type=int, default=10, help="views per sequence (default 10)")
+    parser.add_argument(
+        "--size", type=_size, default=(256, 256), help=f"image size, N or HxW, each {MIN_SIZE}..{MAX_SIZE} (default 256)"
+    )
+    parser.add_argument("--renderer", choices=RENDERERS, default="fast", help="fast (CPU ray caster) or blender (Cycles)")
+    parser.add_argument("--covers", default=None, help="folder of cover images (default: procedural covers)")
+    parser.add_argument(
+        "--recycle", type=int, default=None, metavar="K",
+        help="with --renderer blender: sequences per Blender child process before it is replaced",
+    )  # fmt: skip
+    add_dataset_arguments(parser)
+
+    def build(args):
+        if args.views < 1:
+            raise UserError(f"--views must be >= 1, got {args.views}")
+        h, w = args.size
+        if not (MIN_SIZE <= h <= MAX_SIZE and MIN_SIZE <= w <= MAX_SIZE):
+            raise UserError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {h}x{w}")
+        if args.renderer == "blender":
+            from generators.bookcovers import _import_blender
+
+            try:
+                _import_blender(full_check=True)
+            except ValueError as e:
+                raise UserError(str(e)) from None
+        elif args.recycle is not None:
+            raise UserError("--recycle only applies to --renderer blender")
+        if args.recycle is not None and args.recycle < 1:
+            raise UserError(f"--recycle must be >= 1, got {args.recycle}")
+        options = {"recycle_every": args.recycle} if args.recycle is not None else None
+        try:
+            task = make_task(
+                views=args.views, size=(h, w), renderer=args.renderer, covers=args.covers, renderer_options=options
+            )
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        return task.make_sample, dict(task.params)
+
+    return run_cli(parser, build, argv, generator="bookcovers")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
