@@ -787,8 +787,9 @@ def _plane_light_row(fo, so, vrow, y, aspect, lx0, ly0, lz, rr0, camz, a2base, f
         inv_h = one / math.sqrt(hx * hx + hy * hy + hz * hz)
         nh = hz * inv_h
         vh = (vx * hx + vy * hy + vz * hz) * inv_h
-        # GGX lobe widened by the light's angular radius (scene docstring).
-        a2 = a2base + rr0 / r2
+        # GGX lobe widened by half the light's angular radius (scene
+        # docstring): the half-vector moves half as far as the light.
+        a2 = a2base + 0.25 * rr0 / r2
         a2 = a2 if a2 < one else one
         den = nh * nh * (a2 - one) + one
         d = a2 * inv_pi / (den * den)
