@@ -1,0 +1,9 @@
+"""Static HTML leaderboard of a saved benchmark run (``python -m leaderboard RESULTS_DIR``).
+
+Renders only: every number comes from the files ``python -m benchmarks.run``
+saved. See :mod:`leaderboard.render`.
+"""
+
+from .render import render_report
+
+__all__ = ["render_report"]

@@ -54,6 +54,11 @@ from generators.task import Sample, Task
 __all__ = ["TASK", "RENDERERS", "make_task", "make_sample", "sample_scene", "render"]
 
 RENDERERS = ("fast", "blender")
+# Version of the image-formation model (scene.py docstring). Part of the
+# task parameters, so cached test splits and existing datasets made under an
+# older model are never mixed with new ones. 2: specular lobe widened by half
+# the light's angular radius (was the full radius).
+MODEL_VERSION = 2
 
 
 def _load_textures(scene: dict[str, Any]) -> tuple[list[np.ndarray], list[list[int]]]:
@@ -209,7 +214,9 @@ def make_task(
     if renderer not in RENDERERS:
         raise ValueError(f"unknown renderer {renderer!r}; choose from {list(RENDERERS)}")
     folder = None
-    params: dict[str, Any] = {"views": int(views), "size": list(hw), "renderer": renderer, "covers": None}
+    params: dict[str, Any] = {
+        "version": MODEL_VERSION, "views": int(views), "size": list(hw), "renderer": renderer, "covers": None
+    }
     if covers is not None:
         folder = CoverFolder(covers)
         params["covers"] = folder.root
