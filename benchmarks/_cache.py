@@ -1,0 +1,116 @@
+"""The fixed test splits, built once and cached on disk by dataset hash.
+
+A split is identified by :func:`hash_dataset`: a SHA-256 over the task name,
+the generator parameters (``Task.params``), the seed and the number of
+samples. The cache directory ``<cache>/<task>-<hash>`` is written with
+:func:`generators.dataset.write_dataset` (atomic, resumable), so an
+interrupted build resumes and a finished one is reused as is; changing any
+generator parameter changes the hash and builds a new split next to the old
+one. Methods are scored on what :func:`generators.dataset.read_dataset`
+returns, i.e. the 8-bit-quantised images that training data is made of too.
+
+The generator's source code is deliberately *not* part of the hash (editing a
+comment must not invalidate the cache); a task that changes what a parameter
+means should add or bump a ``"version"`` entry in its ``params``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Mapping
+
+from generators.task import Task
+
+# Bump when the cache layout or the hash recipe changes.
+_CACHE_FORMAT = 1
+_SHARD_SIZE = 50
+
+
+def default_cache_dir() -> Path:
+    """``$RESTOREBENCH_CACHE``, else ``.restorebench-cache/`` in the checkout.
+
+    Falls back to ``~/.cache/restorebench`` when the package is not running
+    from a source checkout (no ``pyproject.toml`` next to it).
+    """
+    env = os.environ.get("RESTOREBENCH_CACHE")
+    if env:
+        return Path(env)
+    root = Path(__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file():
+        return root / ".restorebench-cache"
+    return Path.home() / ".cache" / "restorebench"
+
+
+def hash_dataset(task_name: str, params: Mapping[str, object], seed: int, size: int) -> str:
+    """Hex SHA-256 (first 16 digits) identifying one generated split.
+
+    Parameters
+    ----------
+    task_name : str
+    params : mapping
+        ``Task.params``; must be JSON-serialisable. Key order does not matter.
+    seed, size : int
+        The split's seed and number of samples.
+    """
+    try:
+        blob = json.dumps(
+            {"format": _CACHE_FORMAT, "task": task_name, "params": dict(params), "seed": int(seed), "size": int(size)},
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+    except TypeError as err:
+        raise ValueError(f"task {task_name!r}: params are not JSON-serialisable ({err})") from None
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def build_split(task: Task, *, size: int, cache_dir: Path, workers: int | None = 1) -> tuple[Path, str, str]:
+    """Make (or reuse) the test split of ``task`` with ``size`` samples.
+
+    Sample ``i`` is ``task.make_sample(sample_rng(task.test_seed, i))``.
+
+    Returns
+    -------
+    directory : Path
+        ``<cache_dir>/<task>-<split key>``.
+    split_key : str
+        :func:`hash_dataset` of the recipe: what the cache is keyed by.
+    dataset_hash : str
+        The content hash of the written shards (the manifest's
+        ``dataset_hash``, :func:`generators.dataset.compute_dataset_hash`):
+        what the results rows record, so two machines whose generators wrote
+        different bytes are told apart.
+    """
+    from generators.dataset import read_manifest, write_dataset  # heavy; import on use
+
+    digest = hash_dataset(task.name, task.params, task.test_seed, size)
+    out = Path(cache_dir) / f"{task.name}-{digest}"
+    if not _is_complete(out, size):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_dataset(
+            task.make_sample,
+            n=size,
+            out=str(out),
+            seed=task.test_seed,
+            shard_size=_SHARD_SIZE,
+            workers=workers,
+            generator=task.name,
+            params=dict(task.params),
+            progress=False,
+        )
+    return out, digest, read_manifest(out)["dataset_hash"]
+
+
+def _is_complete(out: Path, size: int) -> bool:
+    """True when ``out`` holds a finished manifest for ``size`` samples."""
+    manifest = out / "manifest.json"
+    if not manifest.is_file():
+        return False
+    try:
+        info = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return False
+    n = info.get("n", info.get("num_samples"))
+    return n == size and bool(info.get("complete", True))

@@ -1,0 +1,158 @@
+"""Example images for the report (like Deep Residual Sets, Figures 6-7).
+
+The harness keeps the predictions of a few chosen calls and writes, per
+example, the inputs, every method's output and the target as PNG files plus an
+``examples.json`` index holding each output's per-image metrics (copied from
+the rows, so the numbers under a picture are the ones in ``rows.csv``). The
+leaderboard only lays these files out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+from PIL import Image
+
+from generators.task import Task
+
+from ._scoring import GAIN_CORRECTED, draw_views
+
+_SINGLE_EXAMPLES = 3  # first samples shown for single-image tasks
+_VIEW_COUNTS = (1, 4)  # plus N-1: the range of Figures 3-5, in three stops
+
+
+def choose_example_keys(task: Task, split_dir: Path, size: int) -> frozenset:
+    """``(sample, n_views, draw)`` of the calls whose outputs are shown.
+
+    Multi-image tasks: sample 0 with 1, 4 and N-1 views and sample 1 with N-1
+    views, draw 0; single-image tasks: the first three samples.
+    """
+    if task.input_kind != "views":
+        return frozenset((i, None, 0) for i in range(min(_SINGLE_EXAMPLES, size)))
+    n_total = _load(split_dir, 0).inputs["views"].shape[0]
+    top = n_total - 1
+    keys = {(0, n, 0) for n in (*_VIEW_COUNTS, top) if 1 <= n <= top}
+    if size > 1 and top >= 1:
+        keys.add((1, top, 0))
+    return frozenset(keys)
+
+
+_OPEN: dict[str, object] = {}
+
+
+def _load(split_dir: Path, index: int):
+    from generators.dataset import SampleDataset
+
+    key = str(split_dir)
+    if key not in _OPEN:
+        _OPEN.clear()  # one split at a time: the harness goes task by task
+        _OPEN[key] = SampleDataset(key)
+    return _OPEN[key][index]
+
+
+def slug(name: str) -> str:
+    """A file-name-safe, collision-free form of a method name."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")[:40] or "method"
+    return f"{safe}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    """An array as a displayable 8-bit image (HxW or HxWx3).
+
+    Float images in [0, 1] are clipped and rounded; bool masks become black and
+    white; integer label maps get a fixed colour per label.
+    """
+    x = np.asarray(x)
+    if x.dtype == np.bool_:
+        return np.where(x, 255, 0).astype(np.uint8)
+    if np.issubdtype(x.dtype, np.integer):
+        labels = x.astype(np.int64)
+        palette = np.random.default_rng(7).integers(40, 256, size=(int(labels.max(initial=0)) + 1, 3))
+        palette[0] = 0
+        return palette[np.clip(labels, 0, None)].astype(np.uint8)
+    img = np.round(np.clip(np.nan_to_num(x.astype(np.float64)), 0, 1) * 255).astype(np.uint8)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[..., 0]
+    return img
+
+
+def _save(path: Path, x: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(to_uint8(x)).save(path, optimize=False, compress_level=6)
+
+
+def _is_image(x: np.ndarray) -> bool:
+    return x.ndim == 2 or (x.ndim == 3 and x.shape[2] in (1, 3))
+
+
+def write_examples(
+    root: Path,
+    task: Task,
+    split_dir: Path,
+    keys: frozenset,
+    predictions: Mapping[tuple, np.ndarray],
+    rows: list[dict],
+    failures: list[dict],
+    method_names: Iterable[str],
+    gain_unknown: set,
+) -> list[dict]:
+    """Write the example PNGs of ``task`` under ``root/<task>/``; return index entries.
+
+    Parameters
+    ----------
+    predictions : mapping
+        ``(sample, n_views, draw, method label) -> prediction`` for ``keys``.
+    rows, failures : list of dict
+        This task's rows and failures (for per-image metrics and errors).
+    """
+    scores: dict[tuple, dict] = {}
+    for r in rows:
+        k = (r["sample"], r["n_views"], r["draw"])
+        if k in keys:
+            scores.setdefault(k + (r["method"],), {})[r["metric"]] = r["value"]
+    errors = {(f["sample"], f["n_views"], f["draw"], f["base_method"]): f["error"] for f in failures}
+    entries = []
+    for index, n, draw in sorted(keys, key=lambda k: (k[0], -1 if k[1] is None else k[1], k[2])):
+        sample = _load(split_dir, index)
+        sub = f"{task.name}/s{index:03d}" + ("" if n is None else f"_n{n:02d}") + f"_d{draw}"
+        inputs = []
+        views_label = ""
+        for key, arr in sample.inputs.items():
+            if key == "views" and n is not None:
+                idx = draw_views(arr.shape[0], seed=task.test_seed, index=index, n=n, draw=draw)
+                views_label = ",".join(str(int(i)) for i in idx)
+                for i in idx:
+                    rel = f"{sub}/input_{key}_{int(i):02d}.png"
+                    _save(root / rel, arr[i])
+                    inputs.append({"label": f"view {int(i)}", "file": rel})
+            elif _is_image(arr):
+                rel = f"{sub}/input_{slug(key)}.png"
+                _save(root / rel, arr)
+                inputs.append({"label": key, "file": rel})
+        target_rel = f"{sub}/target.png"
+        _save(root / target_rel, sample.target[task.target_key])
+        outputs = []
+        for name in method_names:
+            labels = [(name, "")]
+            if (task.name, name) in gain_unknown:
+                labels.append((f"{name} ({GAIN_CORRECTED})", GAIN_CORRECTED))
+            for label, variant in labels:
+                pred = predictions.get((index, n, draw, label))
+                rec = {"method": label, "base_method": name, "variant": variant, "file": None,
+                       "metrics": scores.get((index, n, draw, label), {}), "error": None}
+                if pred is None:
+                    rec["error"] = errors.get((index, n, draw, name), "no output (skipped)")
+                else:
+                    rec["file"] = f"{sub}/output_{slug(label)}.png"
+                    _save(root / rec["file"], pred)
+                outputs.append(rec)
+        entries.append({
+            "task": task.name, "sample": index, "n_views": n, "draw": draw, "views": views_label,
+            "inputs": inputs, "target": {"label": f"target ({task.target_key})", "file": target_rel},
+            "outputs": outputs,
+        })
+    return entries

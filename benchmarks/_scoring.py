@@ -1,0 +1,255 @@
+"""Scoring one method on one test sample: the unit of work of the harness.
+
+A *unit* is ``(sample index, method name)``. Its result depends on nothing
+else (the sample is read from the cached split, the view draws come from
+:func:`draw_views`), so units can run in any order on any number of worker
+processes and the rows are identical.
+
+Multi-image tasks (``input_kind == "views"``) follow the protocol of Deep
+Residual Sets, section 5.1: for every ``n`` from 1 to ``N - 1`` (``N`` the
+number of views of the sequence, 10 for bookcovers) ``DRAWS`` subsets of
+``n`` views are drawn at random from each sequence and each is restored and
+scored. Only the ``"views"`` input is subset; other inputs pass unchanged.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from generators.task import Method, Task
+
+DRAWS = 10
+"""Random view subsets per sequence and per number of views (DRS, sec. 5.1)."""
+
+GAIN_CORRECTED = "gain-corrected"
+"""``variant`` of the score of a method with an unknown global output gain
+after the least-squares gain against the target is applied."""
+
+_MAX_MESSAGE = 400
+
+
+def draw_views(n_total: int, *, seed: int, index: int, n: int, draw: int) -> np.ndarray:
+    """Indices of the ``n`` views used in draw ``draw`` of sequence ``index``.
+
+    The generator is ``default_rng(SeedSequence([seed, index, n, draw]))``: a
+    pure function of the split seed, the sequence, ``n`` and the draw.
+
+    Returns
+    -------
+    ndarray of int, shape (n,), sorted, distinct, in ``[0, n_total)``.
+    """
+    if not 1 <= n <= n_total:
+        raise ValueError(f"n must lie in [1, {n_total}], got {n}")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(index), int(n), int(draw)]))
+    return np.sort(rng.choice(n_total, size=n, replace=False))
+
+
+def gain_correct(target: np.ndarray, prediction: np.ndarray) -> tuple[np.ndarray, float]:
+    """Scale ``prediction`` by the least-squares global gain against ``target``.
+
+    ``a = <t, p> / <p, p>`` over all pixels and channels (1 when the
+    prediction is all zero); ``a * p`` is clipped to [0, 1] so that metrics
+    with ``data_range=1`` stay meaningful. Used ONLY for the score labelled
+    ``variant == "gain-corrected"`` of methods with ``output_gain_unknown``.
+
+    Returns
+    -------
+    (corrected float32 prediction, gain a)
+    """
+    t = target.astype(np.float64, copy=False).ravel()
+    p = prediction.astype(np.float64, copy=False).ravel()
+    pp = float(p @ p)
+    gain = float(t @ p) / pp if pp > 0 else 1.0
+    return np.clip(prediction.astype(np.float64) * gain, 0.0, 1.0).astype(np.float32), gain
+
+
+def check_prediction(prediction: Any, target: np.ndarray) -> np.ndarray:
+    """Validate a method's output against the target; return it as target dtype.
+
+    Float outputs of another float dtype are cast to the target's dtype;
+    everything else that breaks the Method contract raises ValueError.
+    """
+    if not isinstance(prediction, np.ndarray):
+        raise ValueError(f"restore returned {type(prediction).__name__}, expected a numpy array")
+    if prediction.shape != target.shape:
+        raise ValueError(f"restore returned shape {prediction.shape}, expected {target.shape}")
+    if np.issubdtype(target.dtype, np.floating):
+        if not np.issubdtype(prediction.dtype, np.floating):
+            raise ValueError(f"restore returned dtype {prediction.dtype}, expected {target.dtype}")
+        if not np.isfinite(prediction).all():
+            raise ValueError("restore returned NaN or Inf")
+        return prediction.astype(target.dtype, copy=False)
+    if np.issubdtype(target.dtype, np.integer) and not np.issubdtype(prediction.dtype, np.integer):
+        raise ValueError(f"restore returned dtype {prediction.dtype}, expected integer labels")
+    return prediction
+
+
+@dataclass
+class UnitResult:
+    """Everything one unit produced (plain Python data, cheap to pickle)."""
+
+    rows: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    # (sample, n_views, draw, method label) -> prediction, for the report's examples
+    examples: dict[tuple, np.ndarray] = field(default_factory=dict)
+
+
+def _one_line(err: BaseException) -> str:
+    msg = f"{type(err).__name__}: {err}".replace("\r", " ").replace("\n", " ").strip()
+    return msg if len(msg) <= _MAX_MESSAGE else msg[: _MAX_MESSAGE - 3] + "..."
+
+
+def _where(err: BaseException) -> str:
+    """``file:line in function`` of the innermost frame, for the failures table."""
+    tb = traceback.extract_tb(err.__traceback__)
+    if not tb:
+        return ""
+    f = tb[-1]
+    return f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} in {f.name}"
+
+
+def score_unit(
+    task: Task,
+    method: Method,
+    sample,
+    index: int,
+    *,
+    example_keys: frozenset = frozenset(),
+) -> UnitResult:
+    """Restore and score ``sample`` (number ``index`` of the split) with ``method``.
+
+    Parameters
+    ----------
+    task, method
+        ``method`` must support ``task`` (:func:`generators.task.supports`).
+    sample : generators.task.Sample
+        As read back from the cached split.
+    example_keys : frozenset of (index, n_views, draw)
+        Calls whose predictions are kept for the report's example grids.
+
+    Returns
+    -------
+    UnitResult
+        ``rows`` have keys task, method, base_method, variant, metric, value,
+        sample, n_views (None for single-image tasks), draw, views, runtime_s;
+        the harness adds the provenance columns.
+    """
+    res = UnitResult()
+    target = sample.target[task.target_key]
+    gain_unknown = bool(getattr(method, "output_gain_unknown", False))
+    min_views = int(getattr(method, "min_views", 1) or 1)
+
+    if task.input_kind == "views":
+        views = sample.inputs["views"]
+        n_total = views.shape[0]
+        calls = []
+        for n in range(1, n_total):
+            for draw in range(DRAWS):
+                idx = draw_views(n_total, seed=task.test_seed, index=index, n=n, draw=draw)
+                calls.append((n, draw, idx))
+    else:
+        calls = [(None, 0, None)]
+
+    for n, draw, idx in calls:
+        base = {"task": task.name, "base_method": method.name, "sample": index, "n_views": n, "draw": draw}
+        views_label = "" if idx is None else ",".join(str(int(i)) for i in idx)
+        if n is not None and n < min_views:
+            res.skipped.append({**base, "reason": f"min_views={min_views}"})
+            continue
+        inputs = dict(sample.inputs)
+        if idx is not None:
+            inputs["views"] = np.ascontiguousarray(views[idx])
+        t0 = time.perf_counter()
+        try:
+            prediction = method.restore(inputs)
+            runtime = time.perf_counter() - t0
+            prediction = check_prediction(prediction, target)
+        except Exception as err:  # a failing method is a result, not a crash
+            res.failures.append(
+                {**base, "method": method.name, "views": views_label, "stage": "restore",
+                 "error": _one_line(err), "where": _where(err)}
+            )
+            continue
+        variants = [("", method.name, prediction)]
+        if gain_unknown:
+            corrected, _ = gain_correct(target, prediction)
+            variants.append((GAIN_CORRECTED, f"{method.name} ({GAIN_CORRECTED})", corrected))
+        for variant, label, pred in variants:
+            for metric_name, metric in task.metrics.items():
+                try:
+                    value = float(metric(target, pred))
+                except Exception as err:
+                    res.failures.append(
+                        {**base, "method": label, "views": views_label, "stage": f"metric {metric_name}",
+                         "error": _one_line(err), "where": _where(err)}
+                    )
+                    continue
+                res.rows.append(
+                    {**base, "method": label, "variant": variant, "metric": metric_name, "value": value,
+                     "views": views_label, "runtime_s": runtime}
+                )
+            if (index, n, draw) in example_keys:
+                res.examples[(index, n, draw, label)] = pred
+    return res
+
+
+@dataclass
+class TaskContext:
+    """What a worker needs to score units of one task."""
+
+    task: Task
+    methods: Mapping[str, Method]
+    split_dir: str
+    example_keys: frozenset = frozenset()
+
+
+class _Worker:
+    """Per-process state: every task's context and an open split."""
+
+    contexts: dict[str, TaskContext] = {}
+    _open: tuple[str, Any] | None = None  # (split_dir, SampleDataset)
+    _samples: dict[tuple[str, int], Any] = {}
+
+    @classmethod
+    def sample(cls, split_dir: str, index: int):
+        key = (split_dir, index)
+        if key not in cls._samples:
+            if cls._open is None or cls._open[0] != split_dir:
+                from generators.dataset import SampleDataset
+
+                cls._open, cls._samples = (split_dir, SampleDataset(split_dir)), {}
+            if len(cls._samples) >= 4:  # units arrive sample-major: a few suffice
+                cls._samples.pop(next(iter(cls._samples)))
+            cls._samples[key] = cls._open[1][index]
+        return cls._samples[key]
+
+
+def init_worker(contexts: Mapping[str, TaskContext]) -> None:
+    """Process-pool initializer (also called in-process for ``--workers 1``)."""
+    pin_threads()
+    _Worker.contexts, _Worker._open, _Worker._samples = dict(contexts), None, {}
+
+
+def run_unit(unit: tuple[str, int, str]) -> UnitResult:
+    """Score one ``(task name, sample index, method name)`` unit in this process."""
+    task_name, index, name = unit
+    pin_threads()
+    ctx = _Worker.contexts[task_name]
+    return score_unit(
+        ctx.task, ctx.methods[name], _Worker.sample(ctx.split_dir, index), index, example_keys=ctx.example_keys
+    )
+
+
+def pin_threads() -> None:
+    """One intra-op thread for torch, if loaded: results must not depend on
+    the thread count, and parallelism comes from the process pool."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)

@@ -1,0 +1,91 @@
+"""Write ``benchmarks/thresholds.toml`` from a real quick benchmark run.
+
+Usage::
+
+    python -m benchmarks.calibrate [--results DIR] [--out PATH] [--workers N]
+
+Without ``--results`` it runs ``python -m benchmarks.run --task all --quick``
+(registered tasks and methods, results under ``results/calibrate-<time>``)
+and derives one floor per scored (task, method, metric, n views) aggregate
+with the margin rule of :mod:`benchmarks._thresholds`; with ``--results`` it
+uses a results directory such a run already wrote (it must be a quick run
+over every registered task). The file records when, where and from which
+command and git sha the floors were measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from . import _thresholds
+from .run import UsageError, main as run_main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.calibrate",
+                                     description="Measure the quick benchmark and write regression floors.")
+    parser.add_argument("--results", default=None, metavar="DIR",
+                        help="use this quick-run results directory instead of running the benchmark")
+    parser.add_argument("--out", default=str(_thresholds.THRESHOLDS), metavar="PATH",
+                        help="thresholds file to write (default: benchmarks/thresholds.toml)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N", help="passed to benchmarks.run")
+    args = parser.parse_args(argv)
+    try:
+        results = Path(args.results) if args.results else _run_quick(args.workers)
+        floors, meta = _calibrate(results)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    Path(args.out).write_text(_thresholds.format_thresholds(floors, meta))
+    print(f"{len(floors)} floors from {results} -> {args.out}")
+    return 0
+
+
+def _run_quick(workers: int | None) -> Path:
+    from ._provenance import now_iso
+
+    out = Path("results") / ("calibrate-" + now_iso().replace(":", "").replace("+0000", "Z"))
+    argv = ["--task", "all", "--quick", "--out", str(out)]
+    if workers is not None:
+        argv += ["--workers", str(workers)]
+    rc = run_main(argv)
+    if rc != 0:
+        raise UsageError(f"the quick benchmark failed (exit {rc})")
+    return out
+
+
+def _calibrate(results: Path) -> tuple[list, dict]:
+    run_json = results / "run.json"
+    if not run_json.is_file():
+        raise UsageError(f"{results}: no run.json; not a benchmarks.run results directory")
+    run = json.loads(run_json.read_text())
+    if not run.get("quick"):
+        raise UsageError(f"{results} is not a --quick run; floors are for the quick benchmark")
+    from .registry import TASKS
+
+    missing = sorted(set(TASKS) - set(run.get("tasks", {})))
+    if missing:
+        raise UsageError(f"{results} lacks registered task(s) {missing}; run --task all")
+    agg = pd.read_parquet(results / "aggregates.parquet")
+    host = run.get("host", {})
+    meta = {
+        "measured_at": run.get("finished", "?"),
+        "command": run.get("command", "?"),
+        "git_sha": run.get("git_sha", "?"),
+        "git_dirty": bool(run.get("git_dirty")),
+        "host": f"{host.get('cpu', '?')}, {host.get('cpu_count', '?')} CPUs, {run.get('workers', '?')} workers",
+        "results": str(results),
+        "margin_rule": f"max(ci half-width, {_thresholds.REL_MARGIN}*|measured|, {_thresholds.ABS_MARGIN})",
+    }
+    return _thresholds.derive_floors(agg), meta
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,540 @@
+"""Score every method on every task's fixed test split; write results + report.
+
+Usage::
+
+    python -m benchmarks.run --task all|NAME[,NAME] [--methods NAME,...|module:object]
+                             [--quick] [--out DIR] [--workers N] [--cache DIR]
+
+For each task the fixed test split (``Task.test_size`` samples made from
+``sample_rng(Task.test_seed, i)``; ``--quick``: the first ``Task.quick_size``
+of them) is generated once and cached by dataset hash (see
+:mod:`benchmarks._cache`). Every method that supports the task
+(:func:`generators.task.supports`) restores every sample and the task's
+metrics score the prediction against ``Sample.target[Task.target_key]``.
+
+* Multi-image tasks (``input_kind == "views"``) follow Deep Residual Sets,
+  section 5.1: for ``n = 1 .. N-1`` views, 10 random subsets of ``n`` views
+  per sequence, each scored (:mod:`benchmarks._scoring`). A method that cannot
+  take ``n`` views either raises (recorded as a failure for that ``n``) or
+  declares ``min_views = k``: then ``n < k`` is skipped, not failed, and the
+  skips are counted in ``run.json``.
+* A method with ``output_gain_unknown = True`` gets, next to its raw score, a
+  score labelled ``"<name> (gain-corrected)"`` (``variant`` column) after the
+  least-squares global gain against the target; this is the only place where
+  the target is used to adjust a prediction.
+* A method that raises, returns NaN/Inf, a non-array or a wrong shape is
+  recorded in ``failures.csv`` for that call and the run goes on.
+* Aggregates carry 95% bootstrap intervals over sequences
+  (:mod:`benchmarks._aggregate`).
+
+``--methods`` takes registered names and/or ``module:object`` entries: the
+module is imported and ``object`` (a dotted attribute path) is either a
+method (``name``, ``tasks``, ``restore``) or a zero-argument factory/class
+returning one, so a model can be scored without editing the repository.
+
+Results directory (``--out``, default ``results/<UTC timestamp>``)::
+
+    rows.parquet, rows.csv            one row per (task, method, metric, sample, n, draw)
+    aggregates.parquet, aggregates.csv  mean, 95% CI, rank, runtime per (task, method, metric, n)
+    failures.parquet, failures.csv    failed calls with the error message
+    run.json                          provenance: command, git sha/dirty, versions, host, times, hashes
+    examples/                         example images + examples.json (per-image metrics)
+    report/index.html                 the static leaderboard (python -m leaderboard DIR re-renders it)
+
+Registered tasks and methods come from :mod:`benchmarks.registry`;
+:func:`main` also accepts registries as arguments (tests use toy ones).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import importlib
+import json
+import multiprocessing
+import os
+import pickle
+import shlex
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from generators.task import Method, Task, lookup, supports
+
+from . import _aggregate, _cache, _examples, _provenance, _scoring
+
+__all__ = ["main", "run_benchmark", "resolve_methods", "resolve_tasks"]
+
+ROW_COLUMNS = [
+    "task", "method", "base_method", "variant", "metric", "value", "sample", "n_views", "draw", "views",
+    "runtime_s", "seed", "split_size", "dataset_hash", "git_sha", "versions",
+]
+FAILURE_COLUMNS = [
+    "task", "method", "base_method", "sample", "n_views", "draw", "views", "stage", "error", "where",
+    "seed", "dataset_hash", "git_sha",
+]
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported as one line, exit status 2."""
+
+
+class WorkerDied(Exception):
+    """A worker process was killed (a method crashed the interpreter): one line, exit status 1."""
+
+
+def _make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description="Score restoration methods on RestoreBench tasks and write a static leaderboard report.",
+    )
+    p.add_argument("--task", default="all", metavar="all|NAME[,NAME]",
+                   help="tasks to run: 'all' (default) or comma-separated registered names")
+    p.add_argument("--methods", default=None, metavar="NAME,...|module:object",
+                   help="methods to score (default: every registered method that supports the task); "
+                        "'module:object' imports a user method or a zero-argument factory returning one")
+    p.add_argument("--quick", action="store_true",
+                   help="score the first Task.quick_size samples of the test split instead of Task.test_size "
+                        "(same seed, same view-draw protocol: 10 draws per n)")
+    p.add_argument("--out", default=None, metavar="DIR", help="results directory (default: results/<UTC time>)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes scoring samples in parallel (default: CPU count); results do not depend on N")
+    p.add_argument("--cache", default=None, metavar="DIR",
+                   help="where generated test splits are cached (default: $RESTOREBENCH_CACHE or "
+                        ".restorebench-cache/ in the checkout)")
+    return p
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    tasks: Mapping[str, Task] | None = None,
+    methods: Mapping[str, Method] | None = None,
+) -> int:
+    """Command-line entry point; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default ``sys.argv[1:]``).
+    tasks, methods : mapping, optional
+        Registries; default :data:`benchmarks.registry.TASKS` / ``METHODS``.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _make_parser().parse_args(argv)
+    try:
+        if tasks is None or methods is None:
+            reg_tasks, reg_methods = _load_registry()
+            tasks = reg_tasks if tasks is None else tasks
+            methods = reg_methods if methods is None else methods
+        out = run_benchmark(
+            task_spec=args.task,
+            method_spec=args.methods,
+            quick=args.quick,
+            out=args.out,
+            workers=args.workers,
+            cache_dir=args.cache,
+            tasks=tasks,
+            methods=methods,
+            command="python -m benchmarks.run " + shlex.join(argv),
+        )
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except WorkerDied as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        from generators.dataset import UserError as DatasetError  # bad input found by the dataset layer
+
+        if isinstance(err, DatasetError):  # e.g. not enough disk space for a split
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        raise
+    print(f"report: {out / 'report' / 'index.html'}")
+    return 0
+
+
+def _load_registry() -> tuple[Mapping[str, Task], Mapping[str, Method]]:
+    try:
+        registry = importlib.import_module("benchmarks.registry")
+    except ImportError as err:
+        raise UsageError(f"cannot load the task/method registry benchmarks.registry ({err})") from None
+    return registry.TASKS, registry.METHODS
+
+
+def resolve_tasks(spec: str, tasks: Mapping[str, Task]) -> list[Task]:
+    """``"all"`` or ``"a,b"`` -> tasks; unknown name -> UsageError listing the valid ones."""
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    if not names:
+        raise UsageError(f"--task is empty; choose 'all' or from {sorted(tasks)}")
+    if names == ["all"]:
+        return [tasks[k] for k in sorted(tasks)]
+    out = []
+    for name in dict.fromkeys(names):
+        try:
+            out.append(lookup(tasks, name, "task"))
+        except KeyError as err:
+            raise UsageError(f"{err.args[0]} (or 'all')") from None
+    return out
+
+
+def resolve_methods(spec: str | None, methods: Mapping[str, Method]) -> list[Method]:
+    """Registered names and ``module:object`` entries -> method objects."""
+    if spec is None:
+        return [methods[k] for k in sorted(methods)]
+    out: dict[str, Method] = {}
+    for entry in (s.strip() for s in spec.split(",")):
+        if not entry:
+            continue
+        if ":" in entry:
+            method = _import_method(entry)
+        else:
+            try:
+                method = lookup(methods, entry, "method")
+            except KeyError as err:
+                raise UsageError(f"{err.args[0]} (or module:object)") from None
+        if method.name in out and out[method.name] is not method:
+            raise UsageError(f"two methods are named {method.name!r}; names must be unique")
+        out[method.name] = method
+    if not out:
+        raise UsageError(f"--methods is empty; choose from {sorted(methods)} or give module:object")
+    return list(out.values())
+
+
+def _import_method(entry: str) -> Method:
+    module_name, _, attr = entry.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as err:
+        raise UsageError(f"--methods {entry!r}: cannot import {module_name!r} ({type(err).__name__}: {err})") from None
+    for part in attr.split("."):
+        if not part or not hasattr(obj, part):
+            raise UsageError(f"--methods {entry!r}: module {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if isinstance(obj, type) or not hasattr(obj, "restore"):
+        if not callable(obj):
+            raise UsageError(f"--methods {entry!r} is neither a method nor a factory returning one")
+        try:
+            obj = obj()
+        except Exception as err:
+            raise UsageError(f"--methods {entry!r}: calling the factory failed ({type(err).__name__}: {err})") from None
+    name, tasks_, restore = getattr(obj, "name", None), getattr(obj, "tasks", None), getattr(obj, "restore", None)
+    if not isinstance(name, str) or not name or not callable(restore) or isinstance(tasks_, str) \
+            or not all(isinstance(t, str) for t in (tasks_ or ())):
+        raise UsageError(
+            f"--methods {entry!r} gave {type(obj).__name__}, not a method: it needs name (str), "
+            "tasks (tuple of task names or input kinds) and restore(inputs)"
+        )
+    return obj
+
+
+def run_benchmark(
+    *,
+    task_spec: str,
+    method_spec: str | None,
+    quick: bool,
+    out: str | os.PathLike | None,
+    workers: int | None,
+    cache_dir: str | os.PathLike | None,
+    tasks: Mapping[str, Task],
+    methods: Mapping[str, Method],
+    command: str,
+) -> Path:
+    """Run the benchmark and write the results directory; return its path."""
+    started, t_start = _provenance.now_iso(), time.perf_counter()
+    selected_tasks = resolve_tasks(task_spec, tasks)
+    selected_methods = resolve_methods(method_spec, methods)
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {workers}")
+    workers = workers or os.cpu_count() or 1
+
+    plan = [(t, [m for m in selected_methods if supports(m, t)]) for t in selected_tasks]
+    if not any(ms for _, ms in plan):
+        claims = "; ".join(f"{m.name} supports {', '.join(m.tasks)}" for m in selected_methods)
+        raise UsageError(f"no selected method supports any selected task "
+                         f"({', '.join(t.name for t in selected_tasks)}): {claims}")
+    if method_spec is not None:
+        for m in selected_methods:
+            if not any(m in ms for _, ms in plan):
+                print(f"note: method {m.name!r} supports none of the selected tasks "
+                      f"({', '.join(t.name for t in selected_tasks)}); skipped", file=sys.stderr)
+
+    out = Path(out) if out is not None else Path("results") / _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    cache = Path(cache_dir) if cache_dir is not None else _cache.default_cache_dir()
+    _prepare_out(out)
+
+    git = _provenance.read_git_state()
+    versions = _provenance.read_versions()
+    versions_str = _provenance.format_versions(versions)
+
+    # Build (or reuse) every split first, so that one worker pool serves all tasks.
+    contexts: dict[str, _scoring.TaskContext] = {}
+    task_info: dict[str, dict] = {}
+    for task, task_methods in plan:
+        if not task_methods:
+            print(f"{task.name}: no selected method supports it; skipped", file=sys.stderr)
+            continue
+        t0 = time.perf_counter()
+        size = task.quick_size if quick else task.test_size
+        split_dir, split_key, digest = _cache.build_split(task, size=size, cache_dir=cache, workers=workers)
+        contexts[task.name] = _scoring.TaskContext(
+            task, {m.name: m for m in task_methods}, str(split_dir),
+            _examples.choose_example_keys(task, split_dir, size),
+        )
+        task_info[task.name] = {
+            "dataset_hash": digest, "split_key": split_key, "split_dir": str(split_dir), "seed": task.test_seed,
+            "size": size, "params": dict(task.params), "input_kind": task.input_kind, "target_key": task.target_key,
+            "metrics": list(task.metrics),
+            "higher_is_better": {m: _aggregate.direction(m, task.higher_is_better) for m in task.metrics},
+            "methods": [m.name for m in task_methods], "build_split_s": round(time.perf_counter() - t0, 3),
+        }
+        print(f"{task.name}: {size} samples (split {split_key}, {task_info[task.name]['build_split_s']:.1f} s), "
+              f"{len(task_methods)} methods: {', '.join(m.name for m in task_methods)}", file=sys.stderr)
+
+    all_rows, all_failures, skipped, examples_index = [], [], [], []
+    gain_unknown: set[tuple[str, str]] = set()
+    n_units = sum(task_info[name]["size"] * len(ctx.methods) for name, ctx in contexts.items())
+    with _Scorer(contexts, min(workers, n_units)) as scorer:
+        for name, ctx in contexts.items():
+            task, info = ctx.task, task_info[name]
+            t0 = time.perf_counter()
+            results = scorer.run([(name, i, m) for i in range(info["size"]) for m in ctx.methods])
+            info["score_s"] = round(time.perf_counter() - t0, 3)
+
+            extra = {"seed": task.test_seed, "split_size": info["size"], "dataset_hash": info["dataset_hash"],
+                     "git_sha": git["git_sha"]}
+            rows = [r | extra | {"versions": versions_str} for res in results for r in res.rows]
+            failures = [f | extra for res in results for f in res.failures]
+            skipped += [s for res in results for s in res.skipped]
+            all_rows += rows
+            all_failures += failures
+            gain_unknown |= {(name, m) for m, meth in ctx.methods.items() if getattr(meth, "output_gain_unknown", False)}
+            predictions = {k: v for res in results for k, v in res.examples.items()}
+            examples_index += _examples.write_examples(
+                out / "examples", task, Path(ctx.split_dir), ctx.example_keys, predictions, rows, failures,
+                list(ctx.methods), gain_unknown,
+            )
+            info.update(wall_s=round(info["build_split_s"] + time.perf_counter() - t0, 3),
+                        n_rows=len(rows), n_failures=len(failures))
+            print(f"{name}: done in {info['wall_s']:.1f} s ({len(rows)} scores, {len(failures)} failed calls)",
+                  file=sys.stderr)
+
+    rows_df = _frame(all_rows, ROW_COLUMNS)
+    failures_df = _frame(all_failures, FAILURE_COLUMNS)
+    agg = _aggregate.aggregate(
+        rows_df, failures_df,
+        metrics_by_task={t.name: list(t.metrics) for t, _ in plan},
+        directions={t.name: dict(t.higher_is_better) for t, _ in plan},
+        gain_unknown=gain_unknown,
+    )
+    if len(agg):
+        hashes = {k: v["dataset_hash"] for k, v in task_info.items()}
+        agg["seed"] = agg["task"].map({k: v["seed"] for k, v in task_info.items()})
+        agg["dataset_hash"] = agg["task"].map(hashes)
+        agg["git_sha"] = git["git_sha"]
+        agg["versions"] = versions_str
+
+    _write_table(rows_df, out / "rows")
+    _write_table(agg, out / "aggregates")
+    _write_table(failures_df, out / "failures")
+    _write_table(_summarise_failures(failures_df), out / "failures_summary")
+    (out / "examples").mkdir(exist_ok=True)
+    (out / "examples" / "examples.json").write_text(json.dumps(examples_index, indent=1))
+
+    run_info = {
+        "command": command,
+        "argv": sys.argv,
+        "cwd": os.getcwd(),
+        **git,
+        "versions": versions,
+        "host": _provenance.read_host(),
+        "started": started,
+        "finished": _provenance.now_iso(),
+        "wall_s": round(time.perf_counter() - t_start, 3),
+        "quick": quick,
+        "workers": workers,
+        "cache_dir": str(cache),
+        "tasks": task_info,
+        "dataset_hashes": {k: v["dataset_hash"] for k, v in task_info.items()},
+        "protocol": {
+            "views_n": "1 .. N-1 views per sequence (N = views in the sample)",
+            "draws_per_n": _scoring.DRAWS,
+            "draw_rng": "default_rng(SeedSequence([test_seed, sample, n, draw])), views sorted",
+            "gain_corrected": "least-squares global gain a=<t,p>/<p,p>, clipped to [0,1]; only for methods "
+                              "with output_gain_unknown, labelled '<name> (gain-corrected)'",
+            "aggregate": "mean over sequences of the per-sequence mean over draws",
+            "ci": f"{int(_aggregate.CI_LEVEL * 100)}% percentile bootstrap over sequences, "
+                  f"{_aggregate.N_RESAMPLES} resamples, seed {_aggregate.BOOTSTRAP_SEED} + crc32(group)",
+            "rank": "competition rank of the mean within (task, metric, n views); 1 is best",
+            "runtime_s": "wall seconds of one restore() call, one torch thread per worker process",
+        },
+        "skipped": _summarise_skipped(skipped),
+        "n_rows": len(rows_df),
+        "n_failures": len(failures_df),
+        "files": ["rows.parquet", "rows.csv", "aggregates.parquet", "aggregates.csv", "failures.parquet",
+                  "failures.csv", "failures_summary.parquet", "failures_summary.csv", "examples/examples.json",
+                  "report/index.html"],
+    }
+    (out / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
+
+    from leaderboard.render import render_report
+
+    render_report(out, out / "report")
+    return out
+
+
+class _Scorer:
+    """Runs units in this process (one worker) or in one spawned process pool
+    shared by all tasks; results come back in unit order either way."""
+
+    def __init__(self, contexts: Mapping[str, _scoring.TaskContext], workers: int):
+        self.contexts, self.workers = dict(contexts), max(1, workers)
+        self.pool: ProcessPoolExecutor | None = None
+        self._env: dict[str, str | None] = {}
+        self._threads: int | None = None
+
+    def __enter__(self) -> "_Scorer":
+        if self.workers == 1:
+            self._threads = _torch_threads()
+            _scoring.init_worker(self.contexts)
+            return self
+        try:
+            pickle.dumps(self.contexts)
+        except Exception as err:
+            raise UsageError(
+                f"a task or method cannot be sent to worker processes ({type(err).__name__}: {err}); "
+                "run with --workers 1"
+            ) from None
+        self._env = {k: os.environ.get(k) for k in _THREAD_VARS}
+        os.environ.update({k: "1" for k in _THREAD_VARS})  # children's BLAS/OpenMP: one thread each
+        self.pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),  # fork after torch/OpenMP start is unsafe
+            initializer=_scoring.init_worker,
+            initargs=(self.contexts,),
+        )
+        return self
+
+    def run(self, units: list[tuple[str, int, str]]) -> list[_scoring.UnitResult]:
+        progress = _progress(len(units), units[0][0] if units else "")
+        results = []
+        if self.pool is None:
+            for unit in units:
+                results.append(_scoring.run_unit(unit))
+                progress()
+            return results
+        try:
+            for res in self.pool.map(_scoring.run_unit, units):
+                results.append(res)
+                progress()
+        except BrokenProcessPool as err:
+            raise WorkerDied(
+                f"a worker process died while scoring {units[0][0]!r} ({err}); "
+                "rerun with --workers 1 to see which method"
+            ) from None
+        return results
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            for k, v in self._env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        else:
+            _scoring.init_worker({})
+            if self._threads:
+                sys.modules["torch"].set_num_threads(self._threads)
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def _torch_threads() -> int | None:
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
+
+
+def _progress(total: int, label: str):
+    """A callable printing ``label: k/total`` about every 10% to stderr."""
+    state = {"done": 0, "t0": time.perf_counter()}
+    step = max(1, total // 10)
+
+    def tick() -> None:
+        state["done"] += 1
+        k = state["done"]
+        if k % step == 0 or k == total:
+            print(f"  {label}: {k}/{total} units, {time.perf_counter() - state['t0']:.0f} s", file=sys.stderr)
+
+    return tick
+
+
+def _frame(records: list[dict], columns: list[str]) -> pd.DataFrame:
+    df = pd.DataFrame.from_records(records, columns=columns)
+    if "n_views" in df:
+        df["n_views"] = df["n_views"].astype("Int64")
+    for col in ("sample", "draw", "seed", "split_size"):
+        if col in df:
+            df[col] = df[col].astype("int64")
+    sort = [c for c in ("task", "method", "metric", "sample", "n_views", "draw", "stage") if c in df]
+    return df.sort_values(sort, kind="stable", na_position="first").reset_index(drop=True)
+
+
+def _write_table(df: pd.DataFrame, stem: Path) -> None:
+    df.to_parquet(stem.with_suffix(".parquet"), index=False)
+    df.to_csv(stem.with_suffix(".csv"), index=False, float_format="%.17g")  # floats round-trip exactly
+
+
+def _prepare_out(out: Path) -> None:
+    """Create ``out``; clear the harness's own outputs from an earlier run there.
+
+    A directory that exists, is not empty and holds no ``run.json`` is refused:
+    it is not ours to overwrite.
+    """
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "run.json").is_file())):
+        raise UsageError(f"--out {out} exists and is not a results directory of an earlier run; "
+                         "give a new or empty directory")
+    out.mkdir(parents=True, exist_ok=True)
+    for sub in ("examples", "report"):
+        if (out / sub).is_dir():
+            shutil.rmtree(out / sub)
+    for name in ("rows", "aggregates", "failures", "failures_summary"):
+        for ext in (".parquet", ".csv"):
+            (out / f"{name}{ext}").unlink(missing_ok=True)
+    (out / "run.json").unlink(missing_ok=True)
+
+
+def _summarise_failures(failures: pd.DataFrame) -> pd.DataFrame:
+    """One row per (task, method, stage, error): how many calls, at which n."""
+    cols = ["task", "method", "stage", "error", "n_views_list", "calls"]
+    if not len(failures):
+        return pd.DataFrame(columns=cols)
+    out = []
+    for (t, m, stage, err), g in failures.groupby(["task", "method", "stage", "error"], sort=True):
+        ns = sorted({int(n) for n in g["n_views"].dropna()})
+        out.append({"task": t, "method": m, "stage": stage, "error": err,
+                    "n_views_list": ",".join(map(str, ns)), "calls": len(g)})
+    return pd.DataFrame(out, columns=cols).sort_values(["task", "method", "calls"], ascending=[True, True, False])
+
+
+def _summarise_skipped(skipped: list[dict]) -> list[dict]:
+    counts: dict[tuple, int] = {}
+    for s in skipped:
+        k = (s["task"], s["base_method"], s["n_views"], s["reason"])
+        counts[k] = counts.get(k, 0) + 1
+    return [{"task": t, "method": m, "n_views": n, "reason": r, "calls": c} for (t, m, n, r), c in sorted(counts.items())]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

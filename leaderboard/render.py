@@ -1,0 +1,484 @@
+"""Render a saved results directory as a self-contained static HTML report.
+
+The renderer computes nothing: every number on the page is read from the
+files :mod:`benchmarks.run` saved (``aggregates``, ``failures_summary``,
+``run.json``, ``examples/examples.json``) and only formatted. Plots of a metric
+against the number of views draw the saved means and 95% intervals.
+
+The report folder holds ``index.html`` (inline CSS and vanilla JS, no network
+access of any kind), ``plots/*.png`` and ``img/`` (copies of the example
+images), so it can be zipped, mailed or opened from disk (``file://``).
+
+Page behaviour (vanilla JS): clicking a table header sorts by that column
+(again: reverse); for multi-image tasks a selector picks the number of views
+shown in the table. The URL fragment ``#sort=<table id>:<column>:<asc|desc>``
+applies a sort on load, so a sorted view can be linked. When the page has set
+itself up, ``<body>`` carries ``data-ready="1"`` and, after the load event,
+``data-images="<loaded>/<total>"``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+__all__ = ["render_report", "load_results"]
+
+
+class ResultsError(ValueError):
+    """The directory is not a complete benchmarks.run results directory."""
+
+
+def load_results(results_dir: str | Path) -> dict[str, Any]:
+    """Read what the report needs from ``results_dir``.
+
+    Returns
+    -------
+    dict with ``run`` (run.json), ``aggregates`` and ``failures_summary``
+    (DataFrames) and ``examples`` (list of dict).
+
+    Raises
+    ------
+    ResultsError
+        When run.json or the aggregates table is missing.
+    """
+    root = Path(results_dir)
+    if not (root / "run.json").is_file():
+        raise ResultsError(f"{root}: no run.json; not a results directory written by python -m benchmarks.run")
+    run = json.loads((root / "run.json").read_text())
+    aggregates = _read_table(root, "aggregates", required=True)
+    failures = _read_table(root, "failures_summary", required=False)
+    ex_path = root / "examples" / "examples.json"
+    examples = json.loads(ex_path.read_text()) if ex_path.is_file() else []
+    return {"root": root, "run": run, "aggregates": aggregates, "failures_summary": failures, "examples": examples}
+
+
+_TEXT_COLUMNS = ("task", "method", "base_method", "variant", "metric", "stage", "error", "n_views_list")
+_INT_COLUMNS = ("n_views", "rank", "n_samples", "n_scores", "n_failed", "calls")
+
+
+def _read_table(root: Path, stem: str, *, required: bool) -> pd.DataFrame:
+    """The parquet table, else the CSV one (same columns and values)."""
+    if (root / f"{stem}.parquet").is_file():
+        df = pd.read_parquet(root / f"{stem}.parquet")
+    elif (root / f"{stem}.csv").is_file():
+        # Only empty cells are missing: a method may well be called "nan" or "NA".
+        df = pd.read_csv(root / f"{stem}.csv", keep_default_na=False, na_values=[""], float_precision="round_trip")
+    elif required:
+        raise ResultsError(f"{root}: no {stem}.parquet or {stem}.csv; not a complete benchmarks.run results directory")
+    else:
+        return pd.DataFrame()
+    # CSV cannot tell "" from missing, nor 1 from 1.0 once a column has gaps.
+    for col in _TEXT_COLUMNS:
+        if col in df:
+            df[col] = df[col].fillna("").astype(str)
+    for col in _INT_COLUMNS:
+        if col in df:
+            df[col] = df[col].astype("Int64")
+    return df
+
+
+def render_report(results_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Write the static report of ``results_dir`` into ``out_dir``.
+
+    Parameters
+    ----------
+    results_dir : path
+        A directory written by ``python -m benchmarks.run``.
+    out_dir : path, optional
+        Report folder (default ``results_dir/report``); replaced if present.
+
+    Returns
+    -------
+    Path of ``index.html``.
+    """
+    res = load_results(results_dir)
+    out = Path(out_dir) if out_dir is not None else res["root"] / "report"
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "plots").mkdir(parents=True)
+    (out / "img").mkdir()
+    run, agg = res["run"], res["aggregates"]
+    task_info = run.get("tasks", {})
+    task_names = list(task_info) or (sorted(agg["task"].unique()) if len(agg) else [])
+
+    body = [_header(run), _toc(task_names)]
+    for name in task_names:
+        body.append(_task_section(name, task_info.get(name, {}), agg[agg["task"] == name] if len(agg) else agg,
+                                  [e for e in res["examples"] if e["task"] == name], res["root"], out))
+    body.append(_failures_section(res["failures_summary"], run))
+    body.append(_provenance_section(run))
+    page = _PAGE.format(title=_e(f"RestoreBench results — {', '.join(task_names)}"), css=_CSS, js=_JS,
+                        body="\n".join(body))
+    index = out / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def _e(x: Any) -> str:
+    """Escape any value for HTML text and attribute contexts."""
+    return html.escape("" if x is None else str(x), quote=True)
+
+
+def _isnan(x: Any) -> bool:
+    try:
+        return x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)) or bool(pd.isna(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _fmt(x: Any) -> str:
+    """Four significant digits, as text; '–' for missing."""
+    if _isnan(x):
+        return "–"
+    x = float(x)
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    return f"{x:.4g}"
+
+
+def _fmt_time(x: Any) -> str:
+    if _isnan(x):
+        return "–"
+    x = float(x)
+    return f"{x * 1000:.3g} ms" if x < 1 else f"{x:.3g} s"
+
+
+def _anchor(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", str(name)).strip("-") or "x"
+
+
+def _file_name(*parts: str) -> str:
+    return "_".join(_anchor(p) for p in parts)
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _header(run: dict) -> str:
+    quick = " (quick)" if run.get("quick") else ""
+    sha = str(run.get("git_sha", "unknown"))
+    dirty = " + uncommitted changes" if run.get("git_dirty") else ""
+    return (
+        f"<header><h1>RestoreBench results{_e(quick)}</h1>"
+        f"<p class=meta>Run {_e(run.get('started', '?'))} → {_e(run.get('finished', '?'))} · git "
+        f"<code>{_e(sha[:12])}</code>{_e(dirty)} · <code>{_e(run.get('command', ''))}</code></p>"
+        "<p class=meta>Means over test sequences with 95% bootstrap intervals over sequences "
+        "(see <a href='#provenance'>protocol</a>); rank 1 is best; runtime is seconds per restore call.</p>"
+        "</header>"
+    )
+
+
+def _toc(task_names: Iterable[str]) -> str:
+    links = " · ".join(f"<a href='#task-{_anchor(t)}'>{_e(t)}</a>" for t in task_names)
+    return f"<nav>{links} · <a href='#failures'>failures</a> · <a href='#provenance'>provenance</a></nav>"
+
+
+def _task_section(name: str, info: dict, agg: pd.DataFrame, examples: list[dict], root: Path, out: Path) -> str:
+    parts = [f"<section class=task id='task-{_anchor(name)}'><h2>{_e(name)}</h2>"]
+    params = info.get("params", {})
+    parts.append(
+        "<p class=meta>"
+        f"{_e(info.get('size', '?'))} test samples · seed {_e(info.get('seed', '?'))} · input {_e(info.get('input_kind', '?'))}"
+        f" · dataset <code>{_e(str(info.get('dataset_hash', '?'))[:16])}</code>"
+        f" · params <code>{_e(json.dumps(params, sort_keys=True))}</code></p>"
+    )
+    if not len(agg):
+        parts.append("<p>No scores for this task.</p></section>")
+        return "\n".join(parts)
+    metrics = list(info.get("metrics") or dict.fromkeys(agg["metric"]))
+    ns = [n for n in dict.fromkeys(agg["n_views"].tolist())]
+    views_task = any(not _isnan(n) for n in ns)
+    if views_task:
+        ns = sorted(int(n) for n in ns if not _isnan(n))
+        options = "".join(
+            f"<option value='{n}'{' selected' if n == ns[-1] else ''}>{n} view{'s' if n > 1 else ''}</option>" for n in ns
+        )
+        parts.append(f"<p><label>Number of input views: <select class=nsel data-task='{_e(_anchor(name))}'>"
+                     f"{options}</select></label></p>")
+        for n in ns:
+            sub = agg[agg["n_views"] == n]
+            parts.append(_table(f"t-{_anchor(name)}-n{n}", sub, metrics, hidden=n != ns[-1],
+                                data_task=_anchor(name), data_n=str(n)))
+        parts.append("<h3>Metrics against the number of views</h3><div class=plots>")
+        for metric in metrics:
+            png = _plot_metric(name, metric, agg[agg["metric"] == metric], out / "plots")
+            parts.append(f"<figure><img src='plots/{_e(png)}' alt='{_e(metric)} against views for {_e(name)}'>"
+                         f"<figcaption>{_e(metric)} (mean, shaded: 95% CI)</figcaption></figure>")
+        parts.append("</div>")
+    else:
+        parts.append(_table(f"t-{_anchor(name)}", agg, metrics, hidden=False, data_task=_anchor(name), data_n=""))
+    if examples:
+        parts.append("<h3>Examples</h3>")
+        for ex in examples:
+            parts.append(_example(ex, root, out))
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool, data_task: str, data_n: str) -> str:
+    by_method: dict[str, dict[str, dict]] = {}
+    for rec in agg.to_dict("records"):
+        by_method.setdefault(rec["method"], {})[rec["metric"]] = rec
+    # Row order: the saved rank of the first metric (unranked last), then name.
+    first = metrics[0]
+
+    def order(m: str) -> tuple:
+        r = by_method[m].get(first, {}).get("rank")
+        return (1, 0, m) if _isnan(r) else (0, int(r), m)
+
+    head = ["<th data-type=text>Method</th>"]
+    for metric in metrics:
+        recs = [r for r in by_method.values() if metric in r]
+        hib = bool(recs[0][metric]["higher_is_better"]) if recs else True
+        arrow = "↑" if hib else "↓"
+        head.append(f"<th data-type=num title='{'higher' if hib else 'lower'} is better'>{_e(metric)} {arrow}</th>")
+        head.append(f"<th data-type=num class=rank>rank</th>")
+    head.append("<th data-type=num>runtime / call</th><th data-type=num>failed calls</th>")
+    rows = []
+    for method in sorted(by_method, key=order):
+        recs = by_method[method]
+        any_rec = next(iter(recs.values()))
+        cls = " class=variant" if any_rec.get("variant") else ""
+        cells = [f"<td data-sort='{_e(method)}'{cls}>{_e(method)}</td>"]
+        for metric in metrics:
+            r = recs.get(metric)
+            if r is None or _isnan(r["mean"]):
+                cells.append("<td data-sort='' class=failed>failed</td><td data-sort=''>–</td>")
+                continue
+            cells.append(
+                f"<td data-sort='{_e(repr(float(r['mean'])))}'>{_e(_fmt(r['mean']))}"
+                f"<br><span class=ci>[{_e(_fmt(r['ci_low']))}, {_e(_fmt(r['ci_high']))}]</span></td>"
+                f"<td data-sort='{_e(r['rank'])}' class=rank>{_e(r['rank'])}</td>"
+            )
+        runtime = any_rec.get("runtime_s")
+        failed = any_rec.get("n_failed", 0)
+        cells.append(f"<td data-sort='{'' if _isnan(runtime) else _e(repr(float(runtime)))}'>{_e(_fmt_time(runtime))}</td>")
+        fcls = " class=failed" if not _isnan(failed) and int(failed) > 0 else ""
+        cells.append(f"<td data-sort='{_e(failed)}'{fcls}>{_e(failed)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    n_samples = agg["n_samples"].max() if len(agg) else 0
+    caption = f"{_e(data_n)} input views · " if data_n else ""
+    caption += f"{_e(n_samples)} test sequences"
+    return (
+        f"<div class=scroll><table class=board id='{_e(table_id)}' data-task='{_e(data_task)}' data-n='{_e(data_n)}'"
+        f"{' hidden' if hidden else ''}><caption>{caption}</caption><thead><tr>{''.join(head)}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _plot_metric(task: str, metric: str, agg: pd.DataFrame, plots_dir: Path) -> str:
+    """Draw the saved means and intervals of ``metric`` against n views."""
+    import warnings
+
+    with warnings.catch_warnings():  # matplotlib 3.9 calls pyparsing names that pyparsing 3.2+ deprecates
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(5.2, 3.6), dpi=100)
+    for method, g in agg.groupby("method", sort=True):
+        g = g[g["mean"].notna()].sort_values("n_views")
+        if not len(g):
+            continue
+        x = g["n_views"].astype(float).to_numpy()
+        style = "--" if (g["variant"].astype(str) != "").any() else "-"
+        line, = ax.plot(x, g["mean"].to_numpy(float), style, marker="o", ms=3, label=str(method))
+        ax.fill_between(x, g["ci_low"].to_numpy(float), g["ci_high"].to_numpy(float), color=line.get_color(), alpha=0.15)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("number of input views")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    name = _file_name(task, metric) + ".png"
+    fig.savefig(plots_dir / name)
+    plt.close(fig)
+    return name
+
+
+def _copy_image(root: Path, out: Path, rel: str) -> str:
+    src = root / "examples" / rel
+    dst = out / "img" / rel
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+    return "img/" + rel
+
+
+def _example(ex: dict, root: Path, out: Path) -> str:
+    title = f"sample {ex['sample']}"
+    if ex.get("n_views") is not None:
+        title += (f" · {ex['n_views']} input view{'s' if ex['n_views'] != 1 else ''} "
+                  f"(views {ex.get('views', '')} of the sequence) · draw {ex['draw']}")
+    inputs = [_tile(_copy_image(root, out, item["file"]), item["label"], "input", "") for item in ex["inputs"]]
+    tiles = []
+    for o in ex["outputs"]:
+        metrics = " · ".join(f"{_e(k)} {_e(_fmt(v))}" for k, v in o.get("metrics", {}).items())
+        if o.get("file"):
+            tiles.append(_tile(_copy_image(root, out, o["file"]), o["method"], "output", metrics))
+        else:
+            tiles.append(f"<figure class='tile output failed'><div class=nofile>failed</div>"
+                         f"<figcaption><b>{_e(o['method'])}</b><br><span class=err>{_e(o.get('error', ''))}"
+                         f"</span></figcaption></figure>")
+    tiles.append(_tile(_copy_image(root, out, ex["target"]["file"]), ex["target"]["label"], "target", ""))
+    return (f"<div class=example><h4>{_e(title)}</h4><div class=tiles>{''.join(inputs)}</div>"
+            f"<div class=tiles>{''.join(tiles)}</div></div>")
+
+
+def _tile(src: str, label: str, kind: str, metrics: str) -> str:
+    return (f"<figure class='tile {kind}'><img src='{_e(src)}' alt='{_e(label)}' loading=eager>"
+            f"<figcaption><b>{_e(label)}</b>{'<br>' + metrics if metrics else ''}</figcaption></figure>")
+
+
+def _failures_section(summary: pd.DataFrame, run: dict) -> str:
+    total = run.get("n_failures", 0)
+    parts = [f"<section id=failures><h2>Failures</h2><p>{_e(total)} failed calls in total "
+             "(each listed in <code>failures.csv</code> with sample, views and error).</p>"]
+    if len(summary):
+        parts.append("<table class=board id=t-failures><thead><tr><th data-type=text>task</th><th data-type=text>method</th>"
+                     "<th data-type=text>stage</th><th data-type=text>views</th><th data-type=num>calls</th>"
+                     "<th data-type=text>error</th></tr></thead><tbody>")
+        for r in summary.to_dict("records"):
+            parts.append(
+                f"<tr><td>{_e(r['task'])}</td><td>{_e(r['method'])}</td><td>{_e(r['stage'])}</td>"
+                f"<td>{_e('' if _isnan(r.get('n_views_list')) else r.get('n_views_list'))}</td>"
+                f"<td data-sort='{_e(r['calls'])}'>{_e(r['calls'])}</td><td class=err>{_e(r['error'])}</td></tr>"
+            )
+        parts.append("</tbody></table>")
+    skipped = run.get("skipped") or []
+    if skipped:
+        parts.append("<p>Skipped by the method's declared <code>min_views</code> (not failures):</p><ul>")
+        for s in skipped:
+            parts.append(f"<li>{_e(s['task'])} · {_e(s['method'])} · {_e(s['n_views'])} views · "
+                         f"{_e(s['calls'])} calls ({_e(s['reason'])})</li>")
+        parts.append("</ul>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _provenance_section(run: dict) -> str:
+    rows = [
+        ("command", run.get("command")),
+        ("git sha", f"{run.get('git_sha')}" + (" (dirty: uncommitted changes)" if run.get("git_dirty") else "")),
+        ("started / finished (UTC)", f"{run.get('started')} / {run.get('finished')}"),
+        ("wall time", f"{run.get('wall_s')} s with {run.get('workers')} worker process(es)"),
+        ("host", f"{run.get('host', {}).get('cpu')} · {run.get('host', {}).get('cpu_count')} CPUs · "
+                 f"{run.get('host', {}).get('platform')}"),
+        ("versions", " · ".join(f"{k} {v}" for k, v in (run.get("versions") or {}).items())),
+    ]
+    for name, info in (run.get("tasks") or {}).items():
+        rows.append((f"dataset {name}", f"hash {info.get('dataset_hash')} · split key {info.get('split_key')} · "
+                                        f"{info.get('size')} samples, seed {info.get('seed')} · "
+                                        f"{info.get('wall_s')} s"))
+    for k, v in (run.get("protocol") or {}).items():
+        rows.append((f"protocol: {k}", v))
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    return f"<section id=provenance><h2>Provenance</h2><table class=prov>{body}</table></section>"
+
+
+# ---------------------------------------------------------------- page
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>{title}</title>
+<style>{css}</style></head>
+<body>
+{body}
+<script>{js}</script>
+</body></html>
+"""
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:1em 2em;color:#1d1d1f}
+h1{margin:.2em 0}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}h4{margin:.6em 0 .3em}
+.meta{color:#555;margin:.2em 0}code{background:#f3f3f3;padding:0 .25em;border-radius:3px;word-break:break-all}
+nav{margin:.8em 0;padding:.4em 0;border-bottom:1px solid #eee}
+.scroll{overflow-x:auto}table.board{border-collapse:collapse;margin:.6em 0;min-width:50%}
+table.board caption{caption-side:top;text-align:left;color:#555;padding:.2em 0}
+table.board th,table.board td{border:1px solid #ddd;padding:.25em .6em;text-align:right;white-space:nowrap}
+table.board th:first-child,table.board td:first-child{text-align:left}
+table.board th{background:#f6f6f6;cursor:pointer;user-select:none}
+table.board th.asc::after{content:" ▲"}table.board th.desc::after{content:" ▼"}
+table.board tbody tr:nth-child(even){background:#fafafa}
+td.variant{font-style:italic}.ci{color:#777;font-size:.8em}td.rank,th.rank{color:#555;font-size:.85em}
+.failed{color:#b00020}.err{color:#b00020;font-size:.85em;white-space:normal;word-break:break-word;text-align:left !important}
+.plots{display:flex;flex-wrap:wrap;gap:1em}.plots figure{margin:0}.plots img{max-width:520px;width:100%}
+.tiles{display:flex;flex-wrap:wrap;gap:.5em;align-items:flex-start;margin-bottom:.5em}
+.tile{margin:0;width:150px;font-size:.78em}.tile img{width:150px;height:auto;image-rendering:pixelated;border:1px solid #ccc}
+.tile.target img{border:2px solid #2a7}.tile.input img{border:1px dashed #999}
+.tile .nofile{width:150px;height:150px;background:#fbe9eb;display:flex;align-items:center;justify-content:center;color:#b00020}
+table.prov th{text-align:left;vertical-align:top;padding-right:1em;white-space:nowrap}table.prov td{word-break:break-word}
+"""
+
+_JS = r"""
+(function () {
+  "use strict";
+  function sortTable(table, col, dir) {
+    var th = table.tHead.rows[0].cells[col];
+    var numeric = th.getAttribute("data-type") === "num";
+    var rows = Array.prototype.slice.call(table.tBodies[0].rows);
+    function key(row) {
+      var cell = row.cells[col];
+      var v = cell.hasAttribute("data-sort") ? cell.getAttribute("data-sort") : cell.textContent;
+      if (!numeric) { return v.toLowerCase(); }
+      var f = parseFloat(v);
+      return isNaN(f) ? null : f;
+    }
+    rows.sort(function (a, b) {
+      var ka = key(a), kb = key(b);
+      if (ka === kb) { return 0; }
+      if (ka === null) { return 1; }   // missing values last, either direction
+      if (kb === null) { return -1; }
+      var c = ka < kb ? -1 : 1;
+      return dir === "desc" ? -c : c;
+    });
+    rows.forEach(function (r) { table.tBodies[0].appendChild(r); });
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (c) { c.classList.remove("asc", "desc"); });
+    th.classList.add(dir);
+    table.setAttribute("data-sorted", col + ":" + dir);
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("table.board"), function (table) {
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
+      th.addEventListener("click", function () {
+        sortTable(table, col, th.classList.contains("asc") ? "desc" : "asc");
+      });
+    });
+  });
+  Array.prototype.forEach.call(document.querySelectorAll("select.nsel"), function (sel) {
+    function show() {
+      var task = sel.getAttribute("data-task");
+      Array.prototype.forEach.call(document.querySelectorAll("table.board[data-task='" + task + "']"), function (t) {
+        t.hidden = t.getAttribute("data-n") !== sel.value;
+      });
+    }
+    sel.addEventListener("change", show);
+    show();
+  });
+  var m = /sort=([^:&]+):(\d+):(asc|desc)/.exec(decodeURIComponent(window.location.hash || ""));
+  if (m) {
+    var t = document.getElementById(m[1]);
+    if (t && t.tHead && +m[2] < t.tHead.rows[0].cells.length) { sortTable(t, +m[2], m[3]); }
+  }
+  document.body.setAttribute("data-ready", "1");
+  window.addEventListener("load", function () {
+    var imgs = document.images, ok = 0;
+    for (var i = 0; i < imgs.length; i++) { if (imgs[i].complete && imgs[i].naturalWidth > 0) { ok++; } }
+    document.body.setAttribute("data-images", ok + "/" + imgs.length);
+  });
+})();
+"""

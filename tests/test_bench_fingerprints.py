@@ -1,0 +1,51 @@
+"""Speed of the fingerprints generator (run with ``pytest --benchmark-only``).
+
+Target: at least 20 degraded/clean pairs per second through the whole
+pipeline (master print, degradations, minutiae, PNG/npy encoding, tar
+shards) on a 2-core machine with ``--workers 2``. For scale, SFinGe's
+vendor quotes about 1.2 prints per second per PC.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from generators.dataset import write_dataset
+from generators.fingerprints import TASK
+from generators.fingerprints.master import render_master, sample_master
+from generators.task import sample_rng
+
+PAIRS_PER_SECOND = 20.0
+
+
+def test_bench_write_dataset_two_workers(benchmark, tmp_path):
+    n = 200
+    runs = itertools.count()
+
+    def write():
+        write_dataset(TASK.make_sample, n=n, out=tmp_path / f"run{next(runs)}", seed=0, shard_size=25, workers=2,
+                      generator=TASK.name, params=dict(TASK.params), progress=False)  # fmt: skip
+
+    benchmark.pedantic(write, rounds=1, iterations=1)
+    rate = n / benchmark.stats.stats.min
+    benchmark.extra_info["pairs_per_second"] = round(rate, 1)
+    assert rate >= PAIRS_PER_SECOND, f"{rate:.1f} pairs/s"
+
+
+def test_bench_make_sample(benchmark):
+    index = itertools.count()
+    sample = benchmark(lambda: TASK.make_sample(sample_rng(0, next(index))))
+    assert sample.target["clean"].shape == (400, 275, 1)
+
+
+def test_bench_master_print(benchmark):
+    params = [sample_master(sample_rng(1, i)) for i in range(50)]
+    index = itertools.count()
+    master = benchmark(lambda: render_master(params[next(index) % len(params)]))
+    assert master.image.shape == (400, 275)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(pytest.main(["--benchmark-only", __file__]))

@@ -1,0 +1,522 @@
+"""The benchmark harness (benchmarks.run) on toy tasks and toy methods.
+
+The toy task and methods live at module level so that worker processes
+(spawned) can unpickle them, and so that ``tests.test_harness:UserMethod``
+works as a ``--methods module:object`` entry.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks import _aggregate, _cache, _scoring
+from benchmarks.metrics import mse, psnr
+from benchmarks.run import main
+from generators.task import Sample, Task
+
+REPO = Path(__file__).resolve().parents[1]
+SIZE = 16
+N_VIEWS = 4
+
+
+# ---------------------------------------------------------------- toy tasks
+
+
+def make_views_sample(rng: np.random.Generator, *, n_views: int = N_VIEWS, noise: float = 0.1) -> Sample:
+    """A random clean image and ``n_views`` noisy copies of it."""
+    clean = rng.random((SIZE, SIZE, 3), dtype=np.float32)
+    views = np.clip(clean[None] + rng.normal(0, noise, (n_views, SIZE, SIZE, 3)), 0, 1).astype(np.float32)
+    return Sample(inputs={"views": views}, target={"clean": clean}, params={"noise": noise})
+
+
+def make_image_sample(rng: np.random.Generator) -> Sample:
+    clean = rng.random((SIZE, SIZE, 1), dtype=np.float32)
+    noisy = np.clip(clean + rng.normal(0, 0.2, clean.shape), 0, 1).astype(np.float32)
+    return Sample(inputs={"image": noisy}, target={"clean": clean})
+
+
+def make_views_task(*, noise: float = 0.1, test_size: int = 3, quick_size: int = 2) -> Task:
+    return Task(
+        name="toyviews",
+        make_sample=functools.partial(make_views_sample, noise=noise),
+        metrics={"mse": mse, "psnr": psnr},
+        input_kind="views",
+        test_size=test_size,
+        quick_size=quick_size,
+        test_seed=1_000_003,
+        params={"n_views": N_VIEWS, "size": SIZE, "noise": noise},
+        higher_is_better={"mse": False, "psnr": True},
+    )
+
+
+def make_image_task() -> Task:
+    return Task(
+        name="toyimage",
+        make_sample=make_image_sample,
+        metrics={"mse": mse, "psnr": psnr},
+        input_kind="image",
+        test_size=3,
+        quick_size=2,
+        params={"size": SIZE},
+        higher_is_better={"mse": False, "psnr": True},
+    )
+
+
+# ---------------------------------------------------------------- toy methods
+
+
+@dataclass(frozen=True)
+class MeanViews:
+    name: str = "mean"
+    tasks: tuple = ("views",)
+
+    def restore(self, inputs):
+        return inputs["views"].mean(axis=0, dtype=np.float64).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class HalfGain:
+    """The mean at half brightness: a method whose output gain is unknown."""
+
+    name: str = "halfgain"
+    tasks: tuple = ("views",)
+    output_gain_unknown: bool = True
+
+    def restore(self, inputs):
+        return (0.5 * inputs["views"].mean(axis=0)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class NeedsTwo:
+    """Raises ValueError for a single view (recorded as failures at n=1)."""
+
+    name: str = "needstwo"
+    tasks: tuple = ("toyviews",)
+
+    def restore(self, inputs):
+        v = inputs["views"]
+        if v.shape[0] < 2:
+            raise ValueError("needs at least 2 views")
+        return np.median(v, axis=0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class DeclaresTwo:
+    """Declares min_views = 2: n=1 is skipped, not failed."""
+
+    name: str = "declarestwo"
+    tasks: tuple = ("toyviews",)
+    min_views: int = 2
+
+    def restore(self, inputs):
+        assert inputs["views"].shape[0] >= 2
+        return inputs["views"][:2].mean(axis=0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Raises:
+    """Raises for two views and on the image task; works otherwise."""
+
+    name: str = "raises"
+    tasks: tuple = ("views", "image")
+
+    def restore(self, inputs):
+        if "image" in inputs or inputs["views"].shape[0] == 2:
+            raise RuntimeError("boom\nsecond line <script>alert(1)</script>")
+        return inputs["views"].mean(axis=0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class ReturnsNaN:
+    name: str = "nan"
+    tasks: tuple = ("views",)
+
+    def restore(self, inputs):
+        out = inputs["views"].mean(axis=0).astype(np.float32)
+        out[0, 0, 0] = np.nan
+        return out
+
+
+@dataclass(frozen=True)
+class WrongShape:
+    name: str = "wrongshape"
+    tasks: tuple = ("views", "image")
+
+    def restore(self, inputs):
+        return np.zeros((3, 3, 3), np.float32)
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str = "identity"
+    tasks: tuple = ("image",)
+
+    def restore(self, inputs):
+        return inputs["image"].copy()
+
+
+class UserMethod:
+    """What a researcher passes as ``--methods tests.test_harness:UserMethod``."""
+
+    name = "user-mean"
+    tasks = ("toyviews",)
+
+    def restore(self, inputs):
+        return inputs["views"].mean(axis=0).astype(np.float32)
+
+
+NOT_A_METHOD = 42
+
+def toy_tasks(**kw) -> dict[str, Task]:
+    tasks = (make_views_task(**kw), make_image_task())
+    return {t.name: t for t in tasks}
+
+
+def toy_methods() -> dict:
+    ms = (MeanViews(), HalfGain(), NeedsTwo(), DeclaresTwo(), Raises(), ReturnsNaN(), WrongShape(), Identity())
+    return {m.name: m for m in ms}
+
+
+def run_toy(tmp: Path, *extra: str, tasks=None, methods=None, workers: int = 1, name: str = "out") -> tuple[int, Path]:
+    out = tmp / name
+    argv = ["--task", "all", "--out", str(out), "--cache", str(tmp / "cache"), "--workers", str(workers), *extra]
+    rc = main(argv, tasks=tasks or toy_tasks(), methods=methods or toy_methods())
+    return rc, out
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("harness")
+    rc, out = run_toy(tmp)
+    assert rc == 0
+    return out
+
+
+# ---------------------------------------------------------------- outputs
+
+
+def test_results_directory_is_complete_and_self_describing(toy_run):
+    for name in ("rows.parquet", "rows.csv", "aggregates.parquet", "aggregates.csv", "failures.csv",
+                 "failures.parquet", "run.json", "examples/examples.json", "report/index.html"):
+        assert (toy_run / name).is_file(), name
+    rows = pd.read_parquet(toy_run / "rows.parquet")
+    for col in ("task", "method", "metric", "value", "sample", "n_views", "draw", "runtime_s", "seed",
+                "dataset_hash", "git_sha", "versions", "variant"):
+        assert col in rows.columns, col
+        assert rows[col].notna().any(), col
+    assert set(rows["seed"]) == {1_000_003}
+    assert rows["versions"].str.contains("numpy=").all()
+    csv = pd.read_csv(toy_run / "rows.csv")
+    assert len(csv) == len(rows)
+    run = json.loads((toy_run / "run.json").read_text())
+    for key in ("command", "git_sha", "git_dirty", "versions", "host", "started", "finished", "dataset_hashes"):
+        assert key in run, key
+    assert set(run["dataset_hashes"]) == {"toyviews", "toyimage"}
+    assert run["tasks"]["toyviews"]["dataset_hash"] == rows.loc[rows.task == "toyviews", "dataset_hash"].iloc[0]
+    assert run["command"].startswith("python -m benchmarks.run")
+
+
+def test_views_protocol_draws_ten_subsets_per_n(toy_run):
+    rows = pd.read_parquet(toy_run / "rows.parquet")
+    r = rows[(rows.task == "toyviews") & (rows.method == "mean") & (rows.metric == "mse")]
+    assert sorted(r["n_views"].unique()) == list(range(1, N_VIEWS))
+    counts = r.groupby(["sample", "n_views"]).size()
+    assert (counts == _scoring.DRAWS).all()
+    for rec in r.itertuples():
+        expect = _scoring.draw_views(N_VIEWS, seed=1_000_003, index=rec.sample, n=rec.n_views, draw=rec.draw)
+        assert rec.views == ",".join(map(str, expect))
+    # the mean of n noisy views improves with n, as the protocol should show
+    by_n = r.groupby("n_views")["value"].mean()
+    assert by_n.iloc[-1] < by_n.iloc[0]
+
+
+def test_draws_depend_only_on_seed_sample_n_draw():
+    a = _scoring.draw_views(10, seed=5, index=3, n=4, draw=7)
+    assert np.array_equal(a, _scoring.draw_views(10, seed=5, index=3, n=4, draw=7))
+    assert len(set(a.tolist())) == 4 and a.min() >= 0 and a.max() < 10
+    others = {tuple(_scoring.draw_views(10, seed=5, index=3, n=4, draw=d)) for d in range(10)}
+    assert len(others) > 1
+
+
+def test_failures_are_recorded_and_the_run_goes_on(toy_run):
+    fails = pd.read_parquet(toy_run / "failures.parquet")
+    rows = pd.read_parquet(toy_run / "rows.parquet")
+    by = {m: g for m, g in fails.groupby("method")}
+    assert set(by) >= {"raises", "nan", "wrongshape", "needstwo"}
+    assert by["raises"]["error"].str.contains("RuntimeError: boom second line").all()
+    assert set(by["raises"].loc[by["raises"].task == "toyviews", "n_views"]) == {2}
+    assert by["nan"]["error"].str.contains("NaN").all()
+    assert by["wrongshape"]["error"].str.contains("shape").all()
+    assert set(by["needstwo"]["n_views"]) == {1}
+    assert by["needstwo"]["error"].str.contains("ValueError").all()
+    # the other calls of a partly failing method are scored
+    assert set(rows.loc[rows.method == "raises", "n_views"]) == {1, 3}
+    assert not (rows.method == "wrongshape").any()
+    agg = pd.read_parquet(toy_run / "aggregates.parquet")
+    ws = agg[agg.method == "wrongshape"]
+    assert ws["mean"].isna().all() and (ws["n_failed"] > 0).all() and ws["rank"].isna().all()
+    nt = agg[(agg.method == "needstwo") & (agg.n_views == 1)]
+    assert nt["mean"].isna().all() and (nt["n_failed"] == 3 * _scoring.DRAWS).all()
+    html = (toy_run / "report" / "index.html").read_text()
+    assert "boom second line &lt;script&gt;" in html and "wrongshape" in html
+    assert "<script>alert" not in html
+
+
+def test_min_views_skips_instead_of_failing(toy_run):
+    run = json.loads((toy_run / "run.json").read_text())
+    skipped = [s for s in run["skipped"] if s["method"] == "declarestwo"]
+    assert skipped and {s["n_views"] for s in skipped} == {1}
+    fails = pd.read_parquet(toy_run / "failures.parquet")
+    assert not (fails.method == "declarestwo").any()
+    rows = pd.read_parquet(toy_run / "rows.parquet")
+    assert sorted(rows.loc[rows.method == "declarestwo", "n_views"].unique()) == [2, 3]
+
+
+def test_gain_corrected_score_is_labelled_and_only_for_gain_unknown(toy_run):
+    rows = pd.read_parquet(toy_run / "rows.parquet")
+    gc = rows[rows.variant == _scoring.GAIN_CORRECTED]
+    assert set(gc["method"]) == {"halfgain (gain-corrected)"}
+    assert set(gc["base_method"]) == {"halfgain"}
+    raw = rows[(rows.method == "halfgain") & (rows.metric == "mse")].set_index(["sample", "n_views", "draw"])["value"]
+    cor = gc[gc.metric == "mse"].set_index(["sample", "n_views", "draw"])["value"]
+    assert (cor < raw).all()  # the least-squares gain undoes the halving
+    mean = rows[(rows.method == "mean") & (rows.metric == "mse")].set_index(["sample", "n_views", "draw"])["value"]
+    assert np.allclose(cor, mean.loc[cor.index], rtol=0.05)
+
+
+def test_gain_correct_recovers_a_global_gain():
+    rng = np.random.default_rng(0)
+    t = rng.random((8, 8, 3)).astype(np.float32) * 0.8
+    p = t * 0.4
+    corrected, gain = _scoring.gain_correct(t, p)
+    assert gain == pytest.approx(2.5, rel=1e-5)
+    assert np.allclose(corrected, t, atol=1e-6)
+
+
+def test_check_prediction_rejects_contract_breaks():
+    t = np.zeros((4, 4, 3), np.float32)
+    with pytest.raises(ValueError, match="shape"):
+        _scoring.check_prediction(np.zeros((4, 4, 1), np.float32), t)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        _scoring.check_prediction(np.full((4, 4, 3), np.inf, np.float32), t)
+    with pytest.raises(ValueError, match="numpy array"):
+        _scoring.check_prediction([[0.0]], t)
+    with pytest.raises(ValueError, match="dtype"):
+        _scoring.check_prediction(np.zeros((4, 4, 3), np.int32), t)
+    assert _scoring.check_prediction(np.zeros((4, 4, 3), np.float64), t).dtype == np.float32
+
+
+def test_aggregates_have_bootstrap_intervals_and_ranks(toy_run):
+    agg = pd.read_parquet(toy_run / "aggregates.parquet")
+    rows = pd.read_parquet(toy_run / "rows.parquet")
+    ok = agg[agg["mean"].notna()]
+    assert (ok.ci_low <= ok["mean"] + 1e-12).all() and (ok["mean"] <= ok.ci_high + 1e-12).all()
+    # mean = mean over sequences of the per-sequence mean over draws
+    g = rows[(rows.method == "mean") & (rows.metric == "psnr") & (rows.n_views == 2)]
+    expect = g.groupby("sample")["value"].mean().mean()
+    got = agg[(agg.method == "mean") & (agg.metric == "psnr") & (agg.n_views == 2)]["mean"].item()
+    assert got == pytest.approx(expect, rel=1e-12)
+    # rank 1 at n=3 on mse goes to the lowest mean, on psnr to the highest
+    for metric, best in (("mse", "min"), ("psnr", "max")):
+        sub = ok[(ok.task == "toyviews") & (ok.metric == metric) & (ok.n_views == 3)]
+        top = sub.loc[getattr(sub["mean"], "idxmin" if best == "min" else "idxmax")()]
+        assert top["rank"] == 1
+    for col in ("seed", "dataset_hash", "git_sha", "ci_level", "n_resamples"):
+        assert agg[col].notna().all(), col
+
+
+def test_bootstrap_is_seeded_and_resamples_sequences():
+    v = np.array([1.0, 2.0, 3.0, 10.0])
+    a = _aggregate.bootstrap_ci(v, key="k")
+    assert a == _aggregate.bootstrap_ci(v, key="k")
+    assert a[0] < v.mean() < a[1]
+    assert _aggregate.bootstrap_ci(np.full(5, 2.0), key="k") == (2.0, 2.0)
+    assert _aggregate.bootstrap_ci(np.array([3.0]), key="k") == (3.0, 3.0)
+    assert all(np.isnan(_aggregate.bootstrap_ci(np.array([]), key="k")))
+
+
+# ---------------------------------------------------------------- determinism and cache
+
+
+def _comparable(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=[c for c in ("runtime_s",) if c in df]).reset_index(drop=True)
+
+
+@pytest.mark.slow
+def test_results_identical_for_one_and_two_workers(tmp_path):
+    kw = dict(tasks=toy_tasks(), methods=toy_methods())  # both tasks share one pool
+    outs = []
+    for workers in (1, 2):
+        rc, out = run_toy(tmp_path, workers=workers, name=f"w{workers}", **kw)
+        assert rc == 0
+        outs.append(out)
+    assert json.loads((outs[1] / "run.json").read_text())["workers"] == 2
+    for name in ("rows", "aggregates", "failures"):
+        a = _comparable(pd.read_parquet(outs[0] / f"{name}.parquet"))
+        b = _comparable(pd.read_parquet(outs[1] / f"{name}.parquet"))
+        assert len(a)
+        pd.testing.assert_frame_equal(a, b)
+    ex1 = json.loads((outs[0] / "examples" / "examples.json").read_text())
+    ex2 = json.loads((outs[1] / "examples" / "examples.json").read_text())
+    assert ex1 == ex2
+    for e in ex1:
+        for o in e["outputs"]:
+            if o["file"]:
+                assert (outs[0] / "examples" / o["file"]).read_bytes() == (outs[1] / "examples" / o["file"]).read_bytes()
+
+
+def test_split_is_cached_and_rebuilt_only_when_params_change(tmp_path, monkeypatch):
+    import generators.dataset as dataset
+
+    calls = []
+    real = dataset.write_dataset
+
+    def counting(*a, **kw):
+        calls.append(kw["params"])
+        return real(*a, **kw)
+
+    monkeypatch.setattr(dataset, "write_dataset", counting)
+    kw = dict(tasks={"toyviews": make_views_task()}, methods={"mean": MeanViews()})
+    assert run_toy(tmp_path, "--quick", name="a", **kw)[0] == 0
+    assert len(calls) == 1
+    assert run_toy(tmp_path, "--quick", name="b", **kw)[0] == 0
+    assert len(calls) == 1  # reused
+    h_a = json.loads((tmp_path / "a" / "run.json").read_text())["tasks"]["toyviews"]
+    h_b = json.loads((tmp_path / "b" / "run.json").read_text())["tasks"]["toyviews"]
+    assert h_a["split_key"] == h_b["split_key"] and h_a["dataset_hash"] == h_b["dataset_hash"]
+    kw["tasks"] = {"toyviews": make_views_task(noise=0.2)}
+    assert run_toy(tmp_path, "--quick", name="c", **kw)[0] == 0
+    assert len(calls) == 2 and calls[-1]["noise"] == 0.2
+    h_c = json.loads((tmp_path / "c" / "run.json").read_text())["tasks"]["toyviews"]
+    assert h_c["split_key"] != h_a["split_key"] and h_c["dataset_hash"] != h_a["dataset_hash"]
+    assert len(list((tmp_path / "cache").iterdir())) == 2
+
+
+def test_quick_uses_quick_size_and_full_uses_test_size(tmp_path):
+    kw = dict(tasks={"toyviews": make_views_task(test_size=3, quick_size=1)}, methods={"mean": MeanViews()})
+    assert run_toy(tmp_path, "--quick", name="q", **kw)[0] == 0
+    rows = pd.read_parquet(tmp_path / "q" / "rows.parquet")
+    assert set(rows["sample"]) == {0} and set(rows["split_size"]) == {1}
+    assert json.loads((tmp_path / "q" / "run.json").read_text())["quick"] is True
+
+
+def test_dataset_key_depends_on_params_seed_size_not_key_order():
+    a = _cache.hash_dataset("t", {"a": 1, "b": 2}, 1, 10)
+    assert a == _cache.hash_dataset("t", {"b": 2, "a": 1}, 1, 10)
+    assert len({a, _cache.hash_dataset("t", {"a": 1, "b": 3}, 1, 10), _cache.hash_dataset("t", {"a": 1, "b": 2}, 2, 10),
+                _cache.hash_dataset("t", {"a": 1, "b": 2}, 1, 11), _cache.hash_dataset("u", {"a": 1, "b": 2}, 1, 10)}) == 5
+
+
+# ---------------------------------------------------------------- methods and names
+
+
+def test_user_method_from_module_object(tmp_path):
+    rc, out = run_toy(tmp_path, "--methods", "mean,tests.test_harness:UserMethod", "--task", "toyviews")
+    assert rc == 0
+    rows = pd.read_parquet(out / "rows.parquet")
+    assert set(rows["method"]) == {"mean", "user-mean"}
+    a = rows[rows.method == "mean"].drop(columns=["method", "base_method", "runtime_s"]).reset_index(drop=True)
+    b = rows[rows.method == "user-mean"].drop(columns=["method", "base_method", "runtime_s"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    "argv, expect",
+    [
+        (["--task", "nope"], "unknown task 'nope'; choose from ['toyimage', 'toyviews']"),
+        (["--task", "toyviews,nope"], "unknown task 'nope'"),
+        (["--methods", "mean,nope"], "unknown method 'nope'; choose from ["),
+        (["--methods", "no_such_module_xyz:Thing"], "cannot import 'no_such_module_xyz'"),
+        (["--methods", "tests.test_harness:Missing"], "has no attribute 'Missing'"),
+        (["--methods", "tests.test_harness:NOT_A_METHOD"], "neither a method nor a factory"),
+        (["--methods", "identity", "--task", "toyviews"], "no selected method supports any selected task"),
+        (["--workers", "0"], "--workers must be >= 1"),
+        (["--out", "{tmp}/notours"], "is not a results directory of an earlier run"),
+    ],
+)
+def test_bad_names_exit_nonzero_with_one_line(tmp_path, capsys, argv, expect):
+    (tmp_path / "notours").mkdir()
+    (tmp_path / "notours" / "precious.txt").write_text("keep me")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    rc = main(["--out", str(tmp_path / "o"), "--cache", str(tmp_path / "c"), *argv],
+              tasks=toy_tasks(), methods=toy_methods())
+    assert (tmp_path / "notours" / "precious.txt").read_text() == "keep me"
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert expect in err
+    assert len(err.splitlines()) == 1 and err.startswith("error: ")
+
+
+def test_cli_unknown_task_is_one_line_without_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--task", "no-such-task", "--out", str(tmp_path / "o"),
+         "--cache", str(tmp_path / "c")],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    if "registry" not in lines[0]:  # with the real registry: the valid names are listed
+        assert "unknown task 'no-such-task'; choose from [" in lines[0]
+
+
+def test_examples_hold_images_and_per_image_metrics(toy_run):
+    entries = json.loads((toy_run / "examples" / "examples.json").read_text())
+    views = [e for e in entries if e["task"] == "toyviews"]
+    assert {(e["sample"], e["n_views"]) for e in views} == {(0, 1), (0, 3), (1, 3)}
+    rows = pd.read_parquet(toy_run / "rows.parquet")
+    for e in entries:
+        for item in e["inputs"] + [e["target"]]:
+            assert (toy_run / "examples" / item["file"]).is_file()
+        for o in e["outputs"]:
+            if o["file"] is None:
+                assert o["error"]
+                continue
+            assert (toy_run / "examples" / o["file"]).is_file()
+            for metric, value in o["metrics"].items():
+                sel = rows[(rows.task == e["task"]) & (rows.method == o["method"]) & (rows.metric == metric)
+                           & (rows["sample"] == e["sample"]) & (rows.draw == e["draw"])]
+                if e["n_views"] is not None:
+                    sel = sel[sel.n_views == e["n_views"]]
+                assert sel["value"].item() == value
+
+
+@dataclass(frozen=True)
+class KillsInterpreter:
+    """Exits the worker process: no Python exception to record."""
+
+    name: str = "kills"
+    tasks: tuple = ("views",)
+
+    def restore(self, inputs):
+        os._exit(3)
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_is_one_line_exit_1(tmp_path, capsys):
+    rc, _ = run_toy(tmp_path, "--quick", tasks={"toyviews": make_views_task(quick_size=1)},
+                    methods={"kills": KillsInterpreter(), "mean": MeanViews()}, workers=2)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1
+    assert err[-1].startswith("error: a worker process died while scoring 'toyviews'")
+
+
+def test_rerun_into_the_same_directory_replaces_the_results(tmp_path):
+    kw = dict(tasks={"toyviews": make_views_task(quick_size=1)})
+    assert run_toy(tmp_path, "--quick", methods={"mean": MeanViews(), "halfgain": HalfGain()}, **kw)[0] == 0
+    assert run_toy(tmp_path, "--quick", methods={"mean": MeanViews()}, **kw)[0] == 0
+    out = tmp_path / "out"
+    assert set(pd.read_parquet(out / "rows.parquet")["method"]) == {"mean"}
+    assert not list((out / "examples").rglob("output_halfgain*"))
+    assert "halfgain" not in (out / "report" / "index.html").read_text()

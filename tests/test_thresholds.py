@@ -1,0 +1,216 @@
+"""Regression floors (benchmarks/thresholds.toml) and the papers' orderings.
+
+The slow tests run the real quick benchmark once per session
+(``python -m benchmarks.run --task all --quick`` with the registered tasks and
+methods, split cache in the usual place) and check it against the floors that
+``python -m benchmarks.calibrate`` measured, and against the orderings the
+papers report. Setting ``RESTOREBENCH_QUICK_RESULTS=DIR`` checks an existing
+quick-run results directory instead (e.g. the one ``make run`` just wrote).
+
+A test skips only when a task or method it needs is not registered; a floor
+for a registered method that produced no score fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks import _thresholds
+from benchmarks._thresholds import Floor, check_floors, derive_floors, format_thresholds, load_floors
+
+META, FLOORS = load_floors()
+GAIN = " (gain-corrected)"
+
+# Method names as the papers' comparisons need them (benchmarks.registry names).
+BOOKCOVERS_LEARNED = "deepset"
+BOOKCOVERS_CLASSICAL = ("mean", "median", "weiss" + GAIN, "rpca")
+FINGERPRINTS_UNET = "fp-unet"
+FINGERPRINTS_BASELINE = "fp-residual-cnn"
+
+
+# ---------------------------------------------------------------- the mechanism
+
+
+def _toy_aggregates() -> pd.DataFrame:
+    return pd.DataFrame({
+        "task": ["t", "t", "t", "s"],
+        "method": ["a", "a", "b (gain-corrected)", "a"],
+        "base_method": ["a", "a", "b", "a"],
+        "metric": ["psnr", "mse", "psnr", "mse"],
+        "n_views": pd.array([2, 2, 2, None], dtype="Int64"),
+        "higher_is_better": [True, False, True, False],
+        "mean": [20.0, 0.01, np.nan, 0.5],
+        "ci_low": [19.0, 0.0099, np.nan, 0.4],
+        "ci_high": [21.5, 0.0101, np.nan, 0.6],
+    })
+
+
+def test_floors_derive_with_documented_margin():
+    floors = {(f.task, f.method, f.metric): f for f in derive_floors(_toy_aggregates())}
+    assert ("t", "b (gain-corrected)", "psnr") not in floors  # no score, no floor
+    psnr = floors[("t", "a", "psnr")]
+    assert psnr.direction == "min" and psnr.margin == pytest.approx(1.25) and psnr.bound == pytest.approx(18.75)
+    mse = floors[("t", "a", "mse")]  # CI half-width 1e-4 equals 1% of the mean
+    assert mse.direction == "max" and mse.bound == pytest.approx(0.0101)
+    single = floors[("s", "a", "mse")]
+    assert single.n_views is None and single.bound == pytest.approx(0.6)
+
+
+def test_check_reports_crossings_and_missing_scores():
+    agg = _toy_aggregates()
+    floors = derive_floors(agg)
+    assert check_floors(agg, floors) == []
+    worse = agg.copy()
+    worse.loc[0, "mean"] = 18.0  # psnr fell below 18.75
+    worse.loc[3, "mean"] = 0.7  # mse rose above 0.6
+    problems = check_floors(worse, floors)
+    assert len(problems) == 2
+    assert any("t / a / psnr / n=2: 18 is not >= 18.75" in p for p in problems)
+    gone = agg[agg.method != "a"].copy()
+    assert all("no score" in p for p in check_floors(gone, floors)) and len(check_floors(gone, floors)) == 3
+    bad = Floor("t", "a", "a", "psnr", 2, "min", 25.0, 26.0, 1.0)
+    assert check_floors(agg, [bad]) and not bad.holds(float("nan"))
+
+
+def test_thresholds_round_trip_through_toml(tmp_path):
+    floors = derive_floors(_toy_aggregates())
+    meta = {"measured_at": "2026-01-01T00:00:00+00:00", "command": 'python -m x "q"', "git_sha": "abc",
+            "git_dirty": True, "host": "cpu"}
+    path = tmp_path / "t.toml"
+    path.write_text(format_thresholds(floors, meta))
+    meta2, floors2 = load_floors(path)
+    assert meta2["command"] == meta["command"] and meta2["git_dirty"] is True
+    assert len(floors2) == len(floors)
+    for a, b in zip(floors, floors2):
+        assert (a.task, a.method, a.base_method, a.metric, a.n_views, a.direction) == \
+               (b.task, b.method, b.base_method, b.metric, b.n_views, b.direction)
+        assert b.bound == pytest.approx(a.bound, rel=1e-5)
+    path.write_text('floors = [ { task = "t", method = "a", metric = "m", direction = "up", bound = 1, '
+                    'measured = 1, margin = 0 } ]')
+    with pytest.raises(ValueError, match=r"floors\[0\]"):
+        load_floors(path)
+
+
+def test_committed_thresholds_say_how_they_were_measured():
+    if FLOORS:
+        for key in ("measured_at", "command", "git_sha"):
+            assert key in META, f"thresholds.toml lacks {key}"
+        text = _thresholds.THRESHOLDS.read_text()
+        assert "margin = max(CI half-width" in text
+        assert {f.direction for f in FLOORS} <= {"min", "max"}
+
+
+# ---------------------------------------------------------------- the real quick run
+
+
+def _registry():
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec("benchmarks.registry") is None:
+        pytest.skip("benchmarks.registry does not exist: no registered tasks or methods to measure")
+    return importlib.import_module("benchmarks.registry")  # a broken registry fails, it does not skip
+
+
+@pytest.fixture(scope="session")
+def quick_aggregates(tmp_path_factory) -> pd.DataFrame:
+    registry = _registry()
+    given = os.environ.get("RESTOREBENCH_QUICK_RESULTS")
+    if given:
+        out = Path(given)
+        run = json.loads((out / "run.json").read_text())
+        assert run["quick"], f"{out} is not a --quick run"
+    else:
+        from benchmarks.run import main
+
+        out = tmp_path_factory.mktemp("quick") / "results"
+        rc = main(["--task", "all", "--quick", "--out", str(out)], tasks=registry.TASKS, methods=registry.METHODS)
+        assert rc == 0
+    return pd.read_parquet(out / "aggregates.parquet")
+
+
+def _require(tasks=(), methods=()):
+    registry = _registry()
+    for t in tasks:
+        if t not in registry.TASKS:
+            pytest.skip(f"task {t!r} is not registered (registered: {sorted(registry.TASKS)})")
+    for m in methods:
+        base = m.removesuffix(GAIN)
+        if base not in registry.METHODS:
+            pytest.skip(f"method {base!r} is not registered (registered: {sorted(registry.METHODS)})")
+    return registry
+
+
+def _pairs() -> list[tuple[str, str]]:
+    return sorted({(f.task, f.base_method) for f in FLOORS})
+
+
+@pytest.mark.slow
+def test_every_registered_task_has_floors():
+    registry = _registry()
+    missing = sorted(set(registry.TASKS) - {f.task for f in FLOORS})
+    assert not missing, f"no floors for {missing} in thresholds.toml; run python -m benchmarks.calibrate"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task, method", _pairs(), ids=[f"{t}-{m}" for t, m in _pairs()])
+def test_quick_run_stays_above_floors(quick_aggregates, task, method):
+    _require(tasks=[task], methods=[method])
+    floors = [f for f in FLOORS if f.task == task and f.base_method == method]
+    problems = check_floors(quick_aggregates, floors)
+    assert not problems, f"{len(problems)} of {len(floors)} floors crossed:\n" + "\n".join(problems)
+
+
+def _means(agg: pd.DataFrame, task: str, metric: str, n: int | None = None) -> pd.Series:
+    sel = (agg.task == task) & (agg.metric == metric)
+    sel &= agg.n_views.isna() if n is None else agg.n_views == n
+    return agg[sel].set_index("method")["mean"]
+
+
+@pytest.mark.slow
+def test_bookcovers_deepset_beats_the_best_classical_method_from_4_views(quick_aggregates):
+    """Deep Residual Sets (Figures 3-5): the learned set network is better than
+    mean, median, Weiss (gain-corrected) and RPCA once it sees 4+ views."""
+    registry = _require(tasks=["bookcovers"], methods=[BOOKCOVERS_LEARNED, *BOOKCOVERS_CLASSICAL])
+    task = registry.TASKS["bookcovers"]
+    agg = quick_aggregates
+    ns = sorted(int(n) for n in agg.loc[agg.task == "bookcovers", "n_views"].dropna().unique() if n >= 4)
+    assert ns, "no bookcovers scores with 4 or more views"
+    learned_rows = agg[(agg.task == "bookcovers") & (agg.method == BOOKCOVERS_LEARNED) & (agg.n_views >= 4)]
+    if not learned_rows["mean"].notna().any():
+        pytest.fail(f"{BOOKCOVERS_LEARNED} has no bookcovers score with 4+ views: every call failed "
+                    "(see failures.csv of the quick run)")
+    worse = []
+    for metric in task.metrics:
+        hib = bool(task.higher_is_better.get(metric, False))
+        for n in ns:
+            m = _means(agg, "bookcovers", metric, n)
+            classical = m.reindex(list(BOOKCOVERS_CLASSICAL)).dropna()
+            assert len(classical), f"no classical scores at n={n}"
+            best = classical.max() if hib else classical.min()
+            learned = m.get(BOOKCOVERS_LEARNED, np.nan)
+            if np.isnan(learned):
+                worse.append(f"{metric} n={n}: deepset has no score (every call failed; see failures.csv)")
+            elif not (learned > best if hib else learned < best):
+                worse.append(f"{metric} n={n}: deepset {learned:.5g} vs best classical "
+                             f"{classical.idxmax() if hib else classical.idxmin()} {best:.5g}")
+    assert not worse, "deepset does not beat the classical methods:\n" + "\n".join(worse)
+
+
+@pytest.mark.slow
+def test_fingerprints_unet_beats_the_residual_cnn(quick_aggregates):
+    """The fingerprint U-Net paper's comparison: better MSE, PSNR and SSIM
+    than the residual-CNN baseline on the same test images."""
+    _require(tasks=["fingerprints"], methods=[FINGERPRINTS_UNET, FINGERPRINTS_BASELINE])
+    agg = quick_aggregates
+    for metric, hib in (("mse", False), ("psnr", True), ("ssim", True)):
+        m = _means(agg, "fingerprints", metric)
+        u, r = m.get(FINGERPRINTS_UNET, np.nan), m.get(FINGERPRINTS_BASELINE, np.nan)
+        assert not np.isnan(u) and not np.isnan(r), f"{metric}: no score (U-Net {u}, residual CNN {r}); see failures.csv"
+        assert (u > r) if hib else (u < r), f"{metric}: U-Net {u:.5g} vs residual CNN {r:.5g}"
