@@ -21,7 +21,7 @@ $(STAMP): requirements.lock pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	@$(VENV)/bin/python -m benchmarks.run --task all --quick
+	@$(VENV)/bin/python -m benchmarks.run --task all --quick --out results/quick
 
 chromium:
 	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) || echo "note: chromium not installed; the report browser test will skip"; }
