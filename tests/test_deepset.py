@@ -201,27 +201,38 @@ def test_method_protocol():
 
 
 @pytest.mark.skipif(not CHECKPOINT_PATH.is_file(), reason="no shipped checkpoint")
-def test_shipped_checkpoint_beats_mean_on_synthetic_shadows():
-    """The shipped weights load with weights_only=True and remove a moving hard shadow.
+@pytest.mark.xfail(
+    strict=True,
+    reason="known unmet requirement (issue 5): on these held-out sequences the shipped checkpoint "
+    "beats the mean (23.0 vs 22.2 dB) but not the median (24.4 dB); strict, so a checkpoint that "
+    "wins makes this fail until the marker is removed",
+)
+def test_shipped_checkpoint_beats_mean_and_median_on_held_out_bookcovers():
+    """The shipped weights load with weights_only=True and beat per-pixel mean and median.
 
-    A smooth random 'cover' seen 6 times, each time darkened by 60 % inside a
-    different random rectangle: any useful model must beat the plain mean.
+    Three bookcovers sequences (seed 4242, never used for training or
+    validation) at 128x128 with 8 views, 8-bit quantised like the shards; the
+    average PSNR over the three must exceed that of the mean and of the median.
     """
+    from benchmarks.metrics import psnr
+    from generators.bookcovers import make_sample
+    from generators.task import sample_rng
+
     raw = torch.load(CHECKPOINT_PATH, weights_only=True)
-    assert "model" in raw and "config" in raw
+    assert {"format", "config", "model"} <= set(raw)
     method = DeepSetMethod()
-    rng = np.random.default_rng(9)
-    clean = np.clip(0.3 + 0.4 * rng.random((1, 1, 3)) + 0.2 * np.sin(np.arange(64)[:, None, None] / 5.0), 0, 1)
-    clean = np.broadcast_to(clean, (64, 64, 3)).astype(np.float32)
-    views = np.repeat(clean[None], 6, axis=0)
-    for v in views:
-        y, x = rng.integers(0, 40, size=2)
-        v[y : y + 24, x : x + 24] *= 0.4
-    out = method.restore({"views": views})
-    assert out.shape == clean.shape and out.dtype == np.float32
-    err_model = np.mean((out - clean) ** 2)
-    err_mean = np.mean((views.mean(0) - clean) ** 2)
-    assert err_model < err_mean
+    scores = {"deepset": [], "mean": [], "median": []}
+    for i in range(3):
+        sample = make_sample(sample_rng(4242, i), views=8, size=128)
+        views = (np.round(sample.inputs["views"] * 255) / 255).astype(np.float32)
+        clean = sample.target["clean"]
+        out = method.restore({"views": views})
+        assert out.shape == clean.shape and out.dtype == np.float32
+        scores["deepset"].append(psnr(clean, out))
+        scores["mean"].append(psnr(clean, views.mean(0)))
+        scores["median"].append(psnr(clean, np.median(views, axis=0)))
+    avg = {k: float(np.mean(v)) for k, v in scores.items()}
+    assert avg["deepset"] > avg["mean"] and avg["deepset"] > avg["median"], avg
 
 
 # -- training (models/train.py) ------------------------------------------------
