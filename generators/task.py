@@ -78,7 +78,7 @@ class Task:
         Ray can run it.
     metrics : mapping of str to callable
         ``metric(reference, prediction) -> float``, each with its conventions
-        fixed (see :mod:`benchmarks.metrics`).
+        fixed (see :mod:`generators.metrics`).
     input_kind : str
         What ``Sample.inputs`` holds; methods may declare support for a kind
         instead of a task name. One of ``"views"`` (multi-image),

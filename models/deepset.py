@@ -28,10 +28,11 @@ views. Carrying every scale through the mean (rather than only the coarsest)
 lets ``rho`` produce sharp text at full resolution; carrying the raw view lets
 the output be a residual on the mean of the inputs; the mean of the
 histograms is each pixel's histogram over the set, from which ``rho`` can read
-a median or other robust statistics that no mean of per-view features learnt
-in a short training run provided (our addition to the paper's network: with
-it the model passed the median baseline in far fewer steps, see the model
-card).
+a median or other robust statistics directly, instead of having to learn
+per-view features whose mean encodes them. This is our addition to the
+paper's network: in this repository's CPU-budget training (see the model
+card) the network without it stood at +0.3 dB over the per-pixel median on
+the validation set after 1,600 steps, the one with it at +1.1 dB after 1,800.
 
 rho, on the mean embedding ``(m0, mh, m1, m2, m3)``:
 

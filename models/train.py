@@ -195,7 +195,7 @@ def evaluate_views(
         ``{"deepset": {n: psnr}, "mean": {...}, "median": {...}}``, each the
         average over the sequences evaluated with n views.
     """
-    from benchmarks.metrics import psnr
+    from generators.metrics import psnr
 
     model.eval()
     scores: dict[str, dict[int, list[float]]] = {"deepset": {}, "mean": {}, "median": {}}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from baselines import BASELINES
-from benchmarks.metrics import psnr
+from generators.metrics import psnr
 from generators import coverfill
 from generators.dataset import read_dataset
 from generators.task import sample_rng

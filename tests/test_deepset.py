@@ -214,7 +214,7 @@ def test_shipped_checkpoint_beats_mean_and_median_on_held_out_bookcovers():
     validation) at 128x128 with 8 views, 8-bit quantised like the shards; the
     average PSNR over the three must exceed that of the mean and of the median.
     """
-    from benchmarks.metrics import psnr
+    from generators.metrics import psnr
     from generators.bookcovers import make_sample
     from generators.task import sample_rng
 

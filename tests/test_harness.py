@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from benchmarks import _aggregate, _cache, _scoring
-from benchmarks.metrics import mse, psnr
+from generators.metrics import mse, psnr
 from benchmarks.run import main
 from generators.task import Sample, Task
 

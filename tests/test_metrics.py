@@ -5,7 +5,7 @@ import pytest
 from skimage import data as skdata
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from benchmarks import metrics
+from generators import metrics
 from tests.tolerances import METRIC_ATOL
 
 

@@ -21,7 +21,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks.metrics import psnr, ssim
+from generators.metrics import psnr, ssim
 from generators.bookcovers import render
 from generators.bookcovers import render_blender as rb
 from generators.bookcovers.render_fast import SHADING_SCALE

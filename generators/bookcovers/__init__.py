@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.metrics import dssim, lmse, mse, psnr, ssim
+from generators.metrics import dssim, lmse, mse, psnr, ssim
 from generators.bookcovers.covers import CoverFolder, load_cover, load_texture, texture_size
 from generators.bookcovers.scene import sample_scene, validate_size
 from generators.task import Sample, Task

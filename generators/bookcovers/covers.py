@@ -124,6 +124,15 @@ def _photos() -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     return tuple(colour), tuple(grey)
 
 
+def photographs() -> tuple[np.ndarray, ...]:
+    """The embedded colour photographs (scikit-image's sample photos), RGB uint8, read-only.
+
+    Shared with other generators that need real image content without
+    downloading anything (e.g. :mod:`generators.reflections`).
+    """
+    return _photos()[0]
+
+
 # ---------------------------------------------------------------- helpers
 
 

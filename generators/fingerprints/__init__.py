@@ -49,7 +49,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from benchmarks.metrics import mse, psnr, ssim
+from generators.metrics import mse, psnr, ssim
 from generators.fingerprints.degrade import DEGRADATIONS, GEOMETRIC, MAPS, PHOTOMETRIC, remap
 from generators.fingerprints.master import (
     CLASS_DISTRIBUTIONS,

@@ -1,0 +1,183 @@
+"""Image-restoration metrics with their conventions fixed in the signature.
+
+All functions take ``(reference, prediction)`` numpy arrays of identical shape
+and return a Python float. Images are HWC (greyscale may be HW); nothing infers
+the data range from the data: pass ``data_range`` explicitly when the images
+are not on the [0, 1] scale.
+
+SSIM is Wang et al. 2004 exactly as ``skimage.metrics.structural_similarity``
+computes it with ``gaussian_weights=True, sigma=1.5,
+use_sample_covariance=False``: an 11x11 Gaussian window (sigma 1.5, truncated
+at radius 5), K1 = 0.01, K2 = 0.03, the SSIM map averaged over the *valid*
+region (5 pixels cropped on each side) and then over channels. The test suite
+checks equality with scikit-image to 1e-6.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+__all__ = ["mse", "psnr", "ssim", "dssim", "lmse", "ncc", "label_accuracy", "mean_iou"]
+
+_SSIM_SIGMA = 1.5
+_SSIM_RADIUS = 5  # int(3.5 * sigma + 0.5): scikit-image's truncate=3.5
+_SSIM_K1, _SSIM_K2 = 0.01, 0.03
+
+
+def _pair(reference: np.ndarray, prediction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ref = np.asarray(reference)
+    pred = np.asarray(prediction)
+    if ref.shape != pred.shape:
+        raise ValueError(f"shape mismatch: reference {ref.shape} vs prediction {pred.shape}")
+    if ref.size == 0:
+        raise ValueError("empty images")
+    return ref.astype(np.float64, copy=False), pred.astype(np.float64, copy=False)
+
+
+def mse(reference: np.ndarray, prediction: np.ndarray) -> float:
+    """Mean squared error over all pixels and channels."""
+    ref, pred = _pair(reference, prediction)
+    return float(np.mean((ref - pred) ** 2))
+
+
+def psnr(reference: np.ndarray, prediction: np.ndarray, *, data_range: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB, ``10 log10(data_range^2 / MSE)``.
+
+    Returns ``inf`` for identical images (as scikit-image does).
+    """
+    err = mse(reference, prediction)
+    if err == 0.0:
+        return float("inf")
+    return float(10.0 * np.log10(data_range**2 / err))
+
+
+def _gaussian_kernel() -> np.ndarray:
+    x = np.arange(-_SSIM_RADIUS, _SSIM_RADIUS + 1, dtype=np.float64)
+    k = np.exp(-0.5 * (x / _SSIM_SIGMA) ** 2)
+    return k / k.sum()
+
+
+def _ssim_channel(x: np.ndarray, y: np.ndarray, data_range: float) -> float:
+    k = _gaussian_kernel()
+    r = _SSIM_RADIUS
+    if min(x.shape) < 2 * r + 1:
+        raise ValueError(f"ssim needs images of at least {2 * r + 1}x{2 * r + 1} pixels, got {x.shape}")
+
+    def blur(a: np.ndarray) -> np.ndarray:
+        # Only the valid region is used, so the border mode never matters.
+        return cv2.sepFilter2D(a, cv2.CV_64F, k, k, borderType=cv2.BORDER_REFLECT)[r:-r, r:-r]
+
+    ux, uy = blur(x), blur(y)
+    vx = blur(x * x) - ux * ux
+    vy = blur(y * y) - uy * uy
+    vxy = blur(x * y) - ux * uy
+    c1 = (_SSIM_K1 * data_range) ** 2
+    c2 = (_SSIM_K2 * data_range) ** 2
+    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+    return float(s.mean(dtype=np.float64))
+
+
+def ssim(reference: np.ndarray, prediction: np.ndarray, *, data_range: float = 1.0) -> float:
+    """Structural similarity (Wang et al. 2004), Gaussian window, valid region.
+
+    Parameters
+    ----------
+    reference, prediction : ndarray
+        (H, W) or (H, W, C); multi-channel SSIM is the mean over channels.
+    data_range : float
+        Dynamic range of the images (1.0 for the suite's [0, 1] convention).
+    """
+    ref, pred = _pair(reference, prediction)
+    if ref.ndim == 2:
+        return _ssim_channel(ref, pred, data_range)
+    if ref.ndim != 3:
+        raise ValueError(f"ssim expects (H, W) or (H, W, C), got {ref.shape}")
+    return float(np.mean([_ssim_channel(ref[..., c], pred[..., c], data_range) for c in range(ref.shape[2])]))
+
+
+def dssim(reference: np.ndarray, prediction: np.ndarray, *, data_range: float = 1.0) -> float:
+    """Structural dissimilarity ``(1 - ssim) / 2``; 0 for identical images."""
+    return (1.0 - ssim(reference, prediction, data_range=data_range)) / 2.0
+
+
+def lmse(reference: np.ndarray, prediction: np.ndarray, *, window: int = 20, step: int = 10) -> float:
+    """Local scale-invariant MSE (Grosse et al. 2009, MIT intrinsic images).
+
+    The image is cut into ``window`` x ``window`` patches every ``step``
+    pixels (starting at 0, as the MIT reference code does). In each patch the
+    prediction is scaled by the least-squares gain
+    ``a = <t, p> / <p, p>`` (all channels of the patch share one gain) and the
+    squared error ``|t - a p|^2`` is summed. The total is normalised by the sum
+    over the same patches of ``|t|^2``, so the score is 0 for a perfect
+    prediction, 1 for an all-zero one, and invariant to any gain on the
+    prediction, global or local to a patch.
+
+    Windows larger than the image are clipped to the image.
+    """
+    ref, pred = _pair(reference, prediction)
+    if ref.ndim == 2:
+        ref, pred = ref[..., None], pred[..., None]
+    h, w = ref.shape[:2]
+    wh, ww = min(window, h), min(window, w)
+    ys = np.arange(0, h - wh + 1, step)
+    xs = np.arange(0, w - ww + 1, step)
+    # Patch sums via integral images: O(HW) regardless of the window size.
+    def patch_sums(a: np.ndarray) -> np.ndarray:
+        s = a.sum(axis=2)
+        ii = np.zeros((h + 1, w + 1))
+        ii[1:, 1:] = s.cumsum(0).cumsum(1)
+        y0, x0 = ys[:, None], xs[None, :]
+        return ii[y0 + wh, x0 + ww] - ii[y0, x0 + ww] - ii[y0 + wh, x0] + ii[y0, x0]
+
+    tp, pp, tt = patch_sums(ref * pred), patch_sums(pred * pred), patch_sums(ref * ref)
+    gain = np.where(pp > 0, tp / np.where(pp > 0, pp, 1.0), 0.0)
+    err = tt - 2 * gain * tp + gain * gain * pp  # |t - a p|^2 expanded
+    total = tt.sum()
+    if total == 0:
+        return 0.0 if err.sum() <= 0 else float("inf")
+    return float(max(err.sum(), 0.0) / total)
+
+
+def ncc(reference: np.ndarray, prediction: np.ndarray) -> float:
+    """Normalised cross-correlation (Pearson's r) over all pixels and channels.
+
+    ``sum((t - mean t)(p - mean p)) / sqrt(sum((t - mean t)^2) sum((p - mean p)^2))``,
+    in [-1, 1], invariant to a global gain and offset of the prediction; the
+    NCC that the reflection-removal literature reports (e.g. Wan et al. 2017,
+    SIR^2). 1 for identical non-constant images; 0 when either is constant.
+    """
+    ref, pred = _pair(reference, prediction)
+    t = ref.ravel() - ref.mean()
+    p = pred.ravel() - pred.mean()
+    den = float(np.sqrt((t @ t) * (p @ p)))
+    return float(t @ p) / den if den > 0 else 0.0
+
+
+def label_accuracy(reference: np.ndarray, prediction: np.ndarray, *, mask: np.ndarray | None = None) -> float:
+    """Fraction of pixels whose label is right, inside ``mask`` (all pixels if None)."""
+    ref, pred = np.asarray(reference), np.asarray(prediction)
+    if ref.shape != pred.shape:
+        raise ValueError(f"shape mismatch: reference {ref.shape} vs prediction {pred.shape}")
+    sel = np.ones(ref.shape, bool) if mask is None else np.asarray(mask, bool)
+    if sel.shape != ref.shape:
+        raise ValueError(f"mask shape {sel.shape} does not match labels {ref.shape}")
+    if not sel.any():
+        return float("nan")
+    return float(np.mean(ref[sel] == pred[sel]))
+
+
+def mean_iou(reference: np.ndarray, prediction: np.ndarray, *, num_classes: int) -> float:
+    """Mean intersection-over-union over classes ``0..num_classes-1``.
+
+    Classes absent from both reference and prediction are left out of the
+    mean (their IoU is undefined).
+    """
+    ref, pred = np.asarray(reference).ravel(), np.asarray(prediction).ravel()
+    if ref.shape != pred.shape:
+        raise ValueError(f"shape mismatch: reference {np.shape(reference)} vs prediction {np.shape(prediction)}")
+    conf = np.bincount(ref * num_classes + pred, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    inter = np.diag(conf).astype(np.float64)
+    union = conf.sum(0) + conf.sum(1) - inter
+    present = union > 0
+    return float(np.mean(inter[present] / union[present]))
