@@ -134,8 +134,6 @@ class ResidualCNN(nn.Module):
 
 
 class _DilatedResBlock(nn.Module):
-    """Residual block whose first convolution is dilated."""
-
     def __init__(self, c: int, dilation: int):
         super().__init__()
         self.body = nn.Sequential(_cbr(c, c, dilation=dilation), nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
@@ -145,54 +143,55 @@ class _DilatedResBlock(nn.Module):
 
 
 class DilatedUNet(nn.Module):
-    """U-Net with dilated residual convolutions (U-Finger / FPD-M-net style).
+    """U-Net with residual, dilated convolutions (U-Finger / FPD-M-net style).
 
-    Encoder: two convolutions at full resolution, strided convolutions to
-    1/2 and 1/4 resolution; bottleneck: residual blocks at 1/4 resolution
-    whose first convolution is dilated (``dilations``, up to 8: a context of
-    about 150 px, enough to inpaint large occlusions); decoder: transposed
-    convolutions back up, each followed by the U-Net skip (concatenation
-    with the encoder features of that resolution, fused by a 1x1
-    convolution). Same layer budget as :class:`ResidualCNN` plus the skips
-    and the dilations.
+    Encoder: two convolutions at full resolution, then strided convolutions
+    down to 1/2, 1/4 (two residual blocks) and 1/8 resolution, where
+    residual blocks whose first convolution is dilated (``dilations``) see
+    the whole print. Decoder: bilinear upsampling, a convolution, and
+    concatenation with the encoder features of the same resolution (the
+    U-Net skips) fused by a convolution, up to full resolution.
 
     Parameters
     ----------
-    width : int
-        Channels at full resolution (2x at 1/2, 4x at 1/4).
+    widths : sequence of 4 ints
+        Channels at full, 1/2, 1/4 and 1/8 resolution.
     dilations : sequence of ints
-        One residual block per entry, with that dilation.
+        One residual block per entry at 1/8 resolution, with that dilation.
     """
 
-    def __init__(self, width: int = 16, dilations: Sequence[int] = (1, 2, 4, 8, 1)):
+    def __init__(self, widths: Sequence[int] = (16, 32, 64, 96), dilations: Sequence[int] = (2, 4)):
         super().__init__()
-        w = int(width)
-        self.enc1 = nn.Sequential(_cbr(1, w, 5), _cbr(w, w))
-        self.enc2 = _cbr(w, 2 * w, stride=2)
-        self.enc3 = _cbr(2 * w, 4 * w, stride=2)
-        self.bottleneck = nn.Sequential(*[_DilatedResBlock(4 * w, int(d)) for d in dilations])
-        self.up2 = nn.Sequential(nn.ConvTranspose2d(4 * w, 2 * w, 4, stride=2, padding=1, bias=False),
-                                 nn.BatchNorm2d(2 * w), nn.ReLU(inplace=True))  # fmt: skip
-        self.fuse2 = _cbr(4 * w, 2 * w, 1)
-        self.up1 = nn.Sequential(nn.ConvTranspose2d(2 * w, w, 4, stride=2, padding=1, bias=False),
-                                 nn.BatchNorm2d(w), nn.ReLU(inplace=True))  # fmt: skip
-        self.fuse1 = _cbr(2 * w, w, 1)
-        self.out = nn.Conv2d(w, 1, 3, padding=1)
+        c1, c2, c3, c4 = (int(c) for c in widths)
+        self.enc1 = nn.Sequential(_cbr(1, c1, 5), _cbr(c1, c1))
+        self.enc2 = _cbr(c1, c2, stride=2)
+        self.enc3 = nn.Sequential(_cbr(c2, c3, stride=2), _ResBlock(c3), _ResBlock(c3))
+        self.bottleneck = nn.Sequential(_cbr(c3, c4, stride=2), *[_DilatedResBlock(c4, int(d)) for d in dilations])
+        self.up3, self.fuse3 = _cbr(c4, c3), _cbr(2 * c3, c3)
+        self.up2, self.fuse2 = _cbr(c3, c2), _cbr(2 * c2, c2)
+        self.up1, self.fuse1 = _cbr(c2, c1), _cbr(2 * c1, c1)
+        self.out = nn.Conv2d(c1, 1, 3, padding=1)
+
+    @staticmethod
+    def _up(x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 1, H, W) in [0, 1], H and W multiples of 4 -> (B, 1, H, W) in [0, 1]."""
+        """(B, 1, H, W) in [0, 1], H and W multiples of 8 -> (B, 1, H, W) in [0, 1]."""
         e1 = self.enc1(2.0 * x - 1.0)
         e2 = self.enc2(e1)
-        b = self.bottleneck(self.enc3(e2))
-        d2 = self.fuse2(torch.cat([self.up2(b), e2], 1))
-        d1 = self.fuse1(torch.cat([self.up1(d2), e1], 1))
+        e3 = self.enc3(e2)
+        b = self.bottleneck(e3)
+        d3 = self.fuse3(torch.cat([self.up3(self._up(b)), e3], 1))
+        d2 = self.fuse2(torch.cat([self.up2(self._up(d3)), e2], 1))
+        d1 = self.fuse1(torch.cat([self.up1(self._up(d2)), e1], 1))
         return 0.5 * (torch.tanh(self.out(d1)) + 1.0)
 
 
 ARCHS: dict[str, type[nn.Module]] = {"rescnn": ResidualCNN, "unet": DilatedUNet}
 _DEFAULT_CONFIGS: dict[str, dict] = {
     "rescnn": {"width": 16},
-    "unet": {"width": 16, "dilations": [1, 2, 4, 8, 1]},
+    "unet": {"widths": [16, 32, 64, 96], "dilations": [2, 4]},
 }
 
 

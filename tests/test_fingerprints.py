@@ -324,9 +324,9 @@ def test_networks_restore_any_size(arch):
 
 
 def test_checkpoint_round_trip(tmp_path):
-    model = build_model("unet", {"width": 4, "dilations": [2]})
+    model = build_model("unet", {"widths": [4, 4, 4, 4], "dilations": [2]})
     path = tmp_path / "tiny.pt"
-    save_checkpoint(make_checkpoint(model, "unet", {"width": 4, "dilations": [2]}, note="test"), path)
+    save_checkpoint(make_checkpoint(model, "unet", {"widths": [4, 4, 4, 4], "dilations": [2]}, note="test"), path)
     raw = torch.load(path, weights_only=True)
     assert raw["meta"] == {"note": "test"}
     loaded, ckpt = load_checkpoint(path, arch="unet")
@@ -335,7 +335,7 @@ def test_checkpoint_round_trip(tmp_path):
 
 
 def test_checkpoint_errors_are_clear(tmp_path):
-    tiny = {"width": 4, "dilations": [2]}
+    tiny = {"widths": [4, 4, 4, 4], "dilations": [2]}
     cases = {}
     cases["missing"] = (tmp_path / "nope.pt", "not found")
     (tmp_path / "junk.pt").write_bytes(b"\x00garbage" * 10)
@@ -347,7 +347,7 @@ def test_checkpoint_errors_are_clear(tmp_path):
     cases["truncated"] = (tmp_path / "trunc.pt", "not a readable")
     torch.save({"state_dict": {}}, tmp_path / "other.pt")
     cases["other format"] = (tmp_path / "other.pt", "not a fingerprint-network checkpoint")
-    bad = dict(good, config={"width": 8, "dilations": [2]})
+    bad = dict(good, config={"widths": [8, 8, 8, 8], "dilations": [2]})
     save_checkpoint(bad, tmp_path / "mismatch.pt")
     cases["mismatch"] = (tmp_path / "mismatch.pt", "do not match")
     save_checkpoint(dict(good, config={"depth": 3}), tmp_path / "config.pt")
