@@ -5,12 +5,14 @@
 Built by explicit construction, no scanning: add a method by importing it
 here. Multi-image methods take ``{"views": (N, H, W, C)}``; inpainting
 methods ``{"image": (H, W, C), "mask": (H, W)}``; the ``-labels`` variants
-``{"labels": (H, W) int32, "mask": (H, W)}``.
+``{"labels": (H, W) int32, "mask": (H, W)}``; reflection methods
+``{"frames": (N, H, W, 3)}`` with the reference frame at ``N // 2``.
 """
 
 from baselines.inpaint import LabelInpainting, NavierStokesInpainting, NearestInpainting, TeleaInpainting
 from baselines.multiview import MeanFusion, MedianFusion
 from baselines.patchmatch import PATCH_SIZE, SEED, PatchMatchInpainting
+from baselines.reflection import REFLECTION_BASELINES
 from baselines.rpca import RobustPCA
 from baselines.weiss import WeissReflectance
 
@@ -31,5 +33,6 @@ BASELINES = {
         LabelInpainting("telea-labels", "telea"),
         LabelInpainting("patchmatch-labels", "patchmatch", (("patch_size", PATCH_SIZE),), seed=SEED),
         LabelInpainting("nearest-labels", "nearest"),
+        *REFLECTION_BASELINES,
     )
 }

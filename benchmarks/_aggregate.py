@@ -37,7 +37,7 @@ BOOTSTRAP_SEED = 20_240_517
 _DEFAULT_HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "label_accuracy": True, "mean_iou": True}
 
 AGGREGATE_COLUMNS = [
-    "task", "method", "base_method", "variant", "metric", "n_views", "higher_is_better",
+    "task", "method", "base_method", "variant", "metric", "condition", "higher_is_better",
     "mean", "ci_low", "ci_high", "std", "n_samples", "n_scores", "n_failed", "runtime_s", "rank",
     "ci_level", "n_resamples", "bootstrap_seed",
 ]
@@ -95,9 +95,9 @@ def aggregate(
     ----------
     rows : DataFrame
         The harness's per-sample rows (columns task, method, base_method,
-        variant, metric, value, sample, n_views, runtime_s ...).
+        variant, metric, value, sample, condition, runtime_s ...).
     failures : DataFrame
-        Failed calls (columns task, method, base_method, n_views, stage ...).
+        Failed calls (columns task, method, base_method, condition, stage ...).
     metrics_by_task : mapping
         Metric names of every task, to list methods that failed everywhere.
     directions : mapping
@@ -115,14 +115,14 @@ def aggregate(
     attempted = set()
     for frame in (rows, failures):
         if len(frame):
-            for t, b, n in frame[["task", "base_method", "n_views"]].itertuples(index=False):
+            for t, b, n in frame[["task", "base_method", "condition"]].itertuples(index=False):
                 attempted.add((t, b, None if pd.isna(n) else int(n)))
 
     restore_failed = {}
     metric_failed = {}
     if len(failures):
         for rec in failures.to_dict("records"):
-            n = None if pd.isna(rec["n_views"]) else int(rec["n_views"])
+            n = None if pd.isna(rec["condition"]) else int(rec["condition"])
             if rec["stage"] == "restore":
                 k = (rec["task"], rec["base_method"], n)
                 restore_failed[k] = restore_failed.get(k, 0) + 1
@@ -133,7 +133,7 @@ def aggregate(
 
     groups = {}
     if len(rows):
-        keyed = rows.assign(_n=rows["n_views"].astype("Int64").astype(object).where(rows["n_views"].notna(), None))
+        keyed = rows.assign(_n=rows["condition"].astype("Int64").astype(object).where(rows["condition"].notna(), None))
         for (t, m, metric, n), g in keyed.groupby(["task", "method", "metric", "_n"], dropna=False, sort=True):
             groups[(t, m, metric, None if n is None or pd.isna(n) else int(n))] = g
 
@@ -148,7 +148,7 @@ def aggregate(
                 hib = direction(metric, directions.get(t, {}))
                 rec = {
                     "task": t, "method": label, "base_method": b, "variant": variant, "metric": metric,
-                    "n_views": n, "higher_is_better": hib,
+                    "condition": n, "higher_is_better": hib,
                     "n_failed": restore_failed.get((t, b, n), 0) + metric_failed.get((t, label, metric, n), 0),
                     "ci_level": CI_LEVEL, "n_resamples": N_RESAMPLES, "bootstrap_seed": BOOTSTRAP_SEED,
                 }
@@ -168,7 +168,7 @@ def aggregate(
     agg = pd.DataFrame(out, columns=AGGREGATE_COLUMNS)
     if not len(agg):
         return agg
-    agg["n_views"] = agg["n_views"].astype("Int64")
+    agg["condition"] = agg["condition"].astype("Int64")
     agg["rank"] = _rank(agg)
     return agg
 
@@ -177,7 +177,7 @@ def _rank(agg: pd.DataFrame) -> pd.Series:
     """Competition rank (1 = best, ties share the best rank) within each
     (task, metric, n views); methods without a score get no rank."""
     rank = pd.Series(pd.NA, index=agg.index, dtype="Int64")
-    for _, g in agg.groupby(["task", "metric", "n_views"], dropna=False):
+    for _, g in agg.groupby(["task", "metric", "condition"], dropna=False):
         scored = g[g["mean"].notna()]
         if not len(scored):
             continue

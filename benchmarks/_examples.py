@@ -17,7 +17,7 @@ from typing import Iterable, Mapping
 import numpy as np
 from PIL import Image
 
-from generators.task import Task
+from generators.task import Task, ViewSubsets
 
 from ._scoring import GAIN_CORRECTED, draw_views
 
@@ -26,14 +26,15 @@ _VIEW_COUNTS = (1, 4)  # plus N-1: the range of Figures 3-5, in three stops
 
 
 def choose_example_keys(task: Task, split_dir: Path, size: int) -> frozenset:
-    """``(sample, n_views, draw)`` of the calls whose outputs are shown.
+    """``(sample, condition, draw)`` of the calls whose outputs are shown.
 
-    Multi-image tasks: sample 0 with 1, 4 and N-1 views and sample 1 with N-1
-    views, draw 0; single-image tasks: the first three samples.
+    Tasks with a view-subset protocol: sample 0 with 1, 4 and N-1 views and
+    sample 1 with N-1 views, draw 0; single-call tasks: the first three
+    samples.
     """
-    if task.input_kind != "views":
+    if not isinstance(task.protocol, ViewSubsets):
         return frozenset((i, None, 0) for i in range(min(_SINGLE_EXAMPLES, size)))
-    n_total = _load(split_dir, 0).inputs["views"].shape[0]
+    n_total = _load(split_dir, 0).inputs[task.protocol.key].shape[0]
     top = n_total - 1
     keys = {(0, n, 0) for n in (*_VIEW_COUNTS, top) if 1 <= n <= top}
     if size > 1 and top >= 1:
@@ -60,29 +61,38 @@ def slug(name: str) -> str:
     return f"{safe}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
 
 
-def to_uint8(x: np.ndarray) -> np.ndarray:
+def to_uint8(x: np.ndarray, classes: tuple = ()) -> np.ndarray:
     """An array as a displayable 8-bit image (HxW or HxWx3).
 
     Float images in [0, 1] are clipped and rounded; bool masks become black and
-    white; integer label maps get a fixed colour per label.
+    white; label maps (2-D integers, uint8 included, when the task has a class
+    table) take the colours of ``classes`` (:class:`generators.task.LabelClass`;
+    ids missing from the table are magenta), or a fixed pseudo-random palette
+    when there is no table.
     """
     x = np.asarray(x)
     if x.dtype == np.bool_:
         return np.where(x, 255, 0).astype(np.uint8)
     if np.issubdtype(x.dtype, np.integer):
-        labels = x.astype(np.int64)
-        palette = np.random.default_rng(7).integers(40, 256, size=(int(labels.max(initial=0)) + 1, 3))
-        palette[0] = 0
-        return palette[np.clip(labels, 0, None)].astype(np.uint8)
+        labels = np.clip(x.astype(np.int64), 0, None)
+        top = max(int(labels.max(initial=0)), max((c.id for c in classes), default=0)) + 1
+        if classes:
+            palette = np.tile(np.array([255, 0, 255]), (top, 1))
+            for c in classes:
+                palette[c.id] = c.color
+        else:
+            palette = np.random.default_rng(7).integers(40, 256, size=(top, 3))
+            palette[0] = 0
+        return palette[labels].astype(np.uint8)
     img = np.round(np.clip(np.nan_to_num(x.astype(np.float64)), 0, 1) * 255).astype(np.uint8)
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[..., 0]
     return img
 
 
-def _save(path: Path, x: np.ndarray) -> None:
+def _save(path: Path, x: np.ndarray, classes: tuple = ()) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(to_uint8(x)).save(path, optimize=False, compress_level=6)
+    Image.fromarray(to_uint8(x, classes)).save(path, optimize=False, compress_level=6)
 
 
 def _is_image(x: np.ndarray) -> bool:
@@ -105,16 +115,16 @@ def write_examples(
     Parameters
     ----------
     predictions : mapping
-        ``(sample, n_views, draw, method label) -> prediction`` for ``keys``.
+        ``(sample, condition, draw, method label) -> prediction`` for ``keys``.
     rows, failures : list of dict
         This task's rows and failures (for per-image metrics and errors).
     """
     scores: dict[tuple, dict] = {}
     for r in rows:
-        k = (r["sample"], r["n_views"], r["draw"])
+        k = (r["sample"], r["condition"], r["draw"])
         if k in keys:
             scores.setdefault(k + (r["method"],), {})[r["metric"]] = r["value"]
-    errors = {(f["sample"], f["n_views"], f["draw"], f["base_method"]): f["error"] for f in failures}
+    errors = {(f["sample"], f["condition"], f["draw"], f["base_method"]): f["error"] for f in failures}
     entries = []
     for index, n, draw in sorted(keys, key=lambda k: (k[0], -1 if k[1] is None else k[1], k[2])):
         sample = _load(split_dir, index)
@@ -122,19 +132,24 @@ def write_examples(
         inputs = []
         views_label = ""
         for key, arr in sample.inputs.items():
-            if key == "views" and n is not None:
+            if isinstance(task.protocol, ViewSubsets) and key == task.protocol.key and n is not None:
                 idx = draw_views(arr.shape[0], seed=task.test_seed, index=index, n=n, draw=draw)
                 views_label = ",".join(str(int(i)) for i in idx)
                 for i in idx:
                     rel = f"{sub}/input_{key}_{int(i):02d}.png"
                     _save(root / rel, arr[i])
                     inputs.append({"label": f"view {int(i)}", "file": rel})
+            elif arr.ndim == 4 and arr.shape[3] in (1, 3):  # a stack of frames: show every one
+                for i in range(arr.shape[0]):
+                    rel = f"{sub}/input_{slug(key)}_{i:02d}.png"
+                    _save(root / rel, arr[i])
+                    inputs.append({"label": f"{key} {i}", "file": rel})
             elif _is_image(arr):
                 rel = f"{sub}/input_{slug(key)}.png"
-                _save(root / rel, arr)
+                _save(root / rel, arr, task.classes)
                 inputs.append({"label": key, "file": rel})
         target_rel = f"{sub}/target.png"
-        _save(root / target_rel, sample.target[task.target_key])
+        _save(root / target_rel, sample.target[task.target_key], task.classes)
         outputs = []
         for name in method_names:
             labels = [(name, "")]
@@ -148,10 +163,10 @@ def write_examples(
                     rec["error"] = errors.get((index, n, draw, name), "no output (skipped)")
                 else:
                     rec["file"] = f"{sub}/output_{slug(label)}.png"
-                    _save(root / rec["file"], pred)
+                    _save(root / rec["file"], pred, task.classes)
                 outputs.append(rec)
         entries.append({
-            "task": task.name, "sample": index, "n_views": n, "draw": draw, "views": views_label,
+            "task": task.name, "sample": index, "condition": n, "draw": draw, "views": views_label,
             "inputs": inputs, "target": {"label": f"target ({task.target_key})", "file": target_rel},
             "outputs": outputs,
         })

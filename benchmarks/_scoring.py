@@ -1,15 +1,15 @@
 """Scoring one method on one test sample: the unit of work of the harness.
 
 A *unit* is ``(sample index, method name)``. Its result depends on nothing
-else (the sample is read from the cached split, the view draws come from
-:func:`draw_views`), so units can run in any order on any number of worker
-processes and the rows are identical.
+else (the sample is read from the cached split, the calls come from the
+task's protocol, a pure function of the split seed and the sample index), so
+units can run in any order on any number of worker processes and the rows are
+identical.
 
-Multi-image tasks (``input_kind == "views"``) follow the protocol of Deep
-Residual Sets, section 5.1: for every ``n`` from 1 to ``N - 1`` (``N`` the
-number of views of the sequence, 10 for bookcovers) ``DRAWS`` subsets of
-``n`` views are drawn at random from each sequence and each is restored and
-scored. Only the ``"views"`` input is subset; other inputs pass unchanged.
+The calls per sample are the task's (``Task.protocol``, see
+:mod:`generators.task`): one call by default; bookcovers' view subsets
+(Deep Residual Sets, section 5.1) give one call per (number of views, draw).
+The harness knows nothing task-specific beyond that.
 """
 
 from __future__ import annotations
@@ -22,10 +22,15 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from generators.task import Method, Task
+from generators.task import Method, Task, ViewSubsets, draw_subset, metric_value
 
-DRAWS = 10
+DRAWS = ViewSubsets().draws
 """Random view subsets per sequence and per number of views (DRS, sec. 5.1)."""
+
+RANGE_TOLERANCE = 1e-3
+"""Float predictions may leave [0, 1] by this much (rounding) before they are
+rejected; within it they are clipped. Beyond it the call is a failure that
+names the range found (e.g. a method returning [0, 255])."""
 
 GAIN_CORRECTED = "gain-corrected"
 """``variant`` of the score of a method with an unknown global output gain
@@ -35,19 +40,8 @@ _MAX_MESSAGE = 400
 
 
 def draw_views(n_total: int, *, seed: int, index: int, n: int, draw: int) -> np.ndarray:
-    """Indices of the ``n`` views used in draw ``draw`` of sequence ``index``.
-
-    The generator is ``default_rng(SeedSequence([seed, index, n, draw]))``: a
-    pure function of the split seed, the sequence, ``n`` and the draw.
-
-    Returns
-    -------
-    ndarray of int, shape (n,), sorted, distinct, in ``[0, n_total)``.
-    """
-    if not 1 <= n <= n_total:
-        raise ValueError(f"n must lie in [1, {n_total}], got {n}")
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(index), int(n), int(draw)]))
-    return np.sort(rng.choice(n_total, size=n, replace=False))
+    """The view indices of one draw; :func:`generators.task.draw_subset`."""
+    return draw_subset(n_total, seed=seed, index=index, n=n, draw=draw)
 
 
 def gain_correct(target: np.ndarray, prediction: np.ndarray) -> tuple[np.ndarray, float]:
@@ -84,7 +78,11 @@ def check_prediction(prediction: Any, target: np.ndarray) -> np.ndarray:
             raise ValueError(f"restore returned dtype {prediction.dtype}, expected {target.dtype}")
         if not np.isfinite(prediction).all():
             raise ValueError("restore returned NaN or Inf")
-        return prediction.astype(target.dtype, copy=False)
+        lo, hi = float(prediction.min()), float(prediction.max())
+        if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+            raise ValueError(f"restore returned values in [{lo:.4g}, {hi:.4g}], expected [0, 1] "
+                             "(images are float in [0, 1], not 8-bit)")
+        return np.clip(prediction, 0, 1).astype(target.dtype, copy=False)
     if np.issubdtype(target.dtype, np.integer) and not np.issubdtype(prediction.dtype, np.integer):
         raise ValueError(f"restore returned dtype {prediction.dtype}, expected integer labels")
     return prediction
@@ -97,7 +95,7 @@ class UnitResult:
     rows: list[dict] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
-    # (sample, n_views, draw, method label) -> prediction, for the report's examples
+    # (sample, condition, draw, method label) -> prediction, for the report's examples
     examples: dict[tuple, np.ndarray] = field(default_factory=dict)
 
 
@@ -131,14 +129,14 @@ def score_unit(
         ``method`` must support ``task`` (:func:`generators.task.supports`).
     sample : generators.task.Sample
         As read back from the cached split.
-    example_keys : frozenset of (index, n_views, draw)
+    example_keys : frozenset of (index, condition, draw)
         Calls whose predictions are kept for the report's example grids.
 
     Returns
     -------
     UnitResult
         ``rows`` have keys task, method, base_method, variant, metric, value,
-        sample, n_views (None for single-image tasks), draw, views, runtime_s;
+        sample, condition (None for single-image tasks), draw, views, runtime_s;
         the harness adds the provenance columns.
     """
     res = UnitResult()
@@ -146,26 +144,12 @@ def score_unit(
     gain_unknown = bool(getattr(method, "output_gain_unknown", False))
     min_views = int(getattr(method, "min_views", 1) or 1)
 
-    if task.input_kind == "views":
-        views = sample.inputs["views"]
-        n_total = views.shape[0]
-        calls = []
-        for n in range(1, n_total):
-            for draw in range(DRAWS):
-                idx = draw_views(n_total, seed=task.test_seed, index=index, n=n, draw=draw)
-                calls.append((n, draw, idx))
-    else:
-        calls = [(None, 0, None)]
-
-    for n, draw, idx in calls:
-        base = {"task": task.name, "base_method": method.name, "sample": index, "n_views": n, "draw": draw}
-        views_label = "" if idx is None else ",".join(str(int(i)) for i in idx)
-        if n is not None and n < min_views:
+    for call in task.protocol.calls(sample, seed=task.test_seed, index=index):
+        n, draw, inputs, views_label = call.condition, call.draw, dict(call.inputs), call.label
+        base = {"task": task.name, "base_method": method.name, "sample": index, "condition": n, "draw": draw}
+        if isinstance(n, (int, np.integer)) and n < min_views:
             res.skipped.append({**base, "reason": f"min_views={min_views}"})
             continue
-        inputs = dict(sample.inputs)
-        if idx is not None:
-            inputs["views"] = np.ascontiguousarray(views[idx])
         t0 = time.perf_counter()
         try:
             prediction = method.restore(inputs)
@@ -184,7 +168,7 @@ def score_unit(
         for variant, label, pred in variants:
             for metric_name, metric in task.metrics.items():
                 try:
-                    value = float(metric(target, pred))
+                    value = metric_value(metric, target, pred, sample)
                 except Exception as err:
                     res.failures.append(
                         {**base, "method": label, "views": views_label, "stage": f"metric {metric_name}",

@@ -46,14 +46,14 @@ class Floor:
     method: str
     base_method: str
     metric: str
-    n_views: int | None
+    condition: int | None
     direction: str  # "min": mean >= bound; "max": mean <= bound
     bound: float
     measured: float
     margin: float
 
     def describe(self) -> str:
-        where = f"{self.task} / {self.method} / {self.metric}" + ("" if self.n_views is None else f" / n={self.n_views}")
+        where = f"{self.task} / {self.method} / {self.metric}" + ("" if self.condition is None else f" / n={self.condition}")
         return where
 
     def holds(self, value: float) -> bool:
@@ -79,7 +79,7 @@ def load_floors(path: str | Path = THRESHOLDS) -> tuple[dict, list[Floor]]:
                 raise ValueError(f"direction must be 'min' or 'max', got {f['direction']!r}")
             floors.append(Floor(
                 task=str(f["task"]), method=str(f["method"]), base_method=str(f.get("base_method", f["method"])),
-                metric=str(f["metric"]), n_views=None if "n_views" not in f else int(f["n_views"]),
+                metric=str(f["metric"]), condition=None if "condition" not in f else int(f["condition"]),
                 direction=f["direction"], bound=float(f["bound"]), measured=float(f["measured"]),
                 margin=float(f["margin"]),
             ))
@@ -90,10 +90,10 @@ def load_floors(path: str | Path = THRESHOLDS) -> tuple[dict, list[Floor]]:
 
 def _lookup(agg: pd.DataFrame, floor: Floor) -> pd.DataFrame:
     sel = (agg["task"] == floor.task) & (agg["method"] == floor.method) & (agg["metric"] == floor.metric)
-    if floor.n_views is None:
-        sel &= agg["n_views"].isna()
+    if floor.condition is None:
+        sel &= agg["condition"].isna()
     else:
-        sel &= agg["n_views"] == floor.n_views
+        sel &= agg["condition"] == floor.condition
     return agg[sel]
 
 
@@ -117,7 +117,7 @@ def check_floors(agg: pd.DataFrame, floors: Iterable[Floor]) -> list[str]:
 def derive_floors(agg: pd.DataFrame) -> list[Floor]:
     """Floors for every scored aggregate row (see the module docstring)."""
     floors = []
-    for r in agg.sort_values(["task", "method", "metric", "n_views"], na_position="first").to_dict("records"):
+    for r in agg.sort_values(["task", "method", "metric", "condition"], na_position="first").to_dict("records"):
         mean = r["mean"]
         if mean is None or pd.isna(mean) or math.isinf(float(mean)):
             continue
@@ -127,7 +127,7 @@ def derive_floors(agg: pd.DataFrame) -> list[Floor]:
         hib = bool(r["higher_is_better"])
         floors.append(Floor(
             task=r["task"], method=r["method"], base_method=r["base_method"], metric=r["metric"],
-            n_views=None if pd.isna(r["n_views"]) else int(r["n_views"]),
+            condition=None if pd.isna(r["condition"]) else int(r["condition"]),
             direction="min" if hib else "max", bound=mean - margin if hib else mean + margin,
             measured=mean, margin=margin,
         ))
@@ -164,7 +164,7 @@ def format_thresholds(floors: list[Floor], meta: dict) -> str:
     lines.append("")
     lines.append("floors = [")
     for f in floors:
-        n = "" if f.n_views is None else f", n_views = {f.n_views}"
+        n = "" if f.condition is None else f", condition = {f.condition}"
         lines.append(
             f"  {{ task = {_toml_str(f.task)}, method = {_toml_str(f.method)}, base_method = {_toml_str(f.base_method)}, "
             f"metric = {_toml_str(f.metric)}{n}, direction = {_toml_str(f.direction)}, bound = {f.bound:.6g}, "

@@ -8,11 +8,13 @@ sequence (the generator's command defaults to 256x256): the Deep Residual
 Sets protocol scores 9 view counts x 10 draws per sequence for every method,
 and 128x128 keeps the full split affordable on a 2-core CPU. The shipped
 Deep Set checkpoint was trained on 128x128 data from the same generator.
+The reflections split is likewise 128x128 (5 frames), the size its shipped
+teacher and students were trained at.
 """
 
 from baselines import BASELINES
 from baselines.fingerprint import FingerprintIdentity, FingerprintMedian, GaborEnhancement
-from generators import bookcovers, coverfill, fingerprints
+from generators import bookcovers, coverfill, fingerprints, reflections
 from generators.task import Method, Task
 from models import MODELS
 
@@ -24,6 +26,7 @@ TASKS: dict[str, Task] = {
         bookcovers.make_task(views=10, size=128),
         fingerprints.TASK,
         coverfill.TASK,
+        reflections.make_task(frames=5, size=128),
     )
 }
 

@@ -12,12 +12,13 @@ of them) is generated once and cached by dataset hash (see
 (:func:`generators.task.supports`) restores every sample and the task's
 metrics score the prediction against ``Sample.target[Task.target_key]``.
 
-* Multi-image tasks (``input_kind == "views"``) follow Deep Residual Sets,
-  section 5.1: for ``n = 1 .. N-1`` views, 10 random subsets of ``n`` views
-  per sequence, each scored (:mod:`benchmarks._scoring`). A method that cannot
-  take ``n`` views either raises (recorded as a failure for that ``n``) or
-  declares ``min_views = k``: then ``n < k`` is skipped, not failed, and the
-  skips are counted in ``run.json``.
+* The calls per sample come from the task's protocol (``Task.protocol``):
+  one by default; bookcovers follows Deep Residual Sets, section 5.1: for
+  ``n = 1 .. N-1`` views, 10 random subsets of ``n`` views per sequence, each
+  scored, ``n`` in the ``condition`` column. A method that cannot take ``n``
+  views either raises (recorded as a failure for that ``n``) or declares
+  ``min_views = k``: then ``n < k`` is skipped, not failed, and the skips are
+  counted in ``run.json``.
 * A method with ``output_gain_unknown = True`` gets, next to its raw score, a
   score labelled ``"<name> (gain-corrected)"`` (``variant`` column) after the
   least-squares global gain against the target; this is the only place where
@@ -72,11 +73,11 @@ from . import _aggregate, _cache, _examples, _provenance, _scoring
 __all__ = ["main", "run_benchmark", "resolve_methods", "resolve_tasks"]
 
 ROW_COLUMNS = [
-    "task", "method", "base_method", "variant", "metric", "value", "sample", "n_views", "draw", "views",
+    "task", "method", "base_method", "variant", "metric", "value", "sample", "condition", "draw", "views",
     "runtime_s", "seed", "split_size", "dataset_hash", "git_sha", "versions",
 ]
 FAILURE_COLUMNS = [
-    "task", "method", "base_method", "sample", "n_views", "draw", "views", "stage", "error", "where",
+    "task", "method", "base_method", "sample", "condition", "draw", "views", "stage", "error", "where",
     "seed", "dataset_hash", "git_sha",
 ]
 
@@ -294,6 +295,8 @@ def run_benchmark(
         task_info[task.name] = {
             "dataset_hash": digest, "split_key": split_key, "split_dir": str(split_dir), "seed": task.test_seed,
             "size": size, "params": dict(task.params), "input_kind": task.input_kind, "target_key": task.target_key,
+            "axis": task.protocol.axis, "protocol": repr(task.protocol),
+            "classes": [{"id": c.id, "name": c.name, "color": list(c.color)} for c in task.classes],
             "metrics": list(task.metrics),
             "higher_is_better": {m: _aggregate.direction(m, task.higher_is_better) for m in task.metrics},
             "methods": [m.name for m in task_methods], "build_split_s": round(time.perf_counter() - t0, 3),
@@ -367,8 +370,9 @@ def run_benchmark(
         "tasks": task_info,
         "dataset_hashes": {k: v["dataset_hash"] for k, v in task_info.items()},
         "protocol": {
-            "views_n": "1 .. N-1 views per sequence (N = views in the sample)",
-            "draws_per_n": _scoring.DRAWS,
+            "calls": "per task (tasks.<name>.protocol): one call per sample, or for ViewSubsets 1 .. N-1 "
+                     "views per sequence (N = views in the sample), `draws` random subsets each; the "
+                     "`condition` column holds the number of views (empty for single calls)",
             "draw_rng": "default_rng(SeedSequence([test_seed, sample, n, draw])), views sorted",
             "gain_corrected": "least-squares global gain a=<t,p>/<p,p>, clipped to [0,1]; only for methods "
                               "with output_gain_unknown, labelled '<name> (gain-corrected)'",
@@ -482,12 +486,12 @@ def _progress(total: int, label: str):
 
 def _frame(records: list[dict], columns: list[str]) -> pd.DataFrame:
     df = pd.DataFrame.from_records(records, columns=columns)
-    if "n_views" in df:
-        df["n_views"] = df["n_views"].astype("Int64")
+    if "condition" in df:
+        df["condition"] = df["condition"].astype("Int64")
     for col in ("sample", "draw", "seed", "split_size"):
         if col in df:
             df[col] = df[col].astype("int64")
-    sort = [c for c in ("task", "method", "metric", "sample", "n_views", "draw", "stage") if c in df]
+    sort = [c for c in ("task", "method", "metric", "sample", "condition", "draw", "stage") if c in df]
     return df.sort_values(sort, kind="stable", na_position="first").reset_index(drop=True)
 
 
@@ -517,23 +521,23 @@ def _prepare_out(out: Path) -> None:
 
 def _summarise_failures(failures: pd.DataFrame) -> pd.DataFrame:
     """One row per (task, method, stage, error): how many calls, at which n."""
-    cols = ["task", "method", "stage", "error", "n_views_list", "calls"]
+    cols = ["task", "method", "stage", "error", "condition_list", "calls"]
     if not len(failures):
         return pd.DataFrame(columns=cols)
     out = []
     for (t, m, stage, err), g in failures.groupby(["task", "method", "stage", "error"], sort=True):
-        ns = sorted({int(n) for n in g["n_views"].dropna()})
+        ns = sorted({int(n) for n in g["condition"].dropna()})
         out.append({"task": t, "method": m, "stage": stage, "error": err,
-                    "n_views_list": ",".join(map(str, ns)), "calls": len(g)})
+                    "condition_list": ",".join(map(str, ns)), "calls": len(g)})
     return pd.DataFrame(out, columns=cols).sort_values(["task", "method", "calls"], ascending=[True, True, False])
 
 
 def _summarise_skipped(skipped: list[dict]) -> list[dict]:
     counts: dict[tuple, int] = {}
     for s in skipped:
-        k = (s["task"], s["base_method"], s["n_views"], s["reason"])
+        k = (s["task"], s["base_method"], s["condition"], s["reason"])
         counts[k] = counts.get(k, 0) + 1
-    return [{"task": t, "method": m, "n_views": n, "reason": r, "calls": c} for (t, m, n, r), c in sorted(counts.items())]
+    return [{"task": t, "method": m, "condition": n, "reason": r, "calls": c} for (t, m, n, r), c in sorted(counts.items())]
 
 
 if __name__ == "__main__":

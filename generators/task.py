@@ -13,7 +13,19 @@ Array conventions (checked at the boundaries with :func:`check_image`):
 * stacks of views are ``(N, H, W, C)``;
 * masks are ``bool`` arrays ``(H, W)``, True where a pixel is missing /
   occluded;
-* label maps are ``int32`` arrays ``(H, W)``.
+* label maps are ``uint8`` arrays ``(H, W)`` of class ids, with the class
+  table (:class:`LabelClass`: id, name, colour) in ``Task.classes``;
+* video is ``(T, H, W, C)`` like a stack of views, frame rate in ``params``;
+* flows are ``(H, W, 2)`` in pixels, ``(dx, dy)``, from the frame to the
+  reference.
+
+Evaluation protocol: ``Task.protocol`` says which ``restore`` calls the
+harness makes for one test sample (:class:`Call`: a condition such as the
+number of views, a draw, the inputs). Most tasks make one call per sample
+(:data:`SINGLE_CALL`); bookcovers scores random view subsets of every size
+(:class:`ViewSubsets`). A metric normally sees ``(reference, prediction)``;
+one decorated with :func:`uses_sample` also gets the sample, so it can read
+masks or class tables from ``extras``/``params``.
 
 Randomness: sample ``i`` of a dataset with seed ``s`` is made from
 ``sample_rng(s, i)`` and from nothing else, so it is identical for one worker,
@@ -23,13 +35,22 @@ sixteen workers or a Ray cluster.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
 __all__ = [
     "Sample",
     "Task",
+    "Call",
+    "EvalProtocol",
+    "SingleCall",
+    "SINGLE_CALL",
+    "ViewSubsets",
+    "LabelClass",
+    "draw_subset",
+    "uses_sample",
+    "metric_value",
     "Method",
     "sample_rng",
     "check_image",
@@ -65,6 +86,112 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class Call:
+    """One ``restore`` call of a task's evaluation protocol.
+
+    Attributes
+    ----------
+    condition : int, str or None
+        The protocol's axis value (e.g. the number of views), None for
+        single-call protocols; the ``condition`` column of results.
+    draw : int
+        Which random draw at this condition (0 for single calls).
+    inputs : mapping
+        What the method receives.
+    label : str
+        Human-readable detail of the call (e.g. the view indices ``"0,3,7"``).
+    """
+
+    condition: int | str | None
+    draw: int
+    inputs: Mapping[str, np.ndarray]
+    label: str = ""
+
+
+@runtime_checkable
+class EvalProtocol(Protocol):
+    """Which calls the harness makes for one sample; ``axis`` names the
+    condition on the leaderboard (``"views"``, ``"frames"``) or is None."""
+
+    axis: str | None
+
+    def calls(self, sample: Sample, *, seed: int, index: int) -> Iterator[Call]: ...
+
+
+@dataclass(frozen=True)
+class SingleCall:
+    """One call per sample with all of its inputs."""
+
+    axis: str | None = None
+
+    def calls(self, sample: Sample, *, seed: int, index: int) -> Iterator[Call]:
+        yield Call(None, 0, sample.inputs, "")
+
+
+SINGLE_CALL = SingleCall()
+
+
+def draw_subset(n_total: int, *, seed: int, index: int, n: int, draw: int) -> np.ndarray:
+    """Indices of the ``n`` items used in draw ``draw`` of sample ``index``.
+
+    The generator is ``default_rng(SeedSequence([seed, index, n, draw]))``: a
+    pure function of the split seed, the sample, ``n`` and the draw.
+
+    Returns
+    -------
+    ndarray of int, shape (n,), sorted, distinct, in ``[0, n_total)``.
+    """
+    if not 1 <= n <= n_total:
+        raise ValueError(f"n must lie in [1, {n_total}], got {n}")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(index), int(n), int(draw)]))
+    return np.sort(rng.choice(n_total, size=n, replace=False))
+
+
+@dataclass(frozen=True)
+class ViewSubsets:
+    """Deep Residual Sets, section 5.1: for every ``n`` in ``1 .. N-1`` (N the
+    views in the sample), ``draws`` random subsets of ``n`` views, each a call
+    (condition ``n``, label the sorted view indices). Only ``inputs[key]`` is
+    subset; other inputs pass unchanged."""
+
+    draws: int = 10
+    key: str = "views"
+    axis: str | None = "views"
+
+    def calls(self, sample: Sample, *, seed: int, index: int) -> Iterator[Call]:
+        views = sample.inputs[self.key]
+        n_total = views.shape[0]
+        for n in range(1, n_total):
+            for draw in range(self.draws):
+                idx = draw_subset(n_total, seed=seed, index=index, n=n, draw=draw)
+                inputs = {**sample.inputs, self.key: np.ascontiguousarray(views[idx])}
+                yield Call(n, draw, inputs, ",".join(str(int(i)) for i in idx))
+
+
+@dataclass(frozen=True)
+class LabelClass:
+    """One row of a task's class table: id in label maps, name, display colour (RGB)."""
+
+    id: int
+    name: str
+    color: tuple[int, int, int]
+
+
+def uses_sample(metric: Callable) -> Callable:
+    """Mark ``metric(reference, prediction, *, sample)`` as needing the sample
+    (for masks, class tables ...); the harness then passes ``sample=``."""
+    metric.uses_sample = True
+    return metric
+
+
+def metric_value(metric: Callable, reference: np.ndarray, prediction: np.ndarray, sample: Sample) -> float:
+    """Call ``metric`` the way it declares (with the sample or without)."""
+    if getattr(metric, "uses_sample", False):
+        return float(metric(reference, prediction, sample=sample))
+    return float(metric(reference, prediction))
+
+
+@dataclass(frozen=True)
 class Task:
     """A restoration task.
 
@@ -78,12 +205,14 @@ class Task:
         Ray can run it.
     metrics : mapping of str to callable
         ``metric(reference, prediction) -> float``, each with its conventions
-        fixed (see :mod:`generators.metrics`).
+        fixed (see :mod:`generators.metrics`); metrics marked with
+        :func:`uses_sample` are called with ``sample=`` too.
     input_kind : str
         What ``Sample.inputs`` holds; methods may declare support for a kind
         instead of a task name. One of ``"views"`` (multi-image),
         ``"image"`` (single degraded image), ``"image+mask"`` (inpainting),
-        ``"labels+mask"`` (label-map inpainting).
+        ``"labels+mask"`` (label-map inpainting), ``"frames"`` (a
+        sequence with a reference frame).
     target_key : str
         Key of ``Sample.target`` that a method's prediction is scored against.
     test_size : int
@@ -98,6 +227,10 @@ class Task:
         views ...), JSON-able; part of the dataset hash.
     higher_is_better : mapping of str to bool
         Direction of each metric, for ranking.
+    protocol : EvalProtocol
+        The ``restore`` calls made per test sample (default: one call).
+    classes : tuple of LabelClass
+        Class table of label-map tasks (empty otherwise).
     """
 
     name: str
@@ -110,6 +243,8 @@ class Task:
     quick_size: int = 10
     params: Mapping[str, Any] = field(default_factory=dict)
     higher_is_better: Mapping[str, bool] = field(default_factory=dict)
+    protocol: EvalProtocol = SINGLE_CALL
+    classes: tuple[LabelClass, ...] = ()
 
 
 @runtime_checkable

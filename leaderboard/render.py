@@ -60,8 +60,8 @@ def load_results(results_dir: str | Path) -> dict[str, Any]:
     return {"root": root, "run": run, "aggregates": aggregates, "failures_summary": failures, "examples": examples}
 
 
-_TEXT_COLUMNS = ("task", "method", "base_method", "variant", "metric", "stage", "error", "n_views_list")
-_INT_COLUMNS = ("n_views", "rank", "n_samples", "n_scores", "n_failed", "calls")
+_TEXT_COLUMNS = ("task", "method", "base_method", "variant", "metric", "stage", "error", "condition_list")
+_INT_COLUMNS = ("condition", "rank", "n_samples", "n_scores", "n_failed", "calls")
 
 
 def _read_table(root: Path, stem: str, *, required: bool) -> pd.DataFrame:
@@ -197,23 +197,23 @@ def _task_section(name: str, info: dict, agg: pd.DataFrame, examples: list[dict]
         parts.append("<p>No scores for this task.</p></section>")
         return "\n".join(parts)
     metrics = list(info.get("metrics") or dict.fromkeys(agg["metric"]))
-    ns = [n for n in dict.fromkeys(agg["n_views"].tolist())]
-    views_task = any(not _isnan(n) for n in ns)
-    if views_task:
+    ns = [n for n in dict.fromkeys(agg["condition"].tolist())]
+    axis = info.get("axis") or "views"  # the task protocol's axis name (saved in run.json)
+    if any(not _isnan(n) for n in ns):
         ns = sorted(int(n) for n in ns if not _isnan(n))
         options = "".join(
-            f"<option value='{n}'{' selected' if n == ns[-1] else ''}>{n} view{'s' if n > 1 else ''}</option>" for n in ns
+            f"<option value='{n}'{' selected' if n == ns[-1] else ''}>{n} {_e(_unit(axis, n))}</option>" for n in ns
         )
-        parts.append(f"<p><label>Number of input views: <select class=nsel data-task='{_e(_anchor(name))}'>"
+        parts.append(f"<p><label>Number of input {_e(axis)}: <select class=nsel data-task='{_e(_anchor(name))}'>"
                      f"{options}</select></label></p>")
         for n in ns:
-            sub = agg[agg["n_views"] == n]
+            sub = agg[agg["condition"] == n]
             parts.append(_table(f"t-{_anchor(name)}-n{n}", sub, metrics, hidden=n != ns[-1],
-                                data_task=_anchor(name), data_n=str(n)))
-        parts.append("<h3>Metrics against the number of views</h3><div class=plots>")
+                                data_task=_anchor(name), data_n=str(n), axis=axis))
+        parts.append(f"<h3>Metrics against the number of {_e(axis)}</h3><div class=plots>")
         for metric in metrics:
-            png = _plot_metric(name, metric, agg[agg["metric"] == metric], out / "plots")
-            parts.append(f"<figure><img src='plots/{_e(png)}' alt='{_e(metric)} against views for {_e(name)}'>"
+            png = _plot_metric(name, metric, agg[agg["metric"] == metric], out / "plots", axis=axis)
+            parts.append(f"<figure><img src='plots/{_e(png)}' alt='{_e(metric)} against {_e(axis)} for {_e(name)}'>"
                          f"<figcaption>{_e(metric)} (mean, shaded: 95% CI)</figcaption></figure>")
         parts.append("</div>")
     else:
@@ -226,7 +226,7 @@ def _task_section(name: str, info: dict, agg: pd.DataFrame, examples: list[dict]
     return "\n".join(parts)
 
 
-def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool, data_task: str, data_n: str) -> str:
+def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool, data_task: str, data_n: str, axis: str = "views") -> str:
     by_method: dict[str, dict[str, dict]] = {}
     for rec in agg.to_dict("records"):
         by_method.setdefault(rec["method"], {})[rec["metric"]] = rec
@@ -268,7 +268,7 @@ def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool
         cells.append(f"<td data-sort='{_e(failed)}'{fcls}>{_e(failed)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     n_samples = agg["n_samples"].max() if len(agg) else 0
-    caption = f"{_e(data_n)} input views · " if data_n else ""
+    caption = f"{_e(data_n)} input {_e(axis)} · " if data_n else ""
     caption += f"{_e(n_samples)} test sequences"
     return (
         f"<div class=scroll><table class=board id='{_e(table_id)}' data-task='{_e(data_task)}' data-n='{_e(data_n)}'"
@@ -277,8 +277,13 @@ def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool
     )
 
 
-def _plot_metric(task: str, metric: str, agg: pd.DataFrame, plots_dir: Path) -> str:
-    """Draw the saved means and intervals of ``metric`` against n views."""
+def _unit(axis: str, n: int) -> str:
+    """``"views"`` -> ``"view"`` for n = 1."""
+    return axis[:-1] if n == 1 and axis.endswith("s") else axis
+
+
+def _plot_metric(task: str, metric: str, agg: pd.DataFrame, plots_dir: Path, axis: str = "views") -> str:
+    """Draw the saved means and intervals of ``metric`` against the protocol's condition."""
     import warnings
 
     with warnings.catch_warnings():  # matplotlib 3.9 calls pyparsing names that pyparsing 3.2+ deprecates
@@ -291,18 +296,19 @@ def _plot_metric(task: str, metric: str, agg: pd.DataFrame, plots_dir: Path) -> 
 
     fig, ax = plt.subplots(figsize=(5.2, 3.6), dpi=100)
     for method, g in agg.groupby("method", sort=True):
-        g = g[g["mean"].notna()].sort_values("n_views")
+        g = g[g["mean"].notna()].sort_values("condition")
         if not len(g):
             continue
-        x = g["n_views"].astype(float).to_numpy()
+        x = g["condition"].astype(float).to_numpy()
         style = "--" if (g["variant"].astype(str) != "").any() else "-"
         line, = ax.plot(x, g["mean"].to_numpy(float), style, marker="o", ms=3, label=str(method))
         ax.fill_between(x, g["ci_low"].to_numpy(float), g["ci_high"].to_numpy(float), color=line.get_color(), alpha=0.15)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("number of input views")
+    ax.set_xlabel(f"number of input {axis}")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
+    if ax.get_legend_handles_labels()[0]:  # no "No artists with labels" warning on empty plots
+        ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     name = _file_name(task, metric) + ".png"
     fig.savefig(plots_dir / name)
@@ -320,8 +326,8 @@ def _copy_image(root: Path, out: Path, rel: str) -> str:
 
 def _example(ex: dict, root: Path, out: Path) -> str:
     title = f"sample {ex['sample']}"
-    if ex.get("n_views") is not None:
-        title += (f" · {ex['n_views']} input view{'s' if ex['n_views'] != 1 else ''} "
+    if ex.get("condition") is not None:
+        title += (f" · {ex['condition']} input view{'s' if ex['condition'] != 1 else ''} "
                   f"(views {ex.get('views', '')} of the sequence) · draw {ex['draw']}")
     inputs = [_tile(_copy_image(root, out, item["file"]), item["label"], "input", "") for item in ex["inputs"]]
     tiles = []
@@ -354,7 +360,7 @@ def _failures_section(summary: pd.DataFrame, run: dict) -> str:
         for r in summary.to_dict("records"):
             parts.append(
                 f"<tr><td>{_e(r['task'])}</td><td>{_e(r['method'])}</td><td>{_e(r['stage'])}</td>"
-                f"<td>{_e('' if _isnan(r.get('n_views_list')) else r.get('n_views_list'))}</td>"
+                f"<td>{_e('' if _isnan(r.get('condition_list')) else r.get('condition_list'))}</td>"
                 f"<td data-sort='{_e(r['calls'])}'>{_e(r['calls'])}</td><td class=err>{_e(r['error'])}</td></tr>"
             )
         parts.append("</tbody></table>")
@@ -362,7 +368,7 @@ def _failures_section(summary: pd.DataFrame, run: dict) -> str:
     if skipped:
         parts.append("<p>Skipped by the method's declared <code>min_views</code> (not failures):</p><ul>")
         for s in skipped:
-            parts.append(f"<li>{_e(s['task'])} · {_e(s['method'])} · {_e(s['n_views'])} views · "
+            parts.append(f"<li>{_e(s['task'])} · {_e(s['method'])} · {_e(s['condition'])} views · "
                          f"{_e(s['calls'])} calls ({_e(s['reason'])})</li>")
         parts.append("</ul>")
     parts.append("</section>")

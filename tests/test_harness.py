@@ -22,7 +22,7 @@ import pytest
 from benchmarks import _aggregate, _cache, _scoring
 from generators.metrics import mse, psnr
 from benchmarks.run import main
-from generators.task import Sample, Task
+from generators.task import Sample, Task, ViewSubsets
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 16
@@ -56,6 +56,7 @@ def make_views_task(*, noise: float = 0.1, test_size: int = 3, quick_size: int =
         test_seed=1_000_003,
         params={"n_views": N_VIEWS, "size": SIZE, "noise": noise},
         higher_is_better={"mse": False, "psnr": True},
+        protocol=ViewSubsets(),
     )
 
 
@@ -210,7 +211,7 @@ def test_results_directory_is_complete_and_self_describing(toy_run):
                  "failures.parquet", "run.json", "examples/examples.json", "report/index.html"):
         assert (toy_run / name).is_file(), name
     rows = pd.read_parquet(toy_run / "rows.parquet")
-    for col in ("task", "method", "metric", "value", "sample", "n_views", "draw", "runtime_s", "seed",
+    for col in ("task", "method", "metric", "value", "sample", "condition", "draw", "runtime_s", "seed",
                 "dataset_hash", "git_sha", "versions", "variant"):
         assert col in rows.columns, col
         assert rows[col].notna().any(), col
@@ -229,14 +230,14 @@ def test_results_directory_is_complete_and_self_describing(toy_run):
 def test_views_protocol_draws_ten_subsets_per_n(toy_run):
     rows = pd.read_parquet(toy_run / "rows.parquet")
     r = rows[(rows.task == "toyviews") & (rows.method == "mean") & (rows.metric == "mse")]
-    assert sorted(r["n_views"].unique()) == list(range(1, N_VIEWS))
-    counts = r.groupby(["sample", "n_views"]).size()
+    assert sorted(r["condition"].unique()) == list(range(1, N_VIEWS))
+    counts = r.groupby(["sample", "condition"]).size()
     assert (counts == _scoring.DRAWS).all()
     for rec in r.itertuples():
-        expect = _scoring.draw_views(N_VIEWS, seed=1_000_003, index=rec.sample, n=rec.n_views, draw=rec.draw)
+        expect = _scoring.draw_views(N_VIEWS, seed=1_000_003, index=rec.sample, n=rec.condition, draw=rec.draw)
         assert rec.views == ",".join(map(str, expect))
     # the mean of n noisy views improves with n, as the protocol should show
-    by_n = r.groupby("n_views")["value"].mean()
+    by_n = r.groupby("condition")["value"].mean()
     assert by_n.iloc[-1] < by_n.iloc[0]
 
 
@@ -254,18 +255,18 @@ def test_failures_are_recorded_and_the_run_goes_on(toy_run):
     by = {m: g for m, g in fails.groupby("method")}
     assert set(by) >= {"raises", "nan", "wrongshape", "needstwo"}
     assert by["raises"]["error"].str.contains("RuntimeError: boom second line").all()
-    assert set(by["raises"].loc[by["raises"].task == "toyviews", "n_views"]) == {2}
+    assert set(by["raises"].loc[by["raises"].task == "toyviews", "condition"]) == {2}
     assert by["nan"]["error"].str.contains("NaN").all()
     assert by["wrongshape"]["error"].str.contains("shape").all()
-    assert set(by["needstwo"]["n_views"]) == {1}
+    assert set(by["needstwo"]["condition"]) == {1}
     assert by["needstwo"]["error"].str.contains("ValueError").all()
     # the other calls of a partly failing method are scored
-    assert set(rows.loc[rows.method == "raises", "n_views"]) == {1, 3}
+    assert set(rows.loc[rows.method == "raises", "condition"]) == {1, 3}
     assert not (rows.method == "wrongshape").any()
     agg = pd.read_parquet(toy_run / "aggregates.parquet")
     ws = agg[agg.method == "wrongshape"]
     assert ws["mean"].isna().all() and (ws["n_failed"] > 0).all() and ws["rank"].isna().all()
-    nt = agg[(agg.method == "needstwo") & (agg.n_views == 1)]
+    nt = agg[(agg.method == "needstwo") & (agg.condition == 1)]
     assert nt["mean"].isna().all() and (nt["n_failed"] == 3 * _scoring.DRAWS).all()
     html = (toy_run / "report" / "index.html").read_text()
     assert "boom second line &lt;script&gt;" in html and "wrongshape" in html
@@ -275,11 +276,11 @@ def test_failures_are_recorded_and_the_run_goes_on(toy_run):
 def test_min_views_skips_instead_of_failing(toy_run):
     run = json.loads((toy_run / "run.json").read_text())
     skipped = [s for s in run["skipped"] if s["method"] == "declarestwo"]
-    assert skipped and {s["n_views"] for s in skipped} == {1}
+    assert skipped and {s["condition"] for s in skipped} == {1}
     fails = pd.read_parquet(toy_run / "failures.parquet")
     assert not (fails.method == "declarestwo").any()
     rows = pd.read_parquet(toy_run / "rows.parquet")
-    assert sorted(rows.loc[rows.method == "declarestwo", "n_views"].unique()) == [2, 3]
+    assert sorted(rows.loc[rows.method == "declarestwo", "condition"].unique()) == [2, 3]
 
 
 def test_gain_corrected_score_is_labelled_and_only_for_gain_unknown(toy_run):
@@ -287,10 +288,10 @@ def test_gain_corrected_score_is_labelled_and_only_for_gain_unknown(toy_run):
     gc = rows[rows.variant == _scoring.GAIN_CORRECTED]
     assert set(gc["method"]) == {"halfgain (gain-corrected)"}
     assert set(gc["base_method"]) == {"halfgain"}
-    raw = rows[(rows.method == "halfgain") & (rows.metric == "mse")].set_index(["sample", "n_views", "draw"])["value"]
-    cor = gc[gc.metric == "mse"].set_index(["sample", "n_views", "draw"])["value"]
+    raw = rows[(rows.method == "halfgain") & (rows.metric == "mse")].set_index(["sample", "condition", "draw"])["value"]
+    cor = gc[gc.metric == "mse"].set_index(["sample", "condition", "draw"])["value"]
     assert (cor < raw).all()  # the least-squares gain undoes the halving
-    mean = rows[(rows.method == "mean") & (rows.metric == "mse")].set_index(["sample", "n_views", "draw"])["value"]
+    mean = rows[(rows.method == "mean") & (rows.metric == "mse")].set_index(["sample", "condition", "draw"])["value"]
     assert np.allclose(cor, mean.loc[cor.index], rtol=0.05)
 
 
@@ -322,13 +323,13 @@ def test_aggregates_have_bootstrap_intervals_and_ranks(toy_run):
     ok = agg[agg["mean"].notna()]
     assert (ok.ci_low <= ok["mean"] + 1e-12).all() and (ok["mean"] <= ok.ci_high + 1e-12).all()
     # mean = mean over sequences of the per-sequence mean over draws
-    g = rows[(rows.method == "mean") & (rows.metric == "psnr") & (rows.n_views == 2)]
+    g = rows[(rows.method == "mean") & (rows.metric == "psnr") & (rows.condition == 2)]
     expect = g.groupby("sample")["value"].mean().mean()
-    got = agg[(agg.method == "mean") & (agg.metric == "psnr") & (agg.n_views == 2)]["mean"].item()
+    got = agg[(agg.method == "mean") & (agg.metric == "psnr") & (agg.condition == 2)]["mean"].item()
     assert got == pytest.approx(expect, rel=1e-12)
     # rank 1 at n=3 on mse goes to the lowest mean, on psnr to the highest
     for metric, best in (("mse", "min"), ("psnr", "max")):
-        sub = ok[(ok.task == "toyviews") & (ok.metric == metric) & (ok.n_views == 3)]
+        sub = ok[(ok.task == "toyviews") & (ok.metric == metric) & (ok.condition == 3)]
         top = sub.loc[getattr(sub["mean"], "idxmin" if best == "min" else "idxmax")()]
         assert top["rank"] == 1
     for col in ("seed", "dataset_hash", "git_sha", "ci_level", "n_resamples"):
@@ -474,7 +475,7 @@ def test_cli_unknown_task_is_one_line_without_traceback(tmp_path):
 def test_examples_hold_images_and_per_image_metrics(toy_run):
     entries = json.loads((toy_run / "examples" / "examples.json").read_text())
     views = [e for e in entries if e["task"] == "toyviews"]
-    assert {(e["sample"], e["n_views"]) for e in views} == {(0, 1), (0, 3), (1, 3)}
+    assert {(e["sample"], e["condition"]) for e in views} == {(0, 1), (0, 3), (1, 3)}
     rows = pd.read_parquet(toy_run / "rows.parquet")
     for e in entries:
         for item in e["inputs"] + [e["target"]]:
@@ -487,8 +488,8 @@ def test_examples_hold_images_and_per_image_metrics(toy_run):
             for metric, value in o["metrics"].items():
                 sel = rows[(rows.task == e["task"]) & (rows.method == o["method"]) & (rows.metric == metric)
                            & (rows["sample"] == e["sample"]) & (rows.draw == e["draw"])]
-                if e["n_views"] is not None:
-                    sel = sel[sel.n_views == e["n_views"]]
+                if e["condition"] is not None:
+                    sel = sel[sel.condition == e["condition"]]
                 assert sel["value"].item() == value
 
 

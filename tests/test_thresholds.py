@@ -43,7 +43,7 @@ def _toy_aggregates() -> pd.DataFrame:
         "method": ["a", "a", "b (gain-corrected)", "a"],
         "base_method": ["a", "a", "b", "a"],
         "metric": ["psnr", "mse", "psnr", "mse"],
-        "n_views": pd.array([2, 2, 2, None], dtype="Int64"),
+        "condition": pd.array([2, 2, 2, None], dtype="Int64"),
         "higher_is_better": [True, False, True, False],
         "mean": [20.0, 0.01, np.nan, 0.5],
         "ci_low": [19.0, 0.0099, np.nan, 0.4],
@@ -59,7 +59,7 @@ def test_floors_derive_with_documented_margin():
     mse = floors[("t", "a", "mse")]  # CI half-width 1e-4 equals 1% of the mean
     assert mse.direction == "max" and mse.bound == pytest.approx(0.0101)
     single = floors[("s", "a", "mse")]
-    assert single.n_views is None and single.bound == pytest.approx(0.6)
+    assert single.condition is None and single.bound == pytest.approx(0.6)
 
 
 def test_check_reports_crossings_and_missing_scores():
@@ -88,8 +88,8 @@ def test_thresholds_round_trip_through_toml(tmp_path):
     assert meta2["command"] == meta["command"] and meta2["git_dirty"] is True
     assert len(floors2) == len(floors)
     for a, b in zip(floors, floors2):
-        assert (a.task, a.method, a.base_method, a.metric, a.n_views, a.direction) == \
-               (b.task, b.method, b.base_method, b.metric, b.n_views, b.direction)
+        assert (a.task, a.method, a.base_method, a.metric, a.condition, a.direction) == \
+               (b.task, b.method, b.base_method, b.metric, b.condition, b.direction)
         assert b.bound == pytest.approx(a.bound, rel=1e-5)
     path.write_text('floors = [ { task = "t", method = "a", metric = "m", direction = "up", bound = 1, '
                     'measured = 1, margin = 0 } ]')
@@ -169,7 +169,7 @@ def test_quick_run_stays_above_floors(quick_aggregates, task, method):
 
 def _means(agg: pd.DataFrame, task: str, metric: str, n: int | None = None) -> pd.Series:
     sel = (agg.task == task) & (agg.metric == metric)
-    sel &= agg.n_views.isna() if n is None else agg.n_views == n
+    sel &= agg.condition.isna() if n is None else agg.condition == n
     return agg[sel].set_index("method")["mean"]
 
 
@@ -187,9 +187,9 @@ def test_bookcovers_deepset_beats_the_best_classical_method_from_4_views(quick_a
     registry = _require(tasks=["bookcovers"], methods=[BOOKCOVERS_LEARNED, *BOOKCOVERS_CLASSICAL])
     task = registry.TASKS["bookcovers"]
     agg = quick_aggregates
-    ns = sorted(int(n) for n in agg.loc[agg.task == "bookcovers", "n_views"].dropna().unique() if n >= 4)
+    ns = sorted(int(n) for n in agg.loc[agg.task == "bookcovers", "condition"].dropna().unique() if n >= 4)
     assert ns, "no bookcovers scores with 4 or more views"
-    learned_rows = agg[(agg.task == "bookcovers") & (agg.method == BOOKCOVERS_LEARNED) & (agg.n_views >= 4)]
+    learned_rows = agg[(agg.task == "bookcovers") & (agg.method == BOOKCOVERS_LEARNED) & (agg.condition >= 4)]
     if not learned_rows["mean"].notna().any():
         pytest.fail(f"{BOOKCOVERS_LEARNED} has no bookcovers score with 4+ views: every call failed "
                     "(see failures.csv of the quick run)")

@@ -49,7 +49,7 @@ import numpy as np
 from generators.metrics import dssim, lmse, mse, psnr, ssim
 from generators.bookcovers.covers import CoverFolder, load_cover, load_texture, texture_size
 from generators.bookcovers.scene import sample_scene, validate_size
-from generators.task import Sample, Task
+from generators.task import Sample, Task, ViewSubsets
 
 __all__ = ["TASK", "RENDERERS", "make_task", "make_sample", "sample_scene", "render"]
 
@@ -233,6 +233,7 @@ def make_task(
         quick_size=8,
         params=params,
         higher_is_better={"psnr": True, "ssim": True, "dssim": False, "lmse": False, "mse": False},
+        protocol=ViewSubsets(draws=10),  # Deep Residual Sets, sec. 5.1
     )
 
 

@@ -19,21 +19,21 @@ horizontal field of view ``fov`` ~ U(50, 75) degrees, so ``f = W / (2 tan(fov
 / 2))`` px. Reference frame ``r = N // 2``. Frame ``k`` has the pose
 ``X_k = R_k X + t_k`` (reference-camera coordinates ``X`` to frame-``k``
 coordinates) with ``R_r = I, t_r = 0``. The trajectory is smooth: a velocity
-``v`` (``|v|`` ~ U(0.01, 0.06) m per frame, direction mostly parallel to the
+``v`` (``|v|`` ~ U(0.02, 0.10) m per frame, a hand-held sweep, direction mostly parallel to the
 glass: horizontal within +-25 degrees, a forward component ~ N(0, 0.15 |v|)),
 plus a per-frame acceleration jitter N(0, 0.15 |v|); small rotations with an
 angular velocity of N(0, 0.4) degrees per frame about each axis. Frame ``k``
 is ``k - r`` steps from the reference.
 
-Glass. A plane ``g^T X = d_g`` (``d_g`` ~ U(0.4, 1.5) m, normal ``g`` tilted
+Glass. A plane ``g^T X = d_g`` (``d_g`` ~ U(0.3, 1.2) m, normal ``g`` tilted
 by yaw ~ U(-30, 30) and pitch ~ U(-15, 15) degrees from the optical axis).
 Thin glass, refractive index 1.5: the transmitted layer is not displaced.
 
 Layers. *T* is a textured plane ``n_T^T X = Z_T`` behind the glass
-(``Z_T`` log-uniform in [1.5, 12] m, ``n_T`` tilted by up to 25 degrees, so
+(``Z_T`` log-uniform in [2, 25] m, ``n_T`` tilted by up to 25 degrees, so
 its flow varies inside the layer). *R* is the mirror image across the glass
 plane of a textured plane in front of the glass (distance from the camera
-``D_R`` log-uniform in [0.5, 6] m, parallel to the glass): a planar mirror
+``D_R`` log-uniform in [0.3, 4] m, parallel to the glass): a planar mirror
 maps it to a plane ``g^T X = 2 d_g + D_R`` that is static in the world, so it
 moves like a real plane at that depth. A plane ``n^T X = d`` maps reference
 pixels to frame ``k`` by the homography ``H_k = K (R_k + t_k n^T / d) K^-1``
@@ -220,7 +220,7 @@ def sample_sequence(rng: np.random.Generator, *, frames: int, size: tuple[int, i
     scale = w / 256.0
     n, r = int(frames), int(frames) // 2
     fov = float(np.deg2rad(rng.uniform(50, 75)))
-    speed = float(rng.uniform(0.01, 0.06))
+    speed = float(rng.uniform(0.02, 0.10))
     heading = float(np.deg2rad(rng.uniform(-25, 25))) + (np.pi if rng.random() < 0.5 else 0.0)
     vel = speed * np.array([np.cos(heading), np.sin(heading), 0.0]) + [0, 0, rng.normal(0, 0.15 * speed)]
     omega = np.deg2rad(rng.normal(0, 0.4, size=3))
@@ -244,11 +244,11 @@ def sample_sequence(rng: np.random.Generator, *, frames: int, size: tuple[int, i
         "frames": n, "reference": r, "size": [h, w],
         "fov_deg": float(np.rad2deg(fov)),
         "poses": poses,
-        "glass": {"distance": float(rng.uniform(0.4, 1.5)),
+        "glass": {"distance": float(rng.uniform(0.3, 1.2)),
                   "yaw_deg": float(rng.uniform(-30, 30)), "pitch_deg": float(rng.uniform(-15, 15))},
-        "transmission": {**t_src, "depth": float(np.exp(rng.uniform(np.log(1.5), np.log(12.0)))),
+        "transmission": {**t_src, "depth": float(np.exp(rng.uniform(np.log(2.0), np.log(25.0)))),
                          "tilt_deg": [float(v) for v in rng.uniform(-25, 25, size=2)]},
-        "reflection": {**r_src, "distance": float(np.exp(rng.uniform(np.log(0.5), np.log(6.0)))),
+        "reflection": {**r_src, "distance": float(np.exp(rng.uniform(np.log(0.3), np.log(4.0)))),
                        "radiance": float(rng.uniform(0.6, 1.6))},
         "alpha_centre": float(rng.uniform(0.1, 0.45)),
         "blur_sigma": float(rng.uniform(0.0, 5.0) * scale),

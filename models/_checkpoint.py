@@ -1,0 +1,69 @@
+"""Checkpoint I/O shared by the networks: one atomic, fsynced save and one
+loader whose every failure is a single ``ValueError`` naming the file.
+
+A checkpoint is a plain dict loadable with ``torch.load(weights_only=True)``:
+``format`` (e.g. ``"restorebench.reflection/1"``), ``config`` (JSON-able),
+``model`` (state dict) and, for training state, ``optimizer`` etc.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import torch
+
+__all__ = ["save_checkpoint", "read_checkpoint"]
+
+
+def save_checkpoint(ckpt: dict, path: str | os.PathLike) -> None:
+    """Write ``ckpt`` to a temporary file beside ``path``, fsync it, rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(ckpt, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    try:
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:  # directories cannot be fsync'ed on some filesystems
+        pass
+
+
+def read_checkpoint(path: str | os.PathLike, *, expected_format: str, what: str) -> dict:
+    """Load the raw dict of a checkpoint of ``expected_format``.
+
+    Raises
+    ------
+    ValueError
+        One line naming ``path``: missing, unreadable/truncated, another
+        format, or without ``config``/``model``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: checkpoint file not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, pickle refused by weights_only, ...
+        lines = str(e).strip().splitlines()
+        msg = lines[0][:200] if lines else type(e).__name__
+        if isinstance(e, (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError)):
+            raise ValueError(f"{path}: not a readable torch checkpoint (corrupt or truncated?): {msg}") from None
+        raise ValueError(f"{path}: cannot load checkpoint: {type(e).__name__}: {msg}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != expected_format:
+        got = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise ValueError(f"{path}: not a {what} checkpoint (format {got!r}, expected {expected_format!r})")
+    for key in ("config", "model"):
+        if key not in ckpt:
+            raise ValueError(f"{path}: checkpoint has no {key!r} entry")
+    return ckpt

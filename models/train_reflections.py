@@ -1,0 +1,277 @@
+"""Train the reflection teacher and students (resumable, time-budgeted, CPU).
+
+    python -m models.train_reflections teacher --data DIR --val-data DIR \\
+        --state runs/reflections/teacher.pt --export models/checkpoints/reflection_teacher.pt --minutes 40
+    python -m models.train_reflections student --teacher models/checkpoints/reflection_teacher.pt \\
+        --data DIR --val-data DIR --state runs/reflections/student.pt \\
+        --export models/checkpoints/reflection_student.pt --minutes 30 [--distill 0]
+
+Data: shards written by ``python -m generators.reflections`` (any frame
+count >= 3, one size). They are decoded once into uint8 arrays (8-bit PNGs:
+lossless) and, for the teacher, the two neighbours of the reference frame are
+aligned to it by ECC once per sequence; the arrays are cached as ``.npz``
+beside ``--state``, named by the dataset hash.
+
+Recipe (both roles): Adam (lr ``--lr`` 1e-3, halved every 4,000 steps),
+batches of ``--batch`` (12) random ``--crop`` (64) px crops with random
+horizontal flips, bf16 autocast on the CPU, channels-last, one torch thread.
+Loss: ``L1(T) + 0.5 L1(grad T) + 0.25 L1(R)`` against the ground-truth
+transmission and reflected contribution of the reference frame. The student
+adds, with ``--distill 1`` (default), ``0.5 L1(T, T_teacher)`` and ``0.1`` times
+the mean squared difference of the decoder features (1/4, 1/2 and full
+resolution) from the frozen teacher's on the same crop.
+
+The state (model, optimizer, step, cumulative CPU seconds, best validation)
+is saved atomically every ``--save-every`` steps and on exit (also on
+SIGTERM / Ctrl-C); re-running the same command resumes it. Validation (every
+``--val-every`` steps) scores full frames of the validation set (PSNR, SSIM
+of the clamped transmission); ``--export`` receives the best validation
+weights. A line is appended to ``--ledger`` at the end of each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models._checkpoint import read_checkpoint, save_checkpoint
+from models.reflection_nets import CHECKPOINT_FORMAT, build_model, load_model, make_checkpoint, teacher_inputs
+
+STATE_FORMAT = "restorebench.reflection-train/1"
+
+
+class UserError(Exception):
+    """Bad input: one line on stderr, exit status 2."""
+
+
+def load_data(path: str | Path, cache_dir: Path, *, teacher: bool) -> dict[str, np.ndarray]:
+    """uint8 arrays ``student`` (M, H, W, 3), ``teacher`` (M, 3, H, W, 3) when asked,
+    ``clean`` and ``reflection`` (M, H, W, 3); plus ``data_version``."""
+    from generators.dataset import read_dataset, read_manifest
+
+    path = Path(path)
+    try:
+        manifest = read_manifest(path)
+    except Exception as e:  # noqa: BLE001 - any unreadable dataset is a user error
+        raise UserError(f"{path}: not a readable dataset ({e})") from None
+    if manifest.get("generator") != "reflections":
+        raise UserError(f"{path}: written by {manifest.get('generator')!r}, not the reflections generator")
+    digest = manifest.get("dataset_hash") or "incomplete"
+    cache = cache_dir / f"reflections-{digest[:16]}{'-teacher' if teacher else ''}.npz"
+    if cache.is_file():
+        with np.load(cache) as z:
+            return {k: z[k] for k in z.files}
+    to8 = lambda a: np.rint(a * 255).astype(np.uint8)  # noqa: E731
+    student, tstack, clean, refl = [], [], [], []
+    for _, s in read_dataset(path):
+        f = s.inputs["frames"]
+        r = f.shape[0] // 2
+        student.append(to8(f[r]))
+        clean.append(to8(s.target["clean"]))
+        refl.append(to8(s.extras["reflection"][r]))
+        if teacher:
+            tstack.append(to8(teacher_inputs(f)))
+    out = {"student": np.stack(student), "clean": np.stack(clean), "reflection": np.stack(refl),
+           "data_version": np.array(int(manifest["params"]["version"]))}
+    if teacher:
+        out["teacher"] = np.stack(tstack)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(cache.name + ".tmp.npz")
+    np.savez(tmp, **out)
+    tmp.replace(cache)
+    return out
+
+
+def _inputs(data: dict, role_frames: int, idx: np.ndarray) -> np.ndarray:
+    """(B, H, W, 3*frames) uint8 network inputs for samples ``idx``."""
+    if role_frames == 1:
+        return data["student"][idx]
+    t = data["teacher"][idx]  # (B, 3, H, W, 3)
+    return t.transpose(0, 2, 3, 1, 4).reshape(*t.shape[0:1], *t.shape[2:4], -1)
+
+
+def _to_tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float().div_(255).contiguous(
+        memory_format=torch.channels_last)
+
+
+def _grad_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    dx = lambda x: x[..., :, 1:] - x[..., :, :-1]  # noqa: E731
+    dy = lambda x: x[..., 1:, :] - x[..., :-1, :]  # noqa: E731
+    return (dx(a) - dx(b)).abs().mean() + (dy(a) - dy(b)).abs().mean()
+
+
+def evaluate(model, data: dict, frames: int) -> dict[str, float]:
+    """Mean PSNR / SSIM of the clamped transmission on full validation frames."""
+    from generators.metrics import psnr, ssim
+
+    model.eval()
+    ps, ss = [], []
+    with torch.inference_mode():
+        for i in range(len(data["clean"])):
+            x = _to_tensor(_inputs(data, frames, np.array([i])))
+            t = model(x)["t"].clamp(0, 1)[0].permute(1, 2, 0).numpy()
+            ref = data["clean"][i].astype(np.float32) / 255
+            ps.append(psnr(ref, t))
+            ss.append(ssim(ref, t))
+    model.train()
+    return {"psnr": float(np.mean(ps)), "ssim": float(np.mean(ss))}
+
+
+def train(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    role_frames = 3 if args.role == "teacher" else 1
+    state_path = Path(args.state)
+    cache_dir = state_path.parent / "cache"
+    train_data = load_data(args.data, cache_dir, teacher=role_frames == 3 or bool(args.distill))
+    val_data = load_data(args.val_data, cache_dir, teacher=role_frames == 3)
+    version = int(train_data["data_version"])
+    if int(val_data["data_version"]) != version:
+        raise UserError("training and validation data come from different formation-model versions")
+    config = {"role": args.role, "frames": role_frames, "width": args.width,
+              "distill": bool(args.distill) if args.role == "student" else None}
+    model = build_model(config).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    teacher = None
+    if args.role == "student" and args.distill:
+        try:
+            teacher, _ = load_model(args.teacher)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        teacher = teacher.to(memory_format=torch.channels_last)
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+    step, cpu_s, best = 0, 0.0, {"psnr": -np.inf}
+    rng = np.random.default_rng(args.seed)
+    if state_path.is_file():
+        try:
+            st = read_checkpoint(state_path, expected_format=STATE_FORMAT, what="reflection training-state")
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        if st["config"] != config:
+            raise UserError(f"{state_path}: saved config {st['config']} differs from {config}; use another --state")
+        if int(st["data_version"]) != version:
+            raise UserError(f"{state_path}: trained on data version {st['data_version']}, data is version {version}")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        step, cpu_s, best = int(st["step"]), float(st["cpu_s"]), dict(st["best"])
+        rng = np.random.default_rng([args.seed, step])
+        print(f"resumed {state_path} at step {step} ({cpu_s / 3600:.2f} CPU-h, best val PSNR {best['psnr']:.2f})")
+
+    def save() -> None:
+        save_checkpoint({"format": STATE_FORMAT, "config": config, "model": model.state_dict(),
+                         "optimizer": opt.state_dict(), "step": step, "cpu_s": cpu_s, "best": best,
+                         "data_version": version}, state_path)
+
+    stop = {"flag": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
+    m = len(train_data["clean"])
+    h, w = train_data["clean"].shape[1:3]
+    t_end = time.monotonic() + 60 * args.minutes
+    cpu0, step0 = time.process_time(), step
+    last = {}
+    model.train()
+    try:
+        while time.monotonic() < t_end and not stop["flag"]:
+            for g in opt.param_groups:
+                g["lr"] = args.lr * 0.5 ** (step / 4000)
+            idx = rng.integers(0, m, size=args.batch)
+            y0, x0 = int(rng.integers(0, h - args.crop + 1)), int(rng.integers(0, w - args.crop + 1))
+            sl = (idx, slice(y0, y0 + args.crop), slice(x0, x0 + args.crop))
+            flip = bool(rng.random() < 0.5)
+
+            def crop(a: np.ndarray) -> torch.Tensor:
+                a = a[:, sl[1], sl[2]]
+                return _to_tensor(a[:, :, ::-1] if flip else a)
+
+            xt = crop(_inputs(train_data, role_frames, idx))
+            tt, rt = crop(train_data["clean"][idx]), crop(train_data["reflection"][idx])
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out = model(xt)
+                t_pred, r_pred = out["t"].float(), out["r"].float()
+                loss = (t_pred - tt).abs().mean() + 0.5 * _grad_l1(t_pred, tt) + 0.25 * (r_pred - rt).abs().mean()
+                if teacher is not None:
+                    with torch.no_grad():
+                        tout = teacher(crop(_inputs(train_data, 3, idx)))
+                    loss = loss + 0.5 * (t_pred - tout["t"].float()).abs().mean()
+                    loss = loss + 0.1 * sum(F.mse_loss(a.float(), b.float())
+                                            for a, b in zip(out["features"], tout["features"]))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            if step % args.val_every == 0:
+                last = evaluate(model, val_data, role_frames)
+                if last["psnr"] > best["psnr"]:
+                    best = {**last, "step": step}
+                    if args.export:
+                        save_checkpoint(make_checkpoint(model, config, step=step, val=last, data_version=version,
+                                                        data=str(args.data), lr=args.lr, batch=args.batch,
+                                                        crop=args.crop, torch=torch.__version__), args.export)
+                print(f"step {step} loss {loss.item():.4f} val psnr {last['psnr']:.2f} ssim {last['ssim']:.4f} "
+                      f"(best {best['psnr']:.2f})", flush=True)
+            if step % args.save_every == 0:
+                cpu_s += time.process_time() - cpu0
+                cpu0 = time.process_time()
+                save()
+    except KeyboardInterrupt:
+        pass
+    cpu_s += time.process_time() - cpu0
+    save()
+    if args.ledger:
+        ledger = Path(args.ledger)
+        new = not ledger.is_file()
+        with open(ledger, "a", newline="") as fh:
+            wr = csv.writer(fh)
+            if new:
+                wr.writerow(["date", "role", "distill", "steps", "cpu_hours", "data_version", "val_psnr", "val_ssim",
+                             "best_psnr", "best_step"])
+            wr.writerow([_dt.date.today().isoformat(), args.role, config["distill"], step, round(cpu_s / 3600, 3),
+                         version, round(last.get("psnr", float("nan")), 3), round(last.get("ssim", float("nan")), 4),
+                         round(best["psnr"], 3), best.get("step", "")])
+    print(f"stopped at step {step} ({step - step0} this run), {cpu_s / 3600:.2f} CPU-h in total; "
+          f"best val PSNR {best['psnr']:.2f}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m models.train_reflections", description=__doc__.splitlines()[0])
+    p.add_argument("role", choices=("teacher", "student"))
+    p.add_argument("--data", required=True)
+    p.add_argument("--val-data", required=True)
+    p.add_argument("--state", required=True, help="training-state file (resumed when it exists)")
+    p.add_argument("--export", default=None, help="where the best validation weights go")
+    p.add_argument("--teacher", default=None, help="teacher checkpoint (student with --distill 1)")
+    p.add_argument("--distill", type=int, choices=(0, 1), default=1)
+    p.add_argument("--ledger", default=None)
+    p.add_argument("--minutes", type=float, default=30.0)
+    p.add_argument("--width", type=int, default=24)
+    p.add_argument("--batch", type=int, default=12)
+    p.add_argument("--crop", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-every", type=int, default=250)
+    p.add_argument("--save-every", type=int, default=250)
+    args = p.parse_args(argv)
+    if args.role == "student" and args.distill and not args.teacher:
+        p.error("student with --distill 1 needs --teacher")
+    try:
+        return train(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
