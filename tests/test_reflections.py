@@ -1,0 +1,224 @@
+"""reflections: formation model, flows, CLI errors, determinism, baselines and networks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from generators import reflections
+from generators.reflections import linear_to_srgb, make_task, render_sequence, sample_sequence, srgb_to_linear
+from generators.reflections.__main__ import main as cli
+from generators.task import sample_rng
+
+SIZE = 96
+
+
+@pytest.fixture(scope="module")
+def task():
+    return make_task(frames=5, size=SIZE)
+
+
+@pytest.fixture(scope="module")
+def samples(task):
+    return [task.make_sample(sample_rng(11, i)) for i in range(6)]
+
+
+def test_layout_and_ranges(samples):
+    for s in samples:
+        f = s.inputs["frames"]
+        assert f.shape == (5, SIZE, SIZE, 3) and f.dtype == np.float32
+        assert s.target["clean"].shape == (SIZE, SIZE, 3)
+        assert 0 <= f.min() and f.max() <= 1
+        a = s.extras["alpha"]
+        assert a.shape == (5, SIZE, SIZE, 1) and 0.02 - 1e-6 <= a.min() and a.max() <= 0.6 + 1e-6
+        assert s.extras["flow_t"].shape == (5, SIZE, SIZE, 2) and s.extras["flow_t"].dtype == np.float16
+        assert json.dumps(s.params)  # JSON-able
+        np.testing.assert_array_equal(s.target["clean"], s.extras["transmission"][s.params["reference"]])
+
+
+def test_frames_recompose_from_recorded_layers(samples):
+    """frames = oetf(eotf(transmission) + eotf(reflection)), the formation model's last step."""
+    for s in samples:
+        recomposed = linear_to_srgb(srgb_to_linear(s.extras["transmission"]) + srgb_to_linear(s.extras["reflection"]))
+        # The stored layers are float32 sRGB, each already encoded: only float rounding separates them.
+        assert np.abs(recomposed - s.inputs["frames"]).max() < 2e-3
+
+
+def test_render_is_a_pure_function_of_params(samples):
+    s = samples[0]
+    p = {k: v for k, v in s.params.items() if k not in ("exposure", "homographies_t", "homographies_r")}
+    again = render_sequence(p)
+    np.testing.assert_array_equal(again["frames"], s.inputs["frames"])
+
+
+def test_flows_map_layers_onto_the_reference(samples):
+    """Warping frame k's layer by its recorded flow reproduces the reference's layer (inside the view)."""
+    for s in samples[:3]:
+        r = s.params["reference"]
+        p = {k: v for k, v in s.params.items() if k not in ("exposure", "homographies_t", "homographies_r")}
+        out = render_sequence(p)
+        for k in range(5):
+            if k == r:
+                continue
+            # flow_k(p) points from frame k to the reference, so frame_k(p) = ref(p + flow_k(p)).
+            flow = s.extras["flow_t"][k].astype(np.float32)
+            ys, xs = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+            warped = cv2.remap(out["transmission"][r], xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR)
+            inside = ((xs + flow[..., 0] >= 1) & (xs + flow[..., 0] <= SIZE - 2)
+                      & (ys + flow[..., 1] >= 1) & (ys + flow[..., 1] <= SIZE - 2))
+            err = np.abs(warped - out["transmission"][k])[inside].mean()
+            assert err < 0.02, f"sample layer T frame {k}: mean error {err:.4f}"
+
+
+def test_transmission_and_reflection_flows_differ(samples):
+    diffs = []
+    for s in samples:
+        d = np.abs(s.extras["flow_t"].astype(np.float32) - s.extras["flow_r"].astype(np.float32))
+        diffs.append(d.max())
+    assert np.median(diffs) > 1.0  # pixels, at 96 px
+
+
+def test_homography_of_a_plane_is_exact():
+    """A 3-D point on the plane projects where the homography sends its reference pixel."""
+    k = reflections._intrinsics(100.0, 64, 64)
+    rot = reflections._rot(0.02, -0.01, 0.03)
+    t = np.array([0.05, -0.02, 0.01])
+    n = reflections._unit(0.2, -0.1)
+    d = 3.0
+    hom = reflections.plane_homography(k, rot, t, n, d)
+    ray = np.linalg.inv(k) @ np.array([10.0, 40.0, 1.0])
+    x = ray * d / (n @ ray)  # on the plane
+    xk = k @ (rot @ x + t)
+    p = hom @ np.array([10.0, 40.0, 1.0])
+    np.testing.assert_allclose(p[:2] / p[2], xk[:2] / xk[2], atol=1e-9)
+
+
+def test_fresnel_at_normal_incidence():
+    assert reflections.fresnel_glass(np.array(1.0)) == pytest.approx(2 * 0.04 / 1.04, rel=1e-6)
+    assert reflections.fresnel_glass(np.array(0.2)) > reflections.fresnel_glass(np.array(0.9))
+
+
+def test_sample_depends_only_on_seed_and_index(task):
+    a = task.make_sample(sample_rng(3, 7))
+    b = task.make_sample(sample_rng(3, 7))
+    np.testing.assert_array_equal(a.inputs["frames"], b.inputs["frames"])
+    assert a.params == b.params
+
+
+def test_cli_is_byte_identical_for_any_worker_count(tmp_path):
+    args = ["--n", "4", "--size", "64", "--frames", "3", "--seed", "5", "--shard-size", "2", "--no-progress"]
+    assert cli([*args, "--out", str(tmp_path / "a"), "--workers", "1"]) == 0
+    assert cli([*args, "--out", str(tmp_path / "b"), "--workers", "2"]) == 0
+    for shard in sorted((tmp_path / "a").glob("*.tar")):
+        assert shard.read_bytes() == (tmp_path / "b" / shard.name).read_bytes()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--frames", "1"], "frames must lie in 2..10"),
+    (["--size", "32"], "size must lie in 64..1024"),
+    (["--images", "/nonexistent/folder"], "does not exist"),
+])
+def test_bad_arguments_give_one_clear_error(tmp_path, capsys, argv, needle):
+    rc = cli(["--n", "1", "--out", str(tmp_path / "o"), *argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_images_folder_gives_one_clear_error(tmp_path, capsys):
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "imgs" / "broken.png").write_bytes(b"not a png at all")
+    rc = cli(["--n", "1", "--out", str(tmp_path / "o"), "--images", str(tmp_path / "imgs")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no readable image" in err and "Traceback" not in err
+
+
+def test_user_images_are_used(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        cv2.imwrite(str(folder / f"{i}.png"), (rng.random((80, 90, 3)) * 255).astype(np.uint8))
+    task = make_task(frames=3, size=64, images=str(folder))
+    s = task.make_sample(sample_rng(0, 0))
+    assert s.params["transmission"]["source"]["kind"] == "file"
+    assert s.params["transmission"]["key"] != s.params["reflection"]["key"]
+
+
+# ---------------------------------------------------------------- baselines
+
+
+def test_alignment_recovers_the_transmission_homography(samples):
+    from baselines.reflection import estimate_homography_ecc
+
+    s = samples[1]
+    r = s.params["reference"]
+    hom_true = np.asarray(s.params["homographies_t"][0])
+    est = estimate_homography_ecc(s.inputs["frames"][r], s.inputs["frames"][0])
+    pts = np.array([[20, 20, 1], [70, 30, 1], [48, 48, 1], [30, 75, 1]], float)
+    pe, pt = pts @ est.T, pts @ hom_true.T
+    err = np.abs(pe[:, :2] / pe[:, 2:] - pt[:, :2] / pt[:, 2:]).max()
+    assert err < 1.5, f"ECC misaligns the dominant layer by {err:.2f} px"
+
+
+def test_relative_smoothness_keeps_bounds_and_removes_smooth_layers():
+    from baselines.reflection import remove_reflection_relative_smoothness
+
+    rng = np.random.default_rng(0)
+    t = np.kron(rng.random((8, 8, 3)), np.ones((12, 12, 1))).astype(np.float32) * 0.6  # sharp edges
+    ys, xs = np.mgrid[0:96, 0:96]
+    r = (0.25 * (1 + np.sin(xs / 15.0) * np.cos(ys / 19.0)) / 2)[..., None].astype(np.float32)  # smooth
+    img = np.clip(t + r, 0, 1)
+    out = remove_reflection_relative_smoothness(img)
+    assert out.shape == img.shape and out.dtype == np.float32
+    assert (out >= 0).all() and (out <= img + 1e-6).all()
+    assert np.abs(out - t).mean() < np.abs(img - t).mean()
+
+
+# ---------------------------------------------------------------- networks
+
+
+@pytest.mark.parametrize("frames", [1, 3])
+@pytest.mark.parametrize("hw", [(64, 64), (50, 70)])
+def test_network_shapes(frames, hw):
+    from models.reflection_nets import LayerSeparationNet, _pad4
+
+    net = LayerSeparationNet(frames=frames, width=4).eval()
+    x, (h, w) = _pad4(torch.rand(2, 3 * frames, *hw))
+    out = net(x)
+    assert out["t"][..., :h, :w].shape == (2, 3, *hw) and len(out["features"]) == 3
+
+
+def test_checkpoint_round_trip_and_errors(tmp_path):
+    from models.reflection_nets import LayerSeparationNet, load_model, make_checkpoint, save_checkpoint
+
+    net = LayerSeparationNet(frames=3, width=4)
+    path = tmp_path / "t.pt"
+    save_checkpoint(make_checkpoint(net, {"role": "teacher", "frames": 3, "width": 4}), path)
+    loaded, _ = load_model(path)
+    x = torch.rand(1, 9, 32, 32)
+    torch.testing.assert_close(loaded(x)["t"], net.eval()(x)["t"])
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        load_model(path)
+    with pytest.raises(ValueError, match="not found"):
+        load_model(tmp_path / "missing.pt")
+    torch.save({"format": "other"}, tmp_path / "o.pt")
+    with pytest.raises(ValueError, match="not a reflection-network checkpoint"):
+        load_model(tmp_path / "o.pt")
+
+
+def test_trainer_refuses_a_state_of_another_config(tmp_path, capsys):
+    from models.train_reflections import main as train_main
+
+    data = tmp_path / "d"
+    assert cli(["--n", "3", "--size", "64", "--frames", "3", "--out", str(data), "--no-progress"]) == 0
+    common = ["--data", str(data), "--val-data", str(data), "--state", str(tmp_path / "s.pt"),
+              "--minutes", "0.02", "--width", "4", "--batch", "2", "--crop", "32", "--val-every", "1"]
+    assert train_main(["teacher", *common]) == 0
+    assert train_main(["teacher", *common[:-6], "--width", "8", "--batch", "2", "--crop", "32"]) == 2
+    assert "differs" in capsys.readouterr().err
