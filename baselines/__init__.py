@@ -6,9 +6,11 @@ Built by explicit construction, no scanning: add a method by importing it
 here. Multi-image methods take ``{"views": (N, H, W, C)}``; inpainting
 methods ``{"image": (H, W, C), "mask": (H, W)}``; the ``-labels`` variants
 ``{"labels": (H, W) int32, "mask": (H, W)}``; reflection methods
-``{"frames": (N, H, W, 3)}`` with the reference frame at ``N // 2``.
+``{"frames": (N, H, W, 3)}`` with the reference frame at ``N // 2``;
+decaptioning methods ``{"video": (T, H, W, 3)}``.
 """
 
+from baselines.decaption import DECAPTION_BASELINES
 from baselines.inpaint import LabelInpainting, NavierStokesInpainting, NearestInpainting, TeleaInpainting
 from baselines.multiview import MeanFusion, MedianFusion
 from baselines.patchmatch import PATCH_SIZE, SEED, PatchMatchInpainting
@@ -34,5 +36,6 @@ BASELINES = {
         LabelInpainting("patchmatch-labels", "patchmatch", (("patch_size", PATCH_SIZE),), seed=SEED),
         LabelInpainting("nearest-labels", "nearest"),
         *REFLECTION_BASELINES,
+        *DECAPTION_BASELINES,
     )
 }

@@ -14,7 +14,7 @@ teacher and students were trained at.
 
 from baselines import BASELINES
 from baselines.fingerprint import FingerprintIdentity, FingerprintMedian, GaborEnhancement
-from generators import bookcovers, coverfill, fingerprints, reflections
+from generators import bookcovers, captions, coverfill, fingerprints, reflections
 from generators.task import Method, Task
 from models import MODELS
 
@@ -27,6 +27,7 @@ TASKS: dict[str, Task] = {
         fingerprints.TASK,
         coverfill.TASK,
         reflections.make_task(frames=5, size=128),
+        captions.TASK,
     )
 }
 

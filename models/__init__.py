@@ -6,9 +6,23 @@
 building the registry is cheap and never touches the network.
 """
 
+from models.decaption_nets import AutoencoderMethod, GatedUNetMethod
 from models.deepset import DeepSetMethod
 from models.fingerprint_nets import ResidualCNNMethod, UNetMethod
+from models.reflection_nets import ReflectionStudentMethod, ReflectionTeacherMethod
 
 __all__ = ["MODELS"]
 
-MODELS = {m.name: m for m in (DeepSetMethod(), ResidualCNNMethod(), UNetMethod())}
+MODELS = {
+    m.name: m
+    for m in (
+        DeepSetMethod(),
+        ResidualCNNMethod(),
+        UNetMethod(),
+        ReflectionTeacherMethod(),
+        ReflectionStudentMethod(),
+        ReflectionStudentMethod("reflection-student-gt-only", "reflection_student_gt_only.pt"),
+        AutoencoderMethod(),
+        GatedUNetMethod(),
+    )
+}

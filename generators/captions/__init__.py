@@ -1,0 +1,624 @@
+"""captions: remove hard-burned subtitles from video clips (video decaptioning).
+
+Track 2 of the ChaLearn LAP 2018 Inpainting Challenge: a clip with subtitles
+burned into its pixels in, the clean clip out. Defaults follow the challenge:
+125 frames at 25 fps (5 s), 128x128 RGB.
+
+Clips (the clean targets), formation model version ``MODEL_VERSION``
+--------------------------------------------------------------------
+*Embedded* (default, needs nothing): procedural motion over real
+photographs (scikit-image's sample photos and the bookcovers procedural
+covers). A *shot* is a background photograph on a canvas larger than the
+frame plus 2-4 objects (patches of other photographs with soft elliptical or
+rounded-rectangle alpha, 20-55 % of the frame side) at depths in front of
+it. The camera follows a smooth random trajectory: pan ``(x, y)``, zoom and
+roll, each a sum of two low-frequency sinusoids plus a linear drift
+(amplitudes up to 30 % of the frame side, 15 % zoom, 4 degrees roll over a
+shot). Each object also moves on its own smooth path; its image motion is
+the camera's scaled by its parallax factor (1.1-2.2: nearer objects move
+more) plus its own, so edges move at different speeds as in real footage. A
+global brightness curve (0.85-1.15, smooth) models exposure changes; 40 %
+of clips have one or two hard cuts to a new shot (at least 1 s apart).
+*--videos DIR*: the user's own files decoded with PyAV (FFmpeg); a random
+window of ``frames`` consecutive frames, centre-cropped to square and
+resized; unreadable or too-short files are skipped and counted.
+
+Captions (sampled, then applied; all in ``params["captions"]``)
+----------------------------------------------------------------
+* timing: segments of U(1, 4) s separated by gaps of U(0.1, 1.5) s, the
+  first starting in the first second; each segment has its own text (1-2
+  lines, :mod:`generators.captions._text`, six Latin-script languages);
+* style, one per clip as in a real subtitle track: font from matplotlib's
+  DejaVu and STIX families (Sans, Serif, Mono; regular/bold/italic);
+  size 6-20 % of the frame height (log-uniform, median ~11 %); colour white
+  (60 %), yellow (25 %) or another (15 %); a black outline of 1-2 px (60 %)
+  and/or a drop shadow (30 %); a box: none (50 %), semi-transparent black
+  (opacity 0.35-0.75, 30 %) or opaque black (20 %); bottom centre with a
+  jitter of a few pixels (90 %) or top centre;
+* compositing: the caption layer (RGBA, rendered by Pillow with
+  anti-aliasing) is alpha-blended over each frame of its segment in sRGB, as
+  burn-in tools do.
+
+Codec: ``--codec png`` (default) stores frames losslessly; ``--codec h264``
+passes both the captioned and the clean clip through libx264 (yuv420p,
+``--crf``, preset medium) and back, like the challenge's MP4 files, so that
+codec loss appears identically in input and target and is never scored as
+a restoration error; the decoded frames are then stored as PNG.
+
+Sample layout
+-------------
+* ``inputs["video"]``: (T, H, W, 3) float32 sRGB, the captioned clip;
+* ``target["clean"]``: (T, H, W, 3), the clean clip;
+* ``extras["mask"]``: (T, H, W) bool, caption alpha > 0 per frame;
+* ``params``: source and motion parameters, ``fps``, ``captions`` (start
+  and end frame, text, language of each), ``style``, ``srt`` (the same
+  timing as SubRip text), ``codec``.
+
+Scoring (the challenge's scoring program): MSE, PSNR (data range 1) and
+DSSIM = (1 - SSIM) / 2 per frame, averaged over the clip (then, by the
+harness, over clips); each also inside the caption mask and outside it
+(frames without caption pixels are left out of the in-mask means).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from generators.bookcovers.covers import draw_procedural_cover, photographs
+from generators.captions._text import sample_sentence
+from generators.metrics import mse as _mse
+from generators.metrics import ssim as _ssim
+from generators.task import Sample, Task, uses_sample
+
+__all__ = ["NAME", "MODEL_VERSION", "TASK", "make_task", "make_sample", "sample_clip", "render_clip",
+           "sample_captions", "render_caption_layer", "VideoFolder", "FONTS", "to_srt",
+           "video_mse", "video_psnr", "video_dssim"]
+
+NAME = "captions"
+MODEL_VERSION = 1
+FPS = 25
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".mpg", ".mpeg", ".m4v")
+
+
+def _font_root() -> Path:
+    import importlib.util
+
+    # The fonts ship inside the pinned matplotlib; locate them without importing it (slow, noisy).
+    return Path(importlib.util.find_spec("matplotlib").origin).parent / "mpl-data" / "fonts" / "ttf"
+
+
+FONTS = {  # family -> style -> file name in matplotlib's fonts (shipped with the pinned matplotlib)
+    "DejaVu Sans": {"regular": "DejaVuSans.ttf", "bold": "DejaVuSans-Bold.ttf", "italic": "DejaVuSans-Oblique.ttf",
+                    "bold-italic": "DejaVuSans-BoldOblique.ttf"},
+    "DejaVu Serif": {"regular": "DejaVuSerif.ttf", "bold": "DejaVuSerif-Bold.ttf", "italic": "DejaVuSerif-Italic.ttf",
+                     "bold-italic": "DejaVuSerif-BoldItalic.ttf"},
+    "DejaVu Sans Mono": {"regular": "DejaVuSansMono.ttf", "bold": "DejaVuSansMono-Bold.ttf",
+                         "italic": "DejaVuSansMono-Oblique.ttf", "bold-italic": "DejaVuSansMono-BoldOblique.ttf"},
+    "STIX": {"regular": "STIXGeneral.ttf", "bold": "STIXGeneralBol.ttf", "italic": "STIXGeneralItalic.ttf",
+             "bold-italic": "STIXGeneralBolIta.ttf"},
+}
+_COLOURS = {"white": (255, 255, 255), "yellow": (255, 232, 40), "cyan": (80, 230, 255), "green": (120, 255, 120),
+            "light-grey": (210, 210, 210), "magenta": (255, 110, 230), "orange": (255, 170, 60)}
+
+
+# ---------------------------------------------------------------- sources
+
+
+class VideoFolder:
+    """User videos (``--videos DIR``), scanned once: every file PyAV can open
+    with a video stream of at least ``frames`` frames is usable; the others
+    are skipped and counted (``skipped``, ``skipped_reasons``)."""
+
+    def __init__(self, root: str | os.PathLike, frames: int):
+        import av
+
+        self.root = str(Path(root).resolve())
+        if not Path(self.root).is_dir():
+            raise ValueError(f"videos folder {root} does not exist or is not a folder")
+        files, reasons = [], {}
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if not name.lower().endswith(VIDEO_EXTENSIONS):
+                    continue
+                path = Path(dirpath) / name
+                rel = str(path.relative_to(self.root))
+                try:
+                    with av.open(str(path)) as c:
+                        if not c.streams.video:
+                            raise ValueError("no video stream")
+                        n = sum(1 for _ in c.decode(video=0))
+                    if n < frames:
+                        raise ValueError(f"{n} frames, fewer than {frames}")
+                    files.append((rel, n))
+                except Exception as e:  # noqa: BLE001 - any undecodable file is skipped, never a crash
+                    reasons[rel] = f"{type(e).__name__}: {str(e)[:120]}"
+        if not files:
+            detail = f"; skipped {len(reasons)}: " + "; ".join(f"{k} ({v})" for k, v in list(reasons.items())[:3]) \
+                if reasons else ""
+            raise ValueError(f"videos folder {root} holds no readable video of at least {frames} frames "
+                             f"({', '.join(VIDEO_EXTENSIONS)}){detail}")
+        self.files = tuple(files)
+        self.skipped = len(reasons)
+        self.skipped_reasons = reasons
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
+@functools.lru_cache(maxsize=2)
+def _decode_window(path: str, start: int, frames: int, size: tuple[int, int]) -> np.ndarray:
+    """Frames ``start .. start+frames-1`` of ``path``, centre-cropped square and resized; RGB uint8."""
+    import av
+
+    h, w = size
+    out = []
+    with av.open(path) as c:
+        for i, frame in enumerate(c.decode(video=0)):
+            if i < start:
+                continue
+            img = frame.to_ndarray(format="rgb24")
+            sh, sw = img.shape[:2]
+            side = min(sh, sw)
+            img = img[(sh - side) // 2 : (sh - side) // 2 + side, (sw - side) // 2 : (sw - side) // 2 + side]
+            out.append(cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA))
+            if len(out) == frames:
+                break
+    if len(out) < frames:
+        raise ValueError(f"video {path} ended after {start + len(out)} frames (changed since it was scanned?)")
+    return np.stack(out)
+
+
+# ---------------------------------------------------------------- clip: sample
+
+
+def _smooth_path(rng: np.random.Generator, amp: float) -> dict:
+    """A smooth 1-D path over t in [0, 1]: drift + two sinusoids (JSON-able)."""
+    return {"drift": float(rng.uniform(-amp, amp)),
+            "waves": [[float(rng.uniform(0, amp / 2)), float(rng.uniform(0.2, 1.5)), float(rng.uniform(0, 2 * np.pi))]
+                      for _ in range(2)]}
+
+
+def _eval_path(p: dict, t: np.ndarray) -> np.ndarray:
+    v = p["drift"] * (t - 0.5)
+    for a, f, ph in p["waves"]:
+        v = v + a * np.sin(2 * np.pi * f * t + ph)
+    return v
+
+
+def _sample_picture(rng: np.random.Generator) -> dict:
+    n = len(photographs())
+    k = int(rng.integers(n + 2))
+    src = {"kind": "photo", "index": k} if k < n else {"kind": "procedural", "seed": int(rng.integers(2**31 - 1))}
+    return {"source": src, "crop_scale": float(rng.uniform(0.4, 1.0)),
+            "crop_centre": [float(v) for v in rng.uniform(0, 1, 2)], "flip": bool(rng.random() < 0.5)}
+
+
+def _sample_shot(rng: np.random.Generator, start: int) -> dict:
+    objects = []
+    for _ in range(int(rng.integers(2, 5))):
+        objects.append({
+            "picture": _sample_picture(rng),
+            "size": float(rng.uniform(0.2, 0.55)),
+            "aspect": float(rng.uniform(0.6, 1.6)),
+            "shape": "ellipse" if rng.random() < 0.5 else "rounded",
+            "parallax": float(rng.uniform(1.1, 2.2)),
+            "x": _smooth_path(rng, 0.5), "y": _smooth_path(rng, 0.3),
+            "centre": [float(v) for v in rng.uniform(0.15, 0.85, 2)],
+            "spin": float(rng.normal(0, 10)),
+        })
+    return {
+        "start": start,
+        "background": _sample_picture(rng),
+        "camera": {"x": _smooth_path(rng, 0.3), "y": _smooth_path(rng, 0.2), "zoom": _smooth_path(rng, 0.15),
+                   "roll_deg": _smooth_path(rng, 4.0)},
+        "objects": objects,
+    }
+
+
+def sample_clip(rng: np.random.Generator, *, frames: int, size: tuple[int, int],
+                videos: VideoFolder | None = None) -> dict[str, Any]:
+    """Sample the clean clip's parameters (JSON-able)."""
+    if videos is not None:
+        rel, n = videos.files[int(rng.integers(len(videos)))]
+        return {"kind": "video", "path": rel, "start": int(rng.integers(0, n - frames + 1)), "frames": frames,
+                "size": list(size)}
+    cuts = []
+    n_cuts = int(rng.choice([0, 1, 2], p=[0.6, 0.28, 0.12])) if frames >= 3 * FPS else 0
+    for _ in range(200):
+        if len(cuts) == n_cuts:
+            break
+        c = int(rng.integers(FPS, frames - FPS + 1))
+        if all(abs(c - d) >= FPS for d in cuts):
+            cuts.append(c)
+    starts = [0, *sorted(cuts)]
+    return {"kind": "procedural", "frames": frames, "size": list(size),
+            "shots": [_sample_shot(rng, s) for s in starts],
+            "brightness": {"mean": float(rng.uniform(0.92, 1.08)), "path": _smooth_path(rng, 0.12)}}
+
+
+# ---------------------------------------------------------------- clip: apply
+
+
+@functools.lru_cache(maxsize=16)
+def _picture(desc_key: str, side: int) -> np.ndarray:
+    import json
+
+    d = json.loads(desc_key)
+    src = d["source"]
+    if src["kind"] == "photo":
+        img = photographs()[int(src["index"])]
+    else:
+        img = draw_procedural_cover(int(src["seed"]), (side, side))
+    sh, sw = img.shape[:2]
+    c = max(8, int(d["crop_scale"] * min(sh, sw)))
+    y0 = int(round(d["crop_centre"][1] * (sh - c)))
+    x0 = int(round(d["crop_centre"][0] * (sw - c)))
+    crop = np.ascontiguousarray(img[y0 : y0 + c, x0 : x0 + c])
+    out = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA if c >= side else cv2.INTER_LINEAR)
+    return np.ascontiguousarray(out[:, ::-1] if d["flip"] else out)
+
+
+def _pic(desc: dict, side: int) -> np.ndarray:
+    import json
+
+    return _picture(json.dumps(desc, sort_keys=True), side)
+
+
+def _object_alpha(shape: str, h: int, w: int) -> np.ndarray:
+    a = np.zeros((h, w), np.float32)
+    if shape == "ellipse":
+        cv2.ellipse(a, (w // 2, h // 2), (max(1, w // 2 - 1), max(1, h // 2 - 1)), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
+    else:
+        r = max(1, min(h, w) // 5)
+        cv2.rectangle(a, (r, 0), (w - 1 - r, h - 1), 1.0, -1)
+        cv2.rectangle(a, (0, r), (w - 1, h - 1 - r), 1.0, -1)
+        for cx, cy in ((r, r), (w - 1 - r, r), (r, h - 1 - r), (w - 1 - r, h - 1 - r)):
+            cv2.circle(a, (cx, cy), r, 1.0, -1, cv2.LINE_AA)
+    return cv2.GaussianBlur(a, (0, 0), max(0.6, min(h, w) / 40))
+
+
+def _render_procedural(p: dict) -> np.ndarray:
+    h, w = p["size"]
+    n = p["frames"]
+    t_all = np.arange(n) / max(n - 1, 1)
+    side = int(2 * max(h, w))
+    out = np.empty((n, h, w, 3), np.uint8)
+    shots = p["shots"]
+    bounds = [s["start"] for s in shots] + [n]
+    gain = p["brightness"]["mean"] + _eval_path(p["brightness"]["path"], t_all)
+    for si, shot in enumerate(shots):
+        bg = _pic(shot["background"], side)
+        objs = []
+        for o in shot["objects"]:
+            oh = max(4, int(o["size"] * h * np.sqrt(o["aspect"])))
+            ow = max(4, int(o["size"] * w / np.sqrt(o["aspect"])))
+            tex = cv2.resize(_pic(o["picture"], max(oh, ow)), (ow, oh), interpolation=cv2.INTER_AREA)
+            objs.append((o, tex.astype(np.float32), _object_alpha(o["shape"], oh, ow)))
+        cam = shot["camera"]
+        for k in range(bounds[si], bounds[si + 1]):
+            t = t_all[k]
+            cx = float(_eval_path(cam["x"], t)) * w
+            cy = float(_eval_path(cam["y"], t)) * h
+            zoom = 1.0 + float(_eval_path(cam["zoom"], t))
+            roll = float(_eval_path(cam["roll_deg"], t))
+            # Background: canvas centre at the frame centre, moved by the camera.
+            m = cv2.getRotationMatrix2D((side / 2 + cx, side / 2 + cy), roll, zoom)
+            m[:, 2] += [w / 2 - side / 2 - cx, h / 2 - side / 2 - cy]
+            frame = cv2.warpAffine(bg, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT).astype(
+                np.float32)
+            for o, tex, alpha in objs:
+                oh, ow = alpha.shape
+                ox = (o["centre"][0] + float(_eval_path(o["x"], t))) * w - o["parallax"] * cx
+                oy = (o["centre"][1] + float(_eval_path(o["y"], t))) * h - o["parallax"] * cy
+                s = zoom ** o["parallax"]
+                mo = cv2.getRotationMatrix2D((ow / 2, oh / 2), roll + o["spin"] * t, s)
+                mo[:, 2] += [ox - ow / 2, oy - oh / 2]
+                tw = cv2.warpAffine(tex, mo, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+                aw = cv2.warpAffine(alpha, mo, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+                frame += aw[..., None] * (tw - frame)
+            out[k] = np.clip(frame * gain[k], 0, 255).round().astype(np.uint8)
+    return out
+
+
+def render_clip(p: dict, videos_root: str | None = None) -> np.ndarray:
+    """The clean clip of parameters ``p``: (T, H, W, 3) uint8 sRGB."""
+    if p["kind"] == "video":
+        if videos_root is None:
+            raise ValueError("this clip comes from a video file; pass the --videos folder")
+        return _decode_window(str(Path(videos_root) / p["path"]), p["start"], p["frames"], tuple(p["size"]))
+    return _render_procedural(p)
+
+
+# ---------------------------------------------------------------- captions
+
+
+def fit_caption(text: str, style: dict, width: int) -> tuple[str, int]:
+    """Lay a caption out as subtitle renderers do: re-wrap the words to at most
+    two lines that fit 94 % of the frame width at the style's size, shrinking
+    the font (down to 5 px) only when two lines cannot hold them.
+
+    Returns ``(text with line breaks, font size in px)``.
+    """
+    words = text.replace("\n", " ").split(" ")
+    avail = 0.94 * width
+    px = int(style["size_px"])
+    while True:
+        font = _font(style["file"], px)
+        measure = lambda t: font.getlength(t) + 2 * int(style["outline_px"])  # noqa: E731
+        lines, cur = [], ""
+        for word in words:
+            cand = f"{cur} {word}" if cur else word
+            if cur and measure(cand) > avail:
+                lines.append(cur)
+                cur = word
+            else:
+                cur = cand
+        lines.append(cur)
+        if (len(lines) <= 2 and all(measure(ln) <= avail for ln in lines)) or px <= 5:
+            return "\n".join(lines[:2]) if px > 5 else "\n".join(lines), px
+        px -= 1
+
+
+def sample_captions(rng: np.random.Generator, *, frames: int, size: tuple[int, int]) -> dict[str, Any]:
+    """Timing, texts and one style for the clip (JSON-able)."""
+    h, w = size
+    segs, t = [], int(rng.integers(0, FPS))
+    texts = []
+    while t < frames:
+        dur = int(round(rng.uniform(1, 4) * FPS))
+        if frames - t >= FPS // 2 or not segs:  # no caption flashes for less than half a second at the end
+            language, text = sample_sentence(rng)
+            texts.append((t, min(frames, t + dur) - 1, text, language))
+        t += dur + int(round(rng.uniform(0.1, 1.5) * FPS))
+    family = list(FONTS)[int(rng.choice(len(FONTS), p=[0.45, 0.25, 0.15, 0.15]))]
+    variant = ["regular", "bold", "italic", "bold-italic"][int(rng.choice(4, p=[0.45, 0.3, 0.15, 0.1]))]
+    colour_name = (["white"] * 12 + ["yellow"] * 5 + list(_COLOURS)[2:])[int(rng.integers(12 + 5 + 5))]
+    box = ["none", "semi", "opaque"][int(rng.choice(3, p=[0.5, 0.3, 0.2]))]
+    style = {
+            "font": family, "font_style": variant, "file": FONTS[family][variant],
+            "size_px": int(round(h * float(np.exp(rng.uniform(np.log(0.06), np.log(0.2)))))),
+            "colour": colour_name, "rgb": list(_COLOURS[colour_name]),
+            "outline_px": int(rng.integers(1, 3)) if rng.random() < 0.6 else 0,
+            "shadow": bool(rng.random() < 0.3),
+            "box": box, "box_opacity": float(rng.uniform(0.35, 0.75)) if box == "semi" else (1.0 if box == "opaque" else 0.0),
+            "position": "bottom" if rng.random() < 0.9 else "top",
+            "margin": float(rng.uniform(0.03, 0.1)),
+            "jitter_px": [int(v) for v in rng.integers(-3, 4, size=2)],
+    }
+    for start, end, text, language in texts:
+        laid, px = fit_caption(text, style, w)
+        segs.append({"start": start, "end": end, "text": laid, "language": language, "size_px": px})
+    return {"segments": segs, "style": style}
+
+
+@functools.lru_cache(maxsize=64)
+def _font(file: str, px: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(_font_root() / file), max(5, int(px)))
+
+
+def render_caption_layer(text: str, style: dict, size: tuple[int, int], px: int | None = None) -> np.ndarray:
+    """The caption as an RGBA float32 layer (H, W, 4) in [0, 1] (straight alpha);
+    ``px`` overrides the style's font size (see :func:`fit_caption`)."""
+    h, w = size
+    px = int(style["size_px"] if px is None else px)
+    style = {**style, "size_px": px}
+    font = _font(style["file"], px)
+    img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    stroke = int(style["outline_px"])
+    spacing = max(1, style["size_px"] // 6)
+    bbox = draw.multiline_textbbox((0, 0), text, font=font, stroke_width=stroke, spacing=spacing, align="center")
+    tw, th = bbox[2] - bbox[0], bbox[3] - bbox[1]
+    x = (w - tw) / 2 - bbox[0] + style["jitter_px"][0]
+    margin = style["margin"] * h
+    y = (h - margin - th - bbox[1]) if style["position"] == "bottom" else (margin - bbox[1])
+    y += style["jitter_px"][1]
+    if style["box"] != "none":
+        pad = max(1, style["size_px"] // 4)
+        a = int(round(255 * style["box_opacity"]))
+        draw.rectangle([x + bbox[0] - pad, y + bbox[1] - pad, x + bbox[2] + pad, y + bbox[3] + pad], fill=(0, 0, 0, a))
+    if style["shadow"]:
+        off = max(1, style["size_px"] // 12)
+        shadow = Image.new("RGBA", (w, h), (0, 0, 0, 0))
+        ImageDraw.Draw(shadow).multiline_text((x + off, y + off), text, font=font, fill=(0, 0, 0, 190),
+                                              spacing=spacing, align="center")
+        img = Image.alpha_composite(img, shadow)
+        draw = ImageDraw.Draw(img)
+    draw.multiline_text((x, y), text, font=font, fill=(*style["rgb"], 255), stroke_width=stroke,
+                        stroke_fill=(0, 0, 0, 255), spacing=spacing, align="center")
+    return np.asarray(img, np.float32) / 255.0
+
+
+def burn_captions(clip: np.ndarray, captions: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Alpha-blend every caption over its frames. Returns (uint8 clip, bool mask (T, H, W))."""
+    t, h, w, _ = clip.shape
+    out = clip.copy()
+    mask = np.zeros((t, h, w), bool)
+    for seg in captions["segments"]:
+        layer = render_caption_layer(seg["text"], captions["style"], (h, w), seg.get("size_px"))
+        a = layer[..., 3:4]
+        sel = a[..., 0] > 0
+        if not sel.any():
+            continue
+        ys, xs = np.nonzero(sel)
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        aa, col = a[y0:y1, x0:x1], layer[y0:y1, x0:x1, :3] * 255.0
+        frames = slice(seg["start"], seg["end"] + 1)
+        region = out[frames, y0:y1, x0:x1].astype(np.float32)
+        out[frames, y0:y1, x0:x1] = np.clip(region + aa * (col - region), 0, 255).round().astype(np.uint8)
+        mask[frames, y0:y1, x0:x1] |= sel[y0:y1, x0:x1]
+    return out, mask
+
+
+def to_srt(segments: list[dict], fps: float = FPS) -> str:
+    """SubRip text of the caption segments (end time = end of the last frame shown)."""
+
+    def ts(frame: float) -> str:
+        ms = int(round(frame / fps * 1000))
+        return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+    return "".join(f"{i}\n{ts(s['start'])} --> {ts(s['end'] + 1)}\n{s['text']}\n\n" for i, s in enumerate(segments, 1))
+
+
+def h264_round_trip(clip: np.ndarray, crf: int, fps: int = FPS) -> np.ndarray:
+    """Encode (libx264, yuv420p, preset medium, one thread) and decode a uint8 clip in memory."""
+    import io
+
+    import av
+
+    t, h, w, _ = clip.shape
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.options = {"crf": str(int(crf)), "preset": "medium", "threads": "1"}
+        for f in clip:
+            for pkt in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    buf.seek(0)
+    with av.open(buf) as c:
+        out = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+    if out.shape != clip.shape:
+        raise ValueError(f"h264 round trip returned {out.shape}, expected {clip.shape}")
+    return out
+
+
+# ---------------------------------------------------------------- sample and task
+
+
+def make_sample(rng: np.random.Generator, *, frames: int = 125, size: tuple[int, int] = (128, 128),
+                codec: str = "png", crf: int = 23, videos: VideoFolder | None = None) -> Sample:
+    """One captioned clip: inputs {"video"}, target {"clean"}, extras {"mask"}."""
+    clip_p = sample_clip(rng, frames=frames, size=size, videos=videos)
+    cap_p = sample_captions(rng, frames=frames, size=size)
+    clean = render_clip(clip_p, videos.root if videos is not None else None)
+    captioned, mask = burn_captions(clean, cap_p)
+    if codec == "h264":
+        clean, captioned = h264_round_trip(clean, crf), h264_round_trip(captioned, crf)
+    params = {"version": MODEL_VERSION, "fps": FPS, "clip": clip_p, "captions": cap_p["segments"],
+              "style": cap_p["style"], "srt": to_srt(cap_p["segments"]),
+              "codec": {"name": codec, **({"crf": int(crf), "preset": "medium", "pix_fmt": "yuv420p"}
+                                          if codec == "h264" else {})},
+              "coverage_max": float(mask.mean(axis=(1, 2)).max())}
+    return Sample(
+        inputs={"video": captioned.astype(np.float32) / np.float32(255)},
+        target={"clean": clean.astype(np.float32) / np.float32(255)},
+        extras={"mask": mask},
+        params=params,
+    )
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def _per_frame(reference: np.ndarray, prediction: np.ndarray, sample: Sample | None, region: str, fn) -> float:
+    ref, pred = np.asarray(reference, np.float64), np.asarray(prediction, np.float64)
+    if ref.shape != pred.shape or ref.ndim != 4:
+        raise ValueError(f"expected two (T, H, W, C) clips of one shape, got {ref.shape} and {pred.shape}")
+    mask = None if region == "all" else np.asarray(sample.extras["mask"], bool)
+    vals = []
+    for k in range(ref.shape[0]):
+        sel = None if mask is None else (mask[k] if region == "in" else ~mask[k])
+        if sel is not None and not sel.any():
+            continue  # no caption pixel (in) / all caption (out): this frame has no such region
+        vals.append(fn(ref[k], pred[k], sel))
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def _frame_mse(r, p, sel):
+    d = (r - p) ** 2
+    return float(d.mean() if sel is None else d[sel].mean())
+
+
+def _frame_psnr(r, p, sel):
+    e = _frame_mse(r, p, sel)
+    return float("inf") if e == 0 else float(10 * np.log10(1.0 / e))
+
+
+def _frame_dssim(r, p, sel):
+    return (1.0 - _ssim(r, p, data_range=1.0)) / 2.0
+
+
+def video_mse(reference, prediction):
+    """Per-frame MSE averaged over the clip."""
+    return _per_frame(reference, prediction, None, "all", _frame_mse)
+
+
+def video_psnr(reference, prediction):
+    """Per-frame PSNR (data range 1) averaged over the clip. A frame identical to
+    its reference (e.g. a caption-free frame left untouched) counts as 100 dB
+    (MSE floored at 1e-10), so the mean stays finite and rewards methods that
+    change nothing where there is nothing to remove."""
+    return _per_frame(reference, prediction, None, "all", lambda r, p, s: min(100.0, _frame_psnr(r, p, s)))
+
+
+def video_dssim(reference, prediction):
+    """Per-frame DSSIM = (1 - SSIM) / 2 averaged over the clip (lower is better)."""
+    return _per_frame(reference, prediction, None, "all", _frame_dssim)
+
+
+def _region_metric(region: str, fn, name: str):
+    @uses_sample
+    def metric(reference, prediction, *, sample):
+        return _per_frame(reference, prediction, sample, region, fn)
+
+    metric.__name__ = name
+    metric.__doc__ = f"Per-frame {name.split('_')[0]} {'inside' if region == 'in' else 'outside'} the caption mask, " \
+                     "averaged over the frames that have such pixels."
+    return metric
+
+
+_psnr100 = lambda r, p, s: min(100.0, _frame_psnr(r, p, s))  # noqa: E731
+METRICS = {
+    "psnr": video_psnr, "mse": video_mse, "dssim": video_dssim,
+    "psnr_in": _region_metric("in", _psnr100, "psnr_in"), "mse_in": _region_metric("in", _frame_mse, "mse_in"),
+    "psnr_out": _region_metric("out", _psnr100, "psnr_out"), "mse_out": _region_metric("out", _frame_mse, "mse_out"),
+}
+HIGHER_IS_BETTER = {"psnr": True, "mse": False, "dssim": False, "psnr_in": True, "mse_in": False,
+                    "psnr_out": True, "mse_out": False}
+
+
+def make_task(*, frames: int = 125, size: int = 128, codec: str = "png", crf: int = 23,
+              videos: str | None = None) -> Task:
+    """The captions task with its generator parameters fixed (cheap; nothing rendered)."""
+    if int(frames) < 1:
+        raise ValueError(f"frames must be >= 1, got {frames}")
+    if int(size) not in (128, 256) and not 64 <= int(size) <= 1024:
+        raise ValueError(f"size must lie in 64..1024, got {size}")
+    if int(size) % 2:
+        raise ValueError(f"size must be even (yuv420p), got {size}")
+    if codec not in ("png", "h264"):
+        raise ValueError(f"unknown codec {codec!r}; choose from ['h264', 'png']")
+    if not 0 <= int(crf) <= 51:
+        raise ValueError(f"crf must lie in 0..51, got {crf}")
+    folder = VideoFolder(videos, int(frames)) if videos is not None else None
+    hw = (int(size), int(size))
+    params: dict[str, Any] = {"version": MODEL_VERSION, "frames": int(frames), "size": list(hw), "fps": FPS,
+                              "codec": codec, "crf": int(crf) if codec == "h264" else None, "videos": None}
+    if folder is not None:
+        params.update(videos=folder.root, videos_count=len(folder), videos_skipped=folder.skipped)
+    return Task(
+        name=NAME,
+        make_sample=functools.partial(make_sample, frames=int(frames), size=hw, codec=codec, crf=int(crf),
+                                      videos=folder),
+        metrics=METRICS,
+        input_kind="video",
+        target_key="clean",
+        test_size=30,
+        quick_size=4,
+        params=params,
+        higher_is_better=HIGHER_IS_BETTER,
+    )
+
+
+TASK = make_task()

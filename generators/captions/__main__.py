@@ -1,0 +1,47 @@
+"""Command line: ``python -m generators.captions --n N --out DIR [options]``.
+
+Writes N captioned clips (see :mod:`generators.captions`) as tar shards
+through :func:`generators.dataset.write_dataset`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from generators.captions import NAME, make_task
+from generators.dataset import UserError, add_dataset_arguments, run_cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv``, make the task, write the dataset; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m generators.captions",
+        description="Video clips with hard-burned subtitles (ChaLearn LAP 2018 decaptioning): captioned clip in, "
+        "clean clip out, per-frame caption masks and timing.",
+    )
+    parser.add_argument("--frames", type=int, default=125, help="frames per clip at 25 fps (default 125 = 5 s)")
+    parser.add_argument("--size", type=int, default=128, help="frame side in pixels: 128 (default), 256 or 64..1024")
+    parser.add_argument("--videos", default=None, metavar="DIR",
+                        help="folder of your own video files (default: embedded procedural clips)")
+    parser.add_argument("--codec", choices=("png", "h264"), default="png",
+                        help="png: lossless (default); h264: input and target through libx264 at --crf")
+    parser.add_argument("--crf", type=int, default=23, help="x264 constant rate factor for --codec h264 (default 23)")
+    add_dataset_arguments(parser)
+
+    def build(args: argparse.Namespace):
+        try:
+            task = make_task(frames=args.frames, size=args.size, codec=args.codec, crf=args.crf, videos=args.videos)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        skipped = task.params.get("videos_skipped") or 0
+        if skipped:
+            print(f"{parser.prog}: note: skipped {skipped} unreadable or too-short video file(s) in {args.videos}",
+                  file=sys.stderr)
+        return task.make_sample, dict(task.params)
+
+    return run_cli(parser, build, argv, generator=NAME)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,210 @@
+"""Video decaptioning networks: the ChaLearn organisers' autoencoder baseline
+and a gated spatio-temporal U-Net.
+
+``CaptionAutoencoder`` (the challenge's "baseline 1"): a VGG-like
+convolutional autoencoder without skip connections, frame by frame: three
+stages of two 3x3 conv + ReLU followed by 2x2 max-pooling (32, 64, 128
+channels; 1/8 resolution), a 3x3 conv bottleneck, and a mirrored decoder of
+bilinear upsampling + two 3x3 convs; sigmoid output; trained with MSE.
+
+``GatedVideoUNet`` (in the style of the winning entries: gated convolutions,
+Yu et al. 2019, and temporal context): input a window of ``window`` (5)
+frames centred on the frame to restore, (B, 3, 5, H, W). Two 3-D gated
+convolutions (3x3x3, no temporal padding) reduce the window 5 -> 3 -> 1 while
+the second halves the resolution; a 2-D gated U-Net follows (1/4
+resolution, two dilated gated blocks, dilation 2 and 4; bilinear upsampling
+with skips from both 3-D layers, the first one's middle-frame slice). A
+gated convolution is ``phi(conv_f(x)) * sigmoid(conv_g(x))`` (ELU for phi),
+so the network learns where to act. Heads: an RGB image and a soft caption
+mask ``m``; the output is ``x_t + m (y - x_t)`` with ``m = clamp(1.2 s - 0.1,
+0, 1)`` of a sigmoid ``s``, exactly 0 where the network is sure there is no
+caption, so such pixels pass through bit-exactly. Loss: L1 + 0.5 L1 of
+gradients + 0.2 (1 - SSIM) on the frame, + 0.2 BCE of the mask logits
+against the caption mask (ground truth is used in training only).
+
+Checkpoints: format ``restorebench.decaption/1`` (config: arch, width,
+window; model; meta); :mod:`models.train_captions` trains both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from models._checkpoint import read_checkpoint, save_checkpoint
+
+__all__ = ["CaptionAutoencoder", "GatedVideoUNet", "build_model", "load_model", "make_checkpoint",
+           "save_checkpoint", "restore_video", "AutoencoderMethod", "GatedUNetMethod", "CHECKPOINT_FORMAT"]
+
+CHECKPOINT_FORMAT = "restorebench.decaption/1"
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+
+
+class CaptionAutoencoder(nn.Module):
+    """VGG-like autoencoder without skips (ChaLearn 2018 track 2, baseline 1)."""
+
+    window = 1
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        w = int(width)
+
+        def stage(cin: int, cout: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(cout, cout, 3, padding=1),
+                    nn.ReLU(inplace=True)]
+
+        self.encoder = nn.Sequential(*stage(3, w), nn.MaxPool2d(2), *stage(w, 2 * w), nn.MaxPool2d(2),
+                                     *stage(2 * w, 4 * w), nn.MaxPool2d(2),
+                                     nn.Conv2d(4 * w, 4 * w, 3, padding=1), nn.ReLU(inplace=True))
+        up = lambda: nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)  # noqa: E731
+        self.decoder = nn.Sequential(up(), *stage(4 * w, 2 * w), up(), *stage(2 * w, w), up(), *stage(w, w),
+                                     nn.Conv2d(w, 3, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(B, 3, 1, H, W) or (B, 3, H, W) in [0, 1], H, W multiples of 8 -> {"image"}."""
+        if x.ndim == 5:
+            x = x[:, :, x.shape[2] // 2]
+        return {"image": torch.sigmoid(self.decoder(self.encoder(x)))}
+
+
+class _Gated(nn.Module):
+    def __init__(self, conv: type, cin: int, cout: int, k, stride=1, padding=0, dilation=1):
+        super().__init__()
+        self.f = conv(cin, cout, k, stride=stride, padding=padding, dilation=dilation)
+        self.g = conv(cin, cout, k, stride=stride, padding=padding, dilation=dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.elu(self.f(x)) * torch.sigmoid(self.g(x))
+
+
+class GatedVideoUNet(nn.Module):
+    """Gated spatio-temporal U-Net predicting the middle frame of a window."""
+
+    def __init__(self, width: int = 16, window: int = 5):
+        super().__init__()
+        if window != 5:
+            raise ValueError("GatedVideoUNet is built for a window of 5 frames")
+        w = int(width)
+        self.window = 5
+        self.t1 = _Gated(nn.Conv3d, 3, w, (3, 3, 3), padding=(0, 1, 1))  # T 5 -> 3, full res
+        self.t2 = _Gated(nn.Conv3d, w, 2 * w, (3, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))  # T 3 -> 1, 1/2
+        self.down = _Gated(nn.Conv2d, 2 * w, 4 * w, 3, stride=2, padding=1)  # 1/4
+        self.mid = nn.ModuleList([_Gated(nn.Conv2d, 4 * w, 4 * w, 3, padding=d, dilation=d) for d in (2, 4)])
+        self.up2 = _Gated(nn.Conv2d, 6 * w, 2 * w, 3, padding=1)
+        self.up1 = _Gated(nn.Conv2d, 3 * w + 3, w, 3, padding=1)
+        self.head = nn.Conv2d(w, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(B, 3, 5, H, W) in [0, 1], H, W multiples of 4 -> {"image", "mask_logit"} for the middle frame."""
+        mid = x[:, :, 2]
+        a = self.t1(2 * x - 1)  # (B, w, 3, H, W)
+        b = self.t2(a)[:, :, 0]  # (B, 2w, H/2, W/2)
+        c = self.down(b)
+        for blk in self.mid:
+            c = c + blk(c)
+        up = lambda u, ref: F.interpolate(u, size=ref.shape[-2:], mode="bilinear", align_corners=False)  # noqa: E731
+        d = self.up2(torch.cat([up(c, b), b], 1))
+        e = self.up1(torch.cat([up(d, mid), a[:, :, 1], mid], 1))
+        o = self.head(e)
+        m = torch.clamp(1.2 * torch.sigmoid(o[:, 3:4]) - 0.1, 0, 1)
+        y = torch.sigmoid(o[:, :3])
+        return {"image": mid + m * (y - mid), "mask_logit": o[:, 3:4]}
+
+
+ARCHS = {"autoencoder": CaptionAutoencoder, "gated": GatedVideoUNet}
+
+
+def build_model(config: Mapping) -> nn.Module:
+    arch = config["arch"]
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r}")
+    kw = {"width": int(config["width"])}
+    if arch == "gated":
+        kw["window"] = int(config.get("window", 5))
+    return ARCHS[arch](**kw)
+
+
+def make_checkpoint(model: nn.Module, config: Mapping, **meta) -> dict:
+    return {"format": CHECKPOINT_FORMAT, "config": dict(config),
+            "model": {k: v.detach().clone() for k, v in model.state_dict().items()}, "meta": meta}
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, dict]:
+    """``(model in eval mode, raw checkpoint)``; ValueError naming the file on any problem."""
+    ckpt = read_checkpoint(path, expected_format=CHECKPOINT_FORMAT, what="decaptioning-network")
+    try:
+        model = build_model(ckpt["config"])
+        model.load_state_dict(ckpt["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path}: weights do not fit the configured network: {msg}") from None
+    model.eval()
+    return model, ckpt
+
+
+def windows(video: torch.Tensor, window: int) -> torch.Tensor:
+    """(T, 3, H, W) -> (T, 3, window, H, W): the frames around each frame, edges replicated."""
+    t = video.shape[0]
+    r = window // 2
+    idx = torch.clamp(torch.arange(t)[:, None] + torch.arange(-r, r + 1)[None], 0, t - 1)
+    return video[idx].permute(0, 2, 1, 3, 4)
+
+
+def restore_video(model: nn.Module, video: np.ndarray, *, batch: int = 8) -> np.ndarray:
+    """Run ``model`` over every frame of a (T, H, W, 3) float32 clip; same shape out."""
+    t, h, w, _ = video.shape
+    mult = 8 if isinstance(model, CaptionAutoencoder) else 4
+    ph, pw = (-h) % mult, (-w) % mult
+    x = torch.from_numpy(np.ascontiguousarray(video.transpose(0, 3, 1, 2))).float()
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    out = np.empty_like(video)
+    with torch.inference_mode():
+        for s in range(0, t, batch):
+            idx = torch.arange(s, min(t, s + batch))
+            win = windows(x, model.window)[idx]
+            y = model(win)["image"][..., :h, :w].clamp(0, 1)
+            out[s : s + len(idx)] = y.permute(0, 2, 3, 1).numpy()
+    return out
+
+
+@dataclass
+class _NetMethod:
+    name: str
+    checkpoint: str
+    tasks: tuple[str, ...] = ("captions",)
+    _model: nn.Module | None = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self):  # workers load the weights themselves
+        return {**self.__dict__, "_model": None}
+
+    def model(self) -> nn.Module:
+        if self._model is None:
+            self._model, _ = load_model(CHECKPOINT_DIR / self.checkpoint)
+        return self._model
+
+    def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        v = inputs["video"]
+        if not isinstance(v, np.ndarray) or v.ndim != 4 or v.shape[3] != 3:
+            raise ValueError(f"video: expected (T, H, W, 3), got {getattr(v, 'shape', type(v).__name__)}")
+        return restore_video(self.model(), v.astype(np.float32, copy=False))
+
+
+class AutoencoderMethod(_NetMethod):
+    """The ChaLearn organisers' autoencoder baseline (trained here, shipped)."""
+
+    def __init__(self):
+        super().__init__(name="chalearn-autoencoder", checkpoint="decaption_autoencoder.pt")
+
+
+class GatedUNetMethod(_NetMethod):
+    """Gated spatio-temporal U-Net (5-frame window)."""
+
+    def __init__(self):
+        super().__init__(name="gated-video-unet", checkpoint="decaption_gated.pt")

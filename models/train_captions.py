@@ -1,0 +1,243 @@
+"""Train the decaptioning networks (resumable, time-budgeted, CPU).
+
+    python -m models.train_captions autoencoder|gated --data DIR --val-data DIR \\
+        --state runs/captions/gated.pt --export models/checkpoints/decaption_gated.pt --minutes 30
+
+Data: shards of ``python -m generators.captions`` (short clips suffice, e.g.
+``--frames 25``), decoded once into uint8 arrays and cached as ``.npz``
+beside ``--state``. A training example is one frame (with its window of
+neighbours for the gated U-Net, edges replicated) and a random ``--crop``
+window; 80 % of the examples are frames with caption pixels, and 70 % of the
+crops are centred on a caption pixel, so the budget goes where the task is.
+Adam (lr ``--lr``, halved every 4,000 steps), bf16 autocast, channels-last
+where it applies, one torch thread. Losses: MSE for the autoencoder (as the
+organisers trained it); L1 + 0.5 L1(grad) + 0.2 (1 - SSIM) + 0.2 BCE(mask)
+for the gated U-Net. Validation every ``--val-every`` steps on whole
+validation clips: per-frame PSNR averaged over clips (the task metric);
+``--export`` receives the best weights; a line is appended to ``--ledger``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models._checkpoint import read_checkpoint, save_checkpoint
+from models.decaption_nets import build_model, make_checkpoint, restore_video
+
+STATE_FORMAT = "restorebench.decaption-train/1"
+
+
+class UserError(Exception):
+    """Bad input: one line on stderr, exit status 2."""
+
+
+def load_data(path: str | Path, cache_dir: Path) -> dict[str, np.ndarray]:
+    """uint8 ``video``/``clean`` (M, T, H, W, 3), bool ``mask`` (M, T, H, W), ``data_version``."""
+    from generators.dataset import read_dataset, read_manifest
+
+    path = Path(path)
+    try:
+        manifest = read_manifest(path)
+    except Exception as e:  # noqa: BLE001
+        raise UserError(f"{path}: not a readable dataset ({e})") from None
+    if manifest.get("generator") != "captions":
+        raise UserError(f"{path}: written by {manifest.get('generator')!r}, not the captions generator")
+    cache = cache_dir / f"captions-{(manifest.get('dataset_hash') or 'incomplete')[:16]}.npz"
+    if cache.is_file():
+        with np.load(cache) as z:
+            return {k: z[k] for k in z.files}
+    v, c, m = [], [], []
+    for _, s in read_dataset(path):
+        v.append(np.rint(s.inputs["video"] * 255).astype(np.uint8))
+        c.append(np.rint(s.target["clean"] * 255).astype(np.uint8))
+        m.append(s.extras["mask"])
+    out = {"video": np.stack(v), "clean": np.stack(c), "mask": np.stack(m),
+           "data_version": np.array(int(manifest["params"]["version"]))}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(cache.name + ".tmp.npz")
+    np.savez(tmp, **out)
+    tmp.replace(cache)
+    return out
+
+
+def _ssim_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """1 - SSIM with a 7x7 box window (a cheap training surrogate of the metric's Gaussian SSIM)."""
+    c1, c2 = 0.01**2, 0.03**2
+    pool = lambda x: F.avg_pool2d(x, 7, 1, 3, count_include_pad=False)  # noqa: E731
+    ma, mb = pool(a), pool(b)
+    va, vb, cov = pool(a * a) - ma**2, pool(b * b) - mb**2, pool(a * b) - ma * mb
+    s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma**2 + mb**2 + c1) * (va + vb + c2))
+    return 1 - s.mean()
+
+
+def _grad_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return ((a[..., :, 1:] - a[..., :, :-1]) - (b[..., :, 1:] - b[..., :, :-1])).abs().mean() + \
+           ((a[..., 1:, :] - a[..., :-1, :]) - (b[..., 1:, :] - b[..., :-1, :])).abs().mean()
+
+
+def _batch(data: dict, rng: np.random.Generator, batch: int, crop: int, window: int):
+    m, t, h, w = data["mask"].shape
+    has = data["mask"].any(axis=(2, 3))  # (M, T)
+    xs, ys, ms = [], [], []
+    r = window // 2
+    for _ in range(batch):
+        if rng.random() < 0.8 and has.any():
+            cands = np.argwhere(has)
+            ci, ti = cands[int(rng.integers(len(cands)))]
+        else:
+            ci, ti = int(rng.integers(m)), int(rng.integers(t))
+        mk = data["mask"][ci, ti]
+        if mk.any() and rng.random() < 0.7:
+            py, px = np.argwhere(mk)[int(rng.integers(mk.sum()))]
+            y0 = int(np.clip(py - crop // 2, 0, h - crop))
+            x0 = int(np.clip(px - crop // 2, 0, w - crop))
+        else:
+            y0, x0 = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
+        idx = np.clip(np.arange(ti - r, ti + r + 1), 0, t - 1)
+        xs.append(data["video"][ci, idx, y0 : y0 + crop, x0 : x0 + crop])
+        ys.append(data["clean"][ci, ti, y0 : y0 + crop, x0 : x0 + crop])
+        ms.append(mk[y0 : y0 + crop, x0 : x0 + crop])
+    x = torch.from_numpy(np.stack(xs)).permute(0, 4, 1, 2, 3).float().div_(255)  # (B, 3, window, c, c)
+    y = torch.from_numpy(np.stack(ys)).permute(0, 3, 1, 2).float().div_(255)
+    mk = torch.from_numpy(np.stack(ms)[:, None].astype(np.float32))
+    if rng.random() < 0.5:
+        x, y, mk = x.flip(-1), y.flip(-1), mk.flip(-1)
+    return x, y, mk
+
+
+def evaluate(model, data: dict) -> dict[str, float]:
+    from generators.captions import video_psnr
+
+    model.eval()
+    ps = [video_psnr(data["clean"][i].astype(np.float32) / 255,
+                     restore_video(model, data["video"][i].astype(np.float32) / 255)) for i in range(len(data["video"]))]
+    model.train()
+    return {"psnr": float(np.mean(ps))}
+
+
+def train(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    state_path = Path(args.state)
+    train_data = load_data(args.data, state_path.parent / "cache")
+    val_data = load_data(args.val_data, state_path.parent / "cache")
+    version = int(train_data["data_version"])
+    if int(val_data["data_version"]) != version:
+        raise UserError("training and validation data come from different formation-model versions")
+    config = {"arch": args.arch, "width": args.width, "window": 1 if args.arch == "autoencoder" else 5}
+    model = build_model(config)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    step, cpu_s, best = 0, 0.0, {"psnr": -np.inf}
+    rng = np.random.default_rng(args.seed)
+    if state_path.is_file():
+        try:
+            st = read_checkpoint(state_path, expected_format=STATE_FORMAT, what="decaptioning training-state")
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        if st["config"] != config:
+            raise UserError(f"{state_path}: saved config {st['config']} differs from {config}; use another --state")
+        if int(st["data_version"]) != version:
+            raise UserError(f"{state_path}: trained on data version {st['data_version']}, data is version {version}")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        step, cpu_s, best = int(st["step"]), float(st["cpu_s"]), dict(st["best"])
+        rng = np.random.default_rng([args.seed, step])
+        print(f"resumed {state_path} at step {step} ({cpu_s / 3600:.2f} CPU-h, best val PSNR {best['psnr']:.2f})")
+
+    def save() -> None:
+        save_checkpoint({"format": STATE_FORMAT, "config": config, "model": model.state_dict(),
+                         "optimizer": opt.state_dict(), "step": step, "cpu_s": cpu_s, "best": best,
+                         "data_version": version}, state_path)
+
+    stop = {"flag": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
+    t_end = time.monotonic() + 60 * args.minutes
+    cpu0, step0, last = time.process_time(), step, {}
+    model.train()
+    try:
+        while time.monotonic() < t_end and not stop["flag"]:
+            for g in opt.param_groups:
+                g["lr"] = args.lr * 0.5 ** (step / 4000)
+            x, y, mk = _batch(train_data, rng, args.batch, args.crop, config["window"])
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out = model(x)
+                pred = out["image"].float()
+                if args.arch == "autoencoder":
+                    loss = F.mse_loss(pred, y)
+                else:
+                    loss = (pred - y).abs().mean() + 0.5 * _grad_l1(pred, y) + 0.2 * _ssim_loss(pred, y) + \
+                        0.2 * F.binary_cross_entropy_with_logits(out["mask_logit"].float(), mk)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            if step % args.val_every == 0:
+                last = evaluate(model, val_data)
+                if last["psnr"] > best["psnr"]:
+                    best = {**last, "step": step}
+                    if args.export:
+                        save_checkpoint(make_checkpoint(model, config, step=step, val=last, data_version=version,
+                                                        data=str(args.data), lr=args.lr, batch=args.batch,
+                                                        crop=args.crop, torch=torch.__version__), args.export)
+                print(f"step {step} loss {loss.item():.4f} val psnr {last['psnr']:.2f} (best {best['psnr']:.2f})",
+                      flush=True)
+            if step % args.save_every == 0:
+                cpu_s += time.process_time() - cpu0
+                cpu0 = time.process_time()
+                save()
+    except KeyboardInterrupt:
+        pass
+    cpu_s += time.process_time() - cpu0
+    save()
+    if args.ledger:
+        ledger = Path(args.ledger)
+        new = not ledger.is_file()
+        with open(ledger, "a", newline="") as fh:
+            wr = csv.writer(fh)
+            if new:
+                wr.writerow(["date", "arch", "steps", "cpu_hours", "data_version", "val_psnr", "best_psnr", "best_step"])
+            wr.writerow([_dt.date.today().isoformat(), args.arch, step, round(cpu_s / 3600, 3), version,
+                         round(last.get("psnr", float("nan")), 3), round(best["psnr"], 3), best.get("step", "")])
+    print(f"stopped at step {step} ({step - step0} this run), {cpu_s / 3600:.2f} CPU-h; best val PSNR {best['psnr']:.2f}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m models.train_captions", description=__doc__.splitlines()[0])
+    p.add_argument("arch", choices=("autoencoder", "gated"))
+    p.add_argument("--data", required=True)
+    p.add_argument("--val-data", required=True)
+    p.add_argument("--state", required=True)
+    p.add_argument("--export", default=None)
+    p.add_argument("--ledger", default=None)
+    p.add_argument("--minutes", type=float, default=30.0)
+    p.add_argument("--width", type=int, default=None, help="default: 32 (autoencoder), 16 (gated)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-every", type=int, default=300)
+    p.add_argument("--save-every", type=int, default=300)
+    args = p.parse_args(argv)
+    if args.width is None:
+        args.width = 32 if args.arch == "autoencoder" else 16
+    try:
+        return train(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

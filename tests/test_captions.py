@@ -1,0 +1,212 @@
+"""captions: clips, caption masks and timing, SRT, codec, scoring, CLI errors, baselines and networks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from generators.captions import METRICS, make_task, to_srt, video_dssim, video_mse, video_psnr
+from generators.captions.__main__ import main as cli
+from generators.metrics import ssim
+from generators.task import Sample, metric_value, sample_rng
+
+FRAMES = 30
+
+
+@pytest.fixture(scope="module")
+def samples():
+    task = make_task(frames=FRAMES, size=128)
+    return [task.make_sample(sample_rng(21, i)) for i in range(5)]
+
+
+def test_layout(samples):
+    for s in samples:
+        v, c, m = s.inputs["video"], s.target["clean"], s.extras["mask"]
+        assert v.shape == c.shape == (FRAMES, 128, 128, 3) and v.dtype == np.float32
+        assert m.shape == (FRAMES, 128, 128) and m.dtype == np.bool_
+        assert json.dumps(s.params)
+
+
+def test_mask_is_exactly_where_input_and_target_differ(samples):
+    for s in samples:
+        diff = np.abs(s.inputs["video"] - s.target["clean"]).max(axis=-1) > 0
+        assert not (diff & ~s.extras["mask"]).any(), "pixels changed outside the caption mask"
+        # Inside the mask almost every pixel changes (alpha > 0 rounds to no change only where the caption
+        # colour equals the background's).
+        assert (diff & s.extras["mask"]).sum() >= 0.9 * s.extras["mask"].sum()
+
+
+def test_timing_matches_the_mask(samples):
+    for s in samples:
+        shown = np.zeros(FRAMES, bool)
+        for seg in s.params["captions"]:
+            assert 0 <= seg["start"] <= seg["end"] < FRAMES and seg["text"]
+            shown[seg["start"] : seg["end"] + 1] = True
+        np.testing.assert_array_equal(s.extras["mask"].any(axis=(1, 2)), shown)
+
+
+def test_srt_matches_timing():
+    srt = to_srt([{"start": 0, "end": 24, "text": "Hello"}, {"start": 50, "end": 99, "text": "a\nb"}])
+    assert srt == "1\n00:00:00,000 --> 00:00:01,000\nHello\n\n2\n00:00:02,000 --> 00:00:04,000\na\nb\n\n"
+
+
+def test_clip_moves(samples):
+    """Video content, not a still: consecutive clean frames differ."""
+    for s in samples:
+        d = np.abs(np.diff(s.target["clean"], axis=0)).mean(axis=(1, 2, 3))
+        assert np.median(d) > 0.003
+
+
+def test_captions_fit_the_frame(samples):
+    for s in samples:
+        cols = s.extras["mask"].any(axis=(0, 1))
+        assert not (cols[0] and cols[-1]), "a caption runs off both sides of the frame"
+
+
+def test_per_frame_then_per_clip_averaging():
+    """Hand-checked: two frames with MSE 0.01 and 0.0001 -> PSNR (20 + 40) / 2 = 30 dB, MSE their mean."""
+    ref = np.zeros((2, 16, 16, 3), np.float32)
+    pred = ref.copy()
+    pred[0] += 0.1
+    pred[1] += 0.01
+    assert video_psnr(ref, pred) == pytest.approx(30.0, abs=1e-4)
+    assert video_mse(ref, pred) == pytest.approx((0.01 + 0.0001) / 2, rel=1e-4)
+    frames = [(1 - ssim(ref[k], pred[k])) / 2 for k in range(2)]
+    assert video_dssim(ref, pred) == pytest.approx(np.mean(frames))
+
+
+def test_in_and_out_of_mask_metrics():
+    ref = np.zeros((2, 16, 16, 3), np.float32)
+    pred = ref.copy()
+    mask = np.zeros((2, 16, 16), bool)
+    mask[0, :4] = True  # frame 1 has no caption: left out of the in-mask mean
+    pred[0, :4] = 0.1
+    s = Sample(inputs={}, target={}, extras={"mask": mask})
+    assert metric_value(METRICS["psnr_in"], ref, pred, s) == pytest.approx(20.0, abs=1e-4)
+    assert metric_value(METRICS["mse_out"], ref, pred, s) == 0.0
+
+
+def test_h264_codec_applies_to_input_and_target(tmp_path):
+    task = make_task(frames=10, size=64, codec="h264", crf=30)
+    s = task.make_sample(sample_rng(0, 1))
+    assert s.params["codec"] == {"name": "h264", "crf": 30, "preset": "medium", "pix_fmt": "yuv420p"}
+    lossless = make_task(frames=10, size=64).make_sample(sample_rng(0, 1))
+    err = np.abs(s.target["clean"] - lossless.target["clean"]).mean()
+    assert 0 < err < 0.05  # lossy, but the same clip
+
+
+def test_deterministic_across_worker_counts(tmp_path):
+    args = ["--n", "3", "--frames", "10", "--size", "64", "--seed", "2", "--shard-size", "2", "--no-progress"]
+    assert cli([*args, "--out", str(tmp_path / "a"), "--workers", "1"]) == 0
+    assert cli([*args, "--out", str(tmp_path / "b"), "--workers", "2"]) == 0
+    for shard in sorted((tmp_path / "a").glob("*.tar")):
+        assert shard.read_bytes() == (tmp_path / "b" / shard.name).read_bytes()
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--frames", "0"], "frames must be >= 1"),
+    (["--size", "63"], "size must lie in 64..1024"),
+    (["--crf", "60", "--codec", "h264"], "crf must lie in 0..51"),
+    (["--videos", "/nonexistent"], "does not exist"),
+])
+def test_bad_arguments_give_one_clear_error(tmp_path, capsys, argv, needle):
+    rc = cli(["--n", "1", "--out", str(tmp_path / "o"), *argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and needle in err and "Traceback" not in err
+
+
+def test_user_videos_decoded_and_bad_files_skipped(tmp_path, capsys):
+    import av
+
+    folder = tmp_path / "vids"
+    folder.mkdir()
+    (folder / "broken.mp4").write_bytes(b"\x00\x01 not a video")
+    with av.open(str(folder / "ok.mp4"), "w") as c:
+        st = c.add_stream("libx264", rate=25)
+        st.width, st.height, st.pix_fmt = 96, 80, "yuv420p"
+        rng = np.random.default_rng(0)
+        base = (rng.random((80, 200, 3)) * 255).astype(np.uint8)
+        for k in range(30):
+            for pkt in st.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, k : k + 96]), format="rgb24")):
+                c.mux(pkt)
+        for pkt in st.encode():
+            c.mux(pkt)
+    rc = cli(["--n", "2", "--frames", "20", "--size", "64", "--out", str(tmp_path / "o"), "--videos", str(folder),
+              "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 0 and "skipped 1" in err
+    (folder / "ok.mp4").unlink()
+    rc = cli(["--n", "1", "--frames", "20", "--size", "64", "--out", str(tmp_path / "p"), "--videos", str(folder)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no readable video" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- baselines
+
+
+def test_detection_finds_most_caption_pixels(samples):
+    from baselines.decaption import detect_captions
+
+    recall = []
+    for s in samples:
+        d = detect_captions(s.inputs["video"])
+        m = s.extras["mask"]
+        if m.sum():
+            recall.append((d & m).sum() / m.sum())
+    assert np.mean(recall) > 0.5
+
+
+@pytest.mark.parametrize("name", ["detect-telea", "temporal-fill"])
+def test_fills_beat_identity_inside_the_mask(samples, name):
+    from baselines.decaption import DECAPTION_BASELINES
+
+    method = {m.name: m for m in DECAPTION_BASELINES}[name]
+    gains = []
+    for s in samples[:3]:
+        out = method.restore(s.inputs)
+        assert out.shape == s.inputs["video"].shape and out.dtype == np.float32
+        gains.append(metric_value(METRICS["psnr_in"], s.target["clean"], out, s)
+                     - metric_value(METRICS["psnr_in"], s.target["clean"], s.inputs["video"], s))
+    assert np.mean(gains) > 1.0
+
+
+# ---------------------------------------------------------------- networks
+
+
+@pytest.mark.parametrize("arch", ["autoencoder", "gated"])
+@pytest.mark.parametrize("frames", [1, 7])
+def test_networks_restore_any_clip_length_and_size(arch, frames):
+    from models.decaption_nets import build_model, restore_video
+
+    net = build_model({"arch": arch, "width": 4}).eval()
+    v = np.random.default_rng(0).random((frames, 36, 44, 3), dtype=np.float32)
+    out = restore_video(net, v, batch=3)
+    assert out.shape == v.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
+
+
+def test_gated_unet_passes_uncaptioned_pixels_through_exactly():
+    from models.decaption_nets import GatedVideoUNet
+
+    net = GatedVideoUNet(width=4).eval()
+    with torch.no_grad():
+        net.head.bias[3] = -10.0  # mask head says "no caption" everywhere
+        x = torch.rand(1, 3, 5, 32, 32)
+        torch.testing.assert_close(net(x)["image"], x[:, :, 2], rtol=0, atol=0)
+
+
+def test_checkpoint_round_trip_and_corrupt_file(tmp_path):
+    from models.decaption_nets import build_model, load_model, make_checkpoint, save_checkpoint
+
+    cfg = {"arch": "gated", "width": 4, "window": 5}
+    net = build_model(cfg)
+    path = tmp_path / "g.pt"
+    save_checkpoint(make_checkpoint(net, cfg), path)
+    loaded, _ = load_model(path)
+    x = torch.rand(1, 3, 5, 16, 16)
+    torch.testing.assert_close(loaded(x)["image"], net.eval()(x)["image"])
+    path.write_bytes(b"garbage" * 20)
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        load_model(path)
