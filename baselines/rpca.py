@@ -158,8 +158,10 @@ def decompose_rpca(
     Parameters
     ----------
     D : ndarray, shape (m, n)
-        Data matrix, any real dtype (computed in float64). Fastest when n is
-        small (cost O(m n^2) per iteration); no other restriction.
+        Data matrix, any real dtype (computed in float64), either
+        orientation: the problem is transpose-invariant (nuclear and l1
+        norms, and the default ``lam``), so a wide matrix (m < n) is solved
+        as its transpose, at cost O(max(m, n) min(m, n)^2) per iteration.
     lam : float, optional
         Weight of the l1 term; default ``1/sqrt(max(m, n))`` (Candès et al.
         2011, Theorem 1.1).
@@ -189,6 +191,9 @@ def decompose_rpca(
         raise ValueError(f"max_iter must be >= 1, got {max_iter}")
     m, n = D.shape
     lam = 1.0 / np.sqrt(max(m, n)) if lam is None else float(lam)
+    if n > m:  # the Gram matrix below is n x n: solve the transposed problem, whose Gram matrix is m x m
+        low_t, sparse_t, info = decompose_rpca(D.T, lam=lam, rho=rho, tol=tol, max_iter=max_iter)
+        return low_t.T, sparse_t.T, info
     # Work on the transpose: n contiguous rows of length m, so the kernel
     # streams long rows. A float32 D (image stacks) is kept as is, without a
     # copy: it is only read.

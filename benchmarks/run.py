@@ -162,6 +162,11 @@ def main(
             return 2
         raise
     print(f"report: {out / 'report' / 'index.html'}")
+    if args.methods is not None:
+        failed = json.loads((out / "run.json").read_text()).get("methods_failed_every_call", [])
+        if failed:
+            print(f"error: {', '.join(failed)} failed on every call (see {out / 'failures.csv'})", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -230,8 +235,8 @@ def _import_method(entry: str) -> Method:
         except Exception as err:
             raise UsageError(f"--methods {entry!r}: calling the factory failed ({type(err).__name__}: {err})") from None
     name, tasks_, restore = getattr(obj, "name", None), getattr(obj, "tasks", None), getattr(obj, "restore", None)
-    if not isinstance(name, str) or not name or not callable(restore) or isinstance(tasks_, str) \
-            or not all(isinstance(t, str) for t in (tasks_ or ())):
+    if not isinstance(name, str) or not name or not callable(restore) or not isinstance(tasks_, (tuple, list)) \
+            or not tasks_ or not all(isinstance(t, str) for t in tasks_):
         raise UsageError(
             f"--methods {entry!r} gave {type(obj).__name__}, not a method: it needs name (str), "
             "tasks (tuple of task names or input kinds) and restore(inputs)"
@@ -334,6 +339,7 @@ def run_benchmark(
 
     rows_df = _frame(all_rows, ROW_COLUMNS)
     failures_df = _frame(all_failures, FAILURE_COLUMNS)
+    all_failed = _report_failures(rows_df, failures_df)
     agg = _aggregate.aggregate(
         rows_df, failures_df,
         metrics_by_task={t.name: list(t.metrics) for t, _ in plan},
@@ -385,6 +391,7 @@ def run_benchmark(
         "skipped": _summarise_skipped(skipped),
         "n_rows": len(rows_df),
         "n_failures": len(failures_df),
+        "methods_failed_every_call": all_failed,
         "files": ["rows.parquet", "rows.csv", "aggregates.parquet", "aggregates.csv", "failures.parquet",
                   "failures.csv", "failures_summary.parquet", "failures_summary.csv", "examples/examples.json",
                   "report/index.html"],
@@ -517,6 +524,22 @@ def _prepare_out(out: Path) -> None:
         for ext in (".parquet", ".csv"):
             (out / f"{name}{ext}").unlink(missing_ok=True)
     (out / "run.json").unlink(missing_ok=True)
+
+
+def _report_failures(rows: pd.DataFrame, failures: pd.DataFrame) -> list[str]:
+    """Print, per method with failed calls, how many failed and the first error with its
+    location; return the methods that produced no score at all."""
+    if not len(failures):
+        return []
+    scored = set(rows["base_method"]) if len(rows) else set()
+    all_failed = []
+    for method, g in failures.groupby("base_method", sort=True):
+        first = g.iloc[0]
+        print(f"  {method}: {len(g)} failed call(s); first: {first['error']} ({first['where']}, task {first['task']}, "
+              f"sample {first['sample']})", file=sys.stderr)
+        if method not in scored:
+            all_failed.append(str(method))
+    return all_failed
 
 
 def _summarise_failures(failures: pd.DataFrame) -> pd.DataFrame:

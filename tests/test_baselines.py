@@ -496,3 +496,19 @@ def test_inpaint_labels_single_label_and_unknown_method():
         assert np.all(inpaint_labels(labels, mask, method=method) == 7)
     with pytest.raises(ValueError, match="unknown method"):
         inpaint_labels(labels, mask, method="bogus")
+
+
+def test_rpca_wide_matrices_cost_the_better_orientation():
+    """Issue 15 #1: a wide matrix is solved as its transpose (a 10 x 196608 stack fits in memory)."""
+    from baselines.rpca import decompose_rpca
+
+    rng = np.random.default_rng(0)
+    tall = rng.random((1200, 2)) @ rng.random((2, 30))
+    tall[rng.random(tall.shape) < 0.05] += 3.0
+    lt, st, _ = decompose_rpca(tall)
+    lw, sw, info = decompose_rpca(tall.T)
+    np.testing.assert_allclose(lw, lt.T, atol=1e-8)
+    np.testing.assert_allclose(sw, st.T, atol=1e-8)
+    wide = rng.random((4, 196608)).astype(np.float32)
+    low, sparse, info = decompose_rpca(wide, max_iter=3)  # would need a 196608^2 Gram matrix without the fix
+    assert low.shape == wide.shape and sparse.shape == wide.shape

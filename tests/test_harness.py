@@ -440,6 +440,7 @@ def test_user_method_from_module_object(tmp_path):
         (["--methods", "no_such_module_xyz:Thing"], "cannot import 'no_such_module_xyz'"),
         (["--methods", "tests.test_harness:Missing"], "has no attribute 'Missing'"),
         (["--methods", "tests.test_harness:NOT_A_METHOD"], "neither a method nor a factory"),
+        (["--methods", "tests.test_harness:NoTasks"], "needs name (str), tasks"),
         (["--methods", "identity", "--task", "toyviews"], "no selected method supports any selected task"),
         (["--workers", "0"], "--workers must be >= 1"),
         (["--out", "{tmp}/notours"], "is not a results directory of an earlier run"),
@@ -456,6 +457,39 @@ def test_bad_names_exit_nonzero_with_one_line(tmp_path, capsys, argv, expect):
     assert rc == 2
     assert expect in err
     assert len(err.splitlines()) == 1 and err.startswith("error: ")
+
+
+class NoTasks:
+    """A method-like object without ``tasks`` (issue 15 #3)."""
+
+    name = "notasks"
+
+    def restore(self, inputs):
+        return inputs["views"][0]
+
+
+@dataclass(frozen=True)
+class Returns255:
+    """Returns images on the 0..255 scale (issue 15 #2)."""
+
+    name: str = "returns255"
+    tasks: tuple = ("toyviews",)
+
+    def restore(self, inputs):
+        return (inputs["views"].mean(axis=0) * 255).astype(np.float32)
+
+
+def test_out_of_range_predictions_are_failures_and_total_failure_exits_nonzero(tmp_path, capsys):
+    """Issue 15 #2 and #4: [0, 255] output is a recorded failure naming the range; a method named with
+    --methods that fails on every call makes the run exit 1 with the first error and its location."""
+    rc, out = run_toy(tmp_path, "--methods", "mean,tests.test_harness:Returns255", "--task", "toyviews")
+    err = capsys.readouterr().err
+    assert rc == 1
+    fails = pd.read_parquet(out / "failures.parquet")
+    assert (fails.base_method == "returns255").all() and fails.error.str.contains("expected [0, 1]", regex=False).all()
+    assert "returns255:" in err and "failed call(s); first: ValueError: restore returned values in [" in err
+    assert "returns255 failed on every call" in err
+    assert json.loads((out / "run.json").read_text())["methods_failed_every_call"] == ["returns255"]
 
 
 def test_cli_unknown_task_is_one_line_without_traceback(tmp_path):
