@@ -467,10 +467,10 @@ def train_fingerprints(args: argparse.Namespace | Sequence[str] | None = None) -
     Parameters
     ----------
     args : argparse.Namespace, list of str or None
-        A namespace (from this module's parser or ``models.train``'s; a
-        namespace without ``arch`` trains the U-Net, and flags left at
-        ``models.train``'s defaults take this trainer's) or command-line
-        words.
+        A namespace from this module's parser (a namespace without ``arch``
+        trains the U-Net) or command-line words (``models.train --task
+        fingerprints`` passes its words here unparsed, so this trainer's own
+        defaults and every explicit flag apply).
 
     Returns
     -------
@@ -493,13 +493,6 @@ def train_fingerprints(args: argparse.Namespace | Sequence[str] | None = None) -
         args = make_parser().parse_args(args)
     defaults = vars(make_parser().parse_args(["--data", "-"]))
     given = vars(args)
-    if "task" in given:
-        # Called by models.train: its defaults are tuned for another task, so
-        # a flag left at models.train's default takes this trainer's default.
-        from models.train import make_parser as shared_parser
-
-        shared = shared_parser()
-        given = {k: v for k, v in given.items() if v != shared.get_default(k)}
     opt = argparse.Namespace(**{k: given.get(k, v) for k, v in defaults.items()})
     try:
         return _train(opt)

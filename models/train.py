@@ -425,6 +425,13 @@ def main(argv: list[str] | None = None) -> int:
     """Parse flags and run the trainer of ``--task``; bad input -> one line on stderr, exit 2."""
     from generators.dataset import UserError as DatasetError
 
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--task")
+    known, rest = pre.parse_known_args(argv)
+    if known.task == "fingerprints":
+        # The fingerprint trainer has its own flags and defaults: hand it the words as given, so an
+        # explicit flag is never mistaken for "left at the default" (it once was, when equal to ours).
+        return train_fingerprints(rest)
     args = make_parser().parse_args(argv)
     try:
         if args.task not in TRAINERS:

@@ -136,7 +136,8 @@ def fresnel_glass(cos_theta: np.ndarray, n: float = _N_GLASS) -> np.ndarray:
     incoherent reflections give ``2 F1 / (1 + F1)`` (0.077 at normal
     incidence for n = 1.5).
     """
-    ci = np.clip(np.asarray(cos_theta, np.float64), 1e-6, 1.0)
+    ci = np.clip(np.asarray(cos_theta, np.float32 if np.asarray(cos_theta).dtype == np.float32 else np.float64),
+                 1e-6, 1.0)
     st = np.sqrt(np.maximum(0.0, 1.0 - ci**2)) / n
     ct = np.sqrt(np.maximum(0.0, 1.0 - st**2))
     rs = ((ci - n * ct) / (ci + n * ct)) ** 2
@@ -334,8 +335,8 @@ def render_sequence(p: dict, images_root: str | None = None) -> dict[str, np.nda
     tex_r = np.ascontiguousarray(tex_r, np.float32)
 
     kinv = np.linalg.inv(k)
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
-    rays = np.stack([xs, ys, np.ones_like(xs)], -1) @ kinv.T
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    rays = np.stack([xs, ys, np.ones_like(xs)], -1) @ kinv.T.astype(np.float32)
     rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
     f_centre = fresnel_glass(abs(float(g[2])))
 
@@ -346,7 +347,7 @@ def render_sequence(p: dict, images_root: str | None = None) -> dict[str, np.nda
         t_lin.append(warp(tex_t, homs_t[i]))
         r_warp = warp(tex_r, homs_r[i])
         g_k = rots[i] @ g  # glass normal in frame-k coordinates
-        cos = np.abs(rays @ g_k)
+        cos = np.abs(rays @ g_k.astype(np.float32))
         alpha = np.clip(p["alpha_centre"] * fresnel_glass(cos) / f_centre, 0.02, 0.6).astype(np.float32)
         alphas.append(alpha[..., None])
         r_lin.append(alpha[..., None] * r_warp)
