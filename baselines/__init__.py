@@ -15,6 +15,7 @@ from baselines.inpaint import LabelInpainting, NavierStokesInpainting, NearestIn
 from baselines.multiview import MeanFusion, MedianFusion
 from baselines.patchmatch import PATCH_SIZE, SEED, PatchMatchInpainting
 from baselines.reflection import REFLECTION_BASELINES
+from baselines.roadlayout import VanishingLineFill
 from baselines.rpca import RobustPCA
 from baselines.weiss import WeissReflectance
 
@@ -37,5 +38,6 @@ BASELINES = {
         LabelInpainting("nearest-labels", "nearest"),
         *REFLECTION_BASELINES,
         *DECAPTION_BASELINES,
+        VanishingLineFill(),
     )
 }

@@ -208,8 +208,8 @@ def inpaint_nearest(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _check_labels(labels: np.ndarray, mask: np.ndarray) -> None:
-    if not isinstance(labels, np.ndarray) or labels.dtype != np.int32:
-        raise ValueError(f"labels: expected an int32 numpy array, got {getattr(labels, 'dtype', type(labels))}")
+    if not isinstance(labels, np.ndarray) or labels.dtype not in (np.uint8, np.int32):
+        raise ValueError(f"labels: expected a uint8 or int32 numpy array, got {getattr(labels, 'dtype', type(labels))}")
     if labels.ndim != 2 or labels.size == 0:
         raise ValueError(f"labels: expected a non-empty (H, W) array, got shape {labels.shape}")
     check_mask(mask, labels.shape)
@@ -230,9 +230,9 @@ def inpaint_labels(labels: np.ndarray, mask: np.ndarray, *, method: str = "neare
 
     Parameters
     ----------
-    labels : ndarray, shape (H, W), int32
+    labels : ndarray, shape (H, W), uint8 or int32
     mask : ndarray, shape (H, W), bool
-        True where the label is missing.
+        True where the label is missing (the values there are ignored).
     method : {"nearest", "telea", "navier-stokes", "patchmatch"}
         How the one-hot channels are filled. "nearest" copies the label of the
         closest known pixel directly.
@@ -243,7 +243,7 @@ def inpaint_labels(labels: np.ndarray, mask: np.ndarray, *, method: str = "neare
 
     Returns
     -------
-    ndarray, shape (H, W), int32
+    ndarray, shape (H, W), the dtype of ``labels``
         Unmasked labels unchanged; masked ones drawn from the labels present
         among the unmasked pixels.
     """

@@ -9,12 +9,14 @@ Sets protocol scores 9 view counts x 10 draws per sequence for every method,
 and 128x128 keeps the full split affordable on a 2-core CPU. The shipped
 Deep Set checkpoint was trained on 128x128 data from the same generator.
 The reflections split is likewise 128x128 (5 frames), the size its shipped
-teacher and students were trained at.
+teacher and students were trained at; the roadseg split is 400x300 (the
+generator's default is CARLA's 800x600), where PatchMatch on label maps
+stays affordable and the layout network was trained.
 """
 
 from baselines import BASELINES
 from baselines.fingerprint import FingerprintIdentity, FingerprintMedian, GaborEnhancement
-from generators import bookcovers, captions, coverfill, fingerprints, reflections
+from generators import bookcovers, captions, coverfill, fingerprints, reflections, roadseg
 from generators.task import Method, Task
 from models import MODELS
 
@@ -28,6 +30,7 @@ TASKS: dict[str, Task] = {
         coverfill.TASK,
         reflections.make_task(frames=5, size=128),
         captions.TASK,
+        roadseg.make_task(size=(300, 400)),
     )
 }
 

@@ -9,6 +9,7 @@ building the registry is cheap and never touches the network.
 from models.decaption_nets import AutoencoderMethod, GatedUNetMethod
 from models.deepset import DeepSetMethod
 from models.fingerprint_nets import ResidualCNNMethod, UNetMethod
+from models.layout_nets import LayoutNetMethod
 from models.reflection_nets import ReflectionStudentMethod, ReflectionTeacherMethod
 
 __all__ = ["MODELS"]
@@ -24,5 +25,6 @@ MODELS = {
         ReflectionStudentMethod("reflection-student-gt-only", "reflection_student_gt_only.pt"),
         AutoencoderMethod(),
         GatedUNetMethod(),
+        LayoutNetMethod(),
     )
 }

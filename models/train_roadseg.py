@@ -1,0 +1,221 @@
+"""Train the layout-inpainting network on roadseg shards (resumable, time-budgeted, CPU).
+
+    python -m models.train_roadseg --data DIR --val-data DIR --state runs/roadseg/net.pt \\
+        --export models/checkpoints/layout_net.pt --minutes 30
+
+Data: ``python -m generators.roadseg`` shards (one size, one class set),
+decoded once into uint8 arrays and cached as ``.npz`` beside ``--state``.
+Batches of ``--batch`` random ``--crop`` crops (96 px), 80 % of them centred
+on a dynamic pixel, random horizontal flips (street scenes are mirror
+symmetric up to driving side). Adam (``--lr`` 1e-3, halved every 4,000
+steps), bf16 autocast, one torch thread. Loss: cross-entropy on the masked
+pixels (refined + 0.5 coarse). Validation: in-mask accuracy on full frames
+of the validation set; ``--export`` receives the best; a ledger line is
+appended to ``--ledger``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as _dt
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models._checkpoint import read_checkpoint, save_checkpoint
+from models.layout_nets import build_model, make_checkpoint, one_hot_input, predict_labels
+
+STATE_FORMAT = "restorebench.layout-train/1"
+
+
+class UserError(Exception):
+    """Bad input: one line on stderr, exit status 2."""
+
+
+def load_data(path: str | Path, cache_dir: Path) -> dict[str, np.ndarray]:
+    from generators.dataset import read_dataset, read_manifest
+
+    path = Path(path)
+    try:
+        manifest = read_manifest(path)
+    except Exception as e:  # noqa: BLE001
+        raise UserError(f"{path}: not a readable dataset ({e})") from None
+    if manifest.get("generator") != "roadseg":
+        raise UserError(f"{path}: written by {manifest.get('generator')!r}, not the roadseg generator")
+    cache = cache_dir / f"roadseg-{(manifest.get('dataset_hash') or 'incomplete')[:16]}.npz"
+    if cache.is_file():
+        with np.load(cache) as z:
+            return {k: z[k] for k in z.files}
+    lab, msk, tgt = [], [], []
+    for _, s in read_dataset(path):
+        lab.append(s.inputs["labels"])
+        msk.append(s.inputs["mask"])
+        tgt.append(s.target["labels"])
+    p = manifest["params"]
+    out = {"labels": np.stack(lab), "mask": np.stack(msk), "target": np.stack(tgt),
+           "data_version": np.array(int(p["version"])), "num_classes": np.array(9 if p["classes"] == "micc" else 29)}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(cache.name + ".tmp.npz")
+    np.savez(tmp, **out)
+    tmp.replace(cache)
+    return out
+
+
+def _batch(data: dict, rng: np.random.Generator, batch: int, crop: int):
+    n, h, w = data["mask"].shape
+    labs, msks, tgts = [], [], []
+    for _ in range(batch):
+        i = int(rng.integers(n))
+        m = data["mask"][i]
+        if m.any() and rng.random() < 0.8:
+            ys, xs = np.nonzero(m)
+            k = int(rng.integers(len(ys)))
+            y0 = int(np.clip(ys[k] - crop // 2 + rng.integers(-crop // 4, crop // 4 + 1), 0, h - crop))
+            x0 = int(np.clip(xs[k] - crop // 2 + rng.integers(-crop // 4, crop // 4 + 1), 0, w - crop))
+        else:
+            y0, x0 = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
+        sl = (slice(y0, y0 + crop), slice(x0, x0 + crop))
+        labs.append(data["labels"][i][sl])
+        msks.append(m[sl])
+        tgts.append(data["target"][i][sl])
+    lab, msk, tgt = np.stack(labs), np.stack(msks), np.stack(tgts)
+    if rng.random() < 0.5:
+        lab, msk, tgt = lab[:, :, ::-1], msk[:, :, ::-1], tgt[:, :, ::-1]
+    return np.ascontiguousarray(lab), np.ascontiguousarray(msk), np.ascontiguousarray(tgt)
+
+
+def _masked_ce(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    ce = F.cross_entropy(logits.float(), target, reduction="none")
+    return (ce * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def evaluate(model, data: dict) -> dict[str, float]:
+    model.eval()
+    accs = []
+    for i in range(len(data["mask"])):
+        m = data["mask"][i]
+        if m.any():
+            pred = predict_labels(model, data["labels"][i], m)
+            accs.append(float((pred[m] == data["target"][i][m]).mean()))
+    model.train()
+    return {"acc_in": float(np.mean(accs))}
+
+
+def train(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    state_path = Path(args.state)
+    data = load_data(args.data, state_path.parent / "cache")
+    val = load_data(args.val_data, state_path.parent / "cache")
+    version, k = int(data["data_version"]), int(data["num_classes"])
+    if int(val["data_version"]) != version or int(val["num_classes"]) != k:
+        raise UserError("training and validation data differ in formation-model version or class set")
+    config = {"num_classes": k, "width": args.width}
+    model = build_model(config)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    step, cpu_s, best = 0, 0.0, {"acc_in": -1.0}
+    rng = np.random.default_rng(args.seed)
+    if state_path.is_file():
+        try:
+            st = read_checkpoint(state_path, expected_format=STATE_FORMAT, what="layout training-state")
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        if st["config"] != config or int(st["data_version"]) != version:
+            raise UserError(f"{state_path}: saved for config {st['config']} / data version {st['data_version']}; "
+                            f"now {config} / {version}: use another --state")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        step, cpu_s, best = int(st["step"]), float(st["cpu_s"]), dict(st["best"])
+        rng = np.random.default_rng([args.seed, step])
+        print(f"resumed {state_path} at step {step}")
+
+    def save() -> None:
+        save_checkpoint({"format": STATE_FORMAT, "config": config, "model": model.state_dict(),
+                         "optimizer": opt.state_dict(), "step": step, "cpu_s": cpu_s, "best": best,
+                         "data_version": version}, state_path)
+
+    stop = {"flag": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
+    t_end = time.monotonic() + 60 * args.minutes
+    cpu0, last = time.process_time(), {}
+    model.train()
+    try:
+        while time.monotonic() < t_end and not stop["flag"]:
+            for g in opt.param_groups:
+                g["lr"] = args.lr * 0.5 ** (step / 4000)
+            lab, msk, tgt = _batch(data, rng, args.batch, args.crop)
+            x = one_hot_input(lab, msk, k)
+            t = torch.from_numpy(tgt.astype(np.int64))
+            m = torch.from_numpy(msk.astype(np.float32))
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out = model(x)
+            tc = t[:, 2::4, 2::4]
+            mc = m[:, 2::4, 2::4]
+            loss = _masked_ce(out["logits"], t, m) + 0.5 * _masked_ce(out["coarse"], tc, mc)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            if step % args.val_every == 0:
+                last = evaluate(model, val)
+                if last["acc_in"] > best["acc_in"]:
+                    best = {**last, "step": step}
+                    if args.export:
+                        save_checkpoint(make_checkpoint(model, config, step=step, val=last, data_version=version,
+                                                        data=str(args.data), lr=args.lr, batch=args.batch,
+                                                        crop=args.crop, torch=torch.__version__), args.export)
+                print(f"step {step} loss {loss.item():.4f} val acc_in {last['acc_in']:.4f} (best {best['acc_in']:.4f})",
+                      flush=True)
+            if step % args.save_every == 0:
+                cpu_s += time.process_time() - cpu0
+                cpu0 = time.process_time()
+                save()
+    except KeyboardInterrupt:
+        pass
+    cpu_s += time.process_time() - cpu0
+    save()
+    if args.ledger:
+        ledger = Path(args.ledger)
+        new = not ledger.is_file()
+        with open(ledger, "a", newline="") as fh:
+            wr = csv.writer(fh)
+            if new:
+                wr.writerow(["date", "steps", "cpu_hours", "data_version", "val_acc_in", "best_acc_in", "best_step"])
+            wr.writerow([_dt.date.today().isoformat(), step, round(cpu_s / 3600, 3), version,
+                         round(last.get("acc_in", float("nan")), 4), round(best["acc_in"], 4), best.get("step", "")])
+    print(f"stopped at step {step}, {cpu_s / 3600:.2f} CPU-h; best val acc_in {best['acc_in']:.4f}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m models.train_roadseg", description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True)
+    p.add_argument("--val-data", required=True)
+    p.add_argument("--state", required=True)
+    p.add_argument("--export", default=None)
+    p.add_argument("--ledger", default=None)
+    p.add_argument("--minutes", type=float, default=30.0)
+    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--crop", type=int, default=96)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-every", type=int, default=400)
+    p.add_argument("--save-every", type=int, default=400)
+    args = p.parse_args(argv)
+    try:
+        return train(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
