@@ -67,7 +67,7 @@ def to_uint8(x: np.ndarray, classes: tuple = ()) -> np.ndarray:
     Float images in [0, 1] are clipped and rounded; bool masks become black and
     white; label maps (2-D integers, uint8 included, when the task has a class
     table) take the colours of ``classes`` (:class:`generators.task.LabelClass`;
-    ids missing from the table are magenta), or a fixed pseudo-random palette
+    ids missing from the table are magenta, 255 "unknown" white), or a fixed pseudo-random palette
     when there is no table.
     """
     x = np.asarray(x)
@@ -77,7 +77,8 @@ def to_uint8(x: np.ndarray, classes: tuple = ()) -> np.ndarray:
         labels = np.clip(x.astype(np.int64), 0, None)
         top = max(int(labels.max(initial=0)), max((c.id for c in classes), default=0)) + 1
         if classes:
-            palette = np.tile(np.array([255, 0, 255]), (top, 1))
+            palette = np.tile(np.array([255, 0, 255]), (max(top, 256), 1))
+            palette[255] = 255  # "unknown" (e.g. roadseg's removed objects): white
             for c in classes:
                 palette[c.id] = c.color
         else:

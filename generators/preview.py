@@ -39,7 +39,7 @@ def _to_rgb(a: np.ndarray, classes: tuple[LabelClass, ...]) -> np.ndarray:
         return np.repeat(np.where(a, 255, 0).astype(np.uint8)[..., None], 3, -1)
     if a.ndim == 2 and np.issubdtype(a.dtype, np.integer):
         pal = np.full((256, 3), 255, np.uint8)
-        pal[:, 1] = 0
+        pal[:255, 1] = 0  # ids outside the table: magenta; 255 (unknown): white
         for c in classes:
             pal[c.id] = c.color
         if not classes:

@@ -422,3 +422,25 @@ def test_make_sample_must_return_a_sample(tmp_path):
 
 def dict_sample(rng):
     return {"inputs": {}}
+
+
+def test_readme_webdataset_example_restores_view_stacks(tmp_path):
+    """Issue 15 #8: the README's three-line webdataset example gives (N, H, W, C) exactly."""
+    import re
+
+    wds = pytest.importorskip("webdataset")
+    from generators.reflections.__main__ import main as cli
+
+    assert cli(["--n", "2", "--size", "64", "--frames", "3", "--out", str(tmp_path / "d"), "--no-progress"]) == 0
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = re.search(r"```python\n(import webdataset as wds\n.*?)```", readme, re.S).group(1)
+    code = code.replace("data/reflections/shard-000000.tar", str(tmp_path / "d" / "shard-000000.tar"))
+    got = []
+    exec(code.rstrip("\n") + "\n    got.append(frames)\n", {"got": got})  # the README's lines, verbatim
+    from generators.dataset import read_dataset
+
+    ours = [s.inputs["frames"] for _, s in read_dataset(tmp_path / "d")]
+    assert len(got) == 2
+    for a, b in zip(got, ours):
+        assert a.shape == b.shape == (3, 64, 64, 3)
+        np.testing.assert_array_equal(a.astype(np.float32) / 255, b)
