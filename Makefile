@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: run test bench setup chromium clean-venv
+.PHONY: run test test-fast bench setup chromium clean-venv
 
 setup: $(STAMP)
 
@@ -28,6 +28,9 @@ chromium:
 
 test: $(STAMP) chromium
 	@$(VENV)/bin/python -m pytest -q
+
+test-fast: $(STAMP)
+	@$(VENV)/bin/python -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	@$(VENV)/bin/python -m pytest -q --benchmark-only --benchmark-columns=min,mean,max,rounds

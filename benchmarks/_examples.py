@@ -92,7 +92,10 @@ def to_uint8(x: np.ndarray, classes: tuple = ()) -> np.ndarray:
 
 
 def _save(path: Path, x: np.ndarray, classes: tuple = ()) -> None:
+    """Write ``x`` as PNG; a clip (T, H, W, C) target or prediction shows its middle frame."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if x.ndim == 4:
+        x = x[x.shape[0] // 2]
     Image.fromarray(to_uint8(x, classes)).save(path, optimize=False, compress_level=6)
 
 
@@ -140,8 +143,9 @@ def write_examples(
                     rel = f"{sub}/input_{key}_{int(i):02d}.png"
                     _save(root / rel, arr[i])
                     inputs.append({"label": f"view {int(i)}", "file": rel})
-            elif arr.ndim == 4 and arr.shape[3] in (1, 3):  # a stack of frames: show every one
-                for i in range(arr.shape[0]):
+            elif arr.ndim == 4 and arr.shape[3] in (1, 3):  # a stack of frames: all of a short one, else 3
+                n_items = arr.shape[0]
+                for i in (range(n_items) if n_items <= 8 else sorted({0, n_items // 2, n_items - 1})):
                     rel = f"{sub}/input_{slug(key)}_{i:02d}.png"
                     _save(root / rel, arr[i])
                     inputs.append({"label": f"{key} {i}", "file": rel})

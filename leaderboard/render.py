@@ -416,12 +416,12 @@ h1{margin:.2em 0}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:
 nav{margin:.8em 0;padding:.4em 0;border-bottom:1px solid #eee}
 .scroll{overflow-x:auto}table.board{border-collapse:collapse;margin:.6em 0;min-width:50%}
 table.board caption{caption-side:top;text-align:left;color:#555;padding:.2em 0}
-table.board th,table.board td{border:1px solid #ddd;padding:.25em .6em;text-align:right;white-space:nowrap}
+table.board{font-size:.92em}table.board th,table.board td{border:1px solid #ddd;padding:.2em .45em;text-align:right;white-space:nowrap}
 table.board th:first-child,table.board td:first-child{text-align:left}
 table.board th{background:#f6f6f6;cursor:pointer;user-select:none}
 table.board th.asc::after{content:" ▲"}table.board th.desc::after{content:" ▼"}
 table.board tbody tr:nth-child(even){background:#fafafa}
-td.variant{font-style:italic}.ci{color:#777;font-size:.8em}td.rank,th.rank{color:#555;font-size:.85em}
+td.variant{font-style:italic}.ci{color:#777;font-size:.78em;white-space:normal;display:inline-block;max-width:7em}td.rank,th.rank{color:#555;font-size:.85em}
 .failed{color:#b00020}.err{color:#b00020;font-size:.85em;white-space:normal;word-break:break-word;text-align:left !important}
 .plots{display:flex;flex-wrap:wrap;gap:1em}.plots figure{margin:0}.plots img{max-width:520px;width:100%}
 .tiles{display:flex;flex-wrap:wrap;gap:.5em;align-items:flex-start;margin-bottom:.5em}

@@ -13,7 +13,15 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["save_checkpoint", "read_checkpoint"]
+__all__ = ["save_checkpoint", "read_checkpoint", "plain"]
+
+
+def plain(meta: dict) -> dict:
+    """``meta`` as plain JSON types, so ``torch.load(weights_only=True)`` accepts it
+    (a ``torch.__version__`` object, numpy scalars or paths would make the file unloadable)."""
+    import json
+
+    return json.loads(json.dumps(meta, default=str))
 
 
 def save_checkpoint(ckpt: dict, path: str | os.PathLike) -> None:

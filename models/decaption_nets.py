@@ -37,7 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models._checkpoint import read_checkpoint, save_checkpoint
+from models._checkpoint import plain, read_checkpoint, save_checkpoint
 
 __all__ = ["CaptionAutoencoder", "GatedVideoUNet", "build_model", "load_model", "make_checkpoint",
            "save_checkpoint", "restore_video", "AutoencoderMethod", "GatedUNetMethod", "CHECKPOINT_FORMAT"]
@@ -132,7 +132,7 @@ def build_model(config: Mapping) -> nn.Module:
 
 def make_checkpoint(model: nn.Module, config: Mapping, **meta) -> dict:
     return {"format": CHECKPOINT_FORMAT, "config": dict(config),
-            "model": {k: v.detach().clone() for k, v in model.state_dict().items()}, "meta": meta}
+            "model": {k: v.detach().clone() for k, v in model.state_dict().items()}, "meta": plain(meta)}
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict]:

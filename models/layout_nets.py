@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models._checkpoint import read_checkpoint, save_checkpoint
+from models._checkpoint import plain, read_checkpoint, save_checkpoint
 
 __all__ = ["LayoutInpaintNet", "build_model", "load_model", "make_checkpoint", "save_checkpoint", "one_hot_input",
            "LayoutNetMethod", "CHECKPOINT_FORMAT"]
@@ -98,7 +98,7 @@ def build_model(config: Mapping) -> LayoutInpaintNet:
 
 def make_checkpoint(model: nn.Module, config: Mapping, **meta) -> dict:
     return {"format": CHECKPOINT_FORMAT, "config": dict(config),
-            "model": {k: v.detach().clone() for k, v in model.state_dict().items()}, "meta": meta}
+            "model": {k: v.detach().clone() for k, v in model.state_dict().items()}, "meta": plain(meta)}
 
 
 def load_model(path: str | Path) -> tuple[LayoutInpaintNet, dict]:

@@ -39,7 +39,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models._checkpoint import read_checkpoint, save_checkpoint
+from models._checkpoint import plain, read_checkpoint, save_checkpoint
 
 __all__ = ["LayerSeparationNet", "build_model", "load_model", "make_checkpoint", "save_checkpoint",
            "teacher_inputs", "ReflectionTeacherMethod", "ReflectionStudentMethod", "CHECKPOINT_FORMAT"]
@@ -111,7 +111,7 @@ def build_model(config: Mapping) -> LayerSeparationNet:
 
 def make_checkpoint(model: LayerSeparationNet, config: Mapping, **meta) -> dict:
     return {"format": CHECKPOINT_FORMAT, "config": dict(config),
-            "model": {k: v.detach().clone() for k, v in model.state_dict().items()}, "meta": meta}
+            "model": {k: v.detach().clone() for k, v in model.state_dict().items()}, "meta": plain(meta)}
 
 
 def load_model(path: str | Path) -> tuple[LayerSeparationNet, dict]:

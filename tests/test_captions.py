@@ -203,8 +203,8 @@ def test_checkpoint_round_trip_and_corrupt_file(tmp_path):
     cfg = {"arch": "gated", "width": 4, "window": 5}
     net = build_model(cfg)
     path = tmp_path / "g.pt"
-    save_checkpoint(make_checkpoint(net, cfg), path)
-    loaded, _ = load_model(path)
+    save_checkpoint(make_checkpoint(net, cfg, torch=torch.__version__, val={"psnr": np.float32(30.0)}), path)
+    loaded, _ = load_model(path)  # meta with a TorchVersion and numpy scalars once made exports unloadable
     x = torch.rand(1, 3, 5, 16, 16)
     torch.testing.assert_close(loaded(x)["image"], net.eval()(x)["image"])
     path.write_bytes(b"garbage" * 20)
