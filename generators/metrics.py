@@ -18,7 +18,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["mse", "psnr", "ssim", "dssim", "lmse", "ncc", "label_accuracy", "mean_iou"]
+__all__ = ["mse", "psnr", "ssim", "dssim", "lmse", "ncc", "gain_invariant", "psnr_gain_invariant",
+           "ssim_gain_invariant", "label_accuracy", "mean_iou"]
 
 _SSIM_SIGMA = 1.5
 _SSIM_RADIUS = 5  # int(3.5 * sigma + 0.5): scikit-image's truncate=3.5
@@ -137,6 +138,35 @@ def lmse(reference: np.ndarray, prediction: np.ndarray, *, window: int = 20, ste
     if total == 0:
         return 0.0 if err.sum() <= 0 else float("inf")
     return float(max(err.sum(), 0.0) / total)
+
+
+def gain_invariant(reference: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """``prediction`` scaled per channel by its least-squares gain against ``reference``.
+
+    ``a_c = <t_c, p_c> / <p_c, p_c>`` over the pixels of channel c (1 for an
+    all-zero channel), then clipped to [0, 1]. Scoring this instead of the
+    prediction removes the part of the error that is a global per-channel
+    gain, which a method cannot know when the target's exposure is not
+    observable (bookcovers' light power). Applied identically to every method.
+    """
+    ref, pred = _pair(reference, prediction)
+    if ref.ndim == 2:
+        ref, pred = ref[..., None], pred[..., None]
+    t2, p2 = ref.reshape(-1, ref.shape[-1]), pred.reshape(-1, ref.shape[-1])
+    tp, pp = np.einsum("nc,nc->c", t2, p2), np.einsum("nc,nc->c", p2, p2)
+    gain = np.where(pp > 0, tp / np.where(pp > 0, pp, 1.0), 1.0)
+    out = np.clip(pred * gain, 0.0, 1.0)
+    return out.reshape(np.shape(prediction))
+
+
+def psnr_gain_invariant(reference: np.ndarray, prediction: np.ndarray, *, data_range: float = 1.0) -> float:
+    """PSNR of :func:`gain_invariant` (prediction); see there."""
+    return psnr(reference, gain_invariant(reference, prediction), data_range=data_range)
+
+
+def ssim_gain_invariant(reference: np.ndarray, prediction: np.ndarray, *, data_range: float = 1.0) -> float:
+    """SSIM of :func:`gain_invariant` (prediction); see there."""
+    return ssim(reference, gain_invariant(reference, prediction), data_range=data_range)
 
 
 def ncc(reference: np.ndarray, prediction: np.ndarray) -> float:

@@ -221,7 +221,7 @@ def test_bad_arguments():
 def test_task():
     task = bc.TASK
     assert task.name == "bookcovers" and task.input_kind == "views" and task.target_key == "clean"
-    assert set(task.metrics) == {"psnr", "ssim", "dssim", "lmse", "mse"}
+    assert set(task.metrics) == {"psnr", "ssim", "dssim", "lmse", "mse", "psnr_gi", "ssim_gi"}
     assert set(task.higher_is_better) == set(task.metrics)
     assert json.loads(json.dumps(dict(task.params))) == dict(task.params)
     s = bc.make_task(views=2, size=64).make_sample(sample_rng(0, 0))

@@ -97,3 +97,15 @@ def test_label_metrics():
     assert metrics.label_accuracy(ref, pred, mask=mask) == pytest.approx(0.5)
     # IoU: class0 1/3, class1 2/3, class2 1/2; class 3 absent from both -> ignored
     assert metrics.mean_iou(ref, pred, num_classes=4) == pytest.approx((1 / 3 + 2 / 3 + 1 / 2) / 3)
+
+
+def test_gain_invariant_metrics_remove_exactly_a_per_channel_gain():
+    rng = np.random.default_rng(0)
+    ref = rng.random((32, 32, 3)).astype(np.float32) * 0.8
+    pred = ref * np.array([0.5, 0.7, 0.9], np.float32)
+    assert metrics.psnr(ref, pred) < 20
+    assert metrics.psnr_gain_invariant(ref, pred) > 100 or metrics.psnr_gain_invariant(ref, pred) == float("inf")
+    assert metrics.ssim_gain_invariant(ref, pred) == pytest.approx(1.0, abs=1e-6)
+    noisy = np.clip(ref + rng.normal(0, 0.05, ref.shape), 0, 1).astype(np.float32)
+    # without a gain to remove the score barely changes (the LS gain is ~1)
+    assert metrics.psnr_gain_invariant(ref, noisy) == pytest.approx(metrics.psnr(ref, noisy), abs=0.2)

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from generators.metrics import dssim, lmse, mse, psnr, ssim
+from generators.metrics import dssim, lmse, mse, psnr, psnr_gain_invariant, ssim, ssim_gain_invariant
 from generators.bookcovers.covers import CoverFolder, load_cover, load_texture, texture_size
 from generators.bookcovers.scene import sample_scene, validate_size
 from generators.task import Sample, Task, ViewSubsets
@@ -226,13 +226,17 @@ def make_task(
         make_sample=functools.partial(
             make_sample, views=int(views), size=hw, renderer=renderer, covers=folder, renderer_options=renderer_options
         ),
-        metrics={"psnr": psnr, "ssim": ssim, "dssim": dssim, "lmse": lmse, "mse": mse},
+        # psnr_gi / ssim_gi: after the per-channel least-squares gain against the target (the light power
+        # is unobservable), so the raw metrics' share of gain error can be read off for every method.
+        metrics={"psnr": psnr, "ssim": ssim, "dssim": dssim, "lmse": lmse, "mse": mse,
+                 "psnr_gi": psnr_gain_invariant, "ssim_gi": ssim_gain_invariant},
         input_kind="views",
         target_key="clean",
         test_size=50,
         quick_size=8,
         params=params,
-        higher_is_better={"psnr": True, "ssim": True, "dssim": False, "lmse": False, "mse": False},
+        higher_is_better={"psnr": True, "ssim": True, "dssim": False, "lmse": False, "mse": False,
+                          "psnr_gi": True, "ssim_gi": True},
         protocol=ViewSubsets(draws=10),  # Deep Residual Sets, sec. 5.1
     )
 
