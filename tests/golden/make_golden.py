@@ -1,0 +1,32 @@
+"""Regenerate the golden samples: ``python tests/golden/make_golden.py`` (from the repo root).
+
+Run it only after an intended change of a generator's output, and commit the
+new files with the change: the golden test then makes every change of output
+a visible decision. See README.md in this folder.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.test_golden import GOLDEN_DIR, TINY_TASKS, SEED, INDEX, flatten  # noqa: E402
+from generators.task import sample_rng  # noqa: E402
+
+
+def main() -> None:
+    for name, factory in TINY_TASKS.items():
+        sample = factory().make_sample(sample_rng(SEED, INDEX))
+        arrays = flatten(sample)
+        np.savez_compressed(GOLDEN_DIR / f"{name}.npz", **arrays)
+        (GOLDEN_DIR / f"{name}.params.json").write_text(json.dumps(sample.params, sort_keys=True, indent=1))
+        print(name, {k: v.shape for k, v in arrays.items()})
+
+
+if __name__ == "__main__":
+    main()

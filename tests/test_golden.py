@@ -1,0 +1,50 @@
+"""Golden samples: one tiny sample per generator, compared exactly (see tests/golden/README.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from generators import bookcovers, captions, coverfill, fingerprints, reflections, roadseg
+from generators.task import Sample, sample_rng
+
+GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
+SEED, INDEX = 2026, 3
+TINY_TASKS = {
+    "bookcovers": lambda: bookcovers.make_task(views=3, size=64),
+    "fingerprints": lambda: fingerprints.TASK,
+    "coverfill": lambda: coverfill.make_task(size=64),
+    "reflections": lambda: reflections.make_task(frames=3, size=64),
+    "captions": lambda: captions.make_task(frames=10, size=64),
+    "roadseg": lambda: roadseg.make_task(size=(72, 96)),
+}
+
+
+def flatten(sample: Sample) -> dict[str, np.ndarray]:
+    return {f"{group}.{k}": np.asarray(v) for group in ("inputs", "target", "extras")
+            for k, v in getattr(sample, group).items()}
+
+
+@pytest.mark.parametrize("name", sorted(TINY_TASKS))
+def test_generator_output_matches_its_golden_sample(name):
+    path = GOLDEN_DIR / f"{name}.npz"
+    assert path.is_file(), f"no golden sample for {name}: run python tests/golden/make_golden.py"
+    sample = TINY_TASKS[name]().make_sample(sample_rng(SEED, INDEX))
+    got = flatten(sample)
+    with np.load(path) as z:
+        want = {k: z[k] for k in z.files}
+    assert sorted(got) == sorted(want)
+    for k in want:
+        assert got[k].dtype == want[k].dtype and got[k].shape == want[k].shape, k
+        np.testing.assert_array_equal(got[k], want[k], err_msg=f"{name}: {k} changed")
+    params = json.loads((GOLDEN_DIR / f"{name}.params.json").read_text())
+    assert json.loads(json.dumps(sample.params, sort_keys=True)) == params
+
+
+def test_every_registered_task_has_a_golden_sample():
+    from benchmarks.registry import TASKS
+
+    assert set(TASKS) <= set(TINY_TASKS)
