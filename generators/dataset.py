@@ -73,6 +73,7 @@ import argparse
 import contextlib
 import ctypes
 import errno
+import functools
 import hashlib
 import importlib.metadata
 import io
@@ -1314,8 +1315,21 @@ def add_dataset_arguments(parser: argparse.ArgumentParser, *, n: int = 1000, sha
     g.add_argument("--workers", type=_int_at_least(1), default=None, help="parallel workers (default: all CPU cores)")
     g.add_argument("--engine", choices=("local", "ray"), default="local", help="local process pool or Ray tasks")
     g.add_argument("--ray-address", default=None, help="address of a running Ray cluster (with --engine ray)")
+    g.add_argument("--extras", choices=("all", "masks", "none"), default="all",
+                   help="which extras to store: all (default), only the boolean masks, or none (inputs, target "
+                        "and params only); recorded in the dataset parameters")
     g.add_argument("--ignore-disk-space", action="store_true", help="skip the free-disk-space check")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def select_extras(make_sample: Callable, rng, *, extras: str):
+    """``make_sample(rng)`` keeping only the requested extras (``--extras``):
+    ``"masks"`` keeps boolean arrays, ``"none"`` drops every extra."""
+    from generators.task import Sample
+
+    s = make_sample(rng)
+    kept = {} if extras == "none" else {k: v for k, v in s.extras.items() if np.asarray(v).dtype == np.bool_}
+    return Sample(inputs=s.inputs, target=s.target, extras=kept, params=s.params)
 
 
 def _short_errors(parser: argparse.ArgumentParser) -> None:
@@ -1369,6 +1383,10 @@ def run_cli(
     try:
         try:
             make_sample, params = build(args)
+            extras = getattr(args, "extras", "all")
+            if extras != "all":  # part of the identity only when not the default, so existing datasets keep theirs
+                make_sample = functools.partial(select_extras, make_sample, extras=extras)
+                params = {**params, "extras": extras}
         except (UserError, ValueError) as e:
             if _debug():
                 raise

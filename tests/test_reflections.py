@@ -222,3 +222,15 @@ def test_trainer_refuses_a_state_of_another_config(tmp_path, capsys):
     assert train_main(["teacher", *common]) == 0
     assert train_main(["teacher", *common[:-6], "--width", "8", "--batch", "2", "--crop", "32"]) == 2
     assert "differs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extras, keys", [("none", set()), ("masks", set()), ("all", {"transmission", "reflection",
+                                                                                      "alpha", "flow_t", "flow_r"})])
+def test_extras_flag_controls_what_is_stored(tmp_path, extras, keys):
+    from generators.dataset import read_dataset, read_manifest
+
+    out = tmp_path / extras
+    assert cli(["--n", "1", "--size", "64", "--frames", "3", "--extras", extras, "--out", str(out), "--no-progress"]) == 0
+    (_, s), = list(read_dataset(out))
+    assert set(s.extras) == keys and "frames" in s.inputs
+    assert read_manifest(out)["params"].get("extras", "all") == extras
