@@ -279,3 +279,15 @@ def test_captions_gated_unet_beats_autoencoder_and_classical(quick_aggregates):
     _require(tasks=["captions"], methods=["gated-video-unet", *CAPTIONS_OTHERS])
     worse = _beats(quick_aggregates, "captions", "gated-video-unet", CAPTIONS_OTHERS, {"psnr": True, "dssim": False})
     assert not worse, "\n".join(worse)
+
+
+ROADSEG_BASELINES = ("nearest-labels", "telea-labels", "navier-stokes-labels", "patchmatch-labels", "vanishing-line-fill")
+
+
+@pytest.mark.slow
+def test_roadseg_layout_network_beats_every_baseline(quick_aggregates):
+    """Issue 12's bar: the layout network beats every baseline on in-mask accuracy and mIoU."""
+    _require(tasks=["roadseg"], methods=["layout-gated-net", *ROADSEG_BASELINES])
+    worse = _beats(quick_aggregates, "roadseg", "layout-gated-net", ROADSEG_BASELINES,
+                   {"acc_in": True, "miou_in": True})
+    assert not worse, "\n".join(worse)
