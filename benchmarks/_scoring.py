@@ -14,6 +14,8 @@ The harness knows nothing task-specific beyond that.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
 import traceback
@@ -215,10 +217,16 @@ class _Worker:
         return cls._samples[key]
 
 
-def init_worker(contexts: Mapping[str, TaskContext]) -> None:
-    """Process-pool initializer (also called in-process for ``--workers 1``)."""
+def init_worker(contexts: Mapping[str, TaskContext], marker_dir: str | None = None) -> None:
+    """Process-pool initializer (also called in-process for ``--workers 1``).
+
+    ``marker_dir``: where a pool worker notes the unit it is scoring (file
+    ``<pid>``, removed when the unit is done), so that the harness can name
+    the unit whose method killed the process (segfault, ``os._exit``).
+    """
     pin_threads()
     _Worker.contexts, _Worker._open, _Worker._samples = dict(contexts), None, {}
+    _Worker.marker = None if marker_dir is None else os.path.join(marker_dir, str(os.getpid()))
 
 
 def run_unit(unit: tuple[str, int, str]) -> UnitResult:
@@ -226,9 +234,24 @@ def run_unit(unit: tuple[str, int, str]) -> UnitResult:
     task_name, index, name = unit
     pin_threads()
     ctx = _Worker.contexts[task_name]
-    return score_unit(
+    marker = getattr(_Worker, "marker", None)
+    if marker is not None:
+        with open(marker, "w") as fh:
+            fh.write(json.dumps([task_name, index, name]))
+    result = score_unit(
         ctx.task, ctx.methods[name], _Worker.sample(ctx.split_dir, index), index, example_keys=ctx.example_keys
     )
+    if marker is not None:
+        os.unlink(marker)
+    return result
+
+
+def crashed_unit_result(unit: tuple[str, int, str], task: Task, detail: str) -> UnitResult:
+    """The record of a unit whose method killed its worker process: one failure."""
+    task_name, index, name = unit
+    return UnitResult(failures=[{"task": task_name, "base_method": name, "method": name, "sample": index,
+                                 "condition": None, "draw": 0, "views": "", "stage": "restore",
+                                 "error": f"worker process died while scoring ({detail})", "where": ""}])
 
 
 def pin_threads() -> None:

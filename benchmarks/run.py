@@ -23,8 +23,11 @@ metrics score the prediction against ``Sample.target[Task.target_key]``.
   score labelled ``"<name> (gain-corrected)"`` (``variant`` column) after the
   least-squares global gain against the target; this is the only place where
   the target is used to adjust a prediction.
-* A method that raises, returns NaN/Inf, a non-array or a wrong shape is
-  recorded in ``failures.csv`` for that call and the run goes on.
+* A method that raises, returns NaN/Inf, a non-array, a wrong shape or
+  values outside [0, 1] is recorded in ``failures.csv`` for that call and the
+  run goes on; so is one that kills its worker process (segfault,
+  ``os._exit``): the units the dead pool was scoring are re-run one at a time
+  in a fresh process, so the crash is pinned on its method and sample.
 * Aggregates carry 95% bootstrap intervals over sequences
   (:mod:`benchmarks._aggregate`).
 
@@ -58,6 +61,7 @@ import pickle
 import shlex
 import shutil
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -84,10 +88,6 @@ FAILURE_COLUMNS = [
 
 class UsageError(Exception):
     """Bad command-line input: reported as one line, exit status 2."""
-
-
-class WorkerDied(Exception):
-    """A worker process was killed (a method crashed the interpreter): one line, exit status 1."""
 
 
 def _make_parser() -> argparse.ArgumentParser:
@@ -148,9 +148,6 @@ def main(
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except WorkerDied as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -428,36 +425,80 @@ class _Scorer:
             ) from None
         self._env = {k: os.environ.get(k) for k in _THREAD_VARS}
         os.environ.update({k: "1" for k in _THREAD_VARS})  # children's BLAS/OpenMP: one thread each
+        self._markers = tempfile.mkdtemp(prefix="restorebench-units-")
+        self._start_pool()
+        return self
+
+    def _start_pool(self) -> None:
         self.pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),  # fork after torch/OpenMP start is unsafe
             initializer=_scoring.init_worker,
-            initargs=(self.contexts,),
+            initargs=(self.contexts, self._markers),
         )
-        return self
 
     def run(self, units: list[tuple[str, int, str]]) -> list[_scoring.UnitResult]:
         progress = _progress(len(units), units[0][0] if units else "")
-        results = []
         if self.pool is None:
+            results = []
             for unit in units:
                 results.append(_scoring.run_unit(unit))
                 progress()
             return results
-        try:
-            for res in self.pool.map(_scoring.run_unit, units):
-                results.append(res)
+        results: list = [None] * len(units)
+        todo = list(range(len(units)))
+        while todo:
+            futures = {i: self.pool.submit(_scoring.run_unit, units[i]) for i in todo}
+            broken = []
+            for i, fut in futures.items():
+                try:
+                    results[i] = fut.result()
+                    progress()
+                except BrokenProcessPool:
+                    broken.append(i)
+            if not broken:
+                break
+            # A method killed a worker and the pool stopped every worker. The units the workers were scoring
+            # (their marker files) are the suspects: each is scored again alone, so a second crash names its
+            # method; the other interrupted units go back to the pool.
+            suspects = {u for u in self._collect_markers()}
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            isolate = [i for i in broken if units[i] in suspects] or broken
+            for i in isolate:
+                results[i] = self._run_alone(units[i])
                 progress()
-        except BrokenProcessPool as err:
-            raise WorkerDied(
-                f"a worker process died while scoring {units[0][0]!r} ({err}); "
-                "rerun with --workers 1 to see which method"
-            ) from None
+            todo = [i for i in broken if results[i] is None]
+            self._start_pool()
         return results
+
+    def _run_alone(self, unit: tuple[str, int, str]) -> _scoring.UnitResult:
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_scoring.init_worker, initargs=(self.contexts, self._markers)) as solo:
+            try:
+                return solo.submit(_scoring.run_unit, unit).result()
+            except BrokenProcessPool:
+                self._collect_markers()
+                print(f"  {unit[2]}: its worker process died on {unit[0]} sample {unit[1]} (segfault or exit in "
+                      "the method); recorded as a failure", file=sys.stderr)
+                return _scoring.crashed_unit_result(unit, self.contexts[unit[0]].task,
+                                                    "segfault or exit in the method")
+
+    def _collect_markers(self) -> list[tuple[str, int, str]]:
+        out = []
+        for name in os.listdir(self._markers):
+            path = os.path.join(self._markers, name)
+            try:
+                task, index, method = json.loads(Path(path).read_text())
+                out.append((task, int(index), method))
+            except (OSError, ValueError):
+                pass
+            Path(path).unlink(missing_ok=True)
+        return out
 
     def __exit__(self, *exc) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
+            shutil.rmtree(self._markers, ignore_errors=True)
             for k, v in self._env.items():
                 if v is None:
                     os.environ.pop(k, None)

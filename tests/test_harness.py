@@ -539,12 +539,16 @@ class KillsInterpreter:
 
 
 @pytest.mark.slow
-def test_a_worker_that_dies_is_one_line_exit_1(tmp_path, capsys):
-    rc, _ = run_toy(tmp_path, "--quick", tasks={"toyviews": make_views_task(quick_size=1)},
-                    methods={"kills": KillsInterpreter(), "mean": MeanViews()}, workers=2)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 1
-    assert err[-1].startswith("error: a worker process died while scoring 'toyviews'")
+def test_a_method_that_always_kills_its_worker_is_named_and_the_run_goes_on(tmp_path, capsys):
+    """Issue 15 #5 (was: the run died with "a worker process died", naming no method)."""
+    rc, out = run_toy(tmp_path, "--quick", tasks={"toyviews": make_views_task(quick_size=1)},
+                      methods={"kills": KillsInterpreter(), "mean": MeanViews()}, workers=2)
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert "kills: its worker process died on toyviews sample 0" in err
+    fails = pd.read_parquet(out / "failures.parquet")
+    assert set(fails.base_method) == {"kills"} and fails.error.str.contains("worker process died").all()
+    assert set(pd.read_parquet(out / "rows.parquet")["method"]) == {"mean"}
 
 
 def test_rerun_into_the_same_directory_replaces_the_results(tmp_path):
@@ -555,3 +559,34 @@ def test_rerun_into_the_same_directory_replaces_the_results(tmp_path):
     assert set(pd.read_parquet(out / "rows.parquet")["method"]) == {"mean"}
     assert not list((out / "examples").rglob("output_halfgain*"))
     assert "halfgain" not in (out / "report" / "index.html").read_text()
+
+
+@dataclass(frozen=True)
+class Crashes:
+    """Kills its process on sample 1 (issue 15 #5)."""
+
+    name: str = "crashes"
+    tasks: tuple = ("toyimage",)
+    crash_at: int = -1  # 8-bit pixel sum of the sample to crash on (sent to the worker with the method)
+
+    def restore(self, inputs):
+        if int(np.rint(inputs["image"].astype(np.float64) * 255).sum()) == self.crash_at:
+            os._exit(3)
+        return inputs["image"].copy()
+
+
+def test_a_method_that_kills_its_worker_is_a_recorded_failure(tmp_path):
+    """Issue 15 #5: the run goes on, the crash is recorded for that method and sample, other methods score."""
+    from generators.task import sample_rng
+
+    task = make_image_task()
+    signature = int(np.rint(task.make_sample(sample_rng(task.test_seed, 1)).inputs["image"] * 255).sum())
+    methods = {"crashes": Crashes(crash_at=signature), "identity": Identity()}
+    rc, out = run_toy(tmp_path, "--task", "toyimage", tasks={"toyimage": task}, methods=methods, workers=2)
+    assert rc == 0
+    fails = pd.read_parquet(out / "failures.parquet")
+    assert list(zip(fails.base_method, fails["sample"])) == [("crashes", 1)]
+    assert fails.error.str.contains("worker process died").all()
+    rows = pd.read_parquet(out / "rows.parquet")
+    assert set(rows.loc[rows.method == "crashes", "sample"]) == set(range(task.test_size)) - {1}
+    assert set(rows.loc[rows.method == "identity", "sample"]) == set(range(task.test_size))
