@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["save_checkpoint", "read_checkpoint", "plain"]
+__all__ = ["save_checkpoint", "read_checkpoint", "plain", "make_checkpoint", "load_network"]
 
 
 def plain(meta: dict) -> dict:
@@ -72,3 +72,23 @@ def read_checkpoint(path: str | os.PathLike, *, expected_format: str, what: str)
         if key not in ckpt:
             raise ValueError(f"{path}: checkpoint has no {key!r} entry")
     return ckpt
+
+
+def make_checkpoint(model, config, *, fmt: str, **meta) -> dict:
+    """The shipped-weights dict: ``format``, JSON-able ``config``, ``model`` (state dict), plain ``meta``."""
+    return {"format": fmt, "config": dict(config),
+            "model": {k: v.detach().clone() for k, v in model.state_dict().items()}, "meta": plain(meta)}
+
+
+def load_network(path: str | os.PathLike, *, fmt: str, what: str, build):
+    """``(network in eval mode, raw checkpoint)`` built by ``build(config)``; one ValueError naming
+    the file when it is missing, unreadable, of another format, or its weights do not fit."""
+    ckpt = read_checkpoint(path, expected_format=fmt, what=what)
+    try:
+        model = build(ckpt["config"])
+        model.load_state_dict(ckpt["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path}: weights do not fit the configured network: {msg}") from None
+    model.eval()
+    return model, ckpt

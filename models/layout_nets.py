@@ -32,7 +32,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models._checkpoint import plain, read_checkpoint, save_checkpoint
+from models._checkpoint import load_network, save_checkpoint
+from models._checkpoint import make_checkpoint as _make_checkpoint
 
 __all__ = ["LayoutInpaintNet", "build_model", "load_model", "make_checkpoint", "save_checkpoint", "one_hot_input",
            "LayoutNetMethod", "CHECKPOINT_FORMAT"]
@@ -97,21 +98,12 @@ def build_model(config: Mapping) -> LayoutInpaintNet:
 
 
 def make_checkpoint(model: nn.Module, config: Mapping, **meta) -> dict:
-    return {"format": CHECKPOINT_FORMAT, "config": dict(config),
-            "model": {k: v.detach().clone() for k, v in model.state_dict().items()}, "meta": plain(meta)}
+    return _make_checkpoint(model, config, fmt=CHECKPOINT_FORMAT, **meta)
 
 
 def load_model(path: str | Path) -> tuple[LayoutInpaintNet, dict]:
     """``(model in eval mode, raw checkpoint)``; ValueError naming the file on any problem."""
-    ckpt = read_checkpoint(path, expected_format=CHECKPOINT_FORMAT, what="layout-network")
-    try:
-        model = build_model(ckpt["config"])
-        model.load_state_dict(ckpt["model"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise ValueError(f"{path}: weights do not fit the configured network: {msg}") from None
-    model.eval()
-    return model, ckpt
+    return load_network(path, fmt=CHECKPOINT_FORMAT, what="layout-network", build=build_model)
 
 
 def predict_labels(model: LayoutInpaintNet, labels: np.ndarray, mask: np.ndarray) -> np.ndarray:

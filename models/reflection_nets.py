@@ -39,7 +39,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models._checkpoint import plain, read_checkpoint, save_checkpoint
+from models._checkpoint import load_network, save_checkpoint
+from models._checkpoint import make_checkpoint as _make_checkpoint
 
 __all__ = ["LayerSeparationNet", "build_model", "load_model", "make_checkpoint", "save_checkpoint",
            "teacher_inputs", "ReflectionTeacherMethod", "ReflectionStudentMethod", "CHECKPOINT_FORMAT"]
@@ -109,22 +110,13 @@ def build_model(config: Mapping) -> LayerSeparationNet:
     return LayerSeparationNet(frames=int(config["frames"]), width=int(config["width"]))
 
 
-def make_checkpoint(model: LayerSeparationNet, config: Mapping, **meta) -> dict:
-    return {"format": CHECKPOINT_FORMAT, "config": dict(config),
-            "model": {k: v.detach().clone() for k, v in model.state_dict().items()}, "meta": plain(meta)}
+def make_checkpoint(model: nn.Module, config: Mapping, **meta) -> dict:
+    return _make_checkpoint(model, config, fmt=CHECKPOINT_FORMAT, **meta)
 
 
 def load_model(path: str | Path) -> tuple[LayerSeparationNet, dict]:
-    """``(model in eval mode, raw checkpoint dict)``; ValueError naming the file on any problem."""
-    ckpt = read_checkpoint(path, expected_format=CHECKPOINT_FORMAT, what="reflection-network")
-    try:
-        model = build_model(ckpt["config"])
-        model.load_state_dict(ckpt["model"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        raise ValueError(f"{path}: weights do not fit the configured network: {msg}") from None
-    model.eval()
-    return model, ckpt
+    """``(model in eval mode, raw checkpoint)``; ValueError naming the file on any problem."""
+    return load_network(path, fmt=CHECKPOINT_FORMAT, what="reflection-network", build=build_model)
 
 
 def teacher_inputs(frames: np.ndarray) -> np.ndarray:

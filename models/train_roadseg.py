@@ -17,8 +17,6 @@ appended to ``--ledger``.
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime as _dt
 import signal
 import sys
 import time
@@ -28,14 +26,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models._checkpoint import read_checkpoint, save_checkpoint
+from models._checkpoint import save_checkpoint
+from models._training import TrainState, UserError, append_ledger
 from models.layout_nets import build_model, make_checkpoint, one_hot_input, predict_labels
 
 STATE_FORMAT = "restorebench.layout-train/1"
-
-
-class UserError(Exception):
-    """Bad input: one line on stderr, exit status 2."""
 
 
 def load_data(path: str | Path, cache_dir: Path) -> dict[str, np.ndarray]:
@@ -110,35 +105,27 @@ def evaluate(model, data: dict) -> dict[str, float]:
 def train(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    state_path = Path(args.state)
-    data = load_data(args.data, state_path.parent / "cache")
-    val = load_data(args.val_data, state_path.parent / "cache")
+    cache = Path(args.state).parent / "cache"
+    data = load_data(args.data, cache)
+    val = load_data(args.val_data, cache)
     version, k = int(data["data_version"]), int(data["num_classes"])
     if int(val["data_version"]) != version or int(val["num_classes"]) != k:
         raise UserError("training and validation data differ in formation-model version or class set")
     config = {"num_classes": k, "width": args.width}
     model = build_model(config)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    step, cpu_s, best = 0, 0.0, {"acc_in": -1.0}
+    state = TrainState(args.state, fmt=STATE_FORMAT, what="layout training-state", config=config,
+                       data_version=version)
+    state.best = {"acc_in": -1.0}
     rng = np.random.default_rng(args.seed)
-    if state_path.is_file():
-        try:
-            st = read_checkpoint(state_path, expected_format=STATE_FORMAT, what="layout training-state")
-        except ValueError as e:
-            raise UserError(str(e)) from None
-        if st["config"] != config or int(st["data_version"]) != version:
-            raise UserError(f"{state_path}: saved for config {st['config']} / data version {st['data_version']}; "
-                            f"now {config} / {version}: use another --state")
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        step, cpu_s, best = int(st["step"]), float(st["cpu_s"]), dict(st["best"])
-        rng = np.random.default_rng([args.seed, step])
-        print(f"resumed {state_path} at step {step}")
+    if state.resume(model, opt):
+        rng = np.random.default_rng([args.seed, state.step])
+        print(f"resumed {state.path} at step {state.step}")
+    step, cpu_s, best = state.step, state.cpu_s, state.best
 
     def save() -> None:
-        save_checkpoint({"format": STATE_FORMAT, "config": config, "model": model.state_dict(),
-                         "optimizer": opt.state_dict(), "step": step, "cpu_s": cpu_s, "best": best,
-                         "data_version": version}, state_path)
+        state.step, state.cpu_s, state.best = step, cpu_s, best
+        state.save(model, opt)
 
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
@@ -180,15 +167,9 @@ def train(args: argparse.Namespace) -> int:
         pass
     cpu_s += time.process_time() - cpu0
     save()
-    if args.ledger:
-        ledger = Path(args.ledger)
-        new = not ledger.is_file()
-        with open(ledger, "a", newline="") as fh:
-            wr = csv.writer(fh)
-            if new:
-                wr.writerow(["date", "steps", "cpu_hours", "data_version", "val_acc_in", "best_acc_in", "best_step"])
-            wr.writerow([_dt.date.today().isoformat(), step, round(cpu_s / 3600, 3), version,
-                         round(last.get("acc_in", float("nan")), 4), round(best["acc_in"], 4), best.get("step", "")])
+    append_ledger(args.ledger, ["steps", "cpu_hours", "data_version", "val_acc_in", "best_acc_in", "best_step"],
+                  [step, round(cpu_s / 3600, 3), version, round(last.get("acc_in", float("nan")), 4),
+                   round(best["acc_in"], 4), best.get("step", "")])
     print(f"stopped at step {step}, {cpu_s / 3600:.2f} CPU-h; best val acc_in {best['acc_in']:.4f}")
     return 0
 

@@ -210,3 +210,19 @@ def test_checkpoint_round_trip_and_corrupt_file(tmp_path):
     path.write_bytes(b"garbage" * 20)
     with pytest.raises(ValueError, match="corrupt or truncated"):
         load_model(path)
+
+
+def test_trainer_runs_resumes_and_refuses_another_config(tmp_path, capsys):
+    from models.train_captions import main as train_main
+
+    data = tmp_path / "d"
+    assert cli(["--n", "2", "--frames", "8", "--size", "64", "--out", str(data), "--no-progress"]) == 0
+    common = ["--data", str(data), "--val-data", str(data), "--state", str(tmp_path / "s.pt"), "--minutes", "0.02",
+              "--batch", "2", "--crop", "32", "--val-every", "1", "--save-every", "1",
+              "--ledger", str(tmp_path / "ledger.csv")]
+    assert train_main(["gated", "--width", "4", *common]) == 0
+    assert train_main(["gated", "--width", "4", *common]) == 0  # resumes
+    assert "resumed" in capsys.readouterr().out
+    assert train_main(["gated", "--width", "8", *common]) == 2
+    assert "differs" in capsys.readouterr().err
+    assert len((tmp_path / "ledger.csv").read_text().splitlines()) == 3  # header + two runs

@@ -224,3 +224,21 @@ def test_network_checkpoint_round_trip_and_corrupt_file(tmp_path):
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(ValueError, match="corrupt or truncated"):
         load_model(path)
+
+
+def test_trainer_runs_resumes_and_refuses_another_config(tmp_path, capsys):
+    from models.train_roadseg import main as train_main
+
+    data = tmp_path / "d"
+    assert cli(["--n", "2", "--size", "96x72", "--out", str(data), "--no-progress"]) == 0
+    common = ["--data", str(data), "--val-data", str(data), "--state", str(tmp_path / "s.pt"), "--minutes", "0.02",
+              "--batch", "2", "--crop", "32", "--val-every", "1", "--save-every", "1",
+              "--ledger", str(tmp_path / "ledger.csv"), "--export", str(tmp_path / "net.pt")]
+    assert train_main(["--width", "4", *common]) == 0
+    assert train_main(["--width", "4", *common]) == 0
+    assert "resumed" in capsys.readouterr().out
+    assert train_main(["--width", "8", *common]) == 2
+    from models.layout_nets import load_model
+
+    load_model(tmp_path / "net.pt")  # the export loads with weights_only
+    assert len((tmp_path / "ledger.csv").read_text().splitlines()) == 3

@@ -1,0 +1,69 @@
+"""What the CPU trainers share: user errors, the resumable training state and the ledger.
+
+A training state is a checkpoint file (format ``<name>-train/1``) holding the
+model, the optimizer, the step, the cumulative CPU seconds, the best
+validation point and the training-data version; it is written atomically
+(:func:`models._checkpoint.save_checkpoint`). A run resumes only a state of
+the same configuration and data version. The ledger is a CSV appended after
+every run (date, steps, CPU-hours, data version, validation metrics), so the
+learning curve across runs stays visible in the repository.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+from pathlib import Path
+
+from models._checkpoint import read_checkpoint, save_checkpoint
+
+__all__ = ["UserError", "TrainState", "append_ledger"]
+
+
+class UserError(Exception):
+    """Bad input to a trainer: one line on stderr, exit status 2."""
+
+
+class TrainState:
+    """Resume and save the state of one trainer (see the module docstring)."""
+
+    def __init__(self, path: str | Path, *, fmt: str, what: str, config: dict, data_version: int):
+        self.path, self.fmt, self.what = Path(path), fmt, what
+        self.config, self.data_version = config, int(data_version)
+        self.step, self.cpu_s, self.best = 0, 0.0, {}
+
+    def resume(self, model, optimizer) -> bool:
+        """Load the saved state into ``model`` and ``optimizer``; False when there is none."""
+        if not self.path.is_file():
+            return False
+        try:
+            st = read_checkpoint(self.path, expected_format=self.fmt, what=self.what)
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        if st["config"] != self.config:
+            raise UserError(f"{self.path}: saved config {st['config']} differs from {self.config}; use another --state")
+        if int(st["data_version"]) != self.data_version:
+            raise UserError(f"{self.path}: trained on data version {st['data_version']}, "
+                            f"the data is version {self.data_version}")
+        model.load_state_dict(st["model"])
+        optimizer.load_state_dict(st["optimizer"])
+        self.step, self.cpu_s, self.best = int(st["step"]), float(st["cpu_s"]), dict(st["best"])
+        return True
+
+    def save(self, model, optimizer) -> None:
+        save_checkpoint({"format": self.fmt, "config": self.config, "model": model.state_dict(),
+                         "optimizer": optimizer.state_dict(), "step": self.step, "cpu_s": self.cpu_s,
+                         "best": self.best, "data_version": self.data_version}, self.path)
+
+
+def append_ledger(path: str | Path | None, header: list[str], row: list) -> None:
+    """Append ``[today, *row]`` to the CSV at ``path`` (header ``["date", *header]`` when new)."""
+    if not path:
+        return
+    path = Path(path)
+    new = not path.is_file()
+    with open(path, "a", newline="") as fh:
+        w = csv.writer(fh)
+        if new:
+            w.writerow(["date", *header])
+        w.writerow([_dt.date.today().isoformat(), *row])
