@@ -32,8 +32,6 @@ weights. A line is appended to ``--ledger`` at the end of each run.
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime as _dt
 import signal
 import sys
 import time
@@ -43,14 +41,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models._checkpoint import read_checkpoint, save_checkpoint
-from models.reflection_nets import CHECKPOINT_FORMAT, build_model, load_model, make_checkpoint, teacher_inputs
+from models._checkpoint import save_checkpoint
+from models._training import TrainState, UserError, append_ledger
+from models.reflection_nets import build_model, load_model, make_checkpoint, teacher_inputs
 
 STATE_FORMAT = "restorebench.reflection-train/1"
-
-
-class UserError(Exception):
-    """Bad input: one line on stderr, exit status 2."""
 
 
 def load_data(path: str | Path, cache_dir: Path, *, teacher: bool) -> dict[str, np.ndarray]:
@@ -131,8 +126,7 @@ def train(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     role_frames = 3 if args.role == "teacher" else 1
-    state_path = Path(args.state)
-    cache_dir = state_path.parent / "cache"
+    cache_dir = Path(args.state).parent / "cache"
     train_data = load_data(args.data, cache_dir, teacher=role_frames == 3 or bool(args.distill))
     val_data = load_data(args.val_data, cache_dir, teacher=role_frames == 3)
     version = int(train_data["data_version"])
@@ -151,27 +145,19 @@ def train(args: argparse.Namespace) -> int:
         teacher = teacher.to(memory_format=torch.channels_last)
         for p in teacher.parameters():
             p.requires_grad_(False)
-    step, cpu_s, best = 0, 0.0, {"psnr": -np.inf}
+    state = TrainState(args.state, fmt=STATE_FORMAT, what="reflection training-state", config=config,
+                       data_version=version)
+    state.best = {"psnr": -np.inf}
     rng = np.random.default_rng(args.seed)
-    if state_path.is_file():
-        try:
-            st = read_checkpoint(state_path, expected_format=STATE_FORMAT, what="reflection training-state")
-        except ValueError as e:
-            raise UserError(str(e)) from None
-        if st["config"] != config:
-            raise UserError(f"{state_path}: saved config {st['config']} differs from {config}; use another --state")
-        if int(st["data_version"]) != version:
-            raise UserError(f"{state_path}: trained on data version {st['data_version']}, data is version {version}")
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optimizer"])
-        step, cpu_s, best = int(st["step"]), float(st["cpu_s"]), dict(st["best"])
-        rng = np.random.default_rng([args.seed, step])
-        print(f"resumed {state_path} at step {step} ({cpu_s / 3600:.2f} CPU-h, best val PSNR {best['psnr']:.2f})")
+    if state.resume(model, opt):
+        rng = np.random.default_rng([args.seed, state.step])
+        print(f"resumed {state.path} at step {state.step} ({state.cpu_s / 3600:.2f} CPU-h, "
+              f"best val PSNR {state.best['psnr']:.2f})")
+    step, cpu_s, best = state.step, state.cpu_s, state.best
 
     def save() -> None:
-        save_checkpoint({"format": STATE_FORMAT, "config": config, "model": model.state_dict(),
-                         "optimizer": opt.state_dict(), "step": step, "cpu_s": cpu_s, "best": best,
-                         "data_version": version}, state_path)
+        state.step, state.cpu_s, state.best = step, cpu_s, best
+        state.save(model, opt)
 
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
@@ -228,17 +214,11 @@ def train(args: argparse.Namespace) -> int:
         pass
     cpu_s += time.process_time() - cpu0
     save()
-    if args.ledger:
-        ledger = Path(args.ledger)
-        new = not ledger.is_file()
-        with open(ledger, "a", newline="") as fh:
-            wr = csv.writer(fh)
-            if new:
-                wr.writerow(["date", "role", "distill", "steps", "cpu_hours", "data_version", "val_psnr", "val_ssim",
-                             "best_psnr", "best_step"])
-            wr.writerow([_dt.date.today().isoformat(), args.role, config["distill"], step, round(cpu_s / 3600, 3),
-                         version, round(last.get("psnr", float("nan")), 3), round(last.get("ssim", float("nan")), 4),
-                         round(best["psnr"], 3), best.get("step", "")])
+    append_ledger(args.ledger, ["role", "distill", "steps", "cpu_hours", "data_version", "val_psnr", "val_ssim",
+                                "best_psnr", "best_step"],
+                  [args.role, config["distill"], step, round(cpu_s / 3600, 3), version,
+                   round(last.get("psnr", float("nan")), 3), round(last.get("ssim", float("nan")), 4),
+                   round(best["psnr"], 3), best.get("step", "")])
     print(f"stopped at step {step} ({step - step0} this run), {cpu_s / 3600:.2f} CPU-h in total; "
           f"best val PSNR {best['psnr']:.2f}")
     return 0
