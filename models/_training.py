@@ -67,3 +67,45 @@ def append_ledger(path: str | Path | None, header: list[str], row: list) -> None
         if new:
             w.writerow(["date", *header])
         w.writerow([_dt.date.today().isoformat(), *row])
+
+
+def run_budget(*, state: TrainState, model, optimizer, minutes: float, step_fn, evaluate, key: str,
+               val_every: int, save_every: int, export=None) -> dict:
+    """Train until ``minutes`` of wall time have passed, SIGTERM or Ctrl-C.
+
+    ``step_fn(step) -> loss`` does one optimizer step (``step`` counts from 0
+    over all runs); every ``val_every`` steps ``evaluate() -> dict`` scores the
+    validation set and, when ``dict[key]`` beats ``state.best``, ``export(last)``
+    writes the shipped weights; the state is saved every ``save_every`` steps
+    and at the end, with the CPU seconds spent. Returns the last validation.
+    """
+    import signal
+    import time
+
+    stop = {"flag": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
+    t_end = time.monotonic() + 60 * minutes
+    cpu0, last = time.process_time(), {}
+    model.train()
+    try:
+        while time.monotonic() < t_end and not stop["flag"]:
+            loss = step_fn(state.step)
+            state.step += 1
+            if state.step % val_every == 0:
+                last = evaluate()
+                model.train()
+                if last[key] > state.best.get(key, float("-inf")):
+                    state.best = {**last, "step": state.step}
+                    if export is not None:
+                        export(last)
+                print(f"step {state.step} loss {loss:.4f} val " + " ".join(f"{k} {v:.4f}" for k, v in last.items())
+                      + f" (best {key} {state.best[key]:.4f})", flush=True)
+            if state.step % save_every == 0:
+                state.cpu_s += time.process_time() - cpu0
+                cpu0 = time.process_time()
+                state.save(model, optimizer)
+    except KeyboardInterrupt:
+        pass
+    state.cpu_s += time.process_time() - cpu0
+    state.save(model, optimizer)
+    return last

@@ -20,9 +20,7 @@ validation clips: per-frame PSNR averaged over clips (the task metric);
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from models._checkpoint import save_checkpoint
-from models._training import TrainState, UserError, append_ledger
+from models._training import TrainState, UserError, append_ledger, run_budget
 from models.decaption_nets import build_model, make_checkpoint, restore_video
 
 STATE_FORMAT = "restorebench.decaption-train/1"
@@ -140,52 +138,35 @@ def train(args: argparse.Namespace) -> int:
         rng = np.random.default_rng([args.seed, state.step])
         print(f"resumed {state.path} at step {state.step} ({state.cpu_s / 3600:.2f} CPU-h, "
               f"best val PSNR {state.best['psnr']:.2f})")
+    step0 = state.step
+
+    def step_fn(step: int) -> float:
+        for g in opt.param_groups:
+            g["lr"] = args.lr * 0.5 ** (step / 4000)
+        x, y, mk = _batch(train_data, rng, args.batch, args.crop, config["window"])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(x)
+            pred = out["image"].float()
+            if args.arch == "autoencoder":
+                loss = F.mse_loss(pred, y)
+            else:
+                loss = (pred - y).abs().mean() + 0.5 * _grad_l1(pred, y) + 0.2 * _ssim_loss(pred, y) + \
+                    0.2 * F.binary_cross_entropy_with_logits(out["mask_logit"].float(), mk)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss.item())
+
+    def export(last: dict) -> None:
+        if args.export:
+            save_checkpoint(make_checkpoint(model, config, step=state.step, val=last, data_version=version,
+                                            data=str(args.data), lr=args.lr, batch=args.batch, crop=args.crop,
+                                            torch=torch.__version__), args.export)
+
+    last = run_budget(state=state, model=model, optimizer=opt, minutes=args.minutes, step_fn=step_fn,
+                      evaluate=lambda: evaluate(model, val_data), key="psnr", val_every=args.val_every,
+                      save_every=args.save_every, export=export)
     step, cpu_s, best = state.step, state.cpu_s, state.best
-
-    def save() -> None:
-        state.step, state.cpu_s, state.best = step, cpu_s, best
-        state.save(model, opt)
-
-    stop = {"flag": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
-    t_end = time.monotonic() + 60 * args.minutes
-    cpu0, step0, last = time.process_time(), step, {}
-    model.train()
-    try:
-        while time.monotonic() < t_end and not stop["flag"]:
-            for g in opt.param_groups:
-                g["lr"] = args.lr * 0.5 ** (step / 4000)
-            x, y, mk = _batch(train_data, rng, args.batch, args.crop, config["window"])
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                out = model(x)
-                pred = out["image"].float()
-                if args.arch == "autoencoder":
-                    loss = F.mse_loss(pred, y)
-                else:
-                    loss = (pred - y).abs().mean() + 0.5 * _grad_l1(pred, y) + 0.2 * _ssim_loss(pred, y) + \
-                        0.2 * F.binary_cross_entropy_with_logits(out["mask_logit"].float(), mk)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            if step % args.val_every == 0:
-                last = evaluate(model, val_data)
-                if last["psnr"] > best["psnr"]:
-                    best = {**last, "step": step}
-                    if args.export:
-                        save_checkpoint(make_checkpoint(model, config, step=step, val=last, data_version=version,
-                                                        data=str(args.data), lr=args.lr, batch=args.batch,
-                                                        crop=args.crop, torch=torch.__version__), args.export)
-                print(f"step {step} loss {loss.item():.4f} val psnr {last['psnr']:.2f} (best {best['psnr']:.2f})",
-                      flush=True)
-            if step % args.save_every == 0:
-                cpu_s += time.process_time() - cpu0
-                cpu0 = time.process_time()
-                save()
-    except KeyboardInterrupt:
-        pass
-    cpu_s += time.process_time() - cpu0
-    save()
     append_ledger(args.ledger, ["arch", "steps", "cpu_hours", "data_version", "val_psnr", "best_psnr", "best_step"],
                   [args.arch, step, round(cpu_s / 3600, 3), version, round(last.get("psnr", float("nan")), 3),
                    round(best["psnr"], 3), best.get("step", "")])

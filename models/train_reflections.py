@@ -32,9 +32,7 @@ weights. A line is appended to ``--ledger`` at the end of each run.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from models._checkpoint import save_checkpoint
-from models._training import TrainState, UserError, append_ledger
+from models._training import TrainState, UserError, append_ledger, run_budget
 from models.reflection_nets import build_model, load_model, make_checkpoint, teacher_inputs
 
 STATE_FORMAT = "restorebench.reflection-train/1"
@@ -153,67 +151,48 @@ def train(args: argparse.Namespace) -> int:
         rng = np.random.default_rng([args.seed, state.step])
         print(f"resumed {state.path} at step {state.step} ({state.cpu_s / 3600:.2f} CPU-h, "
               f"best val PSNR {state.best['psnr']:.2f})")
-    step, cpu_s, best = state.step, state.cpu_s, state.best
-
-    def save() -> None:
-        state.step, state.cpu_s, state.best = step, cpu_s, best
-        state.save(model, opt)
-
-    stop = {"flag": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
+    step0 = state.step
     m = len(train_data["clean"])
     h, w = train_data["clean"].shape[1:3]
-    t_end = time.monotonic() + 60 * args.minutes
-    cpu0, step0 = time.process_time(), step
-    last = {}
-    model.train()
-    try:
-        while time.monotonic() < t_end and not stop["flag"]:
-            for g in opt.param_groups:
-                g["lr"] = args.lr * 0.5 ** (step / 4000)
-            idx = rng.integers(0, m, size=args.batch)
-            y0, x0 = int(rng.integers(0, h - args.crop + 1)), int(rng.integers(0, w - args.crop + 1))
-            sl = (idx, slice(y0, y0 + args.crop), slice(x0, x0 + args.crop))
-            flip = bool(rng.random() < 0.5)
 
-            def crop(a: np.ndarray) -> torch.Tensor:
-                a = a[:, sl[1], sl[2]]
-                return _to_tensor(a[:, :, ::-1] if flip else a)
+    def step_fn(step: int) -> float:
+        for g in opt.param_groups:
+            g["lr"] = args.lr * 0.5 ** (step / 4000)
+        idx = rng.integers(0, m, size=args.batch)
+        y0, x0 = int(rng.integers(0, h - args.crop + 1)), int(rng.integers(0, w - args.crop + 1))
+        flip = bool(rng.random() < 0.5)
 
-            xt = crop(_inputs(train_data, role_frames, idx))
-            tt, rt = crop(train_data["clean"][idx]), crop(train_data["reflection"][idx])
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                out = model(xt)
-                t_pred, r_pred = out["t"].float(), out["r"].float()
-                loss = (t_pred - tt).abs().mean() + 0.5 * _grad_l1(t_pred, tt) + 0.25 * (r_pred - rt).abs().mean()
-                if teacher is not None:
-                    with torch.no_grad():
-                        tout = teacher(crop(_inputs(train_data, 3, idx)))
-                    loss = loss + 0.5 * (t_pred - tout["t"].float()).abs().mean()
-                    loss = loss + 0.1 * sum(F.mse_loss(a.float(), b.float())
-                                            for a, b in zip(out["features"], tout["features"]))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            if step % args.val_every == 0:
-                last = evaluate(model, val_data, role_frames)
-                if last["psnr"] > best["psnr"]:
-                    best = {**last, "step": step}
-                    if args.export:
-                        save_checkpoint(make_checkpoint(model, config, step=step, val=last, data_version=version,
-                                                        data=str(args.data), lr=args.lr, batch=args.batch,
-                                                        crop=args.crop, torch=torch.__version__), args.export)
-                print(f"step {step} loss {loss.item():.4f} val psnr {last['psnr']:.2f} ssim {last['ssim']:.4f} "
-                      f"(best {best['psnr']:.2f})", flush=True)
-            if step % args.save_every == 0:
-                cpu_s += time.process_time() - cpu0
-                cpu0 = time.process_time()
-                save()
-    except KeyboardInterrupt:
-        pass
-    cpu_s += time.process_time() - cpu0
-    save()
+        def crop(a: np.ndarray) -> torch.Tensor:
+            a = a[:, y0 : y0 + args.crop, x0 : x0 + args.crop]
+            return _to_tensor(a[:, :, ::-1] if flip else a)
+
+        xt = crop(_inputs(train_data, role_frames, idx))
+        tt, rt = crop(train_data["clean"][idx]), crop(train_data["reflection"][idx])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(xt)
+            t_pred, r_pred = out["t"].float(), out["r"].float()
+            loss = (t_pred - tt).abs().mean() + 0.5 * _grad_l1(t_pred, tt) + 0.25 * (r_pred - rt).abs().mean()
+            if teacher is not None:
+                with torch.no_grad():
+                    tout = teacher(crop(_inputs(train_data, 3, idx)))
+                loss = loss + 0.5 * (t_pred - tout["t"].float()).abs().mean()
+                loss = loss + 0.1 * sum(F.mse_loss(a.float(), b.float())
+                                        for a, b in zip(out["features"], tout["features"]))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss.item())
+
+    def export(last: dict) -> None:
+        if args.export:
+            save_checkpoint(make_checkpoint(model, config, step=state.step, val=last, data_version=version,
+                                            data=str(args.data), lr=args.lr, batch=args.batch, crop=args.crop,
+                                            torch=torch.__version__), args.export)
+
+    last = run_budget(state=state, model=model, optimizer=opt, minutes=args.minutes, step_fn=step_fn,
+                      evaluate=lambda: evaluate(model, val_data, role_frames), key="psnr",
+                      val_every=args.val_every, save_every=args.save_every, export=export)
+    step, cpu_s, best = state.step, state.cpu_s, state.best
     append_ledger(args.ledger, ["role", "distill", "steps", "cpu_hours", "data_version", "val_psnr", "val_ssim",
                                 "best_psnr", "best_step"],
                   [args.role, config["distill"], step, round(cpu_s / 3600, 3), version,

@@ -17,9 +17,7 @@ appended to ``--ledger``.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from models._checkpoint import save_checkpoint
-from models._training import TrainState, UserError, append_ledger
+from models._training import TrainState, UserError, append_ledger, run_budget
 from models.layout_nets import build_model, make_checkpoint, one_hot_input, predict_labels
 
 STATE_FORMAT = "restorebench.layout-train/1"
@@ -121,52 +119,32 @@ def train(args: argparse.Namespace) -> int:
     if state.resume(model, opt):
         rng = np.random.default_rng([args.seed, state.step])
         print(f"resumed {state.path} at step {state.step}")
+
+    def step_fn(step: int) -> float:
+        for g in opt.param_groups:
+            g["lr"] = args.lr * 0.5 ** (step / 4000)
+        lab, msk, tgt = _batch(data, rng, args.batch, args.crop)
+        x = one_hot_input(lab, msk, k)
+        t = torch.from_numpy(tgt.astype(np.int64))
+        m = torch.from_numpy(msk.astype(np.float32))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(x)
+        loss = _masked_ce(out["logits"], t, m) + 0.5 * _masked_ce(out["coarse"], t[:, 2::4, 2::4], m[:, 2::4, 2::4])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return float(loss.item())
+
+    def export(last: dict) -> None:
+        if args.export:
+            save_checkpoint(make_checkpoint(model, config, step=state.step, val=last, data_version=version,
+                                            data=str(args.data), lr=args.lr, batch=args.batch, crop=args.crop,
+                                            torch=torch.__version__), args.export)
+
+    last = run_budget(state=state, model=model, optimizer=opt, minutes=args.minutes, step_fn=step_fn,
+                      evaluate=lambda: evaluate(model, val), key="acc_in", val_every=args.val_every,
+                      save_every=args.save_every, export=export)
     step, cpu_s, best = state.step, state.cpu_s, state.best
-
-    def save() -> None:
-        state.step, state.cpu_s, state.best = step, cpu_s, best
-        state.save(model, opt)
-
-    stop = {"flag": False}
-    signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
-    t_end = time.monotonic() + 60 * args.minutes
-    cpu0, last = time.process_time(), {}
-    model.train()
-    try:
-        while time.monotonic() < t_end and not stop["flag"]:
-            for g in opt.param_groups:
-                g["lr"] = args.lr * 0.5 ** (step / 4000)
-            lab, msk, tgt = _batch(data, rng, args.batch, args.crop)
-            x = one_hot_input(lab, msk, k)
-            t = torch.from_numpy(tgt.astype(np.int64))
-            m = torch.from_numpy(msk.astype(np.float32))
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                out = model(x)
-            tc = t[:, 2::4, 2::4]
-            mc = m[:, 2::4, 2::4]
-            loss = _masked_ce(out["logits"], t, m) + 0.5 * _masked_ce(out["coarse"], tc, mc)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            if step % args.val_every == 0:
-                last = evaluate(model, val)
-                if last["acc_in"] > best["acc_in"]:
-                    best = {**last, "step": step}
-                    if args.export:
-                        save_checkpoint(make_checkpoint(model, config, step=step, val=last, data_version=version,
-                                                        data=str(args.data), lr=args.lr, batch=args.batch,
-                                                        crop=args.crop, torch=torch.__version__), args.export)
-                print(f"step {step} loss {loss.item():.4f} val acc_in {last['acc_in']:.4f} (best {best['acc_in']:.4f})",
-                      flush=True)
-            if step % args.save_every == 0:
-                cpu_s += time.process_time() - cpu0
-                cpu0 = time.process_time()
-                save()
-    except KeyboardInterrupt:
-        pass
-    cpu_s += time.process_time() - cpu0
-    save()
     append_ledger(args.ledger, ["steps", "cpu_hours", "data_version", "val_acc_in", "best_acc_in", "best_step"],
                   [step, round(cpu_s / 3600, 3), version, round(last.get("acc_in", float("nan")), 4),
                    round(best["acc_in"], 4), best.get("step", "")])

@@ -13,17 +13,8 @@ import pytest
 
 from benchmarks._scoring import check_prediction
 from benchmarks.registry import METHODS, TASKS
-from generators import bookcovers, captions, coverfill, fingerprints, reflections, roadseg
 from generators.task import metric_value, sample_rng, supports
-
-TINY = {
-    "bookcovers": lambda: bookcovers.make_task(views=4, size=64),
-    "fingerprints": lambda: fingerprints.TASK,
-    "coverfill": lambda: coverfill.make_task(size=64),
-    "reflections": lambda: reflections.make_task(frames=5, size=64),
-    "captions": lambda: captions.make_task(frames=12, size=64),
-    "roadseg": lambda: roadseg.make_task(size=(72, 96)),
-}
+from tests.test_golden import TINY_TASKS as TINY  # the same tiny instances as the golden samples
 PAIRS = sorted((t, m) for t in TASKS for m, meth in METHODS.items() if supports(meth, TASKS[t]))
 _SAMPLES: dict = {}
 
