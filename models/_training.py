@@ -109,3 +109,38 @@ def run_budget(*, state: TrainState, model, optimizer, minutes: float, step_fn, 
     state.cpu_s += time.process_time() - cpu0
     state.save(model, optimizer)
     return last
+
+
+def load_arrays(path, *, generator: str, cache_dir, decode, tag: str = "") -> dict:
+    """Training arrays of the dataset at ``path`` (written by ``generator``), decoded once.
+
+    ``decode(samples, manifest) -> dict of arrays`` turns the dataset's samples
+    (an iterator of :class:`generators.task.Sample`) into in-memory arrays
+    (uint8 images: the shards are 8-bit, so nothing is lost); the result is
+    cached as ``<cache_dir>/<generator>-<dataset hash>[-tag].npz`` (written
+    atomically) so a resumed run starts in seconds. ``data_version`` (the
+    formation-model version of the dataset's parameters) is added.
+    """
+    import numpy as np
+
+    from generators.dataset import read_dataset, read_manifest
+
+    path = Path(path)
+    try:
+        manifest = read_manifest(path)
+    except Exception as e:  # noqa: BLE001 - any unreadable dataset is a user error
+        raise UserError(f"{path}: not a readable dataset ({e})") from None
+    if manifest.get("generator") != generator:
+        raise UserError(f"{path}: written by {manifest.get('generator')!r}, not the {generator} generator")
+    name = f"{generator}-{(manifest.get('dataset_hash') or 'incomplete')[:16]}{'-' + tag if tag else ''}.npz"
+    cache = Path(cache_dir) / name
+    if cache.is_file():
+        with np.load(cache) as z:
+            return {k: z[k] for k in z.files}
+    out = decode((s for _, s in read_dataset(path)), manifest)
+    out["data_version"] = np.array(int(manifest["params"]["version"]))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(cache.name + ".tmp.npz")
+    np.savez(tmp, **out)
+    tmp.replace(cache)
+    return out

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from models._checkpoint import save_checkpoint
-from models._training import TrainState, UserError, append_ledger, run_budget
+from models._training import TrainState, UserError, append_ledger, load_arrays, run_budget
 from models.decaption_nets import build_model, make_checkpoint, restore_video
 
 STATE_FORMAT = "restorebench.decaption-train/1"
@@ -36,31 +36,16 @@ STATE_FORMAT = "restorebench.decaption-train/1"
 
 def load_data(path: str | Path, cache_dir: Path) -> dict[str, np.ndarray]:
     """uint8 ``video``/``clean`` (M, T, H, W, 3), bool ``mask`` (M, T, H, W), ``data_version``."""
-    from generators.dataset import read_dataset, read_manifest
 
-    path = Path(path)
-    try:
-        manifest = read_manifest(path)
-    except Exception as e:  # noqa: BLE001
-        raise UserError(f"{path}: not a readable dataset ({e})") from None
-    if manifest.get("generator") != "captions":
-        raise UserError(f"{path}: written by {manifest.get('generator')!r}, not the captions generator")
-    cache = cache_dir / f"captions-{(manifest.get('dataset_hash') or 'incomplete')[:16]}.npz"
-    if cache.is_file():
-        with np.load(cache) as z:
-            return {k: z[k] for k in z.files}
-    v, c, m = [], [], []
-    for _, s in read_dataset(path):
-        v.append(np.rint(s.inputs["video"] * 255).astype(np.uint8))
-        c.append(np.rint(s.target["clean"] * 255).astype(np.uint8))
-        m.append(s.extras["mask"])
-    out = {"video": np.stack(v), "clean": np.stack(c), "mask": np.stack(m),
-           "data_version": np.array(int(manifest["params"]["version"]))}
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(cache.name + ".tmp.npz")
-    np.savez(tmp, **out)
-    tmp.replace(cache)
-    return out
+    def decode(samples, manifest) -> dict:
+        v, c, m = [], [], []
+        for s in samples:
+            v.append(np.rint(s.inputs["video"] * 255).astype(np.uint8))
+            c.append(np.rint(s.target["clean"] * 255).astype(np.uint8))
+            m.append(s.extras["mask"])
+        return {"video": np.stack(v), "clean": np.stack(c), "mask": np.stack(m)}
+
+    return load_arrays(path, generator="captions", cache_dir=cache_dir, decode=decode)
 
 
 def _ssim_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

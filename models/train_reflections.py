@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from models._checkpoint import save_checkpoint
-from models._training import TrainState, UserError, append_ledger, run_budget
+from models._training import TrainState, UserError, append_ledger, load_arrays, run_budget
 from models.reflection_nets import build_model, load_model, make_checkpoint, teacher_inputs
 
 STATE_FORMAT = "restorebench.reflection-train/1"
@@ -49,39 +49,25 @@ STATE_FORMAT = "restorebench.reflection-train/1"
 def load_data(path: str | Path, cache_dir: Path, *, teacher: bool) -> dict[str, np.ndarray]:
     """uint8 arrays ``student`` (M, H, W, 3), ``teacher`` (M, 3, H, W, 3) when asked,
     ``clean`` and ``reflection`` (M, H, W, 3); plus ``data_version``."""
-    from generators.dataset import read_dataset, read_manifest
-
-    path = Path(path)
-    try:
-        manifest = read_manifest(path)
-    except Exception as e:  # noqa: BLE001 - any unreadable dataset is a user error
-        raise UserError(f"{path}: not a readable dataset ({e})") from None
-    if manifest.get("generator") != "reflections":
-        raise UserError(f"{path}: written by {manifest.get('generator')!r}, not the reflections generator")
-    digest = manifest.get("dataset_hash") or "incomplete"
-    cache = cache_dir / f"reflections-{digest[:16]}{'-teacher' if teacher else ''}.npz"
-    if cache.is_file():
-        with np.load(cache) as z:
-            return {k: z[k] for k in z.files}
     to8 = lambda a: np.rint(a * 255).astype(np.uint8)  # noqa: E731
-    student, tstack, clean, refl = [], [], [], []
-    for _, s in read_dataset(path):
-        f = s.inputs["frames"]
-        r = f.shape[0] // 2
-        student.append(to8(f[r]))
-        clean.append(to8(s.target["clean"]))
-        refl.append(to8(s.extras["reflection"][r]))
+
+    def decode(samples, manifest) -> dict:
+        student, tstack, clean, refl = [], [], [], []
+        for s in samples:
+            f = s.inputs["frames"]
+            r = f.shape[0] // 2
+            student.append(to8(f[r]))
+            clean.append(to8(s.target["clean"]))
+            refl.append(to8(s.extras["reflection"][r]))
+            if teacher:
+                tstack.append(to8(teacher_inputs(f)))
+        out = {"student": np.stack(student), "clean": np.stack(clean), "reflection": np.stack(refl)}
         if teacher:
-            tstack.append(to8(teacher_inputs(f)))
-    out = {"student": np.stack(student), "clean": np.stack(clean), "reflection": np.stack(refl),
-           "data_version": np.array(int(manifest["params"]["version"]))}
-    if teacher:
-        out["teacher"] = np.stack(tstack)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(cache.name + ".tmp.npz")
-    np.savez(tmp, **out)
-    tmp.replace(cache)
-    return out
+            out["teacher"] = np.stack(tstack)
+        return out
+
+    return load_arrays(path, generator="reflections", cache_dir=cache_dir, decode=decode,
+                       tag="teacher" if teacher else "")
 
 
 def _inputs(data: dict, role_frames: int, idx: np.ndarray) -> np.ndarray:

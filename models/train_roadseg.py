@@ -25,39 +25,25 @@ import torch
 import torch.nn.functional as F
 
 from models._checkpoint import save_checkpoint
-from models._training import TrainState, UserError, append_ledger, run_budget
+from models._training import TrainState, UserError, append_ledger, load_arrays, run_budget
 from models.layout_nets import build_model, make_checkpoint, one_hot_input, predict_labels
 
 STATE_FORMAT = "restorebench.layout-train/1"
 
 
 def load_data(path: str | Path, cache_dir: Path) -> dict[str, np.ndarray]:
-    from generators.dataset import read_dataset, read_manifest
+    """uint8 ``labels``/``target`` (M, H, W), bool ``mask``, ``num_classes``, ``data_version``."""
 
-    path = Path(path)
-    try:
-        manifest = read_manifest(path)
-    except Exception as e:  # noqa: BLE001
-        raise UserError(f"{path}: not a readable dataset ({e})") from None
-    if manifest.get("generator") != "roadseg":
-        raise UserError(f"{path}: written by {manifest.get('generator')!r}, not the roadseg generator")
-    cache = cache_dir / f"roadseg-{(manifest.get('dataset_hash') or 'incomplete')[:16]}.npz"
-    if cache.is_file():
-        with np.load(cache) as z:
-            return {k: z[k] for k in z.files}
-    lab, msk, tgt = [], [], []
-    for _, s in read_dataset(path):
-        lab.append(s.inputs["labels"])
-        msk.append(s.inputs["mask"])
-        tgt.append(s.target["labels"])
-    p = manifest["params"]
-    out = {"labels": np.stack(lab), "mask": np.stack(msk), "target": np.stack(tgt),
-           "data_version": np.array(int(p["version"])), "num_classes": np.array(9 if p["classes"] == "micc" else 29)}
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(cache.name + ".tmp.npz")
-    np.savez(tmp, **out)
-    tmp.replace(cache)
-    return out
+    def decode(samples, manifest) -> dict:
+        lab, msk, tgt = [], [], []
+        for s in samples:
+            lab.append(s.inputs["labels"])
+            msk.append(s.inputs["mask"])
+            tgt.append(s.target["labels"])
+        k = 9 if manifest["params"]["classes"] == "micc" else 29
+        return {"labels": np.stack(lab), "mask": np.stack(msk), "target": np.stack(tgt), "num_classes": np.array(k)}
+
+    return load_arrays(path, generator="roadseg", cache_dir=cache_dir, decode=decode)
 
 
 def _batch(data: dict, rng: np.random.Generator, batch: int, crop: int):
