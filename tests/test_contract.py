@@ -52,3 +52,13 @@ def test_method_contract_on_tiny_task(task_name, method_name):
     for name, metric in task.metrics.items():
         value = metric_value(metric, target, out, sample)
         assert np.isfinite(value) or np.isnan(value), f"{name} = {value}"
+
+
+def test_registered_tasks_and_methods_pickle_for_worker_processes():
+    """The harness sends tasks (metrics included) and methods to spawned workers."""
+    import pickle
+
+    for name, task in TASKS.items():
+        pickle.dumps(task)
+    for name, method in METHODS.items():
+        pickle.dumps(method)

@@ -559,7 +559,7 @@ def video_psnr(reference, prediction):
     its reference (e.g. a caption-free frame left untouched) counts as 100 dB
     (MSE floored at 1e-10), so the mean stays finite and rewards methods that
     change nothing where there is nothing to remove."""
-    return _per_frame(reference, prediction, None, "all", lambda r, p, s: min(100.0, _frame_psnr(r, p, s)))
+    return _per_frame(reference, prediction, None, "all", _psnr100)
 
 
 def video_dssim(reference, prediction):
@@ -567,23 +567,36 @@ def video_dssim(reference, prediction):
     return _per_frame(reference, prediction, None, "all", _frame_dssim)
 
 
-def _region_metric(region: str, fn, name: str):
-    @uses_sample
-    def metric(reference, prediction, *, sample):
-        return _per_frame(reference, prediction, sample, region, fn)
-
-    metric.__name__ = name
-    metric.__doc__ = f"Per-frame {name.split('_')[0]} {'inside' if region == 'in' else 'outside'} the caption mask, " \
-                     "averaged over the frames that have such pixels."
-    return metric
+def _psnr100(r, p, sel):
+    return min(100.0, _frame_psnr(r, p, sel))
 
 
-_psnr100 = lambda r, p, s: min(100.0, _frame_psnr(r, p, s))  # noqa: E731
-METRICS = {
-    "psnr": video_psnr, "mse": video_mse, "dssim": video_dssim,
-    "psnr_in": _region_metric("in", _psnr100, "psnr_in"), "mse_in": _region_metric("in", _frame_mse, "mse_in"),
-    "psnr_out": _region_metric("out", _psnr100, "psnr_out"), "mse_out": _region_metric("out", _frame_mse, "mse_out"),
-}
+@uses_sample
+def psnr_in(reference, prediction, *, sample):
+    """Per-frame PSNR inside the caption mask, averaged over the frames that have caption pixels."""
+    return _per_frame(reference, prediction, sample, "in", _psnr100)
+
+
+@uses_sample
+def mse_in(reference, prediction, *, sample):
+    """Per-frame MSE inside the caption mask, averaged over the frames that have caption pixels."""
+    return _per_frame(reference, prediction, sample, "in", _frame_mse)
+
+
+@uses_sample
+def psnr_out(reference, prediction, *, sample):
+    """Per-frame PSNR outside the caption mask (a method should change nothing there)."""
+    return _per_frame(reference, prediction, sample, "out", _psnr100)
+
+
+@uses_sample
+def mse_out(reference, prediction, *, sample):
+    """Per-frame MSE outside the caption mask."""
+    return _per_frame(reference, prediction, sample, "out", _frame_mse)
+
+
+METRICS = {"psnr": video_psnr, "mse": video_mse, "dssim": video_dssim,
+           "psnr_in": psnr_in, "mse_in": mse_in, "psnr_out": psnr_out, "mse_out": mse_out}
 HIGHER_IS_BETTER = {"psnr": True, "mse": False, "dssim": False, "psnr_in": True, "mse_in": False,
                     "psnr_out": True, "mse_out": False}
 
