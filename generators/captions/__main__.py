@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--codec", choices=("png", "h264"), default="png",
                         help="png: lossless (default); h264: input and target through libx264 at --crf")
     parser.add_argument("--crf", type=int, default=23, help="x264 constant rate factor for --codec h264 (default 23)")
-    add_dataset_arguments(parser)
+    add_dataset_arguments(parser, shard_size=8)  # a 125-frame clip pair is ~7 MB: keep shards ~60 MB
 
     def build(args: argparse.Namespace):
         try:

@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256, help="frame side in pixels, 64..1024 (default 256)")
     parser.add_argument("--images", default=None, metavar="DIR",
                         help="folder of photographs for the layers (default: embedded photos and covers)")
-    add_dataset_arguments(parser)
+    add_dataset_arguments(parser, shard_size=20)  # ~5 MB per 5x256x256 sequence with all extras
 
     def build(args: argparse.Namespace):
         try:

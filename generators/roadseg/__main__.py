@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--carla-port", type=int, default=2000)
     parser.add_argument("--carla-timeout", type=float, default=10.0, help="seconds to wait for the server")
     parser.add_argument("--town", default=None, help="CARLA town (default: a seeded random one per sample)")
-    add_dataset_arguments(parser)
+    add_dataset_arguments(parser, shard_size=20)  # ~1 MB per pair at 800x600
 
     def build(args: argparse.Namespace):
         carla_cfg = None
