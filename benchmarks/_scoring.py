@@ -246,7 +246,7 @@ def run_unit(unit: tuple[str, int, str]) -> UnitResult:
     return result
 
 
-def crashed_unit_result(unit: tuple[str, int, str], task: Task, detail: str) -> UnitResult:
+def crashed_unit_result(unit: tuple[str, int, str], detail: str) -> UnitResult:
     """The record of a unit whose method killed its worker process: one failure."""
     task_name, index, name = unit
     return UnitResult(failures=[{"task": task_name, "base_method": name, "method": name, "sample": index,

@@ -480,8 +480,7 @@ class _Scorer:
                 self._collect_markers()
                 print(f"  {unit[2]}: its worker process died on {unit[0]} sample {unit[1]} (segfault or exit in "
                       "the method); recorded as a failure", file=sys.stderr)
-                return _scoring.crashed_unit_result(unit, self.contexts[unit[0]].task,
-                                                    "segfault or exit in the method")
+                return _scoring.crashed_unit_result(unit, "segfault or exit in the method")
 
     def _collect_markers(self) -> list[tuple[str, int, str]]:
         out = []

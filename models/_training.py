@@ -17,7 +17,7 @@ from pathlib import Path
 
 from models._checkpoint import read_checkpoint, save_checkpoint
 
-__all__ = ["UserError", "TrainState", "append_ledger"]
+__all__ = ["UserError", "TrainState", "append_ledger", "run_budget", "load_arrays", "best_exporter"]
 
 
 class UserError(Exception):
@@ -144,3 +144,19 @@ def load_arrays(path, *, generator: str, cache_dir, decode, tag: str = "") -> di
     np.savez(tmp, **out)
     tmp.replace(cache)
     return out
+
+
+def best_exporter(path, *, model, config, make_checkpoint, state: TrainState, **meta):
+    """The ``export`` callback of :func:`run_budget`: write the shipped weights to ``path``
+    (nothing when ``path`` is empty) with the step, the validation scores, the torch
+    version and ``meta`` (data, run settings) in the checkpoint's meta."""
+    if not path:
+        return None
+    import torch
+
+    from models._checkpoint import save_checkpoint
+
+    def export(last: dict) -> None:
+        save_checkpoint(make_checkpoint(model, config, step=state.step, val=last, torch=torch.__version__, **meta), path)
+
+    return export

@@ -27,8 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models._checkpoint import save_checkpoint
-from models._training import TrainState, UserError, append_ledger, load_arrays, run_budget
+from models._training import TrainState, UserError, append_ledger, best_exporter, load_arrays, run_budget
 from models.decaption_nets import build_model, make_checkpoint, restore_video
 
 STATE_FORMAT = "restorebench.decaption-train/1"
@@ -142,12 +141,8 @@ def train(args: argparse.Namespace) -> int:
         opt.step()
         return float(loss.item())
 
-    def export(last: dict) -> None:
-        if args.export:
-            save_checkpoint(make_checkpoint(model, config, step=state.step, val=last, data_version=version,
-                                            data=str(args.data), lr=args.lr, batch=args.batch, crop=args.crop,
-                                            torch=torch.__version__), args.export)
-
+    export = best_exporter(args.export, model=model, config=config, make_checkpoint=make_checkpoint, state=state,
+                           data_version=version, data=str(args.data), lr=args.lr, batch=args.batch, crop=args.crop)
     last = run_budget(state=state, model=model, optimizer=opt, minutes=args.minutes, step_fn=step_fn,
                       evaluate=lambda: evaluate(model, val_data), key="psnr", val_every=args.val_every,
                       save_every=args.save_every, export=export)

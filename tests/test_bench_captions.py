@@ -9,29 +9,16 @@ measured as the whole command, interpreter start-up included.
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests._bench import bench_generator_cli
+
 CLIPS_PER_SECOND = 5.0
 
 
 def test_bench_cli_two_workers(benchmark, tmp_path):
-    n = 60
-    runs = itertools.count()
-
-    def write():
-        subprocess.run([sys.executable, "-m", "generators.captions", "--n", str(n), "--frames", "125", "--size", "128",
-                        "--workers", "2", "--no-progress", "--out", str(tmp_path / f"run{next(runs)}")],
-                       cwd=REPO, check=True, capture_output=True)
-
-    benchmark.pedantic(write, rounds=1, iterations=1)
-    rate = n / benchmark.stats.stats.min
-    benchmark.extra_info["clips_per_second"] = round(rate, 2)
-    benchmark.extra_info["clips_per_second_per_core"] = round(rate / 2, 2)
+    rate = bench_generator_cli(benchmark, tmp_path, "generators.captions", 60, ["--frames", "125", "--size", "128"], "clips")
     assert rate >= CLIPS_PER_SECOND, f"{rate:.2f} clips/s"
 
 

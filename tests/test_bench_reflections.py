@@ -10,29 +10,16 @@ in ``extra_info`` for sizing a cluster.
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests._bench import bench_generator_cli
+
 SEQUENCES_PER_SECOND = 30.0
 
 
 def test_bench_cli_two_workers(benchmark, tmp_path):
-    n = 240
-    runs = itertools.count()
-
-    def write():
-        subprocess.run([sys.executable, "-m", "generators.reflections", "--n", str(n), "--size", "256", "--frames", "5",
-                        "--workers", "2", "--no-progress", "--out", str(tmp_path / f"run{next(runs)}")],
-                       cwd=REPO, check=True, capture_output=True)
-
-    benchmark.pedantic(write, rounds=1, iterations=1)
-    rate = n / benchmark.stats.stats.min
-    benchmark.extra_info["sequences_per_second"] = round(rate, 1)
-    benchmark.extra_info["sequences_per_second_per_core"] = round(rate / 2, 1)
+    rate = bench_generator_cli(benchmark, tmp_path, "generators.reflections", 240, ["--size", "256", "--frames", "5"], "sequences")
     assert rate >= SEQUENCES_PER_SECOND, f"{rate:.1f} sequences/s"
 
 

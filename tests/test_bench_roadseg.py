@@ -12,29 +12,16 @@ GPU-backed EGL driver the passes take a few milliseconds.
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests._bench import bench_generator_cli
+
 PAIRS_PER_SECOND = 20.0
 
 
 def test_bench_cli_two_workers(benchmark, tmp_path):
-    n = 60
-    runs = itertools.count()
-
-    def write():
-        subprocess.run([sys.executable, "-m", "generators.roadseg", "--n", str(n), "--size", "800x600",
-                        "--workers", "2", "--no-progress", "--out", str(tmp_path / f"run{next(runs)}")],
-                       cwd=REPO, check=True, capture_output=True)
-
-    benchmark.pedantic(write, rounds=1, iterations=1)
-    rate = n / benchmark.stats.stats.min
-    benchmark.extra_info["pairs_per_second"] = round(rate, 2)
-    benchmark.extra_info["pairs_per_second_per_core"] = round(rate / 2, 2)
+    rate = bench_generator_cli(benchmark, tmp_path, "generators.roadseg", 60, ["--size", "800x600"], "pairs")
     assert rate >= PAIRS_PER_SECOND, f"{rate:.2f} pairs/s"
 
 

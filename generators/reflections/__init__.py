@@ -309,7 +309,7 @@ def _layer_canvas(desc: dict, size: tuple[int, int], margin: int, images_root: s
 _LUT = srgb_to_linear(np.arange(256, dtype=np.float32) / 255.0)
 
 
-def _geometry(p: dict) -> tuple[np.ndarray, list, list, list, np.ndarray, np.ndarray]:
+def _geometry(p: dict) -> tuple[np.ndarray, list, list, list, np.ndarray]:
     h, w = p["size"]
     f = w / (2 * np.tan(np.deg2rad(p["fov_deg"]) / 2))
     k = _intrinsics(f, h, w)
@@ -317,15 +317,14 @@ def _geometry(p: dict) -> tuple[np.ndarray, list, list, list, np.ndarray, np.nda
     n_t = _unit(*np.deg2rad(p["transmission"]["tilt_deg"]))
     d_t = p["transmission"]["depth"] * float(n_t[2])  # the plane passes through (0, 0, depth)
     d_r = 2 * p["glass"]["distance"] + p["reflection"]["distance"]
-    rots, ts, homs_t, homs_r = [], [], [], []
+    rots, homs_t, homs_r = [], [], []
     for pose in p["poses"]:
         rot = _rot(*pose["yaw_pitch_roll"])
         t = -rot @ np.asarray(pose["centre"], np.float64)  # X_k = R (X - c)
         rots.append(rot)
-        ts.append(t)
         homs_t.append(plane_homography(k, rot, t, n_t, d_t))
         homs_r.append(plane_homography(k, rot, t, g, d_r))
-    return k, rots, homs_t, homs_r, g, np.asarray(ts)
+    return k, rots, homs_t, homs_r, g
 
 
 def render_sequence(p: dict, images_root: str | None = None) -> dict[str, np.ndarray]:
@@ -341,7 +340,7 @@ def render_sequence(p: dict, images_root: str | None = None) -> dict[str, np.nda
     h, w = p["size"]
     n = p["frames"]
     m = int(round(_MARGIN * max(h, w)))
-    k, rots, homs_t, homs_r, g, _ = _geometry(p)
+    k, rots, homs_t, homs_r, g = _geometry(p)
     tex_t = _layer_canvas(p["transmission"], (h, w), m, images_root)
     tex_r = _layer_canvas(p["reflection"], (h, w), m, images_root)[:, ::-1] * np.float32(p["reflection"]["radiance"])
     shift = np.array([[1, 0, -m], [0, 1, -m], [0, 0, 1.0]])  # canvas -> reference pixels
@@ -362,10 +361,11 @@ def render_sequence(p: dict, images_root: str | None = None) -> dict[str, np.nda
     rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
     f_centre = fresnel_glass(abs(float(g[2])))
 
+    def warp(tex: np.ndarray, hom: np.ndarray) -> np.ndarray:
+        return cv2.warpPerspective(tex, hom @ shift, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
     t_lin, r_lin, alphas = [], [], []
     for i in range(n):
-        warp = lambda tex, hom: cv2.warpPerspective(  # noqa: E731
-            tex, hom @ shift, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         t_lin.append(warp(tex_t, homs_t[i]))
         r_warp = warp(tex_r, homs_r[i])
         g_k = rots[i] @ g  # glass normal in frame-k coordinates
