@@ -458,6 +458,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="use only the first N training samples")
     p.add_argument("--val-limit", type=int, default=20, help="use only the first N validation samples")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
+                   help="bf16 autocast for the forward pass (default on; weights and loss stay float32)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                   help="channels-last memory format (default on)")
+    p.add_argument("--init", default=None, help="warm-start a new run from the weights of this checkpoint")
+    p.add_argument("--ledger", default=None, help="append one CSV row per run (steps, hours, validation)")
     return p
 
 
@@ -501,6 +507,14 @@ def train_fingerprints(args: argparse.Namespace | Sequence[str] | None = None) -
         return 2
 
 
+def _data_version(path) -> int:
+    """The generator version in a dataset's manifest (its task parameters), 0 when it has none."""
+    try:
+        return int(json.loads((Path(path) / "manifest.json").read_text())["params"].get("version", 0))
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
 def _log(msg: str) -> None:
     print(time.strftime("%H:%M:%S ") + msg, flush=True)
 
@@ -519,6 +533,15 @@ def _train(a: argparse.Namespace) -> int:
     config = _DEFAULT_CONFIGS[a.arch]
     torch.manual_seed(a.seed)
     model = build_model(a.arch, config).train()
+    if a.init and not a.resume:
+        try:
+            init, _ = load_checkpoint(a.init, arch=a.arch)
+        except ValueError as e:
+            raise _UserError(str(e)) from None
+        model.load_state_dict(init.state_dict())
+        _log(f"initialised from {a.init}")
+    if a.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optim = torch.optim.Adam(model.parameters(), lr=a.lr)
     ema = _EMA(model, a.ema) if a.ema else None
     rng = np.random.default_rng(a.seed)
@@ -571,7 +594,9 @@ def _train(a: argparse.Namespace) -> int:
             for g in optim.param_groups:
                 g["lr"] = a.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * frac)))
             bx, by = _batch(rng, x, y, a.batch, a.crop)
-            loss = F.mse_loss(model(bx), by)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+                pred = model(bx)
+            loss = F.mse_loss(pred.float(), by)
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
@@ -594,6 +619,15 @@ def _train(a: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, old)
     _log(f"done: {step} steps in {elapsed / 60:.1f} min; best val {best}")
+    if a.ledger and best is not None:
+        from models._training import append_ledger
+
+        last = history[-1] if history else best
+        append_ledger(a.ledger, ["arch", "steps", "wall_hours", "data_version", "val_mse", "val_psnr", "val_ssim",
+                                 "best_mse", "best_psnr", "best_ssim", "best_step"],
+                      [a.arch, step, round(elapsed / 3600, 3), _data_version(a.data), round(last["mse"], 6),
+                       round(last["psnr"], 3), round(last["ssim"], 4), round(best["mse"], 6), round(best["psnr"], 3),
+                       round(best["ssim"], 4), best["step"]])
     return 0
 
 

@@ -63,6 +63,7 @@ from models.deepset import (
     make_checkpoint,
     save_checkpoint,
 )
+from models._training import append_ledger
 from models.fingerprint_nets import train_fingerprints
 
 __all__ = ["TRAINERS", "make_parser", "main", "train_bookcovers", "load_view_dataset", "evaluate_views"]
@@ -143,6 +144,16 @@ def _load_cached(path: str | Path, *, limit: int | None, cache_dir: Path) -> tup
     return views, clean
 
 
+def dataset_version(path: str | Path) -> int:
+    """The image-formation model version recorded in a dataset's manifest (its task parameters)."""
+    manifest = Path(path) / "manifest.json"
+    try:
+        params = json.loads(manifest.read_text())["params"]
+        return int(params.get("version", 0))  # 0: a generator without a formation-model version
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise _UserError(f"{path}: cannot read the data version from {manifest} ({type(e).__name__})") from None
+
+
 def _to_uint8(x: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
 
@@ -179,45 +190,74 @@ def _validation_subsets(m: int, nv: int, *, max_views: int, seed: int) -> list[n
 
 @torch.no_grad()
 def evaluate_views(
-    model: DeepSet, views: np.ndarray, clean: np.ndarray, subsets: list[np.ndarray]
+    model: DeepSet, views: np.ndarray, clean: np.ndarray, subsets: list[np.ndarray], *, baselines: bool = True
 ) -> dict[str, dict[int, float]]:
-    """PSNR (dB) per number of views of the model, the mean and the median.
+    """Scores per number of views of the model and, for comparison, classical methods.
 
     Parameters
     ----------
     views, clean : uint8 arrays from :func:`load_view_dataset`
     subsets : list of int arrays
         The views of sequence i to use.
+    baselines : bool
+        Also score the per-pixel mean, the median and Weiss's
+        maximum-likelihood reflectance (raw and gain-invariant PSNR) on the
+        same views; these do not change during training, so the trainer
+        computes them once (:func:`baseline_scores`).
 
     Returns
     -------
     dict
-        ``{"deepset": {n: psnr}, "mean": {...}, "median": {...}}``, each the
-        average over the sequences evaluated with n views.
+        ``{"deepset": {n: psnr}, "deepset_gi": ..., "deepset_ssim": ...}``
+        (raw PSNR, gain-invariant PSNR, SSIM, each the average over the
+        sequences evaluated with n views) plus, with ``baselines``, the
+        same for ``mean``, ``median``, ``weiss`` and ``weiss_gi``.
     """
-    from generators.metrics import psnr
+    from generators.metrics import psnr, psnr_gain_invariant, ssim
 
     model.eval()
-    scores: dict[str, dict[int, list[float]]] = {"deepset": {}, "mean": {}, "median": {}}
+    scores: dict[str, dict[int, list[float]]] = {"deepset": {}, "deepset_gi": {}, "deepset_ssim": {}}
     h, w = views.shape[2:4]
     hp, wp = -(-h // 4) * 4, -(-w // 4) * 4
     for i, sel in enumerate(subsets):
         x = views[i, sel].astype(np.float32) / 255.0
         ref = clean[i].astype(np.float32) / 255.0
         xt = torch.from_numpy(np.pad(x, ((0, 0), (0, hp - h), (0, wp - w), (0, 0)), mode="edge"))
-        out = model(xt.permute(0, 3, 1, 2)[None]).clamp_(0, 1)[0, :, :h, :w].permute(1, 2, 0).numpy()
+        out = model(xt.permute(0, 3, 1, 2)[None]).clamp_(0, 1)[0, :, :h, :w].permute(1, 2, 0).contiguous().numpy()
         n = len(sel)
-        for name, pred in (("deepset", out), ("mean", x.mean(0)), ("median", np.median(x, axis=0))):
-            scores[name].setdefault(n, []).append(psnr(ref, pred))
+        scores["deepset"].setdefault(n, []).append(psnr(ref, out))
+        scores["deepset_gi"].setdefault(n, []).append(psnr_gain_invariant(ref, out))
+        scores["deepset_ssim"].setdefault(n, []).append(ssim(ref, out))
+    result = {k: {n: float(np.mean(v)) for n, v in sorted(d.items())} for k, d in scores.items()}
+    if baselines:
+        result.update(baseline_scores(views, clean, subsets))
+    return result
+
+
+def baseline_scores(views: np.ndarray, clean: np.ndarray, subsets: list[np.ndarray]) -> dict[str, dict[int, float]]:
+    """PSNR per n of the mean, the median and Weiss (raw and gain-invariant) on the validation draws."""
+    from baselines.weiss import estimate_reflectance_weiss
+    from generators.metrics import psnr, psnr_gain_invariant
+
+    scores: dict[str, dict[int, list[float]]] = {"mean": {}, "median": {}, "weiss": {}, "weiss_gi": {}}
+    for i, sel in enumerate(subsets):
+        x = views[i, sel].astype(np.float32) / 255.0
+        ref = clean[i].astype(np.float32) / 255.0
+        n = len(sel)
+        weiss = np.clip(estimate_reflectance_weiss(x), 0.0, 1.0)
+        for name, val in (("mean", psnr(ref, x.mean(0))), ("median", psnr(ref, np.median(x, axis=0))),
+                          ("weiss", psnr(ref, weiss)), ("weiss_gi", psnr_gain_invariant(ref, weiss))):
+            scores[name].setdefault(n, []).append(val)
     return {k: {n: float(np.mean(v)) for n, v in sorted(d.items())} for k, d in scores.items()}
 
 
 def _format_table(scores: dict[str, dict[int, float]]) -> str:
-    ns = sorted(scores["deepset"])
+    ns = sorted(next(iter(scores.values())))
     head = "n        " + " ".join(f"{n:>6d}" for n in ns) + "    all"
+    head = "n            " + " ".join(f"{n:>6d}" for n in ns) + "    all"
     rows = [head]
     for name, d in scores.items():
-        rows.append(f"{name:<8s} " + " ".join(f"{d[n]:6.2f}" for n in ns) + f" {np.mean(list(d.values())):6.2f}")
+        rows.append(f"{name:<12s} " + " ".join(f"{d[n]:6.2f}" for n in ns) + f" {np.mean(list(d.values())):6.2f}")
     return "\n".join(rows)
 
 
@@ -265,6 +305,10 @@ def train_bookcovers(args: argparse.Namespace) -> int:
         vviews, vclean = _load_cached(args.val_data, limit=args.val_limit, cache_dir=out.parent)
         subsets = _validation_subsets(len(vviews), vviews.shape[1], max_views=min(args.max_views, vviews.shape[1]), seed=12345)
         val = (vviews, vclean, subsets)
+        if dataset_version(args.val_data) != dataset_version(args.data):
+            raise _UserError(f"--val-data is image-formation version {dataset_version(args.val_data)}, "
+                             f"--data version {dataset_version(args.data)}")
+    data_version = dataset_version(args.data)
     epoch_size = args.epoch_size or 3 * len(views)
     steps_per_epoch = max(1, math.ceil(epoch_size / (args.batch * args.accum)))
     log(f"train {args.data}: {views.shape[0]} sequences x {views.shape[1]} views {views.shape[2]}x{views.shape[3]}; "
@@ -276,9 +320,25 @@ def train_bookcovers(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     model = DeepSet(config)
+    if args.init and not args.resume:
+        try:
+            init, init_ckpt = load_checkpoint(args.init)
+        except ValueError as e:
+            raise _UserError(str(e)) from None
+        if init.config != config:
+            raise _UserError(f"--init: {args.init} holds a network with {init.config}, not {config}")
+        model.load_state_dict(init.state_dict())
+        log(f"initialised from {args.init} (trained on data version {init_ckpt.get('data_version', 1)})")
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=1e-8)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=args.lr_step_epochs, gamma=args.lr_gamma)
-    step, best, history, elapsed0 = 0, -math.inf, [], 0.0
+    if args.schedule == "cosine":
+        # Per-step cosine from lr to lr * lr_gamma over --steps.
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda t: args.lr_gamma + (1 - args.lr_gamma) * 0.5 * (1 + math.cos(math.pi * min(t, args.steps) / args.steps)))
+    else:
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=args.lr_step_epochs, gamma=args.lr_gamma)
+    step, best, history, elapsed0, cpu0 = 0, -math.inf, [], 0.0, 0.0
     if args.resume:
         if not out.is_file():
             raise _UserError(f"--resume: no checkpoint at {out}")
@@ -290,12 +350,16 @@ def train_bookcovers(args: argparse.Namespace) -> int:
             raise _UserError(f"--resume: {out} holds a network with {loaded.config}, not {config}")
         if "optimizer" not in ckpt:
             raise _UserError(f"--resume: {out} is a weights-only checkpoint (no optimizer state)")
+        if int(ckpt.get("data_version", 1)) != data_version:
+            raise _UserError(f"--resume: {out} was trained on image-formation version {ckpt.get('data_version', 1)}, "
+                             f"--data is version {data_version}; start a new run (--init to warm-start)")
         model.load_state_dict(loaded.state_dict())
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         step, best = int(ckpt["step"]), float(ckpt["best_val_psnr"])
         history = json.loads(ckpt["history"])
         elapsed0 = float(ckpt["wall_time_s"])
+        cpu0 = float(ckpt.get("cpu_time_s", 0.0))
         torch.set_rng_state(ckpt["torch_rng"])
         rng.bit_generator.state = json.loads(ckpt["numpy_rng"])
         log(f"resumed from {out} at step {step} (lr {sched.get_last_lr()[0]:.2e})")
@@ -310,6 +374,8 @@ def train_bookcovers(args: argparse.Namespace) -> int:
             best_val_psnr=best,
             history=json.dumps(history),
             wall_time_s=elapsed0 + time.time() - t_start,
+            cpu_time_s=cpu0 + time.process_time() - c_start,
+            data_version=data_version,
             torch_rng=torch.get_rng_state(),
             numpy_rng=json.dumps(rng.bit_generator.state),
             train_config=json.dumps(train_config),
@@ -321,7 +387,11 @@ def train_bookcovers(args: argparse.Namespace) -> int:
         stop["signal"] = signum
 
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    t_start = time.time()
+    t_start, c_start = time.time(), time.process_time()
+    baselines = None
+    if val is not None:
+        baselines = baseline_scores(*val)
+        log("validation baselines (fixed):\n" + _format_table(baselines))
     run_limit = args.time_limit * 60 if args.time_limit else math.inf
     loss_sum, loss_n, t_log = 0.0, 0, time.time()
     try:
@@ -331,7 +401,9 @@ def train_bookcovers(args: argparse.Namespace) -> int:
             for _ in range(args.accum):
                 n = int(rng.integers(args.min_views, args.max_views + 1))
                 x, y = _draw_batch(views, clean, batch=args.batch, n=n, crop=args.crop, rng=rng)
-                loss = torch.nn.functional.mse_loss(model(x), y) / args.accum
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+                    pred = model(x)
+                loss = _loss(pred.float(), y, args.loss) / args.accum
                 loss.backward()
                 loss_sum, loss_n = loss_sum + float(loss.detach()) * args.accum, loss_n + 1
             opt.step()
@@ -341,10 +413,13 @@ def train_bookcovers(args: argparse.Namespace) -> int:
                 log(f"step {step} loss {loss_sum / loss_n:.5f} lr {sched.get_last_lr()[0]:.1e} "
                     f"{dt / args.log_every:.2f} s/step")
                 loss_sum, loss_n, t_log = 0.0, 0, time.time()
-            if step % steps_per_epoch == 0:
+            if args.schedule == "cosine":
                 sched.step()
+            if step % steps_per_epoch == 0:
+                if args.schedule == "step":
+                    sched.step()
                 if val is not None:
-                    scores = evaluate_views(model, *val)
+                    scores = {**evaluate_views(model, *val, baselines=False), **baselines}
                     psnr_all = float(np.mean(list(scores["deepset"].values())))
                     history.append({"step": step, "epoch": step // steps_per_epoch, "val": scores})
                     log(f"validation after epoch {step // steps_per_epoch} (step {step}):\n{_format_table(scores)}")
@@ -357,8 +432,10 @@ def train_bookcovers(args: argparse.Namespace) -> int:
     finally:
         for s, h in old_handlers.items():
             signal.signal(s, h)
-        save_checkpoint(checkpoint(), out)
+        final = checkpoint()
+        save_checkpoint(final, out)
         log(f"saved {out} at step {step}" + (f" (stopped by signal {stop['signal']})" if stop["signal"] else ""))
+        _append_deepset_ledger(args.ledger, final, history, data_version, args)
     if args.export:
         best_path = out.with_name(out.stem + "_best.pt")
         src = best_path if best_path.is_file() else None
@@ -368,9 +445,36 @@ def train_bookcovers(args: argparse.Namespace) -> int:
     return 0 if stop["signal"] is None else 128 + int(stop["signal"])
 
 
+LEDGER_NS = (3, 4, 6, 9)  # view counts whose validation scores go into the ledger
+
+
+def _append_deepset_ledger(path, ckpt: dict, history: list, data_version: int, args) -> None:
+    """One ledger row per run: steps, cumulative CPU-hours, data version, last validation per n."""
+    if not path or not history:
+        return
+    last = history[-1]["val"]
+    cols = ["steps", "cpu_hours", "data_version", "val_sequences"]
+    row = [ckpt["step"], round(ckpt["cpu_time_s"] / 3600, 3), data_version, args.val_limit or "all"]
+    for n in LEDGER_NS:
+        cols += [f"psnr_n{n}", f"psnr_gi_n{n}", f"ssim_n{n}", f"weiss_psnr_n{n}", f"weiss_gi_n{n}"]
+        row += [round(last[k].get(n, float("nan")), 3) for k in ("deepset", "deepset_gi", "deepset_ssim", "weiss", "weiss_gi")]
+    cols += ["best_val_psnr"]
+    row += [round(ckpt["best_val_psnr"], 3)]
+    append_ledger(path, cols, row)
+
+
+def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """``mse``, or ``mse+l1``: MSE plus 0.1 x L1 (the L1 term keeps a gradient on small errors)."""
+    mse = torch.nn.functional.mse_loss(pred, target)
+    if kind == "mse":
+        return mse
+    return mse + 0.1 * torch.nn.functional.l1_loss(pred, target)
+
+
 def _weights_only(ckpt: dict) -> dict:
     """Drop the optimizer/scheduler/rng state: what ships in models/checkpoints."""
-    keep = ("format", "config", "model", "step", "best_val_psnr", "history", "wall_time_s", "train_config")
+    keep = ("format", "config", "model", "step", "best_val_psnr", "history", "wall_time_s", "cpu_time_s",
+            "data_version", "train_config")
     return {k: ckpt[k] for k in keep if k in ckpt}
 
 
@@ -418,6 +522,15 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="use only the first N training sequences")
     p.add_argument("--val-limit", type=int, default=None, help="use only the first N validation sequences")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
+                   help="bf16 autocast for the forward pass (default on; the loss and weights stay float32)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                   help="channels-last memory format (default on)")
+    p.add_argument("--loss", choices=("mse", "mse+l1"), default="mse", help="training loss")
+    p.add_argument("--schedule", choices=("step", "cosine"), default="step",
+                   help="step: x lr-gamma every lr-step-epochs; cosine: per step from lr to lr x lr-gamma over --steps")
+    p.add_argument("--init", default=None, help="warm-start from the weights of this checkpoint (new run)")
+    p.add_argument("--ledger", default=None, help="append one CSV row per run (steps, CPU-hours, validation)")
     return p
 
 
