@@ -351,7 +351,7 @@ def test_disk_full_while_writing_is_one_clear_error(tmp_path, monkeypatch):
     def full(out):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(dsmod, "_tar_end", full)
+    monkeypatch.setattr(dsmod._engines, "_tar_end", full)  # patched where the shard writer looks it up
     with pytest.raises(UserError, match=r"disk full while writing shard .*shard-000000\.tar"):
         _write(tmp_path)
     assert not list(tmp_path.glob(".*.tmp")) and not list(tmp_path.glob("shard-*"))
@@ -408,7 +408,7 @@ def test_other_library_versions_may_verify_but_not_extend(reference, tmp_path, m
     out = tmp_path / "ds"
     shutil.copytree(reference, out)
     real = dsmod._package_versions
-    monkeypatch.setattr(dsmod, "_package_versions", lambda: {**real(), "numpy": "0.0.1"})
+    monkeypatch.setattr(dsmod._writer, "_package_versions", lambda: {**real(), "numpy": "0.0.1"})
     assert _write(out)["complete"]  # finished: only verified, nothing made
     assert _files(out) == _files(reference)
     with pytest.raises(UserError, match=r"other library versions \(numpy: \"1[^;]*\" -> \"0\.0\.1\"\)"):

@@ -1,0 +1,124 @@
+"""Write and read RestoreBench datasets: WebDataset-layout tar shards + manifest.
+
+Every generator writes its samples through :func:`write_dataset` and every
+consumer (training, the benchmark harness) reads them back through
+:func:`read_dataset` or :class:`SampleDataset`.
+
+On-disk layout of a dataset directory::
+
+    DIR/manifest.json              what was made, how, and the dataset's identity
+    DIR/shard-000000.tar           samples 0 .. shard_size-1
+    DIR/shard-000000.tar.json      the shard's record (sha256, index range, bytes)
+    DIR/shard-000001.tar ...
+
+Each shard is a plain (USTAR) tar in WebDataset layout: the members of sample
+``i`` are named ``{key}.{field}.{ext}`` with ``key = f"{i:012d}"``, e.g.
+``000000000123.inputs.views.png``, ``000000000123.target.clean.png``,
+``000000000123.extras.mask.png``, ``000000000123.params.json`` and
+``000000000123.meta.json`` (dtype, shape and encoding of every array, so the
+reader restores them exactly). Encoding of an array field:
+
+* float32, 3-D ``(H, W, C)`` or 4-D ``(N, H, W, C)`` with C in {1, 3}, all
+  values in [0, 1]: 8-bit PNG of ``round(x * 255)`` (a view stack is tiled
+  vertically into one ``(N*H, W, C)`` image); read back as float32 ``k / 255``.
+  Any other float array (other ndim, values outside [0, 1], NaN) is stored
+  losslessly as ``.npy``;
+* bool with 2 to 4 dimensions (masks, stacks of masks): PNG of 0/255, read
+  back as bool;
+* uint8 with the same layouts as float32 images, or 2-D: PNG, read back
+  unchanged;
+* everything else: ``.npy`` (``allow_pickle=False``).
+
+PNGs are written by OpenCV at zlib level 1, run-length strategy (RGB is stored
+as RGB: OpenCV's BGR order is swapped on both sides).
+
+Determinism: sample ``i`` is made from ``generators.task.sample_rng(seed, i)``
+only, members are written in sorted order with fixed tar headers (mtime 0,
+uid/gid 0, empty owner names, mode 0644, no pax records), so every shard is
+byte-identical for any worker count and for the Ray engine. Generators run
+with one torch/OpenCV/OpenMP thread per worker so that the thread count cannot
+change floating-point results either.
+
+Crash safety and resume: a shard is written under a hidden temporary name,
+fsync'ed and renamed into place; its ``.tar.json`` record is written the same
+way afterwards and marks the shard complete. Re-running the same command
+verifies complete shards (sha256 against the record), deletes temporary and
+unverifiable files and makes only what is missing. ``n`` may grow between
+runs (the dataset is extended; the old, shorter last shard is remade) but
+never shrink; any other change (generator, params, seed, shard size, library
+versions while work remains) is refused with :class:`UserError`.
+
+``manifest.json`` exists from the first moment with ``"complete": false`` and
+no shard list; when every shard is done it is atomically replaced by the final
+manifest (``"complete": true``, the shard list and ``dataset_hash``). It holds
+no timestamps or host names: two runs of the same command write identical
+manifests.
+
+Errors for users are :class:`UserError` (a ``ValueError``) with a one-line
+message; a failing ``make_sample`` names the sample index. ``run_cli`` turns
+them into one ``error:`` line on stderr; ``RESTOREBENCH_DEBUG=1`` re-raises with
+the traceback instead.
+
+``dataset_hash`` is the sha256 hex digest of the UTF-8 JSON text
+``json.dumps(d, sort_keys=True, separators=(",", ":"))`` with ``d = {"format":
+..., "format_version": ..., "generator": ..., "params": ..., "seed": ...,
+"n": ..., "shard_size": ..., "shards": [sha256 of each shard, in order]}``
+(see :func:`compute_dataset_hash`). Library versions are recorded but not
+hashed: the shard bytes already capture any effect they have.
+"""
+
+from __future__ import annotations
+
+# One concern per module; each imports only modules listed above it. Private
+# names used by tests are re-exported here; patch them where they are used
+# (e.g. generators.dataset._writer._package_versions).
+#   _common   constants, UserError, small helpers
+#   _atomic   atomic JSON files, fsync, checksums, the writer's lock
+#   _codec    one sample <-> tar members (pure)
+#   _tar      deterministic tar members; member index on the read side
+#   _engines  writing one shard; in-process, process-pool and Ray engines
+#   _writer   write_dataset: settings checks, resume, disk check, job loop
+#   _reader   read_manifest, read_dataset, SampleDataset
+#   _cli      add_dataset_arguments, run_cli
+from generators.dataset._atomic import _sha256_file
+from generators.dataset._cli import add_dataset_arguments, run_cli, select_extras
+from generators.dataset._codec import _decode_array, _encode_array, _encode_sample
+from generators.dataset._common import (
+    DEBUG_ENV,
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    UserError,
+    _package_versions,
+)
+from generators.dataset._reader import _SampleDataset, read_dataset, read_manifest
+from generators.dataset._writer import compute_dataset_hash, write_dataset
+
+__all__ = [
+    "UserError",
+    "write_dataset",
+    "read_dataset",
+    "read_manifest",
+    "compute_dataset_hash",
+    "SampleDataset",
+    "add_dataset_arguments",
+    "run_cli",
+]
+
+UserError.__module__ = __name__  # tracebacks and pickles name it where users import it from
+
+
+def __getattr__(name: str):
+    # SampleDataset subclasses torch's Dataset, but importing torch costs ~1.5 s
+    # in every spawned writer process that never reads; build the class on
+    # first use instead (cached, so pickling finds the same object).
+    if name == "SampleDataset":
+        try:
+            from torch.utils.data import Dataset
+        except ImportError:  # pragma: no cover - torch is a project dependency
+            Dataset = object
+        namespace = {"__module__": __name__, "__doc__": _SampleDataset.__doc__}
+        cls = type("SampleDataset", (_SampleDataset, Dataset), namespace)
+        globals()["SampleDataset"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

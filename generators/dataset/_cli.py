@@ -1,0 +1,170 @@
+"""The command line every generator shares: flags, extras selection, one-line errors and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from generators.dataset._common import DEBUG_ENV, MANIFEST, UserError, _debug, _one_line
+from generators.dataset._writer import _write_dataset
+
+
+def _int_at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser, *, n: int = 1000, shard_size: int = 100) -> None:
+    """Add the flags every generator shares; their values feed :func:`write_dataset`.
+
+    ``--n --out --seed --shard-size --workers --engine --ray-address
+    --ignore-disk-space --no-progress``; ``n`` and ``shard_size`` set the
+    defaults of ``--n`` and ``--shard-size``.
+    """
+    g = parser.add_argument_group("dataset output")
+    g.add_argument("--n", type=_int_at_least(1), default=n, help=f"number of samples (default {n})")
+    g.add_argument("--out", required=True, help="output directory (created; re-running the same command resumes)")
+    g.add_argument("--seed", type=_int_at_least(0), default=0, help="dataset seed (default 0)")
+    g.add_argument(
+        "--shard-size", type=_int_at_least(1), default=shard_size, help=f"samples per tar shard (default {shard_size})"
+    )
+    g.add_argument("--workers", type=_int_at_least(1), default=None, help="parallel workers (default: all CPU cores)")
+    g.add_argument("--engine", choices=("local", "ray"), default="local", help="local process pool or Ray tasks")
+    g.add_argument("--ray-address", default=None, help="address of a running Ray cluster (with --engine ray)")
+    g.add_argument("--extras", choices=("all", "masks", "none"), default="all",
+                   help="which extras to store: all (default), only the boolean masks, or none (inputs, target "
+                        "and params only); recorded in the dataset parameters")
+    g.add_argument("--ignore-disk-space", action="store_true", help="skip the free-disk-space check")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def select_extras(make_sample: Callable, rng, *, extras: str):
+    """``make_sample(rng)`` keeping only the requested extras (``--extras``):
+    ``"masks"`` keeps boolean arrays, ``"none"`` drops every extra."""
+    from generators.task import Sample
+
+    s = make_sample(rng)
+    kept = {} if extras == "none" else {k: v for k, v in s.extras.items() if np.asarray(v).dtype == np.bool_}
+    return Sample(inputs=s.inputs, target=s.target, extras=kept, params=s.params)
+
+
+def _short_errors(parser: argparse.ArgumentParser) -> None:
+    """Make argparse usage errors one line: ``prog: error: message (see --help)``."""
+
+    def error(message: str):
+        print(f"{parser.prog}: error: {_one_line(message)} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+    parser.error = error  # type: ignore[method-assign]
+    for action in parser._actions:  # subparsers get the same treatment
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _short_errors(sub)
+
+
+def run_cli(
+    parser: argparse.ArgumentParser,
+    build: Callable[[argparse.Namespace], tuple[Callable, Mapping[str, Any]]],
+    argv: list[str] | None = None,
+    *,
+    generator: str,
+) -> int:
+    """Run a generator command: parse ``argv``, ``build(args)``, write the dataset.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        With the generator's own flags and :func:`add_dataset_arguments`.
+    build : callable
+        ``args -> (make_sample, params)``; may raise :class:`UserError` or
+        ``ValueError`` for bad flag values.
+    argv : list of str or None
+        Arguments (None: ``sys.argv[1:]``).
+    generator : str
+        Name recorded in the manifest.
+
+    Returns
+    -------
+    int
+        0 on success (one summary line on stdout); 2 for usage errors
+        (bad flags or values); 1 for other failures; errors are one line
+        on stderr. ``RESTOREBENCH_DEBUG=1`` re-raises with the traceback.
+    """
+    _short_errors(parser)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    prog = parser.prog
+    try:
+        try:
+            make_sample, params = build(args)
+            extras = getattr(args, "extras", "all")
+            if extras != "all":  # part of the identity only when not the default, so existing datasets keep theirs
+                make_sample = functools.partial(select_extras, make_sample, extras=extras)
+                params = {**params, "extras": extras}
+        except (UserError, ValueError) as e:
+            if _debug():
+                raise
+            print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
+            return 2
+        manifest, stats = _write_dataset(
+            make_sample,
+            n=args.n,
+            out=args.out,
+            seed=args.seed,
+            shard_size=args.shard_size,
+            workers=args.workers,
+            engine=args.engine,
+            ray_address=args.ray_address,
+            generator=generator,
+            params=params,
+            check_disk=not args.ignore_disk_space,
+            progress=not args.no_progress,
+        )
+    except UserError as e:
+        if _debug():
+            raise
+        print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if _debug():
+            raise
+        print(f"{prog}: error: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 1
+    except OSError as e:
+        if _debug():
+            raise
+        what = f"{e.strerror}: {e.filename}" if e.strerror and e.filename else _one_line(e)
+        print(f"{prog}: error: {what}", file=sys.stderr)
+        return 1
+    except Exception as e:
+        if _debug():
+            raise
+        print(
+            f"{prog}: error: internal error: {type(e).__name__}: {_one_line(e)} (set {DEBUG_ENV}=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+    rate = stats["made"] / stats["seconds"] if stats["seconds"] > 0 else 0.0
+    made = f"{stats['made']} made ({rate:.1f} samples/s)" if stats["made"] else "nothing to make"
+    reused = f", {stats['reused']} already there (verified)" if stats["reused"] else ""
+    print(
+        f"{generator}: {manifest['n']} samples in {len(manifest['shards'])} shards, {made}{reused}; "
+        f"{Path(args.out) / MANIFEST} dataset_hash {manifest['dataset_hash'][:16]}"
+    )
+    return 0

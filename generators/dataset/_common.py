@@ -1,0 +1,82 @@
+"""Constants, the user-error class and small helpers shared by the dataset modules."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import re
+from typing import Any
+
+FORMAT = "restorebench-webdataset"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+KEY_DIGITS = 12
+SHARD_DIGITS = 6
+DISK_MARGIN = 1.10
+GROUPS = ("inputs", "target", "extras")
+DEBUG_ENV = "RESTOREBENCH_DEBUG"
+
+# Packages whose versions are recorded in the manifest (missing ones are skipped).
+_VERSIONED_PACKAGES = (
+    "restorebench",
+    "numpy",
+    "opencv-python-headless",
+    "opencv-python",
+    "torch",
+    "scipy",
+    "scikit-image",
+    "pillow",
+    "numba",
+    "bpy",
+    "trimesh",
+    "pyrender",
+    "carla",
+    "ray",
+)
+_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+_SHARD_RE = re.compile(r"^shard-(\d{%d})\.tar(\.json)?$" % SHARD_DIGITS)
+
+
+class UserError(ValueError):
+    """A problem the user can fix; its message is one line, shown without a traceback."""
+
+
+def _debug() -> bool:
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _first_line(text: Any) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return _one_line(lines[0] if lines else "")
+
+
+def _key(index: int) -> str:
+    return f"{index:0{KEY_DIGITS}d}"
+
+
+def _shard_name(shard: int) -> str:
+    return f"shard-{shard:0{SHARD_DIGITS}d}.tar"
+
+
+def _format_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def _package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED_PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions

@@ -1,0 +1,384 @@
+"""The writer: settings checks, resume (scan, verify, refuse mismatches), disk check and the job loop."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import pickle
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from generators.dataset._atomic import _dumps, _lock, _sha256_file, _write_json_atomic
+from generators.dataset._codec import _to_jsonable
+from generators.dataset._common import (
+    _SHARD_RE,
+    DISK_MARGIN,
+    FORMAT,
+    FORMAT_VERSION,
+    KEY_DIGITS,
+    MANIFEST,
+    SHARD_DIGITS,
+    UserError,
+    _debug,
+    _format_bytes,
+    _one_line,
+    _package_versions,
+    _shard_name,
+)
+from generators.dataset._engines import _InProcess, _LocalPool, _RayEngine, _ShardJob
+from generators.task import Sample
+
+
+def compute_dataset_hash(manifest: Mapping[str, Any]) -> str:
+    """The dataset's identity: sha256 over its settings and the ordered shard hashes."""
+    d = {k: manifest[k] for k in ("format", "format_version", "generator", "params", "seed", "n", "shard_size")}
+    d["shards"] = [s["sha256"] for s in manifest["shards"]]
+    return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def _check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise UserError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise UserError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _describe_diff(old: Mapping, new: Mapping, prefix: str = "") -> list[str]:
+    diffs = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k, "<unset>"), new.get(k, "<unset>")
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            diffs += _describe_diff(a, b, f"{prefix}{k}.")
+        elif a != b:
+            diffs.append(f"{prefix}{k}: {json.dumps(a)} -> {json.dumps(b)}")
+    return diffs
+
+
+def _check_existing(out: Path, config: dict, manifest: dict | None) -> bool:
+    """Refuse incompatible existing content; True when the existing manifest can stay as is."""
+    if manifest is None:
+        leftovers = [p.name for p in out.iterdir() if p.name != ".restorebench.lock"]
+        if leftovers:
+            raise UserError(
+                f"{out} is not empty ({', '.join(sorted(leftovers)[:3])}{', ...' if len(leftovers) > 3 else ''}) "
+                f"and holds no {MANIFEST}; use an empty or new --out directory"
+            )
+        return False
+    if manifest.get("format") != FORMAT:
+        raise UserError(f"{out / MANIFEST} is not a RestoreBench dataset manifest; use another --out directory")
+    keys = ("format_version", "generator", "params", "seed", "shard_size")
+    diffs = _describe_diff({k: manifest.get(k) for k in keys}, {k: config[k] for k in keys})
+    if diffs:
+        raise UserError(
+            f"{out} already holds a dataset made with different settings ({'; '.join(diffs)}); "
+            "use a new --out directory or the original settings"
+        )
+    if config["n"] < manifest["n"]:
+        raise UserError(
+            f"{out} already holds n={manifest['n']} samples; --n {config['n']} would shrink it "
+            "(n may only grow); use a new --out directory"
+        )
+    return config["n"] == manifest["n"] and bool(manifest.get("complete"))
+
+
+def _check_versions(out: Path, config: dict, manifest: dict) -> None:
+    """Refuse to add shards made with other library versions than the existing ones."""
+    diffs = _describe_diff(manifest.get("versions", {}), config["versions"])
+    if diffs:
+        raise UserError(
+            f"{out} was started with other library versions ({'; '.join(diffs)}); adding shards would mix "
+            "data made by different code; use a new --out directory or the original environment"
+        )
+
+
+def _scan_shards(out: Path, n: int, shard_size: int) -> dict[int, dict]:
+    """Verified complete shards by index; deletes temporaries and anything unverifiable."""
+    num_shards = -(-n // shard_size)
+    for p in out.iterdir():
+        if p.name.startswith(".") and p.name.endswith(".tmp"):
+            with contextlib.suppress(OSError):
+                p.unlink()
+    done = {}
+    for s in range(num_shards):
+        path = out / _shard_name(s)
+        rec_path = path.with_name(path.name + ".json")
+        first, count = s * shard_size, min(shard_size, n - s * shard_size)
+        ok = False
+        if path.exists() and rec_path.exists():
+            try:
+                rec = json.loads(rec_path.read_text())
+                ok = (
+                    rec.get("first") == first
+                    and rec.get("count") == count
+                    and rec.get("file") == path.name
+                    and rec.get("bytes") == path.stat().st_size
+                    and rec.get("sha256") == _sha256_file(path)
+                )
+            except (OSError, ValueError):
+                ok = False
+        if ok:
+            done[s] = rec
+        else:
+            for p in (rec_path, path):  # the record goes first: it is what marks a shard complete
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+    for p in out.iterdir():  # shards beyond the end cannot exist unless n shrank, which is refused
+        m = _SHARD_RE.match(p.name)
+        if m and int(m.group(1)) >= num_shards:
+            raise UserError(f"{p} lies beyond the {num_shards} shards of this dataset; use a new --out directory")
+    return done
+
+
+def _check_disk(out: Path, done: dict[int, dict], remaining: int) -> None:
+    """Refuse when ``remaining`` samples, sized like the first finished shard, +10% do not fit."""
+    if remaining <= 0 or not done:
+        return
+    rec = done.get(0) or done[min(done)]
+    per_sample = rec["bytes"] / rec["count"]
+    need = per_sample * remaining * DISK_MARGIN
+    free = shutil.disk_usage(out).free
+    if free < need:
+        raise UserError(
+            f"not enough free disk space in {out}: about {_format_bytes(need)} needed for {remaining} more samples "
+            f"({_format_bytes(per_sample)}/sample measured on {rec['file']}, +10% margin) but "
+            f"{_format_bytes(free)} free; free space, lower --n or pass --ignore-disk-space"
+        )
+
+
+def write_dataset(
+    make_sample: Callable[[np.random.Generator], Sample],
+    *,
+    n: int,
+    out: str | os.PathLike,
+    seed: int = 0,
+    shard_size: int = 100,
+    workers: int | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    generator: str,
+    params: Mapping[str, Any] | None = None,
+    check_disk: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Make ``n`` samples and write them as tar shards plus ``manifest.json``.
+
+    Sample ``i`` is ``make_sample(generators.task.sample_rng(seed, i))``.
+    Re-running the same call resumes (or just verifies a finished dataset);
+    see the module docstring for the layout and the guarantees.
+
+    Parameters
+    ----------
+    make_sample : callable
+        ``rng -> Sample``. Must be picklable (module-level function or a
+        ``functools.partial`` of one) when more than one worker is used.
+    n : int
+        Number of samples, >= 1. May grow on a later run into the same
+        directory (the dataset is extended), never shrink.
+    out : path
+        Output directory; created if needed. Must be empty or hold a
+        dataset made with the same settings.
+    seed : int
+        Dataset seed, >= 0.
+    shard_size : int
+        Samples per shard, >= 1. One shard is the unit of work of a worker.
+    workers : int or None
+        Parallel workers; None means ``os.cpu_count()``; 1 runs in-process.
+    engine : {"local", "ray"}
+        ``"local"``: a spawn-context process pool. ``"ray"``: one Ray task
+        per shard, on a local Ray started with ``num_cpus=workers`` (and shut
+        down afterwards) or on the cluster at ``ray_address``.
+    ray_address : str or None
+        Address of a running Ray cluster (``engine="ray"`` only).
+    generator : str
+        Generator name recorded in the manifest.
+    params : mapping or None
+        JSON-able generator parameters; recorded and part of the dataset hash.
+    check_disk : bool
+        Refuse to go on when the free disk space is below the size
+        extrapolated from the first finished shard plus 10% (checked as soon
+        as one shard exists, when at most ``workers`` shards are in flight).
+        A full disk while writing is always a :class:`UserError` naming the
+        shard; its temporary file is removed.
+    progress : bool
+        Show a tqdm bar (samples/s, ETA) on stderr when it is a terminal.
+
+    Returns
+    -------
+    dict
+        The final manifest (also in ``out/manifest.json``).
+
+    Raises
+    ------
+    UserError
+        On invalid arguments, incompatible existing content, too little
+        disk space, a full disk, or a failing ``make_sample`` (the message
+        names the sample index).
+    """
+    return _write_dataset(**locals())[0]
+
+
+def _write_dataset(
+    make_sample,
+    *,
+    n,
+    out,
+    seed=0,
+    shard_size=100,
+    workers=None,
+    engine="local",
+    ray_address=None,
+    generator,
+    params=None,
+    check_disk=True,
+    progress=True,
+) -> tuple[dict, dict]:
+    n = _check_int(n, "n", 1)
+    shard_size = _check_int(shard_size, "shard_size", 1)
+    seed = _check_int(seed, "seed", 0)
+    workers = (os.cpu_count() or 1) if workers is None else _check_int(workers, "workers", 1)
+    if engine not in ("local", "ray"):
+        raise UserError(f"engine must be 'local' or 'ray', got {engine!r}")
+    if ray_address is not None and engine != "ray":
+        raise UserError("ray_address needs engine='ray'")
+    if not isinstance(generator, str) or not generator:
+        raise UserError(f"generator must be a non-empty name, got {generator!r}")
+    if n >= 10**KEY_DIGITS:
+        raise UserError(f"n must be below 10**{KEY_DIGITS}, got {n}")
+    num_shards = -(-n // shard_size)
+    if num_shards > 10**SHARD_DIGITS:
+        raise UserError(f"{num_shards} shards is too many (max {10**SHARD_DIGITS}); raise shard_size")
+    if not callable(make_sample):
+        raise UserError(f"make_sample must be callable, got {type(make_sample).__name__}")
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "generator": generator,
+        "params": _to_jsonable(dict(params or {}), "params"),
+        "seed": seed,
+        "n": n,
+        "shard_size": shard_size,
+        "key_digits": KEY_DIGITS,
+        "versions": _package_versions(),
+    }
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with _lock(out):
+        manifest_path = out / MANIFEST
+        existing = None
+        if manifest_path.exists():
+            try:
+                existing = json.loads(manifest_path.read_text())
+            except ValueError:
+                raise UserError(f"{manifest_path} is not valid JSON; use a new --out directory") from None
+        keep_manifest = _check_existing(out, config, existing)
+        done = _scan_shards(out, n, shard_size)
+        todo = [s for s in range(num_shards) if s not in done]
+        if existing is not None and todo:
+            _check_versions(out, config, existing)
+        elif existing is not None:  # nothing to make: keep recording what made the shards
+            config["versions"] = existing.get("versions", config["versions"])
+        if not keep_manifest:
+            _write_json_atomic(manifest_path, {**config, "complete": False})
+        reused = sum(r["count"] for r in done.values())
+        made = _run_jobs(
+            make_sample, out, todo, done, n=n, seed=seed, shard_size=shard_size, workers=workers,
+            engine=engine, ray_address=ray_address, generator=generator, check_disk=check_disk,
+            progress=progress, reused=reused,
+        )  # fmt: skip
+        manifest = {**config, "complete": True, "shards": [done[s] for s in range(num_shards)]}
+        manifest["dataset_hash"] = compute_dataset_hash(manifest)
+        text = _dumps(manifest)
+        if not manifest_path.exists() or manifest_path.read_text() != text:
+            _write_json_atomic(manifest_path, manifest)
+    stats = {"made": made, "reused": reused, "seconds": time.perf_counter() - t0}
+    return manifest, stats
+
+
+def _run_jobs(make_sample, out, todo, done, *, n, seed, shard_size, workers, engine, ray_address,
+              generator, check_disk, progress, reused) -> int:  # fmt: skip
+    """Write the shards in ``todo`` (shard 0 first), filling ``done``; return the samples made."""
+    if not todo:
+        return 0
+    remaining = n - reused
+    if check_disk:
+        _check_disk(out, done, remaining)
+    debug = _debug()
+    jobs = [
+        _ShardJob(str(out), s, s * shard_size, min(shard_size, n - s * shard_size), seed, debug) for s in todo
+    ]
+    workers = min(workers, len(jobs))
+    if workers > 1 or engine == "ray":
+        try:
+            pickle.dumps(make_sample)
+        except Exception as e:
+            if engine != "ray":  # Ray pickles by value with cloudpickle and may still manage
+                raise UserError(
+                    f"make_sample must be picklable for workers > 1 (a module-level function or "
+                    f"functools.partial of one): {_one_line(e)}"
+                ) from None
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(
+        total=n, initial=reused, unit="sample", desc=generator, disable=None if progress else True,
+        smoothing=0.05, dynamic_ncols=True, file=sys.stderr,
+    )  # fmt: skip
+    lock = threading.Lock()
+
+    def report(k: int) -> None:
+        with lock:
+            bar.update(k)
+
+    runner = None
+    made = 0
+    ok = False
+    try:
+        if engine == "ray":
+            runner = _RayEngine(make_sample, workers, ray_address)
+        elif workers == 1:
+            runner = _InProcess(make_sample, report)
+        else:
+            runner = _LocalPool(make_sample, report, workers)
+        pending = list(jobs)
+        in_flight = 0
+        disk_checked = not check_disk or bool(done)
+        while pending or in_flight:
+            # Until the first shard is measured only one wave is in flight, so a
+            # short disk is refused early; afterwards the window keeps workers busy.
+            while pending and in_flight < workers:
+                runner.submit(pending.pop(0))
+                in_flight += 1
+            record = runner.wait_one()
+            in_flight -= 1
+            s = int(_SHARD_RE.match(record["file"]).group(1))
+            done[s] = record
+            made += record["count"]
+            if not runner.reports_samples:
+                report(record["count"])
+            if not disk_checked:
+                _check_disk(out, done, n - reused - made)
+                disk_checked = True
+        ok = True
+    finally:
+        try:
+            if runner is not None:
+                runner.close(abort=not ok)
+        finally:
+            bar.close()
+            if not ok:
+                for p in out.glob(".shard-*.tmp"):  # what killed workers left behind
+                    with contextlib.suppress(OSError):
+                        p.unlink()
+    return made
