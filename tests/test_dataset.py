@@ -159,6 +159,136 @@ def test_params_must_be_json(tmp_path):
 
 
 # --------------------------------------------------------------------------- #
+# image formats (--image-format png|webp|jpeg)
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture(scope="module")
+def webp(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("webp") / "ds"
+    _write(out, image_format="webp")
+    return out
+
+
+def _lossless_fields(sample: Sample) -> dict[str, np.ndarray]:
+    return {k: sample.extras[k] for k in ("mask", "u8", "labels", "depth")}
+
+
+def test_webp_decodes_to_the_png_values_and_only_images_change_encoding(reference, webp):
+    for (k1, a), (k2, b) in zip(read_dataset(reference), read_dataset(webp), strict=True):
+        assert k1 == k2
+        for group in ("inputs", "target", "extras"):
+            ga, gb = getattr(a, group), getattr(b, group)
+            assert sorted(ga) == sorted(gb)
+            for name in ga:  # lossless: every array equal, the greyscale image included
+                assert ga[name].dtype == gb[name].dtype and ga[name].shape == gb[name].shape
+                np.testing.assert_array_equal(ga[name], gb[name], err_msg=f"{group}.{name}")
+        assert a.params == b.params
+    with tarfile.open(webp / "shard-000000.tar") as tf:
+        exts = {m.name.split(".", 1)[1] for m in tf.getmembers()}
+    assert {"inputs.views.webp", "inputs.grey.webp", "target.clean.webp"} <= exts
+    assert {"extras.mask.png", "extras.u8.png", "extras.labels.npy", "extras.depth.npy"} <= exts  # stay lossless
+    ds = SampleDataset(webp)
+    np.testing.assert_array_equal(ds[4].inputs["views"], dict(read_dataset(reference))[f"{4:012d}"].inputs["views"])
+
+
+def test_jpeg_round_trip_is_close_and_keeps_masks_and_labels_exact(reference, tmp_path):
+    _write(tmp_path / "q", image_format="jpeg", quality=90)
+    for (_, a), (_, b) in zip(read_dataset(reference), read_dataset(tmp_path / "q"), strict=True):
+        for x, y in [(a.inputs["views"], b.inputs["views"]), (a.inputs["grey"], b.inputs["grey"]),
+                     (a.target["clean"], b.target["clean"])]:  # fmt: skip
+            assert x.dtype == y.dtype == np.float32 and x.shape == y.shape
+            assert 0 < np.abs(x - y).mean() < 0.05  # lossy, but close (uniform noise is JPEG's worst case)
+        for name, want in _lossless_fields(a).items():
+            np.testing.assert_array_equal(b.extras[name], want)
+
+
+def test_jpeg_quality_orders_error_and_size_on_a_smooth_image():
+    y, x = np.mgrid[0:64, 0:48].astype(np.float32)
+    img = np.stack([x / 47, y / 63, (x + y) / 110], -1).astype(np.float32)
+    u8 = np.rint(img * 255) / 255
+    sizes, errors = [], []
+    for q in (50, 95):
+        ext, data, meta = dsmod._encode_array(img, image_format="jpeg", quality=q)
+        assert (ext, meta["encoding"]) == ("jpg", "jpeg8")
+        back = dsmod._decode_array(bytes(data), meta, "test")
+        sizes.append(len(data))
+        errors.append(np.abs(back - u8).max())
+    assert sizes[0] < sizes[1] and errors[1] < errors[0] and errors[1] <= 3 / 255
+
+
+def test_image_formats_are_deterministic_across_runs_and_workers(webp, tmp_path):
+    _write(tmp_path / "w2", image_format="webp", workers=2)
+    assert _files(tmp_path / "w2") == _files(webp)
+    _write(tmp_path / "j1", image_format="jpeg")
+    _write(tmp_path / "j2", image_format="jpeg")
+    assert _files(tmp_path / "j1") == _files(tmp_path / "j2")
+
+
+def test_image_format_is_recorded_and_part_of_the_identity(reference, webp, tmp_path):
+    png, wm = read_manifest(reference), read_manifest(webp)
+    assert "image_format" not in png and "image_quality" not in png and png["format_version"] == 1  # as before
+    assert (wm["image_format"], wm["format_version"]) == ("webp", 2) and "image_quality" not in wm
+    assert wm["dataset_hash"] == compute_dataset_hash(wm) != png["dataset_hash"]
+    # the option is hashed, not only the bytes it produced
+    assert compute_dataset_hash({**wm, "image_format": "jpeg"}) != wm["dataset_hash"]
+    jm = _write(tmp_path / "j", image_format="jpeg")
+    assert (jm["image_format"], jm["image_quality"]) == ("jpeg", 95)
+    assert compute_dataset_hash({**jm, "image_quality": 90}) != jm["dataset_hash"]
+
+
+@pytest.mark.parametrize(
+    "existing, change, pattern",
+    [
+        ("png", {"image_format": "webp"}, r'image_format: "png" -> "webp \(lossless\)"'),
+        ("webp", {"image_format": "png"}, r'image_format: "webp \(lossless\)" -> "png"'),
+        ("webp", {"image_format": "jpeg", "n": N + 2}, r'image_format: "webp \(lossless\)" -> "jpeg quality 95"'),
+    ],
+)
+def test_resume_or_extend_with_another_image_format_is_refused(reference, webp, tmp_path, existing, change, pattern):
+    out = tmp_path / "ds"
+    shutil.copytree(reference if existing == "png" else webp, out)
+    before = _files(out)
+    with pytest.raises(UserError, match=pattern):
+        _write(out, **change)
+    assert _files(out) == before
+
+
+def test_jpeg_quality_change_is_refused_and_bad_options_are_user_errors(tmp_path):
+    argv = ["--out", str(tmp_path / "j"), "--n", "2", "--workers", "1", "--no-progress"]
+    assert toy_main([*argv, "--image-format", "jpeg", "--quality", "80"]) == 0  # the flags reach the writer
+    assert read_manifest(tmp_path / "j")["image_quality"] == 80
+    with pytest.raises(UserError, match=r'image_format: "jpeg quality 80" -> "jpeg quality 95"'):
+        _write(tmp_path / "j", n=2, shard_size=2, params={"size": 12}, image_format="jpeg")
+    with pytest.raises(UserError, match="image_format must be one of png, webp, jpeg"):
+        _write(tmp_path / "x", image_format="tiff")
+    with pytest.raises(UserError, match="quality applies to image_format 'jpeg' only"):
+        _write(tmp_path / "x", image_format="webp", quality=90)
+    with pytest.raises(UserError, match="quality must be <= 100"):
+        _write(tmp_path / "x", image_format="jpeg", quality=101)
+
+
+def test_images_too_large_for_the_format_stay_png(monkeypatch):
+    import generators.dataset._codec as codec
+
+    monkeypatch.setattr(codec, "_MAX_SIDE", {"webp": 8, "jpeg": 8})
+    img = np.zeros((12, 10, 3), np.float32)
+    for fmt in ("webp", "jpeg"):
+        ext, data, meta = codec._encode_array(img, image_format=fmt)
+        assert (ext, meta["encoding"]) == ("png", "png8")
+        np.testing.assert_array_equal(codec._decode_array(bytes(data), meta, "t"), img)
+
+
+def test_reader_names_a_format_version_it_cannot_read(reference, tmp_path):
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    m = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps({**m, "format_version": 99}))
+    with pytest.raises(UserError, match=r"format_version 99 cannot be read by this RestoreBench \(it reads 1, 2\)"):
+        read_manifest(out)
+
+
+# --------------------------------------------------------------------------- #
 # bytes on disk: determinism
 # --------------------------------------------------------------------------- #
 
@@ -370,6 +500,9 @@ def test_disk_full_while_writing_is_one_clear_error(tmp_path, monkeypatch):
         (["--shard-size", "0"], 2, "--shard-size: must be >= 1"),
         (["--engine", "foo"], 2, "invalid choice: 'foo'"),
         (["--bogus"], 2, "unrecognized arguments: --bogus"),
+        (["--image-format", "tiff"], 2, "invalid choice: 'tiff'"),
+        (["--quality", "90"], 2, "--quality applies to --image-format jpeg only"),
+        (["--image-format", "jpeg", "--quality", "101"], 2, "--quality: must be <= 100"),
         (["--size", "0"], 2, "--size must be >= 1"),  # raised by the generator's build()
         (["--fail", "--workers", "1"], 1, r"make_sample failed on sample 0 .*RuntimeError: toy failure with"),
         (["--fail", "--n", "6", "--workers", "2"], 1, r"failed on sample [02] \(shard shard-00000[01]\.tar\)"),

@@ -32,6 +32,19 @@ reader restores them exactly). Encoding of an array field:
 PNGs are written by OpenCV at zlib level 1, run-length strategy (RGB is stored
 as RGB: OpenCV's BGR order is swapped on both sides).
 
+Image format (``--image-format``, ``write_dataset(image_format=...)``): the
+float32 [0, 1] images above may instead be stored as lossless 8-bit WebP
+(``.webp``, encoding ``webp8``, Pillow at its fastest effort; decodes to the
+same values as PNG; a gray image is stored as RGB) or as JPEG (``.jpg``,
+encoding ``jpeg8``, OpenCV/libjpeg-turbo at ``--quality``, default 95, 4:4:4
+chroma; lossy). An image taller or wider than the format allows (WebP 16383,
+JPEG 65500 pixels, e.g. a long view stack) stays PNG. Masks, uint8 arrays
+(label maps) and ``.npy`` arrays are lossless whatever the choice. The reader
+decodes every encoding; the manifest records ``"image_format"`` (and
+``"image_quality"`` for JPEG), absent for PNG. Datasets using WebP or JPEG
+have ``format_version`` 2 (older readers refuse them by that number); PNG
+datasets stay version 1, byte for byte as before the option existed.
+
 Determinism: sample ``i`` is made from ``generators.task.sample_rng(seed, i)``
 only, members are written in sorted order with fixed tar headers (mtime 0,
 uid/gid 0, empty owner names, mode 0644, no pax records), so every shard is
@@ -45,8 +58,9 @@ way afterwards and marks the shard complete. Re-running the same command
 verifies complete shards (sha256 against the record), deletes temporary and
 unverifiable files and makes only what is missing. ``n`` may grow between
 runs (the dataset is extended; the old, shorter last shard is remade) but
-never shrink; any other change (generator, params, seed, shard size, library
-versions while work remains) is refused with :class:`UserError`.
+never shrink; any other change (generator, params, seed, shard size, image
+format or quality, library versions while work remains) is refused with
+:class:`UserError`.
 
 ``manifest.json`` exists from the first moment with ``"complete": false`` and
 no shard list; when every shard is done it is atomically replaced by the final
@@ -63,6 +77,7 @@ the traceback instead.
 ``json.dumps(d, sort_keys=True, separators=(",", ":"))`` with ``d = {"format":
 ..., "format_version": ..., "generator": ..., "params": ..., "seed": ...,
 "n": ..., "shard_size": ..., "shards": [sha256 of each shard, in order]}``
+plus ``image_format`` and ``image_quality`` when the manifest has them
 (see :func:`compute_dataset_hash`). Library versions are recorded but not
 hashed: the shard bytes already capture any effect they have.
 """
@@ -82,7 +97,7 @@ from __future__ import annotations
 #   _cli      add_dataset_arguments, run_cli
 from generators.dataset._atomic import _sha256_file
 from generators.dataset._cli import add_dataset_arguments, run_cli, select_extras
-from generators.dataset._codec import _decode_array, _encode_array, _encode_sample
+from generators.dataset._codec import IMAGE_FORMATS, _decode_array, _encode_array, _encode_sample
 from generators.dataset._common import (
     DEBUG_ENV,
     FORMAT,

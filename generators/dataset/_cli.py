@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from generators.dataset._codec import DEFAULT_JPEG_QUALITY, IMAGE_FORMATS
 from generators.dataset._common import DEBUG_ENV, MANIFEST, UserError, _debug, _one_line
 from generators.dataset._writer import _write_dataset
 
@@ -28,12 +29,25 @@ def _int_at_least(minimum: int):
     return parse
 
 
+def _int_in(low: int, high: int):
+    at_least = _int_at_least(low)
+
+    def parse(text: str) -> int:
+        value = at_least(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be <= {high}, got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
 def add_dataset_arguments(parser: argparse.ArgumentParser, *, n: int = 1000, shard_size: int = 100) -> None:
     """Add the flags every generator shares; their values feed :func:`write_dataset`.
 
     ``--n --out --seed --shard-size --workers --engine --ray-address
-    --ignore-disk-space --no-progress``; ``n`` and ``shard_size`` set the
-    defaults of ``--n`` and ``--shard-size``.
+    --extras --image-format --quality --ignore-disk-space --no-progress``;
+    ``n`` and ``shard_size`` set the defaults of ``--n`` and ``--shard-size``.
     """
     g = parser.add_argument_group("dataset output")
     g.add_argument("--n", type=_int_at_least(1), default=n, help=f"number of samples (default {n})")
@@ -48,6 +62,12 @@ def add_dataset_arguments(parser: argparse.ArgumentParser, *, n: int = 1000, sha
     g.add_argument("--extras", choices=("all", "masks", "none"), default="all",
                    help="which extras to store: all (default), only the boolean masks, or none (inputs, target "
                         "and params only); recorded in the dataset parameters")
+    g.add_argument("--image-format", choices=IMAGE_FORMATS, default="png",
+                   help="how images (views, targets, shading ...) are stored: png (default), webp (lossless, "
+                        "smaller) or jpeg (lossy, at --quality); masks and label maps stay lossless; recorded in "
+                        "the manifest and the dataset hash")
+    g.add_argument("--quality", type=_int_in(1, 100), default=None,
+                   help=f"JPEG quality 1..100 with --image-format jpeg (default {DEFAULT_JPEG_QUALITY})")
     g.add_argument("--ignore-disk-space", action="store_true", help="skip the free-disk-space check")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -110,6 +130,11 @@ def run_cli(
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     prog = parser.prog
+    image_format = getattr(args, "image_format", "png")
+    quality = getattr(args, "quality", None)
+    if quality is not None and image_format != "jpeg":
+        print(f"{prog}: error: --quality applies to --image-format jpeg only (see --help)", file=sys.stderr)
+        return 2
     try:
         try:
             make_sample, params = build(args)
@@ -133,6 +158,8 @@ def run_cli(
             ray_address=args.ray_address,
             generator=generator,
             params=params,
+            image_format=image_format,
+            quality=quality,
             check_disk=not args.ignore_disk_space,
             progress=not args.no_progress,
         )

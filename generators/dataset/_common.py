@@ -9,7 +9,11 @@ import re
 from typing import Any
 
 FORMAT = "restorebench-webdataset"
-FORMAT_VERSION = 1
+# Version 1: PNG and npy members. Version 2 adds the lossy or lossless "webp8" and "jpeg8"
+# encodings of --image-format webp|jpeg; a PNG dataset is still written as version 1, so
+# its bytes and hash stay what they were and older readers still read it.
+FORMAT_VERSION = 2  # the newest this code writes
+READABLE_FORMAT_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 KEY_DIGITS = 12
 SHARD_DIGITS = 6

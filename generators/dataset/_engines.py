@@ -22,7 +22,7 @@ from typing import Any, Callable
 import cv2
 
 from generators.dataset._atomic import _tmp_path, _write_json_atomic
-from generators.dataset._codec import _encode_sample
+from generators.dataset._codec import DEFAULT_JPEG_QUALITY, _encode_sample
 from generators.dataset._common import _THREAD_ENV, DEBUG_ENV, UserError, _debug, _first_line, _one_line, _shard_name
 from generators.dataset._tar import _HashingWriter, _tar_end, _tar_member
 from generators.task import sample_rng
@@ -36,6 +36,8 @@ class _ShardJob:
     count: int
     seed: int
     debug: bool
+    image_format: str = "png"
+    quality: int = DEFAULT_JPEG_QUALITY
 
 
 class _SingleThreaded:
@@ -90,7 +92,7 @@ def _write_shard(job: _ShardJob, make_sample: Callable, report: Callable[[int], 
                 threads.pin()
                 sample = _make_sample(make_sample, job, index)
                 try:
-                    members = _encode_sample(sample, index)
+                    members = _encode_sample(sample, index, image_format=job.image_format, quality=job.quality)
                 except UserError:
                     raise
                 except Exception as e:

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from generators.dataset._codec import _decode_sample
-from generators.dataset._common import FORMAT, FORMAT_VERSION, MANIFEST, UserError, _one_line
+from generators.dataset._common import FORMAT, MANIFEST, READABLE_FORMAT_VERSIONS, UserError, _one_line
 from generators.dataset._tar import _check_keys, _group_by_key, _iter_members
 from generators.task import Sample
 
@@ -34,8 +34,11 @@ def read_manifest(directory: str | os.PathLike) -> dict:
         raise UserError(f"{path} is not valid JSON") from None
     if manifest.get("format") != FORMAT:
         raise UserError(f"{path} is not a RestoreBench dataset manifest")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise UserError(f"{path}: unsupported format_version {manifest.get('format_version')}")
+    if manifest.get("format_version") not in READABLE_FORMAT_VERSIONS:
+        raise UserError(
+            f"{path}: format_version {manifest.get('format_version')} cannot be read by this RestoreBench "
+            f"(it reads {', '.join(map(str, READABLE_FORMAT_VERSIONS))}); update RestoreBench"
+        )
     if not manifest.get("complete"):
         raise UserError(f"dataset in {directory} is incomplete; re-run the generator command to finish it")
     return manifest

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from generators.dataset._atomic import _dumps, _lock, _sha256_file, _write_json_atomic
-from generators.dataset._codec import _to_jsonable
+from generators.dataset._codec import DEFAULT_JPEG_QUALITY, IMAGE_FORMATS, _to_jsonable
 from generators.dataset._common import (
     _SHARD_RE,
     DISK_MARGIN,
@@ -40,8 +40,28 @@ from generators.task import Sample
 def compute_dataset_hash(manifest: Mapping[str, Any]) -> str:
     """The dataset's identity: sha256 over its settings and the ordered shard hashes."""
     d = {k: manifest[k] for k in ("format", "format_version", "generator", "params", "seed", "n", "shard_size")}
+    d.update({k: manifest[k] for k in _STORAGE_KEYS if k in manifest})  # absent for PNG: older hashes stay valid
     d["shards"] = [s["sha256"] for s in manifest["shards"]]
     return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+# Manifest keys of the storage options; absent for PNG, the default (and all there was
+# before --image-format), so that PNG datasets keep their manifests and hashes.
+_STORAGE_KEYS = ("image_format", "image_quality")
+
+
+def _storage_config(image_format: str, quality: int) -> dict:
+    if image_format == "png":
+        return {}
+    return {"image_format": image_format, **({"image_quality": quality} if image_format == "jpeg" else {})}
+
+
+def _describe_storage(manifest: Mapping) -> str:
+    """``"png"``, ``"webp (lossless)"`` or ``"jpeg quality 95"``."""
+    image_format = manifest.get("image_format", "png")
+    if image_format == "jpeg":
+        return f"jpeg quality {manifest.get('image_quality')}"
+    return "webp (lossless)" if image_format == "webp" else image_format
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
@@ -75,8 +95,12 @@ def _check_existing(out: Path, config: dict, manifest: dict | None) -> bool:
         return False
     if manifest.get("format") != FORMAT:
         raise UserError(f"{out / MANIFEST} is not a RestoreBench dataset manifest; use another --out directory")
-    keys = ("format_version", "generator", "params", "seed", "shard_size")
-    diffs = _describe_diff({k: manifest.get(k) for k in keys}, {k: config[k] for k in keys})
+    keys = ("generator", "params", "seed", "shard_size")
+    old = {k: manifest.get(k) for k in keys} | {"image_format": _describe_storage(manifest)}
+    new = {k: config[k] for k in keys} | {"image_format": _describe_storage(config)}
+    diffs = _describe_diff(old, new) or _describe_diff(
+        {"format_version": manifest.get("format_version")}, {"format_version": config["format_version"]}
+    )
     if diffs:
         raise UserError(
             f"{out} already holds a dataset made with different settings ({'; '.join(diffs)}); "
@@ -166,6 +190,8 @@ def write_dataset(
     ray_address: str | None = None,
     generator: str,
     params: Mapping[str, Any] | None = None,
+    image_format: str = "png",
+    quality: int | None = None,
     check_disk: bool = True,
     progress: bool = True,
 ) -> dict:
@@ -202,6 +228,15 @@ def write_dataset(
         Generator name recorded in the manifest.
     params : mapping or None
         JSON-able generator parameters; recorded and part of the dataset hash.
+    image_format : {"png", "webp", "jpeg"}
+        How float32 [0, 1] images (views, targets, shading ...) are stored:
+        8-bit PNG (default), lossless 8-bit WebP (decodes to the same values
+        as PNG, smaller) or JPEG at ``quality`` (lossy). Masks, uint8 arrays
+        (label maps) and other arrays stay lossless whatever the choice.
+        Recorded in the manifest and part of the dataset hash (PNG is
+        recorded by omission, as before the option existed).
+    quality : int or None
+        JPEG quality 1..100 (``image_format="jpeg"`` only; None: 95).
     check_disk : bool
         Refuse to go on when the free disk space is below the size
         extrapolated from the first finished shard plus 10% (checked as soon
@@ -238,6 +273,8 @@ def _write_dataset(
     ray_address=None,
     generator,
     params=None,
+    image_format="png",
+    quality=None,
     check_disk=True,
     progress=True,
 ) -> tuple[dict, dict]:
@@ -258,9 +295,16 @@ def _write_dataset(
         raise UserError(f"{num_shards} shards is too many (max {10**SHARD_DIGITS}); raise shard_size")
     if not callable(make_sample):
         raise UserError(f"make_sample must be callable, got {type(make_sample).__name__}")
+    if image_format not in IMAGE_FORMATS:
+        raise UserError(f"image_format must be one of {', '.join(IMAGE_FORMATS)}, got {image_format!r}")
+    if quality is not None and image_format != "jpeg":
+        raise UserError(f"quality applies to image_format 'jpeg' only, not {image_format!r}")
+    quality = DEFAULT_JPEG_QUALITY if quality is None else _check_int(quality, "quality", 1)
+    if quality > 100:
+        raise UserError(f"quality must be <= 100, got {quality}")
     config = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": 1 if image_format == "png" else FORMAT_VERSION,
         "generator": generator,
         "params": _to_jsonable(dict(params or {}), "params"),
         "seed": seed,
@@ -268,6 +312,7 @@ def _write_dataset(
         "shard_size": shard_size,
         "key_digits": KEY_DIGITS,
         "versions": _package_versions(),
+        **_storage_config(image_format, quality),
     }
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -295,7 +340,7 @@ def _write_dataset(
         made = _run_jobs(
             make_sample, out, todo, done, n=n, seed=seed, shard_size=shard_size, workers=workers,
             engine=engine, ray_address=ray_address, generator=generator, check_disk=check_disk,
-            progress=progress, reused=reused,
+            progress=progress, reused=reused, image_format=image_format, quality=quality,
         )  # fmt: skip
         manifest = {**config, "complete": True, "shards": [done[s] for s in range(num_shards)]}
         manifest["dataset_hash"] = compute_dataset_hash(manifest)
@@ -307,7 +352,7 @@ def _write_dataset(
 
 
 def _run_jobs(make_sample, out, todo, done, *, n, seed, shard_size, workers, engine, ray_address,
-              generator, check_disk, progress, reused) -> int:  # fmt: skip
+              generator, check_disk, progress, reused, image_format="png", quality=DEFAULT_JPEG_QUALITY) -> int:  # fmt: skip
     """Write the shards in ``todo`` (shard 0 first), filling ``done``; return the samples made."""
     if not todo:
         return 0
@@ -316,7 +361,8 @@ def _run_jobs(make_sample, out, todo, done, *, n, seed, shard_size, workers, eng
         _check_disk(out, done, remaining)
     debug = _debug()
     jobs = [
-        _ShardJob(str(out), s, s * shard_size, min(shard_size, n - s * shard_size), seed, debug) for s in todo
+        _ShardJob(str(out), s, s * shard_size, min(shard_size, n - s * shard_size), seed, debug, image_format, quality)
+        for s in todo
     ]
     workers = min(workers, len(jobs))
     if workers > 1 or engine == "ray":
