@@ -74,7 +74,6 @@ defaults, about 1.8 GB for a 3840x2160 frame - whatever the number of views.
 
 from __future__ import annotations
 
-import os
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -86,6 +85,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from generators.task import check_image, check_views
+from models._checkpoint import save_checkpoint as _save
 
 __all__ = [
     "DeepSetConfig",
@@ -98,6 +98,7 @@ __all__ = [
     "save_checkpoint",
     "restore_views",
     "restore_stream",
+    "check_data_version",
 ]
 
 CHECKPOINT_PATH = Path(__file__).resolve().parent / "checkpoints" / "deepset_bookcovers.pt"
@@ -325,12 +326,8 @@ def make_checkpoint(model: DeepSet, **extra) -> dict:
 
 
 def save_checkpoint(ckpt: dict, path: str | Path) -> None:
-    """Write ``ckpt`` atomically: a temporary file beside ``path``, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
+    """Write ``ckpt`` atomically and durably: :func:`models._checkpoint.save_checkpoint`."""
+    _save(ckpt, path)
 
 
 def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> tuple[DeepSet, dict]:
@@ -519,6 +516,23 @@ def restore_views(model: DeepSet, views: np.ndarray, *, tile: int | None = _DEFA
     return restore_stream(model, iter(views), tile=tile)
 
 
+def check_data_version(ckpt: Mapping, path: str | Path) -> None:
+    """Refuse weights trained on another bookcovers image-formation model version.
+
+    A checkpoint records ``data_version``, the ``MODEL_VERSION`` of the
+    generator that made its training data (checkpoints from before the field
+    existed were trained on version 1). Scoring such weights on data of
+    another version would report a formation-model mismatch as restoration
+    quality, so it is a ``ValueError`` naming both versions.
+    """
+    from generators.bookcovers import MODEL_VERSION
+
+    trained = int(ckpt.get("data_version", 1))
+    if trained != MODEL_VERSION:
+        raise ValueError(f"{path}: trained on bookcovers image-formation version {trained}, "
+                         f"the generator is version {MODEL_VERSION}; retrain (python -m models.train --task bookcovers)")
+
+
 class DeepSetMethod:
     """The ``"deepset"`` method for the bookcovers task.
 
@@ -544,7 +558,9 @@ class DeepSetMethod:
     def model(self) -> DeepSet:
         """The network, loaded from the checkpoint on first access."""
         if self._model is None:
-            self._model, _ = load_checkpoint(self.checkpoint)
+            model, ckpt = load_checkpoint(self.checkpoint)
+            check_data_version(ckpt, self.checkpoint)
+            self._model = model
         return self._model
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import signal
 import sys
 import time
@@ -48,6 +47,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from generators.task import check_image
+from models._checkpoint import save_checkpoint as _save
+from models._training import UserError
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -224,15 +225,8 @@ def make_checkpoint(model: nn.Module, arch: str, config: Mapping[str, Any], **me
 
 
 def save_checkpoint(ckpt: Mapping[str, Any], path: str | Path) -> None:
-    """Write ``ckpt`` atomically (temporary file, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save(dict(ckpt), f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Write ``ckpt`` atomically (temporary file, fsync, rename): :func:`models._checkpoint.save_checkpoint`."""
+    _save(dict(ckpt), path)
 
 
 def load_checkpoint(path: str | Path, *, arch: str | None = None) -> tuple[nn.Module, dict]:
@@ -347,8 +341,7 @@ class UNetMethod(_FingerprintNetMethod):
 # ---------------------------------------------------------------------------
 
 
-class _UserError(Exception):
-    """Bad input: one line on stderr, exit code 2."""
+_UserError = UserError  # bad input: one line on stderr, exit code 2
 
 
 def load_pairs(path: str | Path, *, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:

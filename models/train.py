@@ -63,14 +63,13 @@ from models.deepset import (
     make_checkpoint,
     save_checkpoint,
 )
-from models._training import append_ledger
+from models._training import UserError, append_ledger
 from models.fingerprint_nets import train_fingerprints
 
 __all__ = ["TRAINERS", "make_parser", "main", "train_bookcovers", "load_view_dataset", "evaluate_views"]
 
 
-class _UserError(Exception):
-    """Bad input: one line on stderr and exit code 2."""
+_UserError = UserError  # bad input: one line on stderr and exit code 2
 
 
 # ---------------------------------------------------------------------------

@@ -200,6 +200,18 @@ def test_method_protocol():
     assert isinstance(m, Method) and m.name == "deepset" and m.tasks == ("bookcovers",)
 
 
+def test_checkpoint_of_another_data_version_is_refused(tmp_path, model):
+    """Weights trained on another image-formation version fail with one message naming both versions."""
+    from generators.bookcovers import MODEL_VERSION
+
+    path = tmp_path / "old.pt"
+    save_checkpoint(make_checkpoint(model), path)  # no data_version: trained on version 1
+    with pytest.raises(ValueError, match=f"version 1, the generator is version {MODEL_VERSION}"):
+        DeepSetMethod(path).model
+    save_checkpoint(make_checkpoint(model, data_version=MODEL_VERSION), path)
+    assert DeepSetMethod(path).model is not None
+
+
 def test_shipped_checkpoint_exists_and_loads():
     """The registry's deepset needs it: a missing or broken file fails here (it once only skipped)."""
     from models.deepset import load_checkpoint
