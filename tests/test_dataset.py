@@ -467,14 +467,55 @@ def test_missing_manifest_is_a_user_error(tmp_path):
 _Usage = namedtuple("_Usage", "total used free")
 
 
-def test_short_disk_is_refused_after_the_first_shard(tmp_path, monkeypatch):
+def test_short_disk_is_refused_before_the_first_shard(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda path: _Usage(10**6, 10**6 - 1000, 1000))
-    with pytest.raises(UserError, match=r"not enough free disk space .*--ignore-disk-space"):
+    with pytest.raises(UserError, match=r"not enough free disk space .*estimated total .*--ignore-disk-space"):
         _write(tmp_path / "a")
-    assert [p.name for p in (tmp_path / "a").glob("shard-*.tar")] == ["shard-000000.tar"]  # only the probe
+    assert not list((tmp_path / "a").glob("shard-*"))  # refused on the probe sample, before writing
     manifest = _write(tmp_path / "b", check_disk=False)
     assert manifest["complete"]
     assert toy_main(["--out", str(tmp_path / "c"), "--no-progress", "--workers", "1", "--ignore-disk-space"]) == 0
+
+
+def test_first_shard_rechecks_a_low_probe_estimate(tmp_path, monkeypatch):
+    import generators.dataset._writer as writer
+
+    monkeypatch.setattr(writer, "_free_bytes", lambda out: 5000)
+    monkeypatch.setattr(writer, "_estimate_from_probe", lambda *a: writer._SizeEstimate(1.0, "a lucky sample"))
+    with pytest.raises(UserError, match=r"estimated total .*from shard-000000\.tar.* 4\.9 KiB free"):
+        _write(tmp_path / "a")
+    assert [p.name for p in (tmp_path / "a").glob("shard-*.tar")] == ["shard-000000.tar"]
+
+
+def test_size_estimate_is_announced_and_close_then_refused_when_short(tmp_path, monkeypatch, capsys):
+    import generators.dataset._writer as writer
+
+    monkeypatch.setattr(writer, "_free_bytes", lambda out: 60 * 1024**3)
+    argv = ["--n", "30", "--shard-size", "5", "--workers", "1"]
+    assert toy_main(["--out", str(tmp_path / "a"), *argv, "--image-format", "webp"]) == 0
+    err = capsys.readouterr().err
+    m = __import__("re").search(
+        r"toy: estimated total ([\d.]+) KiB for 30 samples \(([\d.]+) KiB/sample from samples 0-4 as webp\); "
+        r"60\.0 GiB free in ", err)  # fmt: skip
+    assert m, err
+    actual = sum(r["bytes"] for r in read_manifest(tmp_path / "a")["shards"])
+    assert abs(float(m.group(1)) * 1024 / actual - 1) < 0.15  # one sample predicts the whole toy dataset
+    # resuming: the estimate comes from the first shard and says what is left to write
+    (tmp_path / "a" / "shard-000003.tar.json").unlink()
+    assert toy_main(["--out", str(tmp_path / "a"), *argv, "--image-format", "webp"]) == 0
+    err = capsys.readouterr().err
+    assert __import__("re").search(r"KiB/sample from shard-000000\.tar\), [\d.]+ KiB still to write; ", err), err
+    # short: one line naming the estimate, the free space and what to do
+    monkeypatch.setattr(writer, "_free_bytes", lambda out: 100 * 1024)
+    assert toy_main(["--out", str(tmp_path / "b"), *argv, "--no-progress"]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert __import__("re").search(
+        r"error: not enough free disk space in .*b: estimated total [\d.]+ KiB for 30 samples .*from samples 0-4 as "
+        r"png\), [\d.]+ KiB to write with a 10% margin, 100\.0 KiB free; .*--image-format webp or jpeg, --extras none",
+        lines[0],
+    )
+    assert not (tmp_path / "b" / "shard-000000.tar").exists()
 
 
 def test_disk_full_while_writing_is_one_clear_error(tmp_path, monkeypatch):
@@ -523,7 +564,8 @@ def test_cli_success_and_real_exit_codes(tmp_path):
     ok = run([sys.executable, "-m", "tests._toy_task", "--out", str(tmp_path / "ds"), "--n", "3", "--workers", "1"])
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.count("\n") == 1 and str(tmp_path / "ds" / "manifest.json") in ok.stdout
-    assert ok.stderr == ""  # no progress bar when stderr is not a terminal
+    # no progress bar when stderr is not a terminal; the size estimate only
+    assert ok.stderr.startswith("toy: estimated total ") and ok.stderr.count("\n") == 1, ok.stderr
     bad = run([sys.executable, "-m", "tests._toy_task", "--out", str(tmp_path / "x"), "--n", "0"])
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     changed = run([sys.executable, "-m", "tests._toy_task", "--out", str(tmp_path / "ds"), "--n", "3", "--size", "5"])

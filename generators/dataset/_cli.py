@@ -166,7 +166,7 @@ def run_cli(
     except UserError as e:
         if _debug():
             raise
-        print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(e, 500)}", file=sys.stderr)  # room for two paths and the advice
         return 1
     except KeyboardInterrupt:
         if _debug():

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
@@ -24,7 +25,7 @@ import cv2
 from generators.dataset._atomic import _tmp_path, _write_json_atomic
 from generators.dataset._codec import DEFAULT_JPEG_QUALITY, _encode_sample
 from generators.dataset._common import _THREAD_ENV, DEBUG_ENV, UserError, _debug, _first_line, _one_line, _shard_name
-from generators.dataset._tar import _HashingWriter, _tar_end, _tar_member
+from generators.dataset._tar import _TAR_BLOCK, _HashingWriter, _tar_end, _tar_member
 from generators.task import sample_rng
 
 
@@ -80,6 +81,42 @@ def _make_sample(make_sample: Callable, job: _ShardJob, index: int) -> Any:
         ) from None
 
 
+def _sample_members(make_sample: Callable, job: _ShardJob, index: int) -> list[tuple[str, bytes | memoryview]]:
+    """The tar members of sample ``index``, made and encoded with the job's options."""
+    sample = _make_sample(make_sample, job, index)
+    try:
+        return _encode_sample(sample, index, image_format=job.image_format, quality=job.quality)
+    except UserError:
+        raise
+    except Exception as e:
+        if job.debug:
+            raise
+        raise UserError(f"cannot store sample {index}: {type(e).__name__}: {_one_line(e)}") from None
+
+
+def _probe_sample_bytes(job: _ShardJob, make_sample: Callable, *, max_samples: int = 8,
+                        max_seconds: float = 2.0) -> list[int]:  # fmt: skip
+    """Bytes each of the job's first samples takes in a shard (tar headers and padding included).
+
+    Samples differ in size (on bookcovers sample 0 is 40% above the mean), so
+    after the first one (which also pays any warm-up) more are made for up to
+    ``max_seconds``, at most ``max_samples`` in all; none when the first took
+    longer than ``max_seconds`` (a slow renderer). Nothing is written.
+    """
+    sizes: list[int] = []
+    t0 = time.perf_counter()
+    first_done = None
+    with _SingleThreaded() as threads:
+        for index in range(job.first, job.first + min(job.count, max_samples)):
+            if first_done is not None and max(first_done - t0, time.perf_counter() - first_done) > max_seconds:
+                break
+            threads.pin()
+            members = _sample_members(make_sample, job, index)
+            sizes.append(sum(_TAR_BLOCK + len(data) + (-len(data) % _TAR_BLOCK) for _, data in members))
+            first_done = first_done or time.perf_counter()
+    return sizes
+
+
 def _write_shard(job: _ShardJob, make_sample: Callable, report: Callable[[int], Any] | None = None) -> dict:
     """Make samples ``first .. first+count-1``, write the shard and its record; return the record."""
     out = Path(job.out)
@@ -90,16 +127,7 @@ def _write_shard(job: _ShardJob, make_sample: Callable, report: Callable[[int], 
             w = _HashingWriter(f)
             for index in range(job.first, job.first + job.count):
                 threads.pin()
-                sample = _make_sample(make_sample, job, index)
-                try:
-                    members = _encode_sample(sample, index, image_format=job.image_format, quality=job.quality)
-                except UserError:
-                    raise
-                except Exception as e:
-                    if job.debug:
-                        raise
-                    raise UserError(f"cannot store sample {index}: {type(e).__name__}: {_one_line(e)}") from None
-                for name, data in members:
+                for name, data in _sample_members(make_sample, job, index):
                     _tar_member(w, name, data)
                 if report is not None:
                     report(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -11,6 +12,7 @@ import shutil
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -33,7 +35,8 @@ from generators.dataset._common import (
     _package_versions,
     _shard_name,
 )
-from generators.dataset._engines import _InProcess, _LocalPool, _RayEngine, _ShardJob
+from generators.dataset._engines import _InProcess, _LocalPool, _probe_sample_bytes, _RayEngine, _ShardJob
+from generators.dataset._tar import _TAR_BLOCK, _TAR_RECORD
 from generators.task import Sample
 
 
@@ -162,19 +165,46 @@ def _scan_shards(out: Path, n: int, shard_size: int) -> dict[int, dict]:
     return done
 
 
-def _check_disk(out: Path, done: dict[int, dict], remaining: int) -> None:
-    """Refuse when ``remaining`` samples, sized like the first finished shard, +10% do not fit."""
-    if remaining <= 0 or not done:
-        return
+def _free_bytes(out: Path) -> int:
+    return shutil.disk_usage(out).free
+
+
+@dataclass(frozen=True)
+class _SizeEstimate:
+    per_sample: float  # bytes in a shard, tar headers and padding included
+    basis: str  # what it was measured on, for the messages
+
+
+def _estimate_from_probe(job: _ShardJob, make_sample: Callable, shard_size: int) -> _SizeEstimate:
+    """Make and encode the job's first samples in this process (written nowhere) and size them."""
+    sizes = _probe_sample_bytes(job, make_sample)
+    # a shard ends with two zero blocks and is padded to a 10 KiB record: half a record on average
+    overhead = (2 * _TAR_BLOCK + _TAR_RECORD / 2) / shard_size
+    which = f"sample {job.first}" if len(sizes) == 1 else f"samples {job.first}-{job.first + len(sizes) - 1}"
+    return _SizeEstimate(sum(sizes) / len(sizes) + overhead, f"from {which} as {job.image_format}")
+
+
+def _estimate_from_shard(done: dict[int, dict]) -> _SizeEstimate:
     rec = done.get(0) or done[min(done)]
-    per_sample = rec["bytes"] / rec["count"]
-    need = per_sample * remaining * DISK_MARGIN
-    free = shutil.disk_usage(out).free
+    return _SizeEstimate(rec["bytes"] / rec["count"], f"from {rec['file']}")
+
+
+def _check_disk(out: Path, estimate: _SizeEstimate, *, n: int, remaining: int, announce: Callable | None = None,
+                image_format: str = "png") -> None:  # fmt: skip
+    """Refuse when ``remaining`` samples of the estimated size, +10%, do not fit; ``announce`` the estimate."""
+    total = estimate.per_sample * n
+    need = estimate.per_sample * remaining * DISK_MARGIN
+    free = _free_bytes(out)
+    per_sample = f"{_format_bytes(estimate.per_sample)}/sample {estimate.basis}"
+    what = f"estimated total {_format_bytes(total)} for {n} samples ({per_sample})"
+    if announce is not None:
+        still = f", {_format_bytes(estimate.per_sample * remaining)} still to write" if remaining < n else ""
+        announce(f"{what}{still}; {_format_bytes(free)} free in {out}")
     if free < need:
+        smaller = {"png": "--image-format webp or jpeg, ", "webp": "--image-format jpeg, "}.get(image_format, "")
         raise UserError(
-            f"not enough free disk space in {out}: about {_format_bytes(need)} needed for {remaining} more samples "
-            f"({_format_bytes(per_sample)}/sample measured on {rec['file']}, +10% margin) but "
-            f"{_format_bytes(free)} free; free space, lower --n or pass --ignore-disk-space"
+            f"not enough free disk space in {out}: {what}, {_format_bytes(need)} to write with a 10% margin, "
+            f"{_format_bytes(free)} free; free space, lower --n, use {smaller}--extras none or pass --ignore-disk-space"
         )
 
 
@@ -238,13 +268,16 @@ def write_dataset(
     quality : int or None
         JPEG quality 1..100 (``image_format="jpeg"`` only; None: 95).
     check_disk : bool
-        Refuse to go on when the free disk space is below the size
-        extrapolated from the first finished shard plus 10% (checked as soon
-        as one shard exists, when at most ``workers`` shards are in flight).
-        A full disk while writing is always a :class:`UserError` naming the
-        shard; its temporary file is removed.
+        Before starting, estimate the dataset's size with the chosen options
+        (from a first sample made and encoded in this process, or from the
+        first existing shard when resuming) and refuse when what is left to
+        write, plus 10%, exceeds the free disk space; checked again on the
+        first shard written. False skips both (and the extra sample). A full
+        disk while writing is always a :class:`UserError` naming the shard;
+        its temporary file is removed.
     progress : bool
-        Show a tqdm bar (samples/s, ETA) on stderr when it is a terminal.
+        Show a tqdm bar (samples/s, ETA) on stderr when it is a terminal,
+        and the size estimate (one line on stderr) before starting.
 
     Returns
     -------
@@ -352,18 +385,20 @@ def _write_dataset(
 
 
 def _run_jobs(make_sample, out, todo, done, *, n, seed, shard_size, workers, engine, ray_address,
-              generator, check_disk, progress, reused, image_format="png", quality=DEFAULT_JPEG_QUALITY) -> int:  # fmt: skip
+              generator, check_disk, progress, reused, image_format, quality) -> int:  # fmt: skip
     """Write the shards in ``todo`` (shard 0 first), filling ``done``; return the samples made."""
     if not todo:
         return 0
-    remaining = n - reused
-    if check_disk:
-        _check_disk(out, done, remaining)
     debug = _debug()
     jobs = [
         _ShardJob(str(out), s, s * shard_size, min(shard_size, n - s * shard_size), seed, debug, image_format, quality)
         for s in todo
     ]
+    remaining = n - reused
+    if check_disk:
+        estimate = _estimate_from_shard(done) if done else _estimate_from_probe(jobs[0], make_sample, shard_size)
+        announce = functools.partial(print, f"{generator}:", file=sys.stderr, flush=True) if progress else None
+        _check_disk(out, estimate, n=n, remaining=remaining, announce=announce, image_format=image_format)
     workers = min(workers, len(jobs))
     if workers > 1 or engine == "ray":
         try:
@@ -413,8 +448,9 @@ def _run_jobs(make_sample, out, todo, done, *, n, seed, shard_size, workers, eng
             made += record["count"]
             if not runner.reports_samples:
                 report(record["count"])
-            if not disk_checked:
-                _check_disk(out, done, n - reused - made)
+            if not disk_checked:  # the first shard measures better than one sample
+                _check_disk(out, _estimate_from_shard(done), n=n, remaining=n - reused - made,
+                            image_format=image_format)  # fmt: skip
                 disk_checked = True
         ok = True
     finally:
