@@ -27,6 +27,7 @@ TASKS: dict[str, Task] = {
     for t in (
         bookcovers.make_task(views=10, size=128),
         fingerprints.TASK,
+        fingerprints.SENSOR_TASK,
         coverfill.TASK,
         reflections.make_task(frames=5, size=128),
         captions.TASK,

@@ -231,6 +231,11 @@ class Task:
         The ``restore`` calls made per test sample (default: one call).
     classes : tuple of LabelClass
         Class table of label-map tasks (empty otherwise).
+    family : str
+        The task this one is a variant of (same inputs, target and
+        metrics, other data), e.g. ``"fingerprints"`` for
+        ``"fingerprints-sensor"``; methods declared for the family run on
+        the variant too. Empty (the default) means the task's own name.
     """
 
     name: str
@@ -245,14 +250,16 @@ class Task:
     higher_is_better: Mapping[str, bool] = field(default_factory=dict)
     protocol: EvalProtocol = SINGLE_CALL
     classes: tuple[LabelClass, ...] = ()
+    family: str = ""
 
 
 @runtime_checkable
 class Method(Protocol):
     """A restoration method: a baseline or a learned model.
 
-    ``tasks`` lists task names and/or input kinds (see ``Task.input_kind``)
-    the method applies to. ``restore`` takes ``Sample.inputs`` and returns the
+    ``tasks`` lists task names (a task's family name covers its variants,
+    see ``Task.family``) and/or input kinds (see ``Task.input_kind``) the
+    method applies to. ``restore`` takes ``Sample.inputs`` and returns the
     prediction of ``Sample.target[task.target_key]`` with the same shape,
     dtype float32 (int32 for label maps) and range.
     """
@@ -264,8 +271,8 @@ class Method(Protocol):
 
 
 def supports(method: Method, task: Task) -> bool:
-    """True when ``method`` declares ``task`` by name or by input kind."""
-    return task.name in method.tasks or task.input_kind in method.tasks
+    """True when ``method`` declares ``task`` by name, by family or by input kind."""
+    return task.name in method.tasks or task.input_kind in method.tasks or bool(task.family and task.family in method.tasks)
 
 
 def sample_rng(seed: int, index: int) -> np.random.Generator:

@@ -17,9 +17,22 @@ from baselines.fingerprint import (
     estimate_period,
 )
 from generators.dataset import read_dataset
-from generators.fingerprints import TASK, make_sample, make_task, render_sample, sample_params
+from generators.fingerprints import (
+    FREQUENCY_RANGE,
+    ORIENTATION_STEP,
+    SENSOR_TASK,
+    TASK,
+    decode_fields,
+    encode_fields,
+    make_sample,
+    make_task,
+    render_sample,
+    sample_params,
+)
+from generators.fingerprints import sensor
 from generators.fingerprints.__main__ import main
 from generators.fingerprints.degrade import DEGRADATIONS, GEOMETRIC, apply_rotation, sample_rotation
+from generators.fingerprints.minutiae import BIFURCATION, ENDING, binarise_print, crossing_number
 from generators.fingerprints.master import (
     CLASS_DISTRIBUTIONS,
     CLASSES,
@@ -29,7 +42,7 @@ from generators.fingerprints.master import (
     sample_class,
     sample_master,
 )
-from generators.task import Method, check_image, sample_rng
+from generators.task import Method, check_image, sample_rng, supports
 from models.fingerprint_nets import (
     CHECKPOINTS,
     ResidualCNNMethod,
@@ -75,10 +88,13 @@ def test_task_contract(sample):
         assert x.shape == SHAPE
         check_image(x)
     ex = sample.extras
-    assert ex["orientation"].shape == ex["frequency"].shape == ex["mask"].shape == ex["ridges"].shape == SHAPE[:2]
+    assert set(ex) == {"orientation_u8", "frequency_u8", "mask", "ridges"}
+    assert ex["orientation_u8"].shape == ex["frequency_u8"].shape == ex["mask"].shape == ex["ridges"].shape == SHAPE[:2]
     assert ex["mask"].dtype == ex["ridges"].dtype == np.bool_
-    assert 0 <= ex["orientation"].min() and ex["orientation"].max() < np.pi + 1e-3
-    freq = ex["frequency"][ex["mask"]].astype(np.float64)
+    assert ex["orientation_u8"].dtype == ex["frequency_u8"].dtype == np.uint8
+    fields = decode_fields(ex)
+    assert 0 <= fields["orientation"].min() and fields["orientation"].max() < np.pi
+    freq = fields["frequency"][ex["mask"]].astype(np.float64)
     assert 1 / 12 < np.median(freq) < 1 / 7.5
     json.dumps(sample.params)  # JSON-able
     p = sample.params
@@ -87,6 +103,7 @@ def test_task_contract(sample):
     for x, y, kind, angle in p["minutiae"]:
         assert ex["mask"][y, x] and kind in (1, 3) and 0 <= angle < 2 * np.pi + 1e-3
     assert p["degradations"]["background"] is not None
+    assert "preset" not in p  # the ChaLearn preset's params are as before presets existed
 
 
 def test_clean_and_ridges_are_aligned(sample):
@@ -242,8 +259,8 @@ def test_geometric_degradations_warp_the_target_too():
     # The orientation field turned with it (mean doubled-angle difference).
     a = np.deg2rad(params["degradations"]["rotation"]["angle_deg"])
     m = rotated.extras["mask"] & plain.extras["mask"]
-    z = np.exp(2j * rotated.extras["orientation"][m].astype(np.float64))
-    z0 = np.exp(2j * plain.extras["orientation"][m].astype(np.float64))
+    z = np.exp(2j * decode_fields(rotated.extras)["orientation"][m].astype(np.float64))
+    z0 = np.exp(2j * decode_fields(plain.extras)["orientation"][m].astype(np.float64))
     assert abs(np.angle(np.mean(z * np.conj(z0))) / 2 - a) < np.deg2rad(3)
 
 
@@ -277,7 +294,7 @@ def test_cli_writes_a_readable_dataset(tmp_path, capsys):
     got = samples[sorted(samples)[1]]
     np.testing.assert_allclose(got.target["clean"], direct.target["clean"], atol=PNG_ATOL)
     np.testing.assert_allclose(got.inputs["image"], direct.inputs["image"], atol=PNG_ATOL)
-    np.testing.assert_array_equal(got.extras["orientation"], direct.extras["orientation"])
+    np.testing.assert_array_equal(got.extras["orientation_u8"], direct.extras["orientation_u8"])
     np.testing.assert_array_equal(got.extras["ridges"], direct.extras["ridges"])
     assert got.params == json.loads(json.dumps(direct.params))
     manifest = json.loads((out / "manifest.json").read_text())
@@ -297,6 +314,7 @@ def test_cli_bad_arguments(argv, tmp_path, capsys):
 @pytest.mark.parametrize("method", [FingerprintIdentity(), FingerprintMedian(), GaborEnhancement()])
 def test_baselines_contract(method, sample):
     assert isinstance(method, Method) and method.tasks == ("fingerprints",)
+    assert supports(method, TASK) and supports(method, SENSOR_TASK)  # the sensor task is of the family
     out = method.restore(sample.inputs)
     assert out.shape == SHAPE
     check_image(out)
@@ -367,6 +385,7 @@ def test_shipped_networks(method_cls, sample):
     assert path.is_file() and path.stat().st_size < 4 * 2**20
     method = method_cls()
     assert isinstance(method, Method) and method.tasks == ("fingerprints",)
+    assert supports(method, SENSOR_TASK)
     out = method.restore(sample.inputs)
     assert out.shape == SHAPE
     check_image(out)

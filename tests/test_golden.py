@@ -16,6 +16,7 @@ SEED, INDEX = 2026, 3
 TINY_TASKS = {
     "bookcovers": lambda: bookcovers.make_task(views=3, size=64),
     "fingerprints": lambda: fingerprints.TASK,
+    "fingerprints-sensor": lambda: fingerprints.SENSOR_TASK,
     "coverfill": lambda: coverfill.make_task(size=64),
     "reflections": lambda: reflections.make_task(frames=3, size=64),
     "captions": lambda: captions.make_task(frames=10, size=64),

@@ -36,7 +36,8 @@ from typing import Mapping
 
 import cv2
 import numpy as np
-from skimage.morphology import skeletonize
+
+from generators.fingerprints.minutiae import extract_minutiae  # noqa: F401  (re-exported)
 
 __all__ = [
     "HEIGHT",
@@ -47,6 +48,7 @@ __all__ = [
     "MasterPrint",
     "sample_class",
     "sample_master",
+    "sample_sensor_impression",
     "render_master",
     "orientation_field",
     "grow_ridges",
@@ -80,6 +82,8 @@ _MIN_ITER, _MAX_ITER = 6, 30
 # ~3 % per iteration), so this is the point where growth is over.
 _TOL = 0.04
 _VG_KNOTS = 8  # Vizcaya-Gerhardt correction: knots per singularity
+_OUTLINE_CELLS = (9, 6)  # control grid of the sensor preset's irregular outline
+_PORE_RADIUS = (0.8, 1.6)  # px: pores of 80-160 um at 500 dpi
 
 
 @dataclass(frozen=True)
@@ -250,6 +254,43 @@ def sample_master(rng: np.random.Generator, *, classes: str = "natural") -> dict
             "texture": _uniform(rng, 0.02, 0.12),
             "seed": _seed(rng),
         },
+    }
+
+
+def sample_sensor_impression(rng: np.random.Generator) -> dict:
+    """Sample the live-scan look of a master print (the ``sensor`` preset's clean target).
+
+    Drawn after :func:`sample_master` and stored as ``params["sensor"]`` of
+    the master; :func:`render_master` then renders the print the way an
+    optical or capacitive live-scan sensor shows good skin: ridge width and
+    darkness varying along the ridges, sweat pores, contact fading towards
+    the edge of an irregular outline. Orientation, frequency and the ridge
+    map stay exact (they are computed before, or from the same field as,
+    the ink).
+
+    Returns
+    -------
+    dict
+        ``outline`` (amplitude of the outline's irregularity in units of
+        the silhouette radius, and its control grid), ``edge_fade`` (width
+        of the contact fade, same unit), ``edge_thinning`` (ridge threshold
+        raise at the edge), ``width_variation`` (amplitude of the ridge
+        threshold's fine noise, ~20 px cells), ``grey_variation`` (relative
+        ink loss along ridges, ~12 px cells), ``ridge_ink`` (darkness of a
+        full ridge), ``pore_spacing_px`` (mean distance between pores along
+        a ridge), ``pore_depth`` (lightness of a pore), ``seed``.
+    """
+    return {
+        "outline": {"amplitude": _uniform(rng, 0.01, 0.035), "grid": _uniform(rng, -1, 1, _OUTLINE_CELLS)},
+        "edge_fade": _uniform(rng, 0.08, 0.2),
+        "edge_thinning": _uniform(rng, 0.2, 0.6),
+        "width_variation": _uniform(rng, 0.08, 0.22),
+        "grey_variation": _uniform(rng, 0.1, 0.3),
+        "ridge_ink": _uniform(rng, 0.75, 0.95),
+        # Ashbaugh (1999): 9-18 pores per cm of ridge, i.e. one every 11-22 px at 500 dpi.
+        "pore_spacing_px": _uniform(rng, 11.0, 22.0),
+        "pore_depth": _uniform(rng, 0.25, 0.7),
+        "seed": _seed(rng),
     }
 
 
@@ -498,6 +539,59 @@ def _upsample_orientation(theta: np.ndarray) -> np.ndarray:
     return np.mod(0.5 * np.arctan2(s, c), np.pi).astype(np.float32)
 
 
+def _render_ink(imp: dict, field: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ChaLearn preset's impression: (signed ridge field, grey image)."""
+    rng = np.random.default_rng(imp["seed"])
+    thresh = imp["thickness"] + imp["thickness_variation"] * _noise_field(rng, (HEIGHT, WIDTH), (6, 4))
+    ridge = field - thresh
+    ink = _smoothstep(ridge / imp["softness"] + 0.5)
+    # Pores: small light dots on ridge centres (sweat pores, ~0.1-0.2 mm).
+    centre = ridge > 0.55
+    dots = (rng.random((HEIGHT, WIDTH), dtype=np.float32) < imp["pore_density"]) & centre
+    pores = cv2.GaussianBlur(dots.astype(np.float32), (0, 0), 0.9) * 5.0
+    ink *= 1.0 - np.clip(pores, 0.0, 0.85)
+    pressure = imp["pressure_min"] + (1 - imp["pressure_min"]) * 0.5 * (1 + _noise_field(rng, (HEIGHT, WIDTH), (5, 4)))
+    # Uniform noise, blurred: near-Gaussian grain of the ink (std ~ texture).
+    texture = cv2.GaussianBlur(rng.random((HEIGHT, WIDTH), dtype=np.float32) - 0.5, (0, 0), 0.8)
+    ink = np.clip(ink * (pressure + imp["texture"] * 10.0 * texture), 0.0, 1.0)
+    image = 1.0 - ink * alpha
+    image = cv2.GaussianBlur(image.astype(np.float32), (0, 0), 0.5)
+    image = np.clip(image, 0.0, 1.0).astype(np.float32)
+    return ridge, image
+
+
+def _render_sensor_ink(imp: dict, sensor: dict, field: np.ndarray, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sensor preset's impression: (signed ridge field, grey image).
+
+    Same ink model as :func:`_render_ink` (a ridge is where ``field``
+    exceeds a smooth threshold), plus fine width and darkness variation
+    along the ridges, pores on ridge centres at ``pore_spacing_px`` along a
+    ridge, and contact that fades (and thins the ridges) over ``edge_fade``
+    of the silhouette radius.
+    """
+    rng = np.random.default_rng(sensor["seed"])
+    shape = (HEIGHT, WIDTH)
+    contact = _smoothstep((1.0 - level) / sensor["edge_fade"])
+    thresh = (imp["thickness"] + imp["thickness_variation"] * _noise_field(rng, shape, (6, 4))
+              + sensor["width_variation"] * _noise_field(rng, shape, (20, 14))
+              + sensor["edge_thinning"] * (1.0 - contact))  # fmt: skip
+    ridge = field - thresh
+    ink = _smoothstep(ridge / imp["softness"] + 0.5)
+    darkness = sensor["ridge_ink"] * (1.0 - sensor["grey_variation"] * 0.5 * (1.0 + _noise_field(rng, shape, (33, 23))))
+    # Pores: on ridge centres, one per pore_spacing_px of ridge length (a
+    # ridge centre line is ~2.5 px wide where ridge > 0.45).
+    centre = ridge > 0.45
+    dots = (rng.random(shape, dtype=np.float32) < 1.0 / (2.5 * sensor["pore_spacing_px"])) & centre
+    radius = float(rng.uniform(*_PORE_RADIUS))
+    pores = np.clip(cv2.GaussianBlur(dots.astype(np.float32), (0, 0), radius) * (2 * np.pi * radius * radius), 0, 1)
+    ink = ink * (1.0 - sensor["pore_depth"] * pores)
+    texture = cv2.GaussianBlur(rng.random(shape, dtype=np.float32) - 0.5, (0, 0), 0.8)
+    ink = np.clip(ink * (darkness * (0.6 + 0.4 * contact) + imp["texture"] * 4.0 * texture), 0.0, 1.0)
+    image = 1.0 - ink * contact
+    image = cv2.GaussianBlur(image.astype(np.float32), (0, 0), 0.5)
+    return ridge, np.clip(image, 0.0, 1.0).astype(np.float32)
+
+
 def render_master(params: dict) -> MasterPrint:
     """Render the master fingerprint described by ``params``.
 
@@ -518,7 +612,11 @@ def render_master(params: dict) -> MasterPrint:
     period2 = period[::_SCALE, ::_SCALE] / _SCALE
 
     # The silhouette is smooth: evaluate it on the half-resolution grid.
-    level = _upsample(_mask_level(params, xs2, ys2), cv2.INTER_LINEAR)
+    level2 = _mask_level(params, xs2, ys2)
+    sensor = params.get("sensor")
+    if sensor is not None:
+        level2 = level2 + sensor["outline"]["amplitude"] * _smooth_grid(sensor["outline"]["grid"], xs2.shape)
+    level = _upsample(level2, cv2.INTER_LINEAR)
     alpha = _smoothstep((1.0 - level) / 0.06)
     mask = alpha > 0.5
     grow_mask = mask[::_SCALE, ::_SCALE]
@@ -529,23 +627,11 @@ def render_master(params: dict) -> MasterPrint:
     # so that the thickness threshold below moves ridge edges smoothly.
     field = cv2.GaussianBlur(_upsample(field2), (0, 0), 1.0)
 
-    imp = params["impression"]
-    rng = np.random.default_rng(imp["seed"])
-    thresh = imp["thickness"] + imp["thickness_variation"] * _noise_field(rng, (HEIGHT, WIDTH), (6, 4))
-    ridge = field - thresh
-    ink = _smoothstep(ridge / imp["softness"] + 0.5)
-    # Pores: small light dots on ridge centres (sweat pores, ~0.1-0.2 mm).
-    centre = ridge > 0.55
-    dots = (rng.random((HEIGHT, WIDTH), dtype=np.float32) < imp["pore_density"]) & centre
-    pores = cv2.GaussianBlur(dots.astype(np.float32), (0, 0), 0.9) * 5.0
-    ink *= 1.0 - np.clip(pores, 0.0, 0.85)
-    pressure = imp["pressure_min"] + (1 - imp["pressure_min"]) * 0.5 * (1 + _noise_field(rng, (HEIGHT, WIDTH), (5, 4)))
-    # Uniform noise, blurred: near-Gaussian grain of the ink (std ~ texture).
-    texture = cv2.GaussianBlur(rng.random((HEIGHT, WIDTH), dtype=np.float32) - 0.5, (0, 0), 0.8)
-    ink = np.clip(ink * (pressure + imp["texture"] * 10.0 * texture), 0.0, 1.0)
-    image = 1.0 - ink * alpha
-    image = cv2.GaussianBlur(image.astype(np.float32), (0, 0), 0.5)
-    image = np.clip(image, 0.0, 1.0).astype(np.float32)
+    if sensor is None:
+        ridge, image = _render_ink(params["impression"], field, alpha)
+    else:
+        ridge, image = _render_sensor_ink(params["impression"], sensor, field, level)
+        mask = level < 1.0 - 0.5 * sensor["edge_fade"]  # where the contact fade is half way
 
     return MasterPrint(
         image=image,
@@ -557,60 +643,3 @@ def render_master(params: dict) -> MasterPrint:
         deltas=_to_image(params, params["deltas_finger"]),
         iterations=int(iterations),
     )
-
-
-# ---------------------------------------------------------------------------
-# Minutiae
-# ---------------------------------------------------------------------------
-
-
-def extract_minutiae(ridges: np.ndarray, mask: np.ndarray, orientation: np.ndarray, *, border: float = 10.0) -> np.ndarray:
-    """Ridge endings and bifurcations of a binary ridge map (crossing number).
-
-    The ridges are thinned (``skimage.morphology.skeletonize``); a skeleton
-    pixel whose crossing number ``CN = 1/2 sum_k |P_k - P_k+1|`` over its
-    eight neighbours in circular order is 1 is an ending, 3 a bifurcation
-    (Rutovitz 1966; Maltoni et al., Handbook, sec. 3.9). Points closer than
-    ``border`` px to the edge of ``mask`` are dropped (the silhouette cuts
-    ridges there).
-
-    Parameters
-    ----------
-    ridges, mask : ndarray, (H, W) bool
-    orientation : ndarray, (H, W) float in [0, pi)
-    border : float
-        Margin in pixels.
-
-    Returns
-    -------
-    ndarray, (N, 4) float32
-        Rows ``x, y, type, angle``: type 1 = ending, 3 = bifurcation; angle
-        in [0, 2 pi) along the ridge orientation, pointing from the ridge
-        body to the ending, or from the fork towards its two branches.
-    """
-    skel = skeletonize(ridges & mask).astype(np.uint8)
-    p = np.pad(skel, 1)
-    h, w = skel.shape
-    ring = [(0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0), (0, 0)]
-    nb = [p[a : a + h, b : b + w].astype(np.int16) for a, b in ring]
-    cn = sum(np.abs(nb[k] - nb[(k + 1) % 8]) for k in range(8)) // 2
-    inside = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 3)[1:-1, 1:-1] > border
-    kind = np.where(skel.astype(bool) & inside, cn, 0)
-    ys, xs = np.nonzero((kind == 1) | (kind == 3))
-    if xs.size == 0:
-        return np.zeros((0, 4), np.float32)
-    # Direction: from the local skeleton centroid (9x9) to the point for
-    # endings, the other way for bifurcations, snapped to the orientation.
-    r = 4
-    off = np.arange(-r, r + 1)
-    wins = np.pad(skel, r)[(ys + r)[:, None, None] + off[None, :, None], (xs + r)[:, None, None] + off[None, None, :]]
-    n = wins.sum(axis=(1, 2)).astype(np.float64)
-    mx = xs + (wins * off[None, None, :]).sum(axis=(1, 2)) / n
-    my = ys + (wins * off[None, :, None]).sum(axis=(1, 2)) / n
-    types = kind[ys, xs].astype(np.float32)
-    sign = np.where(types == 1, 1.0, -1.0)
-    vx, vy = sign * (xs - mx), sign * (ys - my)
-    th = orientation[ys, xs].astype(np.float64)
-    flip = (np.cos(th) * vx + np.sin(th) * vy) < 0
-    angle = np.mod(th + np.pi * flip, 2 * np.pi)
-    return np.stack([xs, ys, types, angle], axis=1).astype(np.float32)

@@ -1,4 +1,6 @@
-"""Regenerate the golden samples: ``python tests/golden/make_golden.py`` (from the repo root).
+"""Regenerate the golden samples: ``python tests/golden/make_golden.py [NAME ...]`` (from the repo root).
+
+With names (keys of ``TINY_TASKS``), only those samples are rewritten.
 
 Run it only after an intended change of a generator's output, and commit the
 new files with the change: the golden test then makes every change of output
@@ -19,8 +21,13 @@ from tests.test_golden import GOLDEN_DIR, TINY_TASKS, SEED, INDEX, flatten  # no
 from generators.task import sample_rng  # noqa: E402
 
 
-def main() -> None:
+def main(names: list[str] | None = None) -> None:
+    unknown = sorted(set(names or ()) - set(TINY_TASKS))
+    if unknown:
+        raise SystemExit(f"unknown golden task(s) {unknown}; choose from {sorted(TINY_TASKS)}")
     for name, factory in TINY_TASKS.items():
+        if names and name not in names:
+            continue
         sample = factory().make_sample(sample_rng(SEED, INDEX))
         arrays = flatten(sample)
         np.savez_compressed(GOLDEN_DIR / f"{name}.npz", **arrays)
@@ -29,4 +36,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
