@@ -2,8 +2,9 @@
 
 Target: at least 20 degraded/clean pairs per second through the whole
 pipeline (master print, degradations, minutiae, PNG/npy encoding, tar
-shards) on a 2-core machine with ``--workers 2``. For scale, SFinGe's
-vendor quotes about 1.2 prints per second per PC.
+shards) on a 2-core machine with ``--workers 2``, for both presets (the
+``sensor`` preset adds its capture model and the quality map). For scale,
+SFinGe's vendor quotes about 1.2 prints per second per PC.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import itertools
 import pytest
 
 from generators.dataset import write_dataset
-from generators.fingerprints import TASK
+from generators.fingerprints import SENSOR_TASK, TASK
 from generators.fingerprints.master import render_master, sample_master
 from generators.task import sample_rng
+from tests._bench import bench_generator_cli
 
 PAIRS_PER_SECOND = 20.0
 
@@ -32,6 +34,18 @@ def test_bench_write_dataset_two_workers(benchmark, tmp_path):
     rate = n / benchmark.stats.stats.min
     benchmark.extra_info["pairs_per_second"] = round(rate, 1)
     assert rate >= PAIRS_PER_SECOND, f"{rate:.1f} pairs/s"
+
+
+def test_bench_cli_sensor_preset_two_workers(benchmark, tmp_path):
+    """The whole ``--preset sensor`` command (start-up included), 200 pairs."""
+    rate = bench_generator_cli(benchmark, tmp_path, "generators.fingerprints", 200, ["--preset", "sensor"], "pairs")
+    assert rate >= PAIRS_PER_SECOND, f"{rate:.2f} pairs/s"
+
+
+def test_bench_make_sample_sensor(benchmark):
+    index = itertools.count()
+    sample = benchmark(lambda: SENSOR_TASK.make_sample(sample_rng(0, next(index))))
+    assert sample.extras["quality"].shape == (400, 275, 1)
 
 
 def test_bench_make_sample(benchmark):

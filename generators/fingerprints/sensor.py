@@ -145,10 +145,11 @@ def _bezier(p0, p1, p2, n: int = 24) -> np.ndarray:
 
 
 def _sample_curve(rng: np.random.Generator, length: tuple[float, float], angle: float, bend: float) -> list:
-    p0 = rng.uniform([20, 40], [255, 360])
+    mid = rng.uniform([50, 70], [225, 330])  # on the print
     n = rng.uniform(*length)
-    p2 = p0 + n * np.array([np.cos(angle), np.sin(angle)])
-    p1 = (p0 + p2) / 2 + rng.normal(0, bend * n, 2)
+    half = 0.5 * n * np.array([np.cos(angle), np.sin(angle)])
+    p0, p2 = mid - half, mid + half
+    p1 = mid + rng.normal(0, bend * n, 2)
     return [[_f(x), _f(y)] for x, y in (p0, p1, p2)]
 
 
