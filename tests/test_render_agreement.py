@@ -7,11 +7,20 @@ How the agreement tolerances (``tests/tolerances.py``, ``BLENDER_*``) were
 measured: ``sample_scene(default_rng(seed), views=2, size=96)`` for seeds
 0..15 (32 views), rendered by ``render(scene, "fast")`` and by
 ``render_scene_blender(scene, samples=16)`` (default bounces, seed 0), PSNR
-and SSIM of ``benchmarks.metrics`` between the two view stacks per view and
+and SSIM of ``generators.metrics`` between the two view stacks per view and
 IoU of the occlusion masks. The thresholds sit below the measured minimum with
-the margin stated next to each value. The test below uses seeds 0..2, a subset
-of the measured scenes, so it cannot fail by drawing a scene worse than the
-ones measured; it fails when either renderer changes what it draws.
+the margin stated next to each value. The test below uses seeds 0..2 and 203,
+a subset of the measured scenes, so it cannot fail by drawing a scene worse
+than the ones measured; it fails when either renderer changes what it draws.
+
+Seeds 200..215 (another 32 views, 2026-12-02) widened the sample after a
+view with one small torus (seed 203) gave mask IoU 0.877: Cycles' 16 random
+samples per pixel find occluder slivers on silhouette pixels that the fast
+renderer's four colour rays missed. Since bookcovers version 3 the fast
+renderer looks for slivers with 4x4 stratified rays there (colours
+unchanged): over the 64 views IoU min 0.962 / mean 0.988 (was 0.877 / 0.959
+on seeds 200..205); PSNR min 23.6 / mean 32.9 dB, SSIM min 0.876 / mean
+0.972. Seed 203 is in the test.
 """
 
 from __future__ import annotations
@@ -38,7 +47,7 @@ from tests.tolerances import (
 
 _NO_BPY = rb.check_blender()
 needs_bpy = pytest.mark.skipif(_NO_BPY is not None, reason=_NO_BPY or "")
-AGREEMENT_SEEDS = (0, 1, 2)
+AGREEMENT_SEEDS = (0, 1, 2, 203)
 AGREEMENT_SIZE = 96
 AGREEMENT_VIEWS = 2
 AGREEMENT_SAMPLES = 16

@@ -24,4 +24,4 @@ BLENDER_FAST_PSNR_DB_MIN = 18.0  # measured min 19.8 dB over 32 views
 BLENDER_FAST_PSNR_DB_MEAN = 28.0  # measured 30.8 dB over the test's views (32.1 over 32)
 BLENDER_FAST_SSIM_MIN = 0.80  # measured min 0.842 over 32 views
 BLENDER_FAST_SSIM_MEAN = 0.92  # measured 0.955 over the test's views (0.965 over 32)
-BLENDER_FAST_MASK_IOU_MIN = 0.90  # occlusion masks; measured min 0.922
+BLENDER_FAST_MASK_IOU_MIN = 0.93  # occlusion masks; measured min 0.962 over 64 views (seeds 0-15 and 200-215, bookcovers version 3)

@@ -48,8 +48,9 @@ shapes, dtypes and scaling as ``render_fast.render_views``):
   the cover, averaged over the samples of the pixel's box filter, i.e. the
   fraction of the pixel the occluders cover; True where it is > 0 (the pixel
   sees an occluder at least partly). More samples find thinner slivers: at
-  16 samples the masks match the fast renderer's (centre ray plus 2x2 rays on
-  silhouettes) with IoU >= 0.92, at 64 samples >= 0.88;
+  16 samples the masks match the fast renderer's (centre ray, plus 4x4
+  stratified rays looking for slivers on silhouettes) with IoU >= 0.96 over
+  64 test views (tests/test_render_agreement.py);
 * ``shading``: the cover's diffuse factor ``S`` = Diffuse Direct + Diffuse
   Indirect (Cycles divides the diffuse colour out of those passes; the
   cover's linear albedo is floored at 2e-5 so that black texels keep a

@@ -926,7 +926,17 @@ def _render_view(
                         sg += min(1.0, max(0.0, cg))
                         sb += min(1.0, max(0.0, cb))
                 if not any_occ:
-                    continue  # all rays see the cover: keep the exact centre value
+                    # All four colour rays see the cover. The mask means "the pixel sees an occluder at
+                    # least partly": look for slivers with 4x4 stratified rays (the sample count of the
+                    # Cycles reference), the colour stays the exact centre value.
+                    for si in range(4):
+                        for sj in range(4):
+                            y = 0.5 - (i + 0.125 + 0.25 * si) / h
+                            x = ((j + 0.125 + 0.25 * sj) / w - 0.5) * aspect
+                            oo, t = _nearest_occluder(occ, nocc, pspan, i, j, x, y, -camz, camz)
+                            if oo >= 0:
+                                out_mask[i, j] = True
+                    continue
                 out_mask[i, j] = True
                 out_img[i, j, 0] = _lut(lut, sr / 4)
                 out_img[i, j, 1] = _lut(lut, sg / 4)
