@@ -341,6 +341,38 @@ def test_ray_engine_gives_identical_bytes_and_shuts_down(reference, tmp_path):
     assert not ray.is_initialized()
 
 
+def test_on_a_ray_cluster_as_many_shards_are_in_flight_as_it_has_cpus(reference, tmp_path, monkeypatch):
+    """Without --workers, a cluster run keeps all its CPUs busy, not the driver's count (tests/test_ray_cluster.py
+    runs a real cluster)."""
+    import generators.dataset._writer as writer
+    from generators.dataset._engines import _write_shard
+
+    class FakeCluster:  # stands in for _RayEngine on a 3-CPU cluster
+        reports_samples = False
+        cpus = 3
+
+        def __init__(self, make_sample, workers, address):
+            self.make_sample, self.workers, self.pending, self.most = make_sample, workers, [], 0
+            engines.append(self)
+
+        def submit(self, job):
+            self.pending.append(job)
+            self.most = max(self.most, len(self.pending))
+
+        def wait_one(self):
+            return _write_shard(self.pending.pop(0), self.make_sample)
+
+        def close(self, abort):
+            pass
+
+    engines: list[FakeCluster] = []
+    monkeypatch.setattr(writer, "_RayEngine", FakeCluster)
+    _write(tmp_path / "a", engine="ray", ray_address="10.0.0.1:6379", workers=None, n=15)
+    _write(tmp_path / "b", engine="ray", ray_address="10.0.0.1:6379", workers=2, n=15)
+    assert [(e.workers, e.most) for e in engines] == [(None, 3), (2, 2)]
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+
+
 # --------------------------------------------------------------------------- #
 # crash safety and resume
 # --------------------------------------------------------------------------- #

@@ -280,18 +280,24 @@ class _RayEngine:
                 logging_level=logging.ERROR,
                 configure_logging=True,
             )
+            root = str(Path(__file__).resolve().parents[2])
+            threads = {k: "1" for k in _THREAD_ENV}
             if address is None:
                 # like a spawned pool worker, a local Ray worker imports what the driver can
-                root = str(Path(__file__).resolve().parents[2])
                 paths = [root] + [os.path.abspath(p) for p in sys.path if p and os.path.isdir(p)]
                 pythonpath = os.pathsep.join(dict.fromkeys(paths))
                 kwargs.update(
                     num_cpus=workers,
                     object_store_memory=128 * 1024**2,  # shards go to disk, not to the object store
-                    runtime_env={"env_vars": {"PYTHONPATH": pythonpath, **{k: "1" for k in _THREAD_ENV}}},
+                    runtime_env={"env_vars": {"PYTHONPATH": pythonpath, **threads}},
                 )
             else:
-                kwargs.update(address=address)
+                # A cluster: every node has this checkout and environment at the same paths
+                # (as Ray assumes for the driver's working directory) and --out on shared
+                # storage. Workers get the checkout first on their path and one thread each,
+                # as local workers do, so that shards come out byte-identical.
+                pythonpath = f"{root}{os.pathsep}${{PYTHONPATH}}"  # Ray expands ${...} on the node
+                kwargs.update(address=address, runtime_env={"env_vars": {"PYTHONPATH": pythonpath, **threads}})
             try:
                 ray.init(**kwargs)
             except Exception as e:
@@ -299,6 +305,7 @@ class _RayEngine:
             self.started = True
         self.refs: dict = {}
         try:
+            self.cpus = int(ray.cluster_resources().get("CPU", 0))
             self.remote = ray.remote(num_cpus=1, max_retries=0)(_ray_write_shard)
             self.make_ref = ray.put(make_sample)
         except BaseException:

@@ -247,11 +247,14 @@ def write_dataset(
     shard_size : int
         Samples per shard, >= 1. One shard is the unit of work of a worker.
     workers : int or None
-        Parallel workers; None means ``os.cpu_count()``; 1 runs in-process.
+        Parallel workers (shards in flight); None means ``os.cpu_count()``,
+        or the cluster's CPU count with ``ray_address``; 1 runs in-process.
     engine : {"local", "ray"}
         ``"local"``: a spawn-context process pool. ``"ray"``: one Ray task
         per shard, on a local Ray started with ``num_cpus=workers`` (and shut
-        down afterwards) or on the cluster at ``ray_address``.
+        down afterwards) or on the cluster at ``ray_address``, whose nodes
+        have this checkout at the same path and ``out`` on shared storage
+        (README, "Many machines").
     ray_address : str or None
         Address of a running Ray cluster (``engine="ray"`` only).
     generator : str
@@ -314,7 +317,7 @@ def _write_dataset(
     n = _check_int(n, "n", 1)
     shard_size = _check_int(shard_size, "shard_size", 1)
     seed = _check_int(seed, "seed", 0)
-    workers = (os.cpu_count() or 1) if workers is None else _check_int(workers, "workers", 1)
+    workers = None if workers is None else _check_int(workers, "workers", 1)
     if engine not in ("local", "ray"):
         raise UserError(f"engine must be 'local' or 'ray', got {engine!r}")
     if ray_address is not None and engine != "ray":
@@ -399,8 +402,11 @@ def _run_jobs(make_sample, out, todo, done, *, n, seed, shard_size, workers, eng
         estimate = _estimate_from_shard(done) if done else _estimate_from_probe(jobs[0], make_sample, shard_size)
         announce = functools.partial(print, f"{generator}:", file=sys.stderr, flush=True) if progress else None
         _check_disk(out, estimate, n=n, remaining=remaining, announce=announce, image_format=image_format)
-    workers = min(workers, len(jobs))
-    if workers > 1 or engine == "ray":
+    if workers is None and not (engine == "ray" and ray_address is not None):  # a cluster: its CPUs, below
+        workers = os.cpu_count() or 1
+    if workers is not None:
+        workers = min(workers, len(jobs))
+    if engine == "ray" or workers > 1:
         try:
             pickle.dumps(make_sample)
         except Exception as e:
@@ -428,6 +434,8 @@ def _run_jobs(make_sample, out, todo, done, *, n, seed, shard_size, workers, eng
     try:
         if engine == "ray":
             runner = _RayEngine(make_sample, workers, ray_address)
+            if workers is None:  # on a cluster: as many shards in flight as it has CPUs
+                workers = max(1, min(runner.cpus, len(jobs)))
         elif workers == 1:
             runner = _InProcess(make_sample, report)
         else:
