@@ -212,13 +212,14 @@ def map_distortion(params: dict, shape: tuple[int, int]) -> tuple[np.ndarray, np
 
 
 def sample_pressure(rng: np.random.Generator, severity: float) -> dict:
-    """Dry/wet map: bias in [-1, 1] (dry < 0 < wet), amplitude 0.15-(0.25 + 0.85 * severity), breaks, blotches."""
+    """Dry/wet map: bias in [-1, 1] (dry < 0 < wet), amplitude 0.15-(0.25 + 0.85 * severity), breaks
+    0.1-(0.25 + 0.75 * severity) (dropout of dry ridges), 0-(4 * severity) wet blotches."""
     wet = bool(rng.uniform() < 0.45)
     return {
         "bias": _f(rng.uniform(0.2, 1.0) * (1 if wet else -1)),
         "amplitude": _f(rng.uniform(0.15, 0.25 + 0.85 * severity)),
         "seed": _seed(rng),
-        "breaks": _f(rng.uniform(0.2, 0.5 + 0.5 * severity)),
+        "breaks": _f(rng.uniform(0.1, 0.25 + 0.75 * severity)),
         "blotches": [_sample_blob(rng, (8, 14 + 24 * severity)) for _ in range(int(rng.integers(0, 1 + round(4 * severity))))],
     }
 
