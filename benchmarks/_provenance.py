@@ -7,28 +7,13 @@ leaderboard can be traced to the code and environment that produced it.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib.metadata
 import os
 import platform
 import subprocess
 import sys
 from pathlib import Path
 
-# Distributions whose versions change numbers: the array stack, the learned
-# models' framework, the image libraries the baselines use, the table writers.
-_DISTRIBUTIONS = (
-    "restorebench",
-    "numpy",
-    "scipy",
-    "torch",
-    "opencv-python-headless",
-    "scikit-image",
-    "numba",
-    "pandas",
-    "pyarrow",
-    "pillow",
-    "matplotlib",
-)
+from generators._runtime import package_versions
 
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,14 +41,11 @@ def read_git_state() -> dict[str, object]:
 
 
 def read_versions() -> dict[str, str]:
-    """Python and library versions, ``{"python": "3.11.x", "numpy": ...}``."""
-    versions = {"python": platform.python_version()}
-    for dist in _DISTRIBUTIONS:
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return versions
+    """Python and library versions, ``{"python": "3.11.x", "numpy": ...}``.
+
+    The list is :data:`generators._runtime.PACKAGES`, the one dataset manifests record.
+    """
+    return package_versions()
 
 
 def format_versions(versions: dict[str, str]) -> str:

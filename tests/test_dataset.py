@@ -622,6 +622,28 @@ def test_other_library_versions_may_verify_but_not_extend(reference, tmp_path, m
         _write(out, n=N + 1)
 
 
+def test_extend_compares_only_packages_recorded_on_both_sides(reference, tmp_path):
+    """A package added to generators._runtime.PACKAGES (or removed from the environment)
+    must not make an existing dataset un-resumable; a differing shared version still refuses."""
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "pandas" in manifest["versions"]  # recorded today, absent from manifests before the merge
+    old = {k: v for k, v in manifest["versions"].items() if k not in ("pandas", "av")}
+    (out / "manifest.json").write_text(json.dumps({**manifest, "versions": old | {"gone-package": "1.0"}}))
+    grown = _write(out, n=N + 1)  # extended: the new and the vanished package are not compared
+    assert grown["complete"] and grown["n"] == N + 1
+    _write(tmp_path / "fresh", n=N + 1)
+    assert _files(out) == _files(tmp_path / "fresh")
+    again = tmp_path / "numpy"
+    shutil.copytree(reference, again)
+    manifest = json.loads((again / "manifest.json").read_text())
+    versions = {k: v for k, v in manifest["versions"].items() if k != "pandas"} | {"numpy": "0.0.1"}
+    (again / "manifest.json").write_text(json.dumps({**manifest, "versions": versions}))
+    with pytest.raises(UserError, match=r"other library versions \(numpy: \"0\.0\.1\" -> \"1[^;]*\"\);"):
+        _write(again, n=N + 1)
+
+
 def test_make_sample_must_return_a_sample(tmp_path):
     with pytest.raises(UserError, match="returned a dict for sample 0, expected a Sample"):
         _write(tmp_path, make_sample=dict_sample, n=1)

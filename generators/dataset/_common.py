@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
-import platform
 import re
 from typing import Any
+
+# The manifest's "versions"; generators._runtime owns the list (re-exported under the old name).
+from generators._runtime import package_versions as _package_versions  # noqa: F401
 
 FORMAT = "restorebench-webdataset"
 # Version 1: PNG and npy members. Version 2 adds the lossy or lossless "webp8" and "jpeg8"
@@ -21,24 +22,6 @@ DISK_MARGIN = 1.10
 GROUPS = ("inputs", "target", "extras")
 DEBUG_ENV = "RESTOREBENCH_DEBUG"
 
-# Packages whose versions are recorded in the manifest (missing ones are skipped).
-_VERSIONED_PACKAGES = (
-    "restorebench",
-    "numpy",
-    "opencv-python-headless",
-    "opencv-python",
-    "torch",
-    "scipy",
-    "scikit-image",
-    "pillow",
-    "numba",
-    "bpy",
-    "trimesh",
-    "pyrender",
-    "carla",
-    "ray",
-)
-_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 _SHARD_RE = re.compile(r"^shard-(\d{%d})\.tar(\.json)?$" % SHARD_DIGITS)
 
 
@@ -74,13 +57,3 @@ def _format_bytes(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"  # pragma: no cover
-
-
-def _package_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in _VERSIONED_PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return versions

@@ -24,7 +24,8 @@ import cv2
 
 from generators.dataset._atomic import _tmp_path, _write_json_atomic
 from generators.dataset._codec import DEFAULT_JPEG_QUALITY, _encode_sample
-from generators.dataset._common import _THREAD_ENV, DEBUG_ENV, UserError, _debug, _first_line, _one_line, _shard_name
+from generators._runtime import THREAD_ENV_VARS, single_thread_env
+from generators.dataset._common import DEBUG_ENV, UserError, _debug, _first_line, _one_line, _shard_name
 from generators.dataset._tar import _TAR_BLOCK, _HashingWriter, _tar_end, _tar_member
 from generators.task import sample_rng
 
@@ -202,21 +203,6 @@ class _InProcess:
         self.pending.clear()
 
 
-@contextlib.contextmanager
-def _thread_env():
-    """Children inherit one-thread OpenMP/BLAS settings (see ``_SingleThreaded``)."""
-    saved = {k: os.environ.get(k) for k in _THREAD_ENV}
-    os.environ.update({k: "1" for k in _THREAD_ENV})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 class _LocalPool:
     """A spawn-context process pool; samples are reported through a queue."""
 
@@ -226,7 +212,7 @@ class _LocalPool:
         self.queue = ctx.SimpleQueue()
         self.reports_samples = True
         self.futures: dict = {}
-        with _thread_env():
+        with single_thread_env():
             self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_pool_init, initargs=(self.queue,))
         self.thread = threading.Thread(target=self._drain, args=(report,), daemon=True)
         self.thread.start()
@@ -237,7 +223,7 @@ class _LocalPool:
                 report(item)
 
     def submit(self, job: _ShardJob) -> None:
-        with _thread_env():  # workers are spawned lazily, on submit
+        with single_thread_env():  # workers are spawned lazily, on submit
             self.futures[self.pool.submit(_pool_write_shard, job, self.make_sample)] = job
 
     def wait_one(self) -> dict:
@@ -281,7 +267,7 @@ class _RayEngine:
                 configure_logging=True,
             )
             root = str(Path(__file__).resolve().parents[2])
-            threads = {k: "1" for k in _THREAD_ENV}
+            threads = {k: "1" for k in THREAD_ENV_VARS}
             if address is None:
                 # like a spawned pool worker, a local Ray worker imports what the driver can
                 paths = [root] + [os.path.abspath(p) for p in sys.path if p and os.path.isdir(p)]

@@ -118,8 +118,15 @@ def _check_existing(out: Path, config: dict, manifest: dict | None) -> bool:
 
 
 def _check_versions(out: Path, config: dict, manifest: dict) -> None:
-    """Refuse to add shards made with other library versions than the existing ones."""
-    diffs = _describe_diff(manifest.get("versions", {}), config["versions"])
+    """Refuse to add shards made with other library versions than the existing ones.
+
+    Only packages recorded on both sides are compared: a package added to
+    ``generators._runtime.PACKAGES`` after the dataset was started (or one installed or
+    removed since) says nothing about a change of the code that made the shards.
+    """
+    old, new = manifest.get("versions", {}), config["versions"]
+    both = set(old) & set(new)
+    diffs = _describe_diff({k: old[k] for k in both}, {k: new[k] for k in both})
     if diffs:
         raise UserError(
             f"{out} was started with other library versions ({'; '.join(diffs)}); adding shards would mix "

@@ -1,0 +1,95 @@
+"""The run-time environment every layer records or pins: library versions and thread counts.
+
+One owner for two things that used to be defined twice (design review 2026-12, sec. 5):
+
+* :data:`PACKAGES` and :func:`package_versions`: the distributions whose versions
+  can change a number. Dataset manifests (``generators.dataset``) and benchmark
+  rows and ``run.json`` (``benchmarks._provenance``) record the same list, so
+  that a dataset and a result made in one environment name the same versions.
+* :data:`THREAD_ENV_VARS` and :func:`single_thread_env`: the OpenMP/BLAS/numba
+  variables a parent sets to ``"1"`` before spawning workers, so that child
+  processes compute with one thread each (the thread count must not change
+  floating-point results, and workers must not oversubscribe the cores).
+
+This module is in the core layer: it imports nothing from the project.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import os
+import platform
+from typing import Iterator
+
+__all__ = ["PACKAGES", "THREAD_ENV_VARS", "package_versions", "single_thread_env"]
+
+# Distributions whose versions are recorded (those not installed are skipped).
+# Adding one is safe for existing datasets: resuming compares only the packages
+# recorded on both sides (generators.dataset._writer._check_versions).
+PACKAGES = (
+    "restorebench",
+    # the array stack and the compiled kernels
+    "numpy",
+    "scipy",
+    "numba",
+    # learned models
+    "torch",
+    # image and video codecs, image processing
+    "opencv-python-headless",
+    "opencv-python",
+    "pillow",
+    "scikit-image",
+    "av",
+    # renderers and simulators
+    "bpy",
+    "trimesh",
+    "pyrender",
+    "carla",
+    # engines, storage and tables
+    "ray",
+    "webdataset",
+    "pandas",
+    "pyarrow",
+    "matplotlib",
+)
+
+# Environment variables that set the thread count of OpenMP, MKL, OpenBLAS and numba.
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def package_versions() -> dict[str, str]:
+    """Python and library versions, ``{"python": "3.11.x", "numpy": "1.26.4", ...}``.
+
+    Returns
+    -------
+    dict
+        ``"python"`` first, then every installed distribution of :data:`PACKAGES`
+        in that order; distributions that are not installed are left out.
+    """
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+@contextlib.contextmanager
+def single_thread_env() -> Iterator[None]:
+    """Set every :data:`THREAD_ENV_VARS` variable to ``"1"`` inside the block, then restore it.
+
+    Processes spawned inside the block inherit one-thread OpenMP/BLAS/numba
+    settings; variables that were unset before are unset again afterwards.
+    """
+    saved = {k: os.environ.get(k) for k in THREAD_ENV_VARS}
+    os.environ.update({k: "1" for k in THREAD_ENV_VARS})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
