@@ -120,13 +120,13 @@ def test_sample_dataset_matches_read_dataset_and_feeds_a_dataloader(reference):
     "array, ext",
     [
         (np.full((4, 5, 3), np.float32(128) / np.float32(255), np.float32), "png"),
-        (np.zeros((2, 4, 5, 1), np.float32), "png"),
+        (np.zeros((2, 4, 5, 1), np.float32), "pngs"),  # a stack: frame by frame
         (np.zeros((4, 5), np.float32), "npy"),  # float images keep a channel axis
         (np.full((4, 5, 3), 1.5, np.float32), "npy"),  # outside [0, 1]: stored losslessly
         (np.full((4, 5, 3), np.nan, np.float32), "npy"),
         (np.zeros((4, 5, 3), np.float64), "npy"),
         (np.zeros((4, 5, 4), np.float32), "npy"),
-        (np.ones((3, 4, 5), bool), "png"),  # a stack of masks
+        (np.ones((3, 4, 5), bool), "pngs"),  # a stack of masks
         (np.zeros((4, 5, 3), np.uint8), "png"),
         (np.zeros((4, 5), np.int32), "npy"),
     ],
@@ -186,7 +186,7 @@ def test_webp_decodes_to_the_png_values_and_only_images_change_encoding(referenc
         assert a.params == b.params
     with tarfile.open(webp / "shard-000000.tar") as tf:
         exts = {m.name.split(".", 1)[1] for m in tf.getmembers()}
-    assert {"inputs.views.webp", "inputs.grey.webp", "target.clean.webp"} <= exts
+    assert {"inputs.views.webps", "inputs.grey.webp", "target.clean.webp"} <= exts
     assert {"extras.mask.png", "extras.u8.png", "extras.labels.npy", "extras.depth.npy"} <= exts  # stay lossless
     ds = SampleDataset(webp)
     np.testing.assert_array_equal(ds[4].inputs["views"], dict(read_dataset(reference))[f"{4:012d}"].inputs["views"])
@@ -227,8 +227,8 @@ def test_image_formats_are_deterministic_across_runs_and_workers(webp, tmp_path)
 
 def test_image_format_is_recorded_and_part_of_the_identity(reference, webp, tmp_path):
     png, wm = read_manifest(reference), read_manifest(webp)
-    assert "image_format" not in png and "image_quality" not in png and png["format_version"] == 1  # as before
-    assert (wm["image_format"], wm["format_version"]) == ("webp", 2) and "image_quality" not in wm
+    assert "image_format" not in png and "image_quality" not in png and png["format_version"] == 3
+    assert (wm["image_format"], wm["format_version"]) == ("webp", 3) and "image_quality" not in wm
     assert wm["dataset_hash"] == compute_dataset_hash(wm) != png["dataset_hash"]
     # the option is hashed, not only the bytes it produced
     assert compute_dataset_hash({**wm, "image_format": "jpeg"}) != wm["dataset_hash"]
@@ -284,8 +284,136 @@ def test_reader_names_a_format_version_it_cannot_read(reference, tmp_path):
     shutil.copytree(reference, out)
     m = json.loads((out / "manifest.json").read_text())
     (out / "manifest.json").write_text(json.dumps({**m, "format_version": 99}))
-    with pytest.raises(UserError, match=r"format_version 99 cannot be read by this RestoreBench \(it reads 1, 2\)"):
+    with pytest.raises(UserError, match=r"format_version 99 cannot be read by this RestoreBench \(it reads 1, 2, 3\)"):
         read_manifest(out)
+
+
+# --------------------------------------------------------------------------- #
+# stacks stored frame by frame (format version 3); older formats still read
+# --------------------------------------------------------------------------- #
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# Toy datasets written by the format-1/2 code (stacks tiled), see tests/fixtures/README.md.
+OLD_DATASETS = {1: FIXTURES / "toy-v1-png", 2: FIXTURES / "toy-v2-webp"}
+
+
+def _member(directory: Path, key: str, field: str) -> tuple[bytes, dict]:
+    with tarfile.open(directory / "shard-000000.tar") as tf:
+        names = tf.getnames()
+        (name,) = [n for n in names if n.startswith(f"{key}.{field}.")]
+        meta = json.loads(tf.extractfile(f"{key}.meta.json").read())["fields"][field]
+        return tf.extractfile(name).read(), meta | {"member": name}
+
+
+def test_a_stack_is_one_member_of_standalone_images(reference):
+    from PIL import Image
+
+    data, meta = _member(reference, "000000000001", "inputs.views")
+    assert meta["member"].endswith(".inputs.views.pngs") and meta["encoding"] == "png8"
+    offsets = meta["frame_offsets"]
+    assert len(offsets) == 4 and offsets[0] == 0 and offsets[-1] == len(data)
+    views = dict(read_dataset(reference))["000000000001"].inputs["views"]
+    for t, (a, b) in enumerate(zip(offsets, offsets[1:])):  # each frame is a PNG any tool opens
+        frame = np.asarray(Image.open(io.BytesIO(data[a:b])).convert("RGB"))
+        np.testing.assert_array_equal(frame.astype(np.float32) / 255, views[t])
+
+
+def test_stacks_decode_to_the_same_values_as_the_tiled_format(reference):
+    """Per-frame storage changes bytes, never values: every golden generator sample and the toy sample."""
+    samples = [make_toy_sample(sample_rng(0, 0))]
+    for path in sorted((REPO / "tests" / "golden").glob("*.npz")):
+        with np.load(path) as z:
+            groups = {g: {k.split(".", 1)[1]: z[k] for k in z.files if k.startswith(g + ".")}
+                      for g in ("inputs", "target", "extras")}  # fmt: skip
+        samples.append(Sample(**groups, params={}))
+    stacks = 0
+    for i, sample in enumerate(samples):
+        for image_format in ("png", "webp"):
+            new = {m.split(".", 1)[1]: d for m, d in dsmod._encode_sample(sample, i, image_format=image_format)}
+            old = {m.split(".", 1)[1]: d for m, d in
+                   dsmod._encode_sample(sample, i, image_format=image_format, per_frame=False)}  # fmt: skip
+            stacks += sum(n.endswith("s") for n in new)
+            a, b = dsmod._codec._decode_sample("k", new, "new"), dsmod._codec._decode_sample("k", old, "old")
+            for group in ("inputs", "target", "extras"):
+                for name, x in getattr(sample, group).items():
+                    y, z = getattr(a, group)[name], getattr(b, group)[name]
+                    assert y.dtype == z.dtype and y.shape == z.shape == x.shape, (i, group, name)
+                    np.testing.assert_array_equal(y, z, err_msg=f"sample {i} {image_format} {group}.{name}")
+    assert stacks >= 10  # views, frames, masks of bookcovers, reflections, captions ...
+
+
+def test_read_frame_reads_only_that_frame(reference, tmp_path):
+    streamed = dict(read_dataset(reference))
+    for key in ("000000000000", "000000000004"):
+        for t in (0, 2, -1):
+            want = streamed[key].inputs["views"][t]
+            got = dsmod.read_frame(reference, key, "inputs.views", t)
+            assert got.dtype == want.dtype and got.shape == want.shape == (12, 10, 3)
+            np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(dsmod.read_frame(reference, int(key), "inputs.views", t), want)
+            np.testing.assert_array_equal(SampleDataset(reference, verify=False).read_frame(int(key), "inputs.views", t),
+                                          want)  # fmt: skip
+        # a field that is not a stack is read whole and indexed: the same contract
+        np.testing.assert_array_equal(dsmod.read_frame(reference, key, "target.clean", 5),
+                                      streamed[key].target["clean"][5])  # fmt: skip
+    # Garble frame 0 of sample 1 in place: frames 1 and 2 still read, so nothing else was decoded.
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    data, meta = _member(out, "000000000001", "inputs.views")
+    raw = bytearray((out / "shard-000000.tar").read_bytes())
+    start = raw.index(data)
+    raw[start : start + meta["frame_offsets"][1]] = b"\xff" * meta["frame_offsets"][1]
+    (out / "shard-000000.tar").write_bytes(bytes(raw))
+    np.testing.assert_array_equal(dsmod.read_frame(out, 1, "inputs.views", 2), streamed["000000000001"].inputs["views"][2])
+    with pytest.raises(UserError, match=r"000000000001\.inputs\.views\.pngs frame 0: png8 image cannot be decoded"):
+        dsmod.read_frame(out, 1, "inputs.views", 0)
+    with pytest.raises(KeyError, match="inputs.nope"):
+        dsmod.read_frame(reference, 0, "inputs.nope", 0)
+    with pytest.raises(IndexError, match="frame 3 out of range"):
+        dsmod.read_frame(reference, 0, "inputs.views", 3)
+    with pytest.raises(IndexError, match=f"sample {N} out of range"):
+        dsmod.read_frame(reference, N, "inputs.views", 0)
+
+
+@pytest.mark.parametrize("version", sorted(OLD_DATASETS))
+def test_datasets_of_older_formats_read_the_same(version, tmp_path):
+    old = OLD_DATASETS[version]
+    manifest = read_manifest(old)
+    assert manifest["format_version"] == version and compute_dataset_hash(manifest) == manifest["dataset_hash"]
+    image_format = manifest.get("image_format", "png")
+    _, meta = _member(old, "000000000000", "inputs.views")
+    assert "frame_offsets" not in meta and meta["member"].endswith("." + image_format)  # tiled, as it was written
+    new = tmp_path / "new"
+    assert _write(new, n=3, shard_size=2, image_format=image_format)["format_version"] == 3
+    ds = SampleDataset(old)
+    for i, ((k1, a), (k2, b)) in enumerate(zip(read_dataset(old), read_dataset(new), strict=True)):
+        assert k1 == k2 and a.params == b.params
+        for group in ("inputs", "target", "extras"):
+            for name, x in getattr(a, group).items():
+                np.testing.assert_array_equal(x, getattr(b, group)[name], err_msg=f"{k1} {group}.{name}")
+        np.testing.assert_array_equal(ds[i].inputs["views"], a.inputs["views"])
+        np.testing.assert_array_equal(dsmod.read_frame(old, k1, "inputs.views", 2), a.inputs["views"][2])
+        np.testing.assert_array_equal(ds.read_frame(i, "inputs.views", 1), a.inputs["views"][1])
+
+
+@pytest.mark.parametrize("version", sorted(OLD_DATASETS))
+def test_datasets_of_older_formats_are_finished_and_extended_in_their_format(version, tmp_path):
+    old = OLD_DATASETS[version]
+    image_format = read_manifest(old).get("image_format", "png")
+    out = tmp_path / "ds"
+    shutil.copytree(old, out)
+    (out / "shard-000001.tar.json").unlink()  # an unfinished run: the last shard is remade
+    (out / "shard-000001.tar").unlink()
+    manifest = _write(out, n=3, shard_size=2, image_format=image_format)
+    assert manifest["format_version"] == version
+    fixture_libs = {k: read_manifest(old)["versions"].get(k) for k in ("opencv-python-headless", "pillow")}
+    if fixture_libs == {k: dsmod._package_versions().get(k) for k in fixture_libs}:  # else other encoder bytes
+        assert _files(out) == _files(old)
+    assert _write(out, n=5, shard_size=2, image_format=image_format)["format_version"] == version
+    _, meta = _member(out, "000000000000", "inputs.views")
+    assert "frame_offsets" not in meta
+    with tarfile.open(out / "shard-000002.tar") as tf:
+        assert f"000000000004.inputs.views.{'webp' if version == 2 else 'png'}" in tf.getnames()
 
 
 # --------------------------------------------------------------------------- #

@@ -13,14 +13,14 @@ On-disk layout of a dataset directory::
 
 Each shard is a plain (USTAR) tar in WebDataset layout: the members of sample
 ``i`` are named ``{key}.{field}.{ext}`` with ``key = f"{i:012d}"``, e.g.
-``000000000123.inputs.views.png``, ``000000000123.target.clean.png``,
+``000000000123.inputs.views.pngs``, ``000000000123.target.clean.png``,
 ``000000000123.extras.mask.png``, ``000000000123.params.json`` and
 ``000000000123.meta.json`` (dtype, shape and encoding of every array, so the
 reader restores them exactly). Encoding of an array field:
 
 * float32, 3-D ``(H, W, C)`` or 4-D ``(N, H, W, C)`` with C in {1, 3}, all
-  values in [0, 1]: 8-bit PNG of ``round(x * 255)`` (a view stack is tiled
-  vertically into one ``(N*H, W, C)`` image); read back as float32 ``k / 255``.
+  values in [0, 1]: 8-bit PNG of ``round(x * 255)`` (a stack: see below);
+  read back as float32 ``k / 255``.
   Any other float array (other ndim, values outside [0, 1], NaN) is stored
   losslessly as ``.npy``;
 * bool with 2 to 4 dimensions (masks, stacks of masks): PNG of 0/255, read
@@ -28,6 +28,14 @@ reader restores them exactly). Encoding of an array field:
 * uint8 with the same layouts as float32 images, or 2-D: PNG, read back
   unchanged;
 * everything else: ``.npy`` (``allow_pickle=False``).
+
+A stack of images (4-D ``(N, H, W, C)``, or a 3-D ``(N, H, W)`` stack of
+masks: views, video frames, per-frame masks) is stored frame by frame: one
+member per field, holding the N encoded images one after the other (extension
+``pngs``, ``webps`` or ``jpgs``), with the N + 1 byte offsets of the frames
+in the field's meta (``"frame_offsets"``; frame ``t`` is bytes
+``[offsets[t], offsets[t + 1])``, a complete image file). :func:`read_frame`
+and ``SampleDataset.read_frame`` read and decode one frame only.
 
 PNGs are written by OpenCV at zlib level 1, run-length strategy (RGB is stored
 as RGB: OpenCV's BGR order is swapped on both sides).
@@ -37,13 +45,18 @@ float32 [0, 1] images above may instead be stored as lossless 8-bit WebP
 (``.webp``, encoding ``webp8``, Pillow at its fastest effort; decodes to the
 same values as PNG; a gray image is stored as RGB) or as JPEG (``.jpg``,
 encoding ``jpeg8``, OpenCV/libjpeg-turbo at ``--quality``, default 95, 4:4:4
-chroma; lossy). An image taller or wider than the format allows (WebP 16383,
-JPEG 65500 pixels, e.g. a long view stack) stays PNG. Masks, uint8 arrays
+chroma; lossy). An image (a frame, for a stack) taller or wider than the
+format allows (WebP 16383, JPEG 65500 pixels) stays PNG. Masks, uint8 arrays
 (label maps) and ``.npy`` arrays are lossless whatever the choice. The reader
 decodes every encoding; the manifest records ``"image_format"`` (and
-``"image_quality"`` for JPEG), absent for PNG. Datasets using WebP or JPEG
-have ``format_version`` 2 (older readers refuse them by that number); PNG
-datasets stay version 1, byte for byte as before the option existed.
+``"image_quality"`` for JPEG), absent for PNG.
+
+Format versions (``format_version`` in the manifest; a reader refuses a
+version it does not know, naming it): 1, PNG/npy with stacks tiled
+vertically into one ``(N*H, W, C)`` image; 2, the same with WebP or JPEG;
+3 (written now, whatever the image format), stacks frame by frame. This
+reader reads all three. A dataset begun as version 1 or 2 is finished and
+extended in its own version, byte for byte as the older code wrote it.
 
 Determinism: sample ``i`` is made from ``generators.task.sample_rng(seed, i)``
 only, members are written in sorted order with fixed tar headers (mtime 0,
@@ -59,7 +72,8 @@ verifies complete shards (sha256 against the record), deletes temporary and
 unverifiable files and makes only what is missing. ``n`` may grow between
 runs (the dataset is extended; the old, shorter last shard is remade) but
 never shrink; any other change (generator, params, seed, shard size, image
-format or quality, library versions while work remains) is refused with
+format or quality, versions of the libraries recorded on both sides while
+work remains) is refused with
 :class:`UserError`.
 
 ``manifest.json`` exists from the first moment with ``"complete": false`` and
@@ -93,7 +107,7 @@ from __future__ import annotations
 #   _tar      deterministic tar members; member index on the read side
 #   _engines  writing one shard; in-process, process-pool and Ray engines
 #   _writer   write_dataset: settings checks, resume, disk check, job loop
-#   _reader   read_manifest, read_dataset, SampleDataset
+#   _reader   read_manifest, read_dataset, read_frame, SampleDataset
 #   _cli      add_dataset_arguments, run_cli
 from generators.dataset._atomic import _sha256_file
 from generators.dataset._cli import add_dataset_arguments, run_cli, select_extras
@@ -106,13 +120,14 @@ from generators.dataset._common import (
     UserError,
     _package_versions,
 )
-from generators.dataset._reader import _SampleDataset, read_dataset, read_manifest
+from generators.dataset._reader import _SampleDataset, read_dataset, read_frame, read_manifest
 from generators.dataset._writer import compute_dataset_hash, write_dataset
 
 __all__ = [
     "UserError",
     "write_dataset",
     "read_dataset",
+    "read_frame",
     "read_manifest",
     "compute_dataset_hash",
     "SampleDataset",

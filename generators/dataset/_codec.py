@@ -5,11 +5,12 @@ See the package docstring for which array goes to which encoding.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import cv2
 import numpy as np
@@ -34,8 +35,12 @@ _WEBP_PARAMS = dict(lossless=True, method=0, quality=0)
 # Full-resolution chroma (4:4:4): 4:2:0 capped the views at 32 dB PSNR against the
 # 8-bit original whatever the quality (colour edges of covers); 4:4:4 at 95 gives 40 dB.
 _JPEG_PARAMS = [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
-# Largest image side each format can hold; a taller view stack falls back to PNG.
+# Largest image side each format can hold; a larger image (or a tiled stack, format
+# versions 1 and 2) falls back to PNG.
 _MAX_SIDE = {"webp": 16383, "jpeg": 65500}
+# Meta key of a stack stored frame by frame (format version 3): T + 1 byte offsets into
+# the member, frame t being bytes [offsets[t], offsets[t + 1]).
+FRAME_OFFSETS = "frame_offsets"
 
 
 def _to_jsonable(obj: Any, where: str) -> Any:
@@ -68,7 +73,11 @@ def _to_jsonable(obj: Any, where: str) -> Any:
 
 
 def _png_image_shape(shape: tuple[int, ...], *, allow_2d: bool, stack_3d: bool) -> tuple[int, ...] | None:
-    """The 2-D (gray) or 3-D (H, W, C) image a PNG holds for an array of ``shape``, or None."""
+    """The 2-D (gray) or 3-D (H, W, C) image a PNG holds for an array of ``shape``, or None.
+
+    A stack (4-D, or a 3-D stack of masks) is tiled vertically into one ``(T*H, W[, 3])``
+    image: the layout of format versions 1 and 2 (see :func:`_frame_layout` for version 3).
+    """
     if 0 in shape:
         return None
     if len(shape) == 2:
@@ -80,6 +89,21 @@ def _png_image_shape(shape: tuple[int, ...], *, allow_2d: bool, stack_3d: bool) 
     if len(shape) == 4 and shape[3] in (1, 3):
         h = shape[0] * shape[1]
         return (h, shape[2]) if shape[3] == 1 else (h, shape[2], 3)
+    return None
+
+
+def _frame_layout(shape: tuple[int, ...], *, stack_3d: bool) -> tuple[int, tuple[int, ...]] | None:
+    """``(T, frame image shape)`` when an array of ``shape`` is a stack stored frame by frame, else None.
+
+    Stacks are what :func:`_png_image_shape` tiles: ``(T, H, W, C)`` with C in {1, 3}
+    and, for masks (``stack_3d``), ``(T, H, W)`` with W not in {1, 3}.
+    """
+    if 0 in shape:
+        return None
+    if len(shape) == 4 and shape[3] in (1, 3):
+        return shape[0], (shape[1], shape[2]) if shape[3] == 1 else shape[1:]
+    if len(shape) == 3 and shape[2] not in (1, 3) and stack_3d:
+        return shape[0], shape[1:]
     return None
 
 
@@ -110,19 +134,37 @@ def _encode_picture(u8: np.ndarray, image_shape: tuple[int, ...], image_format: 
     return buf.tobytes()
 
 
+def _encode_images(u8: np.ndarray, image_shape: tuple[int, ...], frames: int | None,
+                   encode: Callable[[np.ndarray, tuple[int, ...]], bytes | memoryview],
+                   ext: str, meta: dict) -> tuple[str, bytes | memoryview, dict]:  # fmt: skip
+    """One image (``frames`` None) or ``frames`` images concatenated, offsets in ``meta``."""
+    if frames is None:
+        return ext, encode(u8, image_shape), meta
+    parts = [encode(u8[t], image_shape) for t in range(frames)]
+    offsets = np.cumsum([0] + [len(p) for p in parts]).tolist()
+    return ext + "s", b"".join(parts), {**meta, FRAME_OFFSETS: offsets}
+
+
 def _encode_array(
-    a: np.ndarray, *, image_format: str = "png", quality: int = DEFAULT_JPEG_QUALITY
+    a: np.ndarray, *, image_format: str = "png", quality: int = DEFAULT_JPEG_QUALITY, per_frame: bool = True
 ) -> tuple[str, memoryview | bytes, dict]:
     """(extension, bytes, meta) for one array field.
 
     ``image_format`` ("png", "webp" or "jpeg", the latter at ``quality``)
     applies to float32 [0, 1] images only; masks, uint8 arrays (label maps)
-    and everything else keep their lossless encoding.
+    and everything else keep their lossless encoding. A stack of images
+    (views, video frames, masks) is stored frame by frame (``per_frame``, format
+    version 3: the T encoded images concatenated, extension ``pngs``/``webps``/
+    ``jpgs``, byte offsets in ``meta["frame_offsets"]``) or, with
+    ``per_frame=False``, tiled into one tall image (format versions 1 and 2).
     """
     meta = {"dtype": a.dtype.str, "shape": list(a.shape)}
-    image_shape = None
+    stack_3d = a.dtype == np.bool_
+    layout = _frame_layout(a.shape, stack_3d=stack_3d) if per_frame else None
+    frames, image_shape = (None, None) if layout is None else layout
     if a.dtype == np.float32:
-        image_shape = _png_image_shape(a.shape, allow_2d=False, stack_3d=False)
+        if image_shape is None:
+            image_shape = _png_image_shape(a.shape, allow_2d=False, stack_3d=False)
         if image_shape is not None:
             lo, hi = float(a.min()), float(a.max())  # NaN fails both comparisons
             if not (lo >= 0.0 and hi <= 1.0):
@@ -132,19 +174,22 @@ def _encode_array(
             if image_format != "png" and max(image_shape[:2]) <= _MAX_SIDE[image_format]:
                 meta["encoding"] = f"{image_format}8"
                 ext = "jpg" if image_format == "jpeg" else image_format
-                return ext, _encode_picture(u8, image_shape, image_format, quality), meta
+                encode = functools.partial(_encode_picture, image_format=image_format, quality=quality)
+                return _encode_images(u8, image_shape, frames, encode, ext, meta)
             meta["encoding"] = "png8"
-            return "png", _encode_png(u8, image_shape), meta
+            return _encode_images(u8, image_shape, frames, _encode_png, "png", meta)
     elif a.dtype == np.bool_:
-        image_shape = _png_image_shape(a.shape, allow_2d=True, stack_3d=True)
+        if image_shape is None:
+            image_shape = _png_image_shape(a.shape, allow_2d=True, stack_3d=True)
         if image_shape is not None:
             meta["encoding"] = "png-bool"
-            return "png", _encode_png(a.view(np.uint8) * np.uint8(255), image_shape), meta
+            return _encode_images(a.view(np.uint8) * np.uint8(255), image_shape, frames, _encode_png, "png", meta)
     elif a.dtype == np.uint8:
-        image_shape = _png_image_shape(a.shape, allow_2d=True, stack_3d=False)
+        if image_shape is None:
+            image_shape = _png_image_shape(a.shape, allow_2d=True, stack_3d=False)
         if image_shape is not None:
             meta["encoding"] = "png"
-            return "png", _encode_png(a, image_shape), meta
+            return _encode_images(a, image_shape, frames, _encode_png, "png", meta)
     buf = io.BytesIO()
     np.save(buf, a, allow_pickle=False)
     meta["encoding"] = "npy"
@@ -152,9 +197,9 @@ def _encode_array(
 
 
 def _encode_sample(
-    sample: Any, index: int, *, image_format: str = "png", quality: int = DEFAULT_JPEG_QUALITY
+    sample: Any, index: int, *, image_format: str = "png", quality: int = DEFAULT_JPEG_QUALITY, per_frame: bool = True
 ) -> list[tuple[str, bytes | memoryview]]:
-    """Sorted tar members ``(name, data)`` of one sample (``image_format``, ``quality``: see :func:`_encode_array`)."""
+    """Sorted tar members ``(name, data)`` of one sample (the options: see :func:`_encode_array`)."""
     if not all(hasattr(sample, g) for g in GROUPS):
         raise UserError(f"make_sample returned a {type(sample).__name__} for sample {index}, expected a Sample")
     key = _key(index)
@@ -173,7 +218,7 @@ def _encode_sample(
             if not isinstance(a, np.ndarray):
                 raise UserError(f"{where} is a {type(a).__name__}, expected a numpy array")
             try:
-                ext, data, meta = _encode_array(a, image_format=image_format, quality=quality)
+                ext, data, meta = _encode_array(a, image_format=image_format, quality=quality, per_frame=per_frame)
             except ValueError as e:  # np.save refuses object arrays without pickle
                 raise UserError(f"{where}: cannot store dtype {a.dtype}: {_one_line(e)}") from None
             fields[f"{group}.{name}"] = meta
@@ -188,29 +233,57 @@ def _encode_sample(
 _IMAGE_ENCODINGS = ("png", "png8", "png-bool", "webp8", "jpeg8")
 
 
+def _decode_image(data: bytes | memoryview, encoding: str, shape: tuple[int, ...], where: str) -> np.ndarray:
+    """One encoded image as an array of ``shape`` (the stored dtype: float32, bool or uint8)."""
+    if encoding not in _IMAGE_ENCODINGS:
+        raise UserError(f"{where}: unknown encoding {encoding!r}; written by a newer RestoreBench?")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise UserError(f"{where}: {encoding} image cannot be decoded")
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        if img.size != math.prod(shape):  # a gray image stored as RGB (WebP has no gray)
+            img = img[..., 0]
+    if img.size != math.prod(shape):
+        raise UserError(f"{where}: decoded an image of shape {img.shape}, expected {math.prod(shape)} values")
+    img = img.reshape(shape)
+    if encoding in ("png8", "webp8", "jpeg8"):
+        return img.astype(np.float32) / np.float32(255)
+    if encoding == "png-bool":
+        return img > 127
+    return img
+
+
+def _frame_offsets(data: bytes | memoryview, meta: dict, where: str) -> list[int]:
+    offsets = meta[FRAME_OFFSETS]
+    if len(offsets) != meta["shape"][0] + 1 or offsets[0] != 0 or offsets[-1] != len(data):
+        raise UserError(f"{where}: frame offsets do not match the member's {len(data)} bytes")
+    return offsets
+
+
+def _decode_frame(data: bytes | memoryview, meta: dict, t: int, where: str) -> np.ndarray:
+    """Frame ``t`` (0 <= t < T) of a stack stored frame by frame: decodes that frame only.
+
+    ``data`` is the whole member, or the bytes from its start to at least the frame's end.
+    """
+    offsets = meta[FRAME_OFFSETS]
+    return _decode_image(memoryview(data)[offsets[t] : offsets[t + 1]], meta["encoding"],
+                         tuple(meta["shape"][1:]), f"{where} frame {t}")  # fmt: skip
+
+
 def _decode_array(data: bytes | memoryview, meta: dict, where: str) -> np.ndarray:
     dtype = np.dtype(meta["dtype"])
     shape = tuple(meta["shape"])
     encoding = meta["encoding"]
     if encoding == "npy":
         a = np.load(io.BytesIO(data), allow_pickle=False)
-    else:
-        if encoding not in _IMAGE_ENCODINGS:
-            raise UserError(f"{where}: unknown encoding {encoding!r}; written by a newer RestoreBench?")
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if img is None:
-            raise UserError(f"{where}: {encoding} image cannot be decoded")
-        if img.ndim == 3:
-            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-            if img.size != math.prod(shape):  # a gray image stored as RGB (WebP has no gray)
-                img = img[..., 0]
-        img = img.reshape(shape)
-        if encoding in ("png8", "webp8", "jpeg8"):
-            a = img.astype(np.float32) / np.float32(255)
-        elif encoding == "png-bool":
-            a = img > 127
-        else:
-            a = img
+    elif FRAME_OFFSETS in meta:  # format version 3: one image per frame
+        _frame_offsets(data, meta, where)
+        a = np.empty(shape, dtype)
+        for t in range(shape[0]):
+            a[t] = _decode_frame(data, meta, t, where)
+    else:  # one image; a stack tiled vertically (format versions 1 and 2)
+        a = _decode_image(data, encoding, shape, where)
     if a.dtype != dtype or a.shape != shape:
         raise UserError(f"{where}: decoded {a.dtype}{a.shape}, manifest says {dtype}{shape}")
     return a

@@ -10,11 +10,14 @@ from typing import Any
 from generators._runtime import package_versions as _package_versions  # noqa: F401
 
 FORMAT = "restorebench-webdataset"
-# Version 1: PNG and npy members. Version 2 adds the lossy or lossless "webp8" and "jpeg8"
-# encodings of --image-format webp|jpeg; a PNG dataset is still written as version 1, so
-# its bytes and hash stay what they were and older readers still read it.
-FORMAT_VERSION = 2  # the newest this code writes
-READABLE_FORMAT_VERSIONS = (1, 2)
+# Version 1: PNG and npy members, a stack of images (views, frames, masks) tiled into one
+# tall image. Version 2 adds the lossy or lossless "webp8" and "jpeg8" encodings of
+# --image-format webp|jpeg (PNG datasets stayed version 1). Version 3, every image format:
+# a stack is stored frame by frame (one member holding the T images concatenated, byte
+# offsets in its meta), so that one frame can be read without decoding the others.
+# Datasets begun as version 1 or 2 are finished and extended in their own version.
+FORMAT_VERSION = 3  # the newest this code writes
+READABLE_FORMAT_VERSIONS = (1, 2, 3)
 MANIFEST = "manifest.json"
 KEY_DIGITS = 12
 SHARD_DIGITS = 6

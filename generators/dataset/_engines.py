@@ -40,6 +40,7 @@ class _ShardJob:
     debug: bool
     image_format: str = "png"
     quality: int = DEFAULT_JPEG_QUALITY
+    per_frame: bool = True  # stacks frame by frame (format version 3), else tiled (1 and 2)
 
 
 class _SingleThreaded:
@@ -86,7 +87,7 @@ def _sample_members(make_sample: Callable, job: _ShardJob, index: int) -> list[t
     """The tar members of sample ``index``, made and encoded with the job's options."""
     sample = _make_sample(make_sample, job, index)
     try:
-        return _encode_sample(sample, index, image_format=job.image_format, quality=job.quality)
+        return _encode_sample(sample, index, image_format=job.image_format, quality=job.quality, per_frame=job.per_frame)
     except UserError:
         raise
     except Exception as e:

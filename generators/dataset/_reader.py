@@ -11,8 +11,16 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from generators.dataset._codec import _decode_sample
-from generators.dataset._common import FORMAT, MANIFEST, READABLE_FORMAT_VERSIONS, UserError, _one_line
+from generators.dataset._codec import FRAME_OFFSETS, _decode_array, _decode_image, _decode_sample
+from generators.dataset._common import (
+    FORMAT,
+    KEY_DIGITS,
+    MANIFEST,
+    READABLE_FORMAT_VERSIONS,
+    UserError,
+    _key,
+    _one_line,
+)
 from generators.dataset._tar import _check_keys, _group_by_key, _iter_members
 from generators.task import Sample
 
@@ -92,6 +100,107 @@ def read_dataset(directory: str | os.PathLike, *, verify: bool = True) -> Iterat
         _check_keys(keys, record, where)
 
 
+def read_frame(directory: str | os.PathLike, index: int | str, field: str, t: int) -> np.ndarray:
+    """Frame ``t`` of one array field of one sample, decoding that frame only.
+
+    A stack of views, video frames or masks is stored frame by frame (format
+    version 3), so this reads the sample's meta and the frame's bytes and
+    nothing else of the shard. On datasets of format versions 1 and 2 (stacks
+    tiled into one image) and for other fields (read whole) it returns
+    ``array[t]`` of the decoded field. The shard's sha256 is not checked (that
+    would read it all; :func:`read_dataset` and :class:`SampleDataset` do).
+
+    Parameters
+    ----------
+    directory : path
+        A dataset written by :func:`write_dataset`.
+    index : int or str
+        The sample index, or its key (``"000000000123"``).
+    field : str
+        ``"group.name"`` as in the sample's ``meta.json``, e.g. ``"inputs.views"``,
+        ``"extras.occlusion"``.
+    t : int
+        The frame (view) index along the field's first axis; negative counts from the end.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``field[t]``: the stored dtype, shape ``shape[1:]``, exactly what
+        :func:`read_dataset` gives for that frame.
+
+    Raises
+    ------
+    IndexError
+        ``index`` or ``t`` out of range.
+    KeyError
+        The sample has no such field.
+    UserError
+        Missing/incomplete manifest, missing or corrupted shard.
+    """
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    if isinstance(index, str):
+        if len(index) != KEY_DIGITS or not index.isdigit():
+            raise IndexError(f"key {index!r} is not a {KEY_DIGITS}-digit sample key")
+        index = int(index)
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        raise TypeError(f"index must be an integer or a key, got {type(index).__name__}")
+    if not 0 <= index < manifest["n"]:
+        raise IndexError(f"sample {index} out of range for {manifest['n']} samples")
+    record = manifest["shards"][index // manifest["shard_size"]]
+    path = directory / record["file"]
+    key = _key(int(index))
+    members = {}
+    try:
+        with tarfile.open(path, mode="r:") as tf:
+            for m in tf:  # members are sorted by name: stop after this sample's
+                k, _, name = m.name.partition(".")
+                if k > key:
+                    break
+                if k == key and m.isfile():
+                    members[name] = (m.offset_data, m.size)
+    except FileNotFoundError:
+        raise UserError(f"missing shard {path}") from None
+    except tarfile.TarError as e:
+        raise UserError(f"corrupted shard {path}: {_one_line(e)}") from None
+    with open(path, "rb") as f:
+        return _read_frame(f, key, members, field, t, str(path))
+
+
+def _read_frame(f, key: str, members: dict[str, tuple[int, int]], field: str, t: int, where: str) -> np.ndarray:
+    """Frame ``t`` of ``field`` from the open shard ``f``, given the sample's member index."""
+
+    def read(name: str, start: int = 0, stop: int | None = None) -> bytes:
+        offset, size = members[name]
+        f.seek(offset + start)
+        return f.read((size if stop is None else stop) - start)
+
+    if "meta.json" not in members:
+        raise UserError(f"{where}: sample {key} lacks meta.json")
+    fields = json.loads(read("meta.json"))["fields"]
+    if field not in fields:
+        raise KeyError(f"{field!r}; sample {key} has {sorted(fields)}")
+    meta = fields[field]
+    names = [name for name in members if name.rsplit(".", 1)[0] == field]
+    if len(names) != 1:
+        raise UserError(f"{where}: sample {key} has {len(names)} members for {field}")
+    shape = meta["shape"]
+    if not shape or not -shape[0] <= t < shape[0]:
+        raise IndexError(f"frame {t} out of range for {field} of shape {tuple(shape)}")
+    t = int(t) % shape[0]
+    where = f"{where}: {key}.{names[0]}"
+    if FRAME_OFFSETS not in meta:  # tiled (format versions 1, 2) or not a stack: decode it all
+        return _decode_array(read(names[0]), meta, where)[t]
+    start, stop = meta[FRAME_OFFSETS][t], meta[FRAME_OFFSETS][t + 1]
+    if not 0 <= start <= stop <= members[names[0]][1]:
+        raise UserError(f"{where}: frame offsets do not match the member's {members[names[0]][1]} bytes")
+    frame = _decode_image(read(names[0], start, stop), meta["encoding"], tuple(shape[1:]), f"{where} frame {t}")
+    dtype = np.dtype(meta["dtype"])
+    if frame.dtype != dtype or frame.shape != tuple(shape[1:]):
+        raise UserError(f"{where}: decoded {frame.dtype}{frame.shape}, manifest says {dtype}{tuple(shape[1:])}")
+    return frame
+
+
 class _SampleDataset:
     """Random access to a dataset's samples, for ``torch.utils.data.DataLoader``.
 
@@ -160,3 +269,17 @@ class _SampleDataset:
                 files[field] = f.read(size)
         sample = _decode_sample(key, files, path)
         return self.transform(sample) if self.transform is not None else sample
+
+    def read_frame(self, i: int, field: str, t: int) -> np.ndarray:
+        """Frame ``t`` of ``field`` (e.g. ``"inputs.views"``) of sample ``i``; see :func:`read_frame`.
+
+        Reads and decodes that frame only (format version 3); the transform is not applied.
+        """
+        if not isinstance(i, (int, np.integer)):
+            raise TypeError(f"index must be an integer, got {type(i).__name__}")
+        if not -len(self._index) <= i < len(self._index):
+            raise IndexError(f"index {i} out of range for {len(self._index)} samples")
+        file_id, key, fields = self._index[i]
+        path = self._files[file_id]
+        with open(path, "rb") as f:
+            return _read_frame(f, key, fields, field, t, path)

@@ -53,6 +53,11 @@ def compute_dataset_hash(manifest: Mapping[str, Any]) -> str:
 _STORAGE_KEYS = ("image_format", "image_quality")
 
 
+def _tiled_format_version(image_format: str) -> int:
+    """The format version that stored this image format's stacks tiled: 1 (PNG) or 2 (WebP, JPEG)."""
+    return 1 if image_format == "png" else 2
+
+
 def _storage_config(image_format: str, quality: int) -> dict:
     if image_format == "png":
         return {}
@@ -347,7 +352,7 @@ def _write_dataset(
         raise UserError(f"quality must be <= 100, got {quality}")
     config = {
         "format": FORMAT,
-        "format_version": 1 if image_format == "png" else FORMAT_VERSION,
+        "format_version": FORMAT_VERSION,
         "generator": generator,
         "params": _to_jsonable(dict(params or {}), "params"),
         "seed": seed,
@@ -370,6 +375,10 @@ def _write_dataset(
                 existing = json.loads(manifest_path.read_text())
             except ValueError:
                 raise UserError(f"{manifest_path} is not valid JSON; use a new --out directory") from None
+        if existing is not None and existing.get("format_version") == _tiled_format_version(image_format):
+            # Begun by an older RestoreBench: finished and extended in its own format (stacks
+            # tiled), so that its shards stay byte-identical to what that version writes.
+            config["format_version"] = existing["format_version"]
         keep_manifest = _check_existing(out, config, existing)
         done = _scan_shards(out, n, shard_size)
         todo = [s for s in range(num_shards) if s not in done]
@@ -384,6 +393,7 @@ def _write_dataset(
             make_sample, out, todo, done, n=n, seed=seed, shard_size=shard_size, workers=workers,
             engine=engine, ray_address=ray_address, generator=generator, check_disk=check_disk,
             progress=progress, reused=reused, image_format=image_format, quality=quality,
+            per_frame=config["format_version"] >= 3,
         )  # fmt: skip
         manifest = {**config, "complete": True, "shards": [done[s] for s in range(num_shards)]}
         manifest["dataset_hash"] = compute_dataset_hash(manifest)
@@ -395,13 +405,14 @@ def _write_dataset(
 
 
 def _run_jobs(make_sample, out, todo, done, *, n, seed, shard_size, workers, engine, ray_address,
-              generator, check_disk, progress, reused, image_format, quality) -> int:  # fmt: skip
+              generator, check_disk, progress, reused, image_format, quality, per_frame) -> int:  # fmt: skip
     """Write the shards in ``todo`` (shard 0 first), filling ``done``; return the samples made."""
     if not todo:
         return 0
     debug = _debug()
     jobs = [
-        _ShardJob(str(out), s, s * shard_size, min(shard_size, n - s * shard_size), seed, debug, image_format, quality)
+        _ShardJob(str(out), s, s * shard_size, min(shard_size, n - s * shard_size), seed, debug, image_format, quality,
+                  per_frame)
         for s in todo
     ]
     remaining = n - reused
