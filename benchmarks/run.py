@@ -30,6 +30,12 @@ metrics score the prediction against ``Sample.target[Task.target_key]``.
   in a fresh process, so the crash is pinned on its method and sample.
 * Aggregates carry 95% bootstrap intervals over sequences
   (:mod:`benchmarks._aggregate`).
+* Every learned model (the registry's ``models.MODELS``, or a method with
+  ``learned = True``) is compared with the best classical method of each
+  task and n (best mean of the task's first metric, raw scores only): the
+  paired difference over the same sequences with a 95% paired-bootstrap
+  interval, and from its width the test-split size at which the PSNR
+  difference would be known to +-0.3 dB (printed at the end of the run).
 
 ``--methods`` takes registered names and/or ``module:object`` entries: the
 module is imported and ``object`` (a dotted attribute path) is either a
@@ -40,6 +46,8 @@ Results directory (``--out``, default ``results/<UTC timestamp>``)::
 
     rows.parquet, rows.csv            one row per (task, method, metric, sample, n, draw)
     aggregates.parquet, aggregates.csv  mean, 95% CI, rank, runtime per (task, method, metric, n)
+    differences.parquet, differences.csv  learned model - best classical method per (task, n, metric), 95% CI
+    split_sizes.parquet, split_sizes.csv  per task: split size for a +-0.3 dB PSNR difference interval
     failures.parquet, failures.csv    failed calls with the error message
     run.json                          provenance: command, git sha/dirty, versions, host, times, hashes
     examples/                         example images + examples.json (per-image metrics)
@@ -66,7 +74,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 import pandas as pd
 
@@ -130,8 +138,9 @@ def main(
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _make_parser().parse_args(argv)
     try:
+        learned: frozenset[str] = frozenset()
         if tasks is None or methods is None:
-            reg_tasks, reg_methods = _load_registry()
+            reg_tasks, reg_methods, learned = _load_registry()
             tasks = reg_tasks if tasks is None else tasks
             methods = reg_methods if methods is None else methods
         out = run_benchmark(
@@ -143,6 +152,7 @@ def main(
             cache_dir=args.cache,
             tasks=tasks,
             methods=methods,
+            learned=learned,
             command="python -m benchmarks.run " + shlex.join(argv),
         )
     except UsageError as err:
@@ -167,12 +177,14 @@ def main(
     return 0
 
 
-def _load_registry() -> tuple[Mapping[str, Task], Mapping[str, Method]]:
+def _load_registry() -> tuple[Mapping[str, Task], Mapping[str, Method], frozenset[str]]:
+    """Tasks, methods and the names of the learned methods (``models.MODELS``)."""
     try:
         registry = importlib.import_module("benchmarks.registry")
+        models = importlib.import_module("models")
     except ImportError as err:
         raise UsageError(f"cannot load the task/method registry benchmarks.registry ({err})") from None
-    return registry.TASKS, registry.METHODS
+    return registry.TASKS, registry.METHODS, frozenset(models.MODELS)
 
 
 def resolve_tasks(spec: str, tasks: Mapping[str, Task]) -> list[Task]:
@@ -252,8 +264,13 @@ def run_benchmark(
     tasks: Mapping[str, Task],
     methods: Mapping[str, Method],
     command: str,
+    learned: Collection[str] = (),
 ) -> Path:
-    """Run the benchmark and write the results directory; return its path."""
+    """Run the benchmark and write the results directory; return its path.
+
+    ``learned`` names the learned methods (besides any with ``learned = True``),
+    compared with the best classical method in ``differences``.
+    """
     started, t_start = _provenance.now_iso(), time.perf_counter()
     selected_tasks = resolve_tasks(task_spec, tasks)
     selected_methods = resolve_methods(method_spec, methods)
@@ -343,6 +360,15 @@ def run_benchmark(
         directions={t.name: dict(t.higher_is_better) for t, _ in plan},
         gain_unknown=gain_unknown,
     )
+    learned = sorted(set(learned) | {m.name for m in selected_methods if getattr(m, "learned", False)})
+    primary = {t.name: next(iter(t.metrics)) for t, _ in plan if t.metrics}
+    diff = _aggregate.paired_differences(rows_df, agg, learned=learned, primary=primary)
+    sizes = _aggregate.estimate_split_sizes(diff)
+    for name, info in task_info.items():
+        info["primary_metric"] = primary.get(name)
+        info["learned_methods"] = [m for m in info["methods"] if m in learned]
+    for line in _aggregate.format_split_sizes(sizes):
+        print(f"split size: {line}", file=sys.stderr)
     if len(agg):
         hashes = {k: v["dataset_hash"] for k, v in task_info.items()}
         agg["seed"] = agg["task"].map({k: v["seed"] for k, v in task_info.items()})
@@ -352,6 +378,8 @@ def run_benchmark(
 
     _write_table(rows_df, out / "rows")
     _write_table(agg, out / "aggregates")
+    _write_table(diff, out / "differences")
+    _write_table(sizes, out / "split_sizes")
     _write_table(failures_df, out / "failures")
     _write_table(_summarise_failures(failures_df), out / "failures_summary")
     (out / "examples").mkdir(exist_ok=True)
@@ -383,13 +411,22 @@ def run_benchmark(
             "ci": f"{int(_aggregate.CI_LEVEL * 100)}% percentile bootstrap over sequences, "
                   f"{_aggregate.N_RESAMPLES} resamples, seed {_aggregate.BOOTSTRAP_SEED} + crc32(group)",
             "rank": "competition rank of the mean within (task, metric, n views); 1 is best",
+            "differences": "each learned model minus the reference: the classical method (raw score) with the "
+                           "best mean of the task's primary (first) metric per (task, n); paired over the "
+                           f"sequences both scored; {int(_aggregate.CI_LEVEL * 100)}% percentile bootstrap of "
+                           f"the mean difference, {_aggregate.N_DIFF_RESAMPLES} resamples of the sequence "
+                           f"indices, seed {_aggregate.BOOTSTRAP_SEED} + crc32(comparison)",
+            "split_sizes": f"test-split size for a {_aggregate.SIZING_METRIC} difference half-width of "
+                           f"{_aggregate.TARGET_HALF_WIDTH:g}: ceil(n * (half_width / target)^2), the most any "
+                           "learned model and n of the task needs",
             "runtime_s": "wall seconds of one restore() call, one torch thread per worker process",
         },
         "skipped": _summarise_skipped(skipped),
         "n_rows": len(rows_df),
         "n_failures": len(failures_df),
         "methods_failed_every_call": all_failed,
-        "files": ["rows.parquet", "rows.csv", "aggregates.parquet", "aggregates.csv", "failures.parquet",
+        "files": ["rows.parquet", "rows.csv", "aggregates.parquet", "aggregates.csv", "differences.parquet",
+                  "differences.csv", "split_sizes.parquet", "split_sizes.csv", "failures.parquet",
                   "failures.csv", "failures_summary.parquet", "failures_summary.csv", "examples/examples.json",
                   "report/index.html"],
     }
@@ -560,7 +597,7 @@ def _prepare_out(out: Path) -> None:
     for sub in ("examples", "report"):
         if (out / sub).is_dir():
             shutil.rmtree(out / sub)
-    for name in ("rows", "aggregates", "failures", "failures_summary"):
+    for name in ("rows", "aggregates", "differences", "split_sizes", "failures", "failures_summary"):
         for ext in (".parquet", ".csv"):
             (out / f"{name}{ext}").unlink(missing_ok=True)
     (out / "run.json").unlink(missing_ok=True)

@@ -1,8 +1,9 @@
 """Render a saved results directory as a self-contained static HTML report.
 
 The renderer computes nothing: every number on the page is read from the
-files :mod:`benchmarks.run` saved (``aggregates``, ``failures_summary``,
-``run.json``, ``examples/examples.json``) and only formatted. Plots of a metric
+files :mod:`benchmarks.run` saved (``aggregates``, ``differences``,
+``split_sizes``, ``failures_summary``, ``run.json``,
+``examples/examples.json``) and only formatted. Plots of a metric
 against the number of views draw the saved means and 95% intervals.
 
 The report folder holds ``index.html`` (inline CSS and vanilla JS, no network
@@ -41,8 +42,10 @@ def load_results(results_dir: str | Path) -> dict[str, Any]:
 
     Returns
     -------
-    dict with ``run`` (run.json), ``aggregates`` and ``failures_summary``
-    (DataFrames) and ``examples`` (list of dict).
+    dict with ``run`` (run.json), ``aggregates``, ``differences``,
+    ``split_sizes`` and ``failures_summary`` (DataFrames; the last three empty
+    when absent, as in results written before they existed) and ``examples``
+    (list of dict).
 
     Raises
     ------
@@ -55,13 +58,17 @@ def load_results(results_dir: str | Path) -> dict[str, Any]:
     run = json.loads((root / "run.json").read_text())
     aggregates = _read_table(root, "aggregates", required=True)
     failures = _read_table(root, "failures_summary", required=False)
+    differences = _read_table(root, "differences", required=False)
+    split_sizes = _read_table(root, "split_sizes", required=False)
     ex_path = root / "examples" / "examples.json"
     examples = json.loads(ex_path.read_text()) if ex_path.is_file() else []
-    return {"root": root, "run": run, "aggregates": aggregates, "failures_summary": failures, "examples": examples}
+    return {"root": root, "run": run, "aggregates": aggregates, "differences": differences,
+            "split_sizes": split_sizes, "failures_summary": failures, "examples": examples}
 
 
-_TEXT_COLUMNS = ("task", "method", "base_method", "variant", "metric", "stage", "error", "condition_list")
-_INT_COLUMNS = ("condition", "rank", "n_samples", "n_scores", "n_failed", "calls")
+_TEXT_COLUMNS = ("task", "method", "base_method", "variant", "metric", "stage", "error", "condition_list",
+                 "reference", "primary_metric")
+_INT_COLUMNS = ("condition", "rank", "n_samples", "n_scores", "n_failed", "calls", "n_needed")
 
 
 def _read_table(root: Path, stem: str, *, required: bool) -> pd.DataFrame:
@@ -110,9 +117,12 @@ def render_report(results_dir: str | Path, out_dir: str | Path | None = None) ->
     task_names = list(task_info) or (sorted(agg["task"].unique()) if len(agg) else [])
 
     body = [_header(run), _toc(task_names)]
+    diff, sizes = res["differences"], res["split_sizes"]
     for name in task_names:
         body.append(_task_section(name, task_info.get(name, {}), agg[agg["task"] == name] if len(agg) else agg,
-                                  [e for e in res["examples"] if e["task"] == name], res["root"], out))
+                                  [e for e in res["examples"] if e["task"] == name], res["root"], out,
+                                  diff[diff["task"] == name] if len(diff) else diff,
+                                  sizes[sizes["task"] == name] if len(sizes) else sizes))
     body.append(_failures_section(res["failures_summary"], run))
     body.append(_provenance_section(run))
     page = _PAGE.format(title=_e(f"RestoreBench results — {', '.join(task_names)}"), css=_CSS, js=_JS,
@@ -184,7 +194,8 @@ def _toc(task_names: Iterable[str]) -> str:
     return f"<nav>{links} · <a href='#failures'>failures</a> · <a href='#provenance'>provenance</a></nav>"
 
 
-def _task_section(name: str, info: dict, agg: pd.DataFrame, examples: list[dict], root: Path, out: Path) -> str:
+def _task_section(name: str, info: dict, agg: pd.DataFrame, examples: list[dict], root: Path, out: Path,
+                  diff: pd.DataFrame | None = None, sizes: pd.DataFrame | None = None) -> str:
     parts = [f"<section class=task id='task-{_anchor(name)}'><h2>{_e(name)}</h2>"]
     params = info.get("params", {})
     parts.append(
@@ -218,6 +229,8 @@ def _task_section(name: str, info: dict, agg: pd.DataFrame, examples: list[dict]
         parts.append("</div>")
     else:
         parts.append(_table(f"t-{_anchor(name)}", agg, metrics, hidden=False, data_task=_anchor(name), data_n=""))
+    if diff is not None and len(diff):
+        parts.append(_differences(name, diff, metrics, sizes, axis=axis))
     if examples:
         parts.append("<h3>Examples</h3>")
         for ex in examples:
@@ -275,6 +288,76 @@ def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool
         f"{' hidden' if hidden else ''}><caption>{caption}</caption><thead><tr>{''.join(head)}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+def _differences(task: str, diff: pd.DataFrame, metrics: list[str], sizes: pd.DataFrame | None, *,
+                 axis: str) -> str:
+    """Learned model minus the best classical method, paired over sequences, one row per (model, n)."""
+    metrics = [m for m in metrics if m in set(diff["metric"])]
+    by_row: dict[tuple, dict[str, dict]] = {}
+    for rec in diff.to_dict("records"):
+        n = None if _isnan(rec["condition"]) else int(rec["condition"])
+        by_row.setdefault((rec["method"], n), {})[rec["metric"]] = rec
+    has_n = any(n is not None for _, n in by_row)
+    primary = str(diff["primary_metric"].iloc[0])
+    head = ["<th data-type=text>Learned model</th>"]
+    if has_n:
+        head.append(f"<th data-type=num>{_e(axis)}</th>")
+    head.append(f"<th data-type=text title='best mean {_e(primary)} among classical methods'>vs best classical</th>")
+    for metric in metrics:
+        hib = bool(next(r[metric] for r in by_row.values() if metric in r)["higher_is_better"])
+        head.append(f"<th data-type=num title='model minus reference; {'higher' if hib else 'lower'} is better'>"
+                    f"Δ {_e(metric)} {'↑' if hib else '↓'}</th>")
+    head.append("<th data-type=num>sequences</th>")
+    rows = []
+    for (method, n), recs in sorted(by_row.items(), key=lambda kv: (kv[0][0], -1 if kv[0][1] is None else kv[0][1])):
+        any_rec = next(iter(recs.values()))
+        cells = [f"<td data-sort='{_e(method)}'>{_e(method)}</td>"]
+        if has_n:
+            cells.append(f"<td data-sort='{'' if n is None else n}'>{'' if n is None else n}</td>")
+        cells.append(f"<td data-sort='{_e(any_rec['reference'])}' class=ref>{_e(any_rec['reference'])}</td>")
+        for metric in metrics:
+            r = recs.get(metric)
+            if r is None or _isnan(r["mean_diff"]):
+                cells.append("<td data-sort=''>–</td>")
+                continue
+            better = (float(r["ci_low"]) > 0) if r["higher_is_better"] else (float(r["ci_high"]) < 0)
+            worse = (float(r["ci_high"]) < 0) if r["higher_is_better"] else (float(r["ci_low"]) > 0)
+            cls = " class=win" if better else (" class=loss" if worse else "")
+            cells.append(
+                f"<td data-sort='{_e(repr(float(r['mean_diff'])))}'{cls}>{_e(_fmt_signed(r['mean_diff']))}"
+                f"<br><span class=ci>[{_e(_fmt_signed(r['ci_low']))}, {_e(_fmt_signed(r['ci_high']))}]</span></td>"
+            )
+        cells.append(f"<td data-sort='{_e(any_rec['n_samples'])}'>{_e(any_rec['n_samples'])}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    level = diff["ci_level"].iloc[0]
+    resamples = diff["n_resamples"].iloc[0]
+    parts = [
+        "<h3>Learned models against the best classical method</h3>",
+        f"<p class=meta>Paired differences (model − reference) over the same test sequences, "
+        f"{_e(int(round(float(level) * 100)))}% percentile-bootstrap interval ({_e(resamples)} resamples of the "
+        f"sequences); reference: the classical method with the best mean {_e(primary)} at that "
+        f"{_e(_unit(axis, 1))} count. Green: the interval excludes 0 in the model's favour; red: against it.</p>",
+        f"<div class=scroll><table class=board id='d-{_e(_anchor(task))}'><thead><tr>{''.join(head)}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>",
+    ]
+    if sizes is not None and len(sizes):
+        for r in sizes.to_dict("records"):
+            at = "" if _isnan(r["condition"]) else f" at {int(r['condition'])} {_unit(axis, int(r['condition']))}"
+            parts.append(
+                f"<p class=meta>Split size: the widest {_e(r['metric'])} difference interval ({_e(r['method'])} − "
+                f"{_e(r['reference'])}{_e(at)}) has half-width {_e(_fmt(r['half_width']))} on {_e(r['n_samples'])} "
+                f"sequences; a half-width of {_e(_fmt(r['target_half_width']))} needs about "
+                f"<b>{_e(r['n_needed'])}</b> sequences (half-width ∝ 1/√n).</p>"
+            )
+    return "\n".join(parts)
+
+
+def _fmt_signed(x: Any) -> str:
+    """Like :func:`_fmt` with an explicit sign."""
+    if _isnan(x):
+        return "–"
+    return ("+" if float(x) > 0 else "") + _fmt(x)
 
 
 def _unit(axis: str, n: int) -> str:
@@ -428,6 +511,7 @@ td.variant{font-style:italic}.ci{color:#777;font-size:.78em;white-space:normal;d
 .tile{margin:0;width:150px;font-size:.78em}.tile img{width:150px;height:auto;image-rendering:pixelated;border:1px solid #ccc}
 .tile.target img{border:2px solid #2a7}.tile.input img{border:1px dashed #999}
 .tile .nofile{width:150px;height:150px;background:#fbe9eb;display:flex;align-items:center;justify-content:center;color:#b00020}
+td.win{background:#e6f4ea}td.loss{background:#fbe9eb}td.ref{font-style:italic}
 table.prov th{text-align:left;vertical-align:top;padding-right:1em;white-space:nowrap}table.prov td{word-break:break-word}
 """
 

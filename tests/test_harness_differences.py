@@ -1,0 +1,174 @@
+"""Learned model vs best classical method: paired bootstrap differences and split sizing (issue 14).
+
+Synthetic per-call rows with a known structure: every sequence has its own
+difficulty (a large spread shared by all methods), a classical method adds
+small noise to it, a learned model is a known offset above that classical
+method. The paired interval must find the offset and be far narrower than
+the methods' own intervals, and shrink as 1/sqrt(n).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks import _aggregate
+from tests.test_harness import MeanViews, HalfGain, run_toy, toy_tasks
+
+OFFSET = 0.5  # dB: learned model above the best classical method
+SPREAD = 3.0  # dB: between-sequence spread of difficulty
+NOISE = 0.4  # dB: per-sequence noise of the model-minus-reference difference
+# The 95% half-width of a mean of n values with sd NOISE is about 1.96 * NOISE / sqrt(n);
+# bootstrap percentiles on one synthetic draw stay within 20% of it.
+HALF_WIDTH_RTOL = 0.2
+
+
+def _rows(n: int, *, seed: int = 0, conditions=(None,), draws: int = 1) -> pd.DataFrame:
+    """Per-call rows of one task 'toy': classical 'a' (best), 'b' (1 dB worse), its gain-corrected
+    variant (better than everything: uses the target, so never the reference) and learned 'net'."""
+    rng = np.random.default_rng(seed)
+    difficulty = rng.normal(30.0, SPREAD, n)
+    out = []
+    for cond in conditions:
+        shift = 0.0 if cond is None else float(cond)
+        a = difficulty + shift + rng.normal(0, 0.1, n)
+        scores = {
+            ("a", "a", ""): a,
+            ("b", "b", ""): a - 1.0,
+            ("b (gain-corrected)", "b", "gain-corrected"): a + 5.0,
+            ("net", "net", ""): a + OFFSET + rng.normal(0, NOISE, n),
+        }
+        for (method, base, variant), v in scores.items():
+            for i in range(n):
+                for draw in range(draws):
+                    for metric, value in (("psnr", v[i]), ("mse", 10 ** (-v[i] / 10))):
+                        out.append({"task": "toy", "method": method, "base_method": base, "variant": variant,
+                                    "metric": metric, "value": float(value), "sample": i, "condition": cond,
+                                    "draw": draw, "runtime_s": 0.0})
+    rows = pd.DataFrame(out)
+    rows["condition"] = rows["condition"].astype("Int64")
+    return rows
+
+
+def _differences(rows: pd.DataFrame, **kw) -> pd.DataFrame:
+    agg = _aggregate.aggregate(rows, pd.DataFrame(), metrics_by_task={"toy": ["psnr", "mse"]},
+                               directions={"toy": {"psnr": True, "mse": False}},
+                               gain_unknown=[("toy", "b")])
+    return _aggregate.paired_differences(rows, agg, learned={"net"}, primary={"toy": "psnr"}, **kw)
+
+
+def test_paired_difference_finds_a_known_offset_against_the_best_classical_method():
+    rows = _rows(50)
+    diff = _differences(rows)
+    d = diff[diff.metric == "psnr"].squeeze()
+    assert d["method"] == "net" and d["reference"] == "a"  # not b's gain-corrected variant
+    assert d["ci_low"] < OFFSET < d["ci_high"]
+    assert d["half_width"] == pytest.approx(1.96 * NOISE / np.sqrt(50), rel=HALF_WIDTH_RTOL)
+    # Pairing cancels the between-sequence spread: each method's own interval is ~SPREAD/NOISE wider.
+    agg = _aggregate.aggregate(rows, pd.DataFrame(), metrics_by_task={"toy": ["psnr"]},
+                               directions={"toy": {"psnr": True}})
+    own = agg[agg.method == "net"].squeeze()
+    assert (own["ci_high"] - own["ci_low"]) / 2 > 4 * d["half_width"]
+    # mse is lower-is-better: the difference is negative, with the same reference
+    m = diff[diff.metric == "mse"].squeeze()
+    assert m["reference"] == "a" and m["ci_high"] < 0 and not m["higher_is_better"]
+    assert set(diff.columns) == set(_aggregate.DIFFERENCE_COLUMNS)
+    assert (diff["n_resamples"] == 2000).all()
+
+
+def test_paired_bootstrap_is_seeded_and_resamples_pairs():
+    a, b = np.array([1.0, 5.0, 9.0, 4.0]), np.array([0.5, 4.5, 8.5, 3.5])
+    res = _aggregate.paired_bootstrap_difference(a, b, key="k")
+    assert res == _aggregate.paired_bootstrap_difference(a, b, key="k")
+    assert res == (0.5, 0.5, 0.5)  # a constant difference has no spread, however different the sequences
+    assert _aggregate.paired_bootstrap_difference(a[:1], b[:1], key="k") == (0.5, 0.5, 0.5)
+    assert all(np.isnan(_aggregate.paired_bootstrap_difference(a[:0], b[:0], key="k")))
+    with pytest.raises(ValueError):
+        _aggregate.paired_bootstrap_difference(a, b[:3], key="k")
+
+
+def test_interval_shrinks_as_one_over_sqrt_n_and_the_split_size_estimate_holds():
+    hw = {}
+    for n in (50, 200):
+        diff = _differences(_rows(n, seed=n))
+        hw[n] = diff.loc[diff.metric == "psnr", "half_width"].item()
+    assert hw[200] / hw[50] == pytest.approx(0.5, rel=HALF_WIDTH_RTOL)
+    # From the 50-sequence run, the size for half the half-width is about 4 x 50.
+    sizes = _aggregate.estimate_split_sizes(_differences(_rows(50, seed=50)), target_half_width=hw[50] / 2)
+    assert sizes.squeeze()["n_needed"] == pytest.approx(200, abs=1)
+    target = 1.96 * NOISE / np.sqrt(200)
+    sizes = _aggregate.estimate_split_sizes(_differences(_rows(50, seed=50)), target_half_width=target)
+    n_needed = sizes.squeeze()["n_needed"]
+    assert n_needed == pytest.approx(200, rel=2 * HALF_WIDTH_RTOL)
+    got = _differences(_rows(n_needed, seed=7))
+    assert got.loc[got.metric == "psnr", "half_width"].item() == pytest.approx(target, rel=HALF_WIDTH_RTOL)
+
+
+def test_reference_is_chosen_per_condition_and_draws_are_averaged_first():
+    rows = _rows(20, conditions=(1, 2), draws=3)
+    # at n=2 'b' becomes the best classical method
+    rows.loc[(rows.method == "b") & (rows.condition == 2) & (rows.metric == "psnr"), "value"] += 3.0
+    diff = _differences(rows)
+    psnr = diff[diff.metric == "psnr"].set_index("condition")
+    assert psnr.loc[1, "reference"] == "a" and psnr.loc[2, "reference"] == "b"
+    assert (psnr["n_samples"] == 20).all()  # sequences, not calls
+    assert psnr.loc[1, "mean_diff"] == pytest.approx(
+        rows[(rows.method == "net") & (rows.metric == "psnr") & (rows.condition == 1)]["value"].mean()
+        - rows[(rows.method == "a") & (rows.metric == "psnr") & (rows.condition == 1)]["value"].mean())
+
+
+def test_only_sequences_both_methods_scored_are_paired():
+    rows = _rows(30)
+    rows = rows[~((rows.method == "net") & (rows["sample"] < 5))]  # the model failed on 5 sequences
+    d = _differences(rows)
+    assert (d["n_samples"] == 25).all()
+
+
+def test_estimate_split_sizes_reads_a_results_directory(tmp_path):
+    diff = _differences(_rows(40))
+    diff.to_csv(tmp_path / "differences.csv", index=False)
+    sizes = _aggregate.estimate_split_sizes(tmp_path)
+    assert list(sizes.columns) == _aggregate.SPLIT_SIZE_COLUMNS
+    r = sizes.squeeze()
+    assert r["task"] == "toy" and r["metric"] == "psnr" and r["target_half_width"] == 0.3
+    assert r["n_needed"] == int(np.ceil(40 * (r["half_width"] / 0.3) ** 2))
+    assert _aggregate.estimate_split_sizes(diff, metric="ssim").empty
+    with pytest.raises(FileNotFoundError):
+        _aggregate.estimate_split_sizes(tmp_path / "nowhere")
+
+
+@dataclass(frozen=True)
+class LearnedMedian:
+    """A toy 'learned' method (declares learned = True)."""
+
+    name: str = "net-median"
+    tasks: tuple = ("views",)
+    learned: bool = True
+
+    def restore(self, inputs):
+        return np.median(inputs["views"], axis=0).astype(np.float32)
+
+
+def test_harness_writes_differences_and_split_sizes(tmp_path, capsys):
+    methods = {m.name: m for m in (MeanViews(), HalfGain(), LearnedMedian())}
+    rc, out = run_toy(tmp_path, tasks=toy_tasks(test_size=6), methods=methods)
+    assert rc == 0
+    diff = pd.read_parquet(out / "differences.parquet")
+    assert set(diff["method"]) == {"net-median"} and set(diff["task"]) == {"toyviews"}
+    assert set(diff["condition"]) == {1, 2, 3} and set(diff["metric"]) == {"mse", "psnr"}
+    assert set(diff["reference"]) <= {"mean", "halfgain"}  # never the gain-corrected variant
+    assert pd.read_csv(out / "differences.csv").shape == diff.shape
+    sizes = pd.read_parquet(out / "split_sizes.parquet")
+    assert list(sizes["task"]) == ["toyviews"] and sizes["n_needed"].item() >= 2
+    run = json.loads((out / "run.json").read_text())
+    assert run["tasks"]["toyviews"]["learned_methods"] == ["net-median"]
+    assert run["tasks"]["toyviews"]["primary_metric"] == "mse"
+    assert "differences.csv" in run["files"] and "differences" in run["protocol"]
+    assert "split size: toyviews: psnr of net-median - " in capsys.readouterr().err
+    page = (out / "report" / "index.html").read_text()
+    assert "Learned models against the best classical method" in page and "id='d-toyviews'" in page
+    assert f"<b>{sizes['n_needed'].item()}</b> sequences" in page
