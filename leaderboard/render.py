@@ -501,7 +501,8 @@ nav{margin:.8em 0;padding:.4em 0;border-bottom:1px solid #eee}
 table.board caption{caption-side:top;text-align:left;color:#555;padding:.2em 0}
 table.board{font-size:.92em}table.board th,table.board td{border:1px solid #ddd;padding:.2em .45em;text-align:right;white-space:nowrap}
 table.board th:first-child,table.board td:first-child{text-align:left}
-table.board th{background:#f6f6f6;cursor:pointer;user-select:none}
+table.board th{background:#f6f6f6;cursor:pointer;user-select:none;white-space:normal}
+table.board td:first-child{white-space:normal;overflow-wrap:anywhere;min-width:7em;max-width:14em}
 table.board th.asc::after{content:" ▲"}table.board th.desc::after{content:" ▼"}
 table.board tbody tr:nth-child(even){background:#fafafa}
 td.variant{font-style:italic}.ci{color:#777;font-size:.78em;white-space:normal;display:inline-block;max-width:7em}td.rank,th.rank{color:#555;font-size:.85em}

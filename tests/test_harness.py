@@ -166,6 +166,18 @@ class Identity:
         return inputs["image"].copy()
 
 
+@dataclass(frozen=True)
+class LearnedMedian:
+    """A toy 'learned' method (``learned = True``): compared with the best classical one."""
+
+    name: str = "net-median"
+    tasks: tuple = ("views",)
+    learned: bool = True
+
+    def restore(self, inputs):
+        return np.median(inputs["views"], axis=0).astype(np.float32)
+
+
 class UserMethod:
     """What a researcher passes as ``--methods tests.test_harness:UserMethod``."""
 

@@ -10,14 +10,13 @@ the methods' own intervals, and shrink as 1/sqrt(n).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from benchmarks import _aggregate
-from tests.test_harness import MeanViews, HalfGain, run_toy, toy_tasks
+from tests.test_harness import HalfGain, LearnedMedian, MeanViews, run_toy, toy_tasks
 
 OFFSET = 0.5  # dB: learned model above the best classical method
 SPREAD = 3.0  # dB: between-sequence spread of difficulty
@@ -139,18 +138,6 @@ def test_estimate_split_sizes_reads_a_results_directory(tmp_path):
     assert _aggregate.estimate_split_sizes(diff, metric="ssim").empty
     with pytest.raises(FileNotFoundError):
         _aggregate.estimate_split_sizes(tmp_path / "nowhere")
-
-
-@dataclass(frozen=True)
-class LearnedMedian:
-    """A toy 'learned' method (declares learned = True)."""
-
-    name: str = "net-median"
-    tasks: tuple = ("views",)
-    learned: bool = True
-
-    def restore(self, inputs):
-        return np.median(inputs["views"], axis=0).astype(np.float32)
 
 
 def test_harness_writes_differences_and_split_sizes(tmp_path, capsys):

@@ -10,6 +10,7 @@ exceptions) fails the test. Skips only when Chromium is not installed
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
@@ -23,8 +24,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from generators.metrics import dssim, lmse, mse, psnr, psnr_gain_invariant, ssim, ssim_gain_invariant
+from generators.task import Task, ViewSubsets
 from leaderboard.__main__ import main as leaderboard_main
-from tests.test_harness import MeanViews, HalfGain, Identity, WrongShape, run_toy, toy_tasks
+from tests.test_harness import (
+    HalfGain, Identity, LearnedMedian, MeanViews, WrongShape, make_views_sample, run_toy, toy_tasks,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 EVIL = "<script>alert('x')</script> & \"co\""
@@ -45,8 +50,37 @@ class Evil:
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("board")
-    methods = {m.name: m for m in (MeanViews(), HalfGain(), Identity(), WrongShape(), Evil())}
+    methods = {m.name: m for m in (MeanViews(), HalfGain(), Identity(), WrongShape(), Evil(), LearnedMedian())}
     rc, out = run_toy(tmp, tasks=toy_tasks(), methods=methods)
+    assert rc == 0
+    return out
+
+
+@dataclass(frozen=True)
+class Named:
+    """The median of the views under a given (long) name."""
+
+    name: str
+    tasks: tuple = ("views",)
+
+    def restore(self, inputs):
+        return np.median(inputs["views"], axis=0).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def wide_results(tmp_path_factory) -> Path:
+    """A run as wide as bookcovers': its seven metrics, ten views, long method names, a learned model."""
+    tmp = tmp_path_factory.mktemp("wide")
+    metrics = {"psnr": psnr, "ssim": ssim, "dssim": dssim, "lmse": lmse, "mse": mse,
+               "psnr_gi": psnr_gain_invariant, "ssim_gi": ssim_gain_invariant}
+    task = Task(
+        name="wideviews", make_sample=functools.partial(make_views_sample, n_views=10), metrics=metrics,
+        input_kind="views", test_size=3, quick_size=2, test_seed=5, params={"n_views": 10},
+        higher_is_better={m: m in ("psnr", "ssim", "psnr_gi", "ssim_gi") for m in metrics}, protocol=ViewSubsets(),
+    )
+    methods = [MeanViews(), HalfGain(), LearnedMedian(), Evil(), Named("relative-smoothness"),
+               Named("reflection-student-gt-only"), Named("aligned-weiss")]
+    rc, out = run_toy(tmp, tasks={task.name: task}, methods={m.name: m for m in methods})
     assert rc == 0
     return out
 
@@ -185,6 +219,39 @@ def test_tables_sort_in_the_browser(results, tmp_path):
         assert len(numbers) >= 3
         assert numbers == sorted(numbers, reverse=direction == "desc")
         assert values[len(numbers):] == [None] * (len(values) - len(numbers))  # failed methods last
+
+
+# Appended to a copy of the page: after the load event, the widths that decide
+# horizontal scrolling, as "id scrollWidth clientWidth" (the page and every visible table
+# against the box it sits in), in <body data-widths>.
+_MEASURE_WIDTHS = """<script>
+window.addEventListener("load", function () {
+  var de = document.documentElement, out = ["page " + de.scrollWidth + " " + de.clientWidth];
+  Array.prototype.forEach.call(document.querySelectorAll("table"), function (t) {
+    if (t.offsetParent !== null) { out.push((t.id || t.className) + " " + t.scrollWidth + " " + t.parentElement.clientWidth); }
+  });
+  document.body.setAttribute("data-widths", out.join(";"));
+});
+</script></body>"""
+
+
+@needs_chromium
+@pytest.mark.parametrize("run", ["results", "wide_results"])
+def test_report_fits_1280_px_without_horizontal_scrolling(run, request, tmp_path):
+    """Issue 15: at a 1280 px window nothing scrolls sideways, neither the page nor a table in its box."""
+    report = tmp_path / "report"
+    shutil.copytree(request.getfixturevalue(run) / "report", report)
+    page = (report / "index.html").read_text()
+    (report / "index.html").write_text(page.replace("</body>", _MEASURE_WIDTHS))
+    proc = _chromium((report / "index.html").as_uri(), tmp_path, "--dump-dom")  # a 1280 px wide window
+    assert proc.returncode == 0 and _console_lines(proc.stderr) == [], proc.stderr[-2000:]
+    m = re.search(r'data-widths="([^"]*)"', proc.stdout)
+    assert m, "the measuring script did not run"
+    widths = {name: (int(w), int(box)) for name, w, box in (r.rsplit(" ", 2) for r in m.group(1).split(";"))}
+    assert 1200 <= widths["page"][1] <= 1280  # the window is 1280 px wide (less a vertical scrollbar)
+    assert any(k.startswith("d-") for k in widths), "no differences table on the page"
+    too_wide = {k: v for k, v in widths.items() if v[0] > v[1]}
+    assert not too_wide, f"wider than their box (scrollWidth, clientWidth): {too_wide}"
 
 
 @needs_chromium
