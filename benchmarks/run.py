@@ -72,12 +72,14 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Collection, Mapping, Sequence
 
 import pandas as pd
 
+from generators._runtime import THREAD_ENV_VARS, UserError
 from generators.task import Method, Task, lookup, supports
 
 from . import _aggregate, _cache, _examples, _provenance, _scoring
@@ -94,8 +96,9 @@ FAILURE_COLUMNS = [
 ]
 
 
-class UsageError(Exception):
-    """Bad command-line input: reported as one line, exit status 2."""
+# Bad command-line input: reported as one line, exit status 2 (the project's one user-error class;
+# the name stays for callers that import it).
+UsageError = UserError
 
 
 def _make_parser() -> argparse.ArgumentParser:
@@ -155,19 +158,15 @@ def main(
             learned=learned,
             command="python -m benchmarks.run " + shlex.join(argv),
         )
-    except UsageError as err:
+    except UserError as err:  # bad flags, and bad input found by the dataset layer (e.g. no disk space)
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as err:
-        from generators.dataset import UserError as DatasetError  # bad input found by the dataset layer
+    from leaderboard.render import render_report  # the report is the command's, not the library function's
 
-        if isinstance(err, DatasetError):  # e.g. not enough disk space for a split
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        raise
+    render_report(out, out / "report")
     print(f"report: {out / 'report' / 'index.html'}")
     if args.methods is not None:
         failed = json.loads((out / "run.json").read_text()).get("methods_failed_every_call", [])
@@ -266,18 +265,46 @@ def run_benchmark(
     command: str,
     learned: Collection[str] = (),
 ) -> Path:
-    """Run the benchmark and write the results directory; return its path.
+    """Run the benchmark and write the results directory (not the report); return its path.
 
-    ``learned`` names the learned methods (besides any with ``learned = True``),
+    A pipeline of named steps: choose what to score (:func:`_plan`), build or
+    reuse the test splits (:func:`_build_splits`), score every (sample,
+    method) in one worker pool (:func:`_score_all`), aggregate and compare
+    (:func:`_summarise`), write the tables and ``run.json``. ``learned``
+    names the learned methods (besides any with ``learned = True``),
     compared with the best classical method in ``differences``.
     """
     started, t_start = _provenance.now_iso(), time.perf_counter()
+    plan, selected_methods, workers = _plan(task_spec, method_spec, tasks, methods, workers)
+    out = Path(out) if out is not None else Path("results") / _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    cache = Path(cache_dir) if cache_dir is not None else _cache.default_cache_dir()
+    _prepare_out(out)
+    git, versions = _provenance.read_git_state(), _provenance.read_versions()
+    contexts, task_info = _build_splits(plan, quick=quick, cache=cache, workers=workers)
+    scored = _score_all(contexts, task_info, workers=workers, out=out, git_sha=git["git_sha"],
+                        versions=_provenance.format_versions(versions))
+    learned = sorted(set(learned) | {m.name for m in selected_methods if getattr(m, "learned", False)})
+    tables = _summarise(scored, plan, task_info, learned=learned, git_sha=git["git_sha"],
+                        versions=_provenance.format_versions(versions))
+    for stem, table in tables.items():
+        _write_table(table, out / stem)
+    (out / "examples").mkdir(exist_ok=True)
+    (out / "examples" / "examples.json").write_text(json.dumps(scored.examples_index, indent=1))
+    run_info = _run_info(
+        command=command, git=git, versions=versions, started=started, wall_s=time.perf_counter() - t_start,
+        quick=quick, workers=workers, cache=cache, task_info=task_info, skipped=scored.skipped, tables=tables,
+    )
+    (out / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
+    return out
+
+
+def _plan(task_spec: str, method_spec: str | None, tasks: Mapping[str, Task], methods: Mapping[str, Method],
+          workers: int | None) -> tuple[list[tuple[Task, list[Method]]], list[Method], int]:
+    """The selected tasks, each with the selected methods that support it; usage errors for bad choices."""
     selected_tasks = resolve_tasks(task_spec, tasks)
     selected_methods = resolve_methods(method_spec, methods)
     if workers is not None and workers < 1:
         raise UsageError(f"--workers must be >= 1, got {workers}")
-    workers = workers or os.cpu_count() or 1
-
     plan = [(t, [m for m in selected_methods if supports(m, t)]) for t in selected_tasks]
     if not any(ms for _, ms in plan):
         claims = "; ".join(f"{m.name} supports {', '.join(m.tasks)}" for m in selected_methods)
@@ -288,16 +315,11 @@ def run_benchmark(
             if not any(m in ms for _, ms in plan):
                 print(f"note: method {m.name!r} supports none of the selected tasks "
                       f"({', '.join(t.name for t in selected_tasks)}); skipped", file=sys.stderr)
+    return plan, selected_methods, workers or os.cpu_count() or 1
 
-    out = Path(out) if out is not None else Path("results") / _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
-    cache = Path(cache_dir) if cache_dir is not None else _cache.default_cache_dir()
-    _prepare_out(out)
 
-    git = _provenance.read_git_state()
-    versions = _provenance.read_versions()
-    versions_str = _provenance.format_versions(versions)
-
-    # Build (or reuse) every split first, so that one worker pool serves all tasks.
+def _build_splits(plan, *, quick: bool, cache: Path, workers: int) -> tuple[dict[str, _scoring.TaskContext], dict]:
+    """Build (or reuse) every split first, so that one worker pool serves all tasks."""
     contexts: dict[str, _scoring.TaskContext] = {}
     task_info: dict[str, dict] = {}
     for task, task_methods in plan:
@@ -322,9 +344,24 @@ def run_benchmark(
         }
         print(f"{task.name}: {size} samples (split {split_key}, {task_info[task.name]['build_split_s']:.1f} s), "
               f"{len(task_methods)} methods: {', '.join(m.name for m in task_methods)}", file=sys.stderr)
+    return contexts, task_info
 
-    all_rows, all_failures, skipped, examples_index = [], [], [], []
-    gain_unknown: set[tuple[str, str]] = set()
+
+@dataclass
+class _Scored:
+    """What scoring every task produced: result rows, failures, skipped calls, example images."""
+
+    rows: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    examples_index: list[dict] = field(default_factory=list)
+    gain_unknown: set[tuple[str, str]] = field(default_factory=set)
+
+
+def _score_all(contexts: Mapping[str, _scoring.TaskContext], task_info: dict, *, workers: int, out: Path,
+               git_sha: str, versions: str) -> _Scored:
+    """Score every (sample, method) of every task in one worker pool; write the example images."""
+    scored = _Scored()
     n_units = sum(task_info[name]["size"] * len(ctx.methods) for name, ctx in contexts.items())
     with _Scorer(contexts, min(workers, n_units)) as scorer:
         for name, ctx in contexts.items():
@@ -332,35 +369,38 @@ def run_benchmark(
             t0 = time.perf_counter()
             results = scorer.run([(name, i, m) for i in range(info["size"]) for m in ctx.methods])
             info["score_s"] = round(time.perf_counter() - t0, 3)
-
             extra = {"seed": task.test_seed, "split_size": info["size"], "dataset_hash": info["dataset_hash"],
-                     "git_sha": git["git_sha"]}
-            rows = [r | extra | {"versions": versions_str} for res in results for r in res.rows]
+                     "git_sha": git_sha}
+            rows = [r | extra | {"versions": versions} for res in results for r in res.rows]
             failures = [f | extra for res in results for f in res.failures]
-            skipped += [s for res in results for s in res.skipped]
-            all_rows += rows
-            all_failures += failures
-            gain_unknown |= {(name, m) for m, meth in ctx.methods.items() if getattr(meth, "output_gain_unknown", False)}
+            scored.skipped += [s for res in results for s in res.skipped]
+            scored.rows += rows
+            scored.failures += failures
+            scored.gain_unknown |= {(name, m) for m, meth in ctx.methods.items()
+                                    if getattr(meth, "output_gain_unknown", False)}
             predictions = {k: v for res in results for k, v in res.examples.items()}
-            examples_index += _examples.write_examples(
+            scored.examples_index += _examples.write_examples(
                 out / "examples", task, Path(ctx.split_dir), ctx.example_keys, predictions, rows, failures,
-                list(ctx.methods), gain_unknown,
+                list(ctx.methods), scored.gain_unknown,
             )
             info.update(wall_s=round(info["build_split_s"] + time.perf_counter() - t0, 3),
                         n_rows=len(rows), n_failures=len(failures))
             print(f"{name}: done in {info['wall_s']:.1f} s ({len(rows)} scores, {len(failures)} failed calls)",
                   file=sys.stderr)
+    return scored
 
-    rows_df = _frame(all_rows, ROW_COLUMNS)
-    failures_df = _frame(all_failures, FAILURE_COLUMNS)
-    all_failed = _report_failures(rows_df, failures_df)
+
+def _summarise(scored: _Scored, plan, task_info: dict, *, learned: list[str], git_sha: str,
+               versions: str) -> dict[str, pd.DataFrame]:
+    """The result tables, by file stem: rows, aggregates, learned-vs-classical differences, split sizes, failures."""
+    rows_df = _frame(scored.rows, ROW_COLUMNS)
+    failures_df = _frame(scored.failures, FAILURE_COLUMNS)
     agg = _aggregate.aggregate(
         rows_df, failures_df,
         metrics_by_task={t.name: list(t.metrics) for t, _ in plan},
         directions={t.name: dict(t.higher_is_better) for t, _ in plan},
-        gain_unknown=gain_unknown,
+        gain_unknown=scored.gain_unknown,
     )
-    learned = sorted(set(learned) | {m.name for m in selected_methods if getattr(m, "learned", False)})
     primary = {t.name: next(iter(t.metrics)) for t, _ in plan if t.metrics}
     diff = _aggregate.paired_differences(rows_df, agg, learned=learned, primary=primary)
     sizes = _aggregate.estimate_split_sizes(diff)
@@ -370,22 +410,18 @@ def run_benchmark(
     for line in _aggregate.format_split_sizes(sizes):
         print(f"split size: {line}", file=sys.stderr)
     if len(agg):
-        hashes = {k: v["dataset_hash"] for k, v in task_info.items()}
         agg["seed"] = agg["task"].map({k: v["seed"] for k, v in task_info.items()})
-        agg["dataset_hash"] = agg["task"].map(hashes)
-        agg["git_sha"] = git["git_sha"]
-        agg["versions"] = versions_str
+        agg["dataset_hash"] = agg["task"].map({k: v["dataset_hash"] for k, v in task_info.items()})
+        agg["git_sha"] = git_sha
+        agg["versions"] = versions
+    return {"rows": rows_df, "aggregates": agg, "differences": diff, "split_sizes": sizes, "failures": failures_df,
+            "failures_summary": _summarise_failures(failures_df)}
 
-    _write_table(rows_df, out / "rows")
-    _write_table(agg, out / "aggregates")
-    _write_table(diff, out / "differences")
-    _write_table(sizes, out / "split_sizes")
-    _write_table(failures_df, out / "failures")
-    _write_table(_summarise_failures(failures_df), out / "failures_summary")
-    (out / "examples").mkdir(exist_ok=True)
-    (out / "examples" / "examples.json").write_text(json.dumps(examples_index, indent=1))
 
-    run_info = {
+def _run_info(*, command: str, git: dict, versions: dict, started: str, wall_s: float, quick: bool, workers: int,
+              cache: Path, task_info: dict, skipped: list[dict], tables: Mapping[str, pd.DataFrame]) -> dict:
+    """The self-description of a run (``run.json``)."""
+    return {
         "command": command,
         "argv": sys.argv,
         "cwd": os.getcwd(),
@@ -394,48 +430,43 @@ def run_benchmark(
         "host": _provenance.read_host(),
         "started": started,
         "finished": _provenance.now_iso(),
-        "wall_s": round(time.perf_counter() - t_start, 3),
+        "wall_s": round(wall_s, 3),
         "quick": quick,
         "workers": workers,
         "cache_dir": str(cache),
         "tasks": task_info,
         "dataset_hashes": {k: v["dataset_hash"] for k, v in task_info.items()},
-        "protocol": {
-            "calls": "per task (tasks.<name>.protocol): one call per sample, or for ViewSubsets 1 .. N-1 "
-                     "views per sequence (N = views in the sample), `draws` random subsets each; the "
-                     "`condition` column holds the number of views (empty for single calls)",
-            "draw_rng": "default_rng(SeedSequence([test_seed, sample, n, draw])), views sorted",
-            "gain_corrected": "least-squares global gain a=<t,p>/<p,p>, clipped to [0,1]; only for methods "
-                              "with output_gain_unknown, labelled '<name> (gain-corrected)'",
-            "aggregate": "mean over sequences of the per-sequence mean over draws",
-            "ci": f"{int(_aggregate.CI_LEVEL * 100)}% percentile bootstrap over sequences, "
-                  f"{_aggregate.N_RESAMPLES} resamples, seed {_aggregate.BOOTSTRAP_SEED} + crc32(group)",
-            "rank": "competition rank of the mean within (task, metric, n views); 1 is best",
-            "differences": "each learned model minus the reference: the classical method (raw score) with the "
-                           "best mean of the task's primary (first) metric per (task, n); paired over the "
-                           f"sequences both scored; {int(_aggregate.CI_LEVEL * 100)}% percentile bootstrap of "
-                           f"the mean difference, {_aggregate.N_DIFF_RESAMPLES} resamples of the sequence "
-                           f"indices, seed {_aggregate.BOOTSTRAP_SEED} + crc32(comparison)",
-            "split_sizes": f"test-split size for a {_aggregate.SIZING_METRIC} difference half-width of "
-                           f"{_aggregate.TARGET_HALF_WIDTH:g}: ceil(n * (half_width / target)^2), the most any "
-                           "learned model and n of the task needs",
-            "runtime_s": "wall seconds of one restore() call, one torch thread per worker process",
-        },
+        "protocol": _PROTOCOL,
         "skipped": _summarise_skipped(skipped),
-        "n_rows": len(rows_df),
-        "n_failures": len(failures_df),
-        "methods_failed_every_call": all_failed,
-        "files": ["rows.parquet", "rows.csv", "aggregates.parquet", "aggregates.csv", "differences.parquet",
-                  "differences.csv", "split_sizes.parquet", "split_sizes.csv", "failures.parquet",
-                  "failures.csv", "failures_summary.parquet", "failures_summary.csv", "examples/examples.json",
-                  "report/index.html"],
+        "n_rows": len(tables["rows"]),
+        "n_failures": len(tables["failures"]),
+        "methods_failed_every_call": _report_failures(tables["rows"], tables["failures"]),
+        "files": [f"{stem}.{ext}" for stem in tables for ext in ("parquet", "csv")]
+                 + ["examples/examples.json", "report/index.html"],
     }
-    (out / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
 
-    from leaderboard.render import render_report
 
-    render_report(out, out / "report")
-    return out
+_PROTOCOL = {
+    "calls": "per task (tasks.<name>.protocol): one call per sample, or for ViewSubsets 1 .. N-1 "
+             "views per sequence (N = views in the sample), `draws` random subsets each; the "
+             "`condition` column holds the number of views (empty for single calls)",
+    "draw_rng": "default_rng(SeedSequence([test_seed, sample, n, draw])), views sorted",
+    "gain_corrected": "least-squares global gain a=<t,p>/<p,p>, clipped to [0,1]; only for methods "
+                      "with output_gain_unknown, labelled '<name> (gain-corrected)'",
+    "aggregate": "mean over sequences of the per-sequence mean over draws",
+    "ci": f"{int(_aggregate.CI_LEVEL * 100)}% percentile bootstrap over sequences, "
+          f"{_aggregate.N_RESAMPLES} resamples, seed {_aggregate.BOOTSTRAP_SEED} + crc32(group)",
+    "rank": "competition rank of the mean within (task, metric, n views); 1 is best",
+    "differences": "each learned model minus the reference: the classical method (raw score) with the "
+                   "best mean of the task's primary (first) metric per (task, n); paired over the "
+                   f"sequences both scored; {int(_aggregate.CI_LEVEL * 100)}% percentile bootstrap of "
+                   f"the mean difference, {_aggregate.N_DIFF_RESAMPLES} resamples of the sequence "
+                   f"indices, seed {_aggregate.BOOTSTRAP_SEED} + crc32(comparison)",
+    "split_sizes": f"test-split size for a {_aggregate.SIZING_METRIC} difference half-width of "
+                   f"{_aggregate.TARGET_HALF_WIDTH:g}: ceil(n * (half_width / target)^2), the most any "
+                   "learned model and n of the task needs",
+    "runtime_s": "wall seconds of one restore() call, one torch thread per worker process",
+}
 
 
 class _Scorer:
@@ -460,8 +491,8 @@ class _Scorer:
                 f"a task or method cannot be sent to worker processes ({type(err).__name__}: {err}); "
                 "run with --workers 1"
             ) from None
-        self._env = {k: os.environ.get(k) for k in _THREAD_VARS}
-        os.environ.update({k: "1" for k in _THREAD_VARS})  # children's BLAS/OpenMP: one thread each
+        self._env = {k: os.environ.get(k) for k in THREAD_ENV_VARS}
+        os.environ.update({k: "1" for k in THREAD_ENV_VARS})  # children's BLAS/OpenMP: one thread each
         self._markers = tempfile.mkdtemp(prefix="restorebench-units-")
         self._start_pool()
         return self
@@ -544,9 +575,6 @@ class _Scorer:
             _scoring.init_worker({})
             if self._threads:
                 sys.modules["torch"].set_num_threads(self._threads)
-
-
-_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 def _torch_threads() -> int | None:

@@ -6,6 +6,7 @@ One owner for two things that used to be defined twice (design review 2026-12, s
   can change a number. Dataset manifests (``generators.dataset``) and benchmark
   rows and ``run.json`` (``benchmarks._provenance``) record the same list, so
   that a dataset and a result made in one environment name the same versions.
+* :class:`UserError`: the one error class for problems the user can fix.
 * :data:`THREAD_ENV_VARS` and :func:`single_thread_env`: the OpenMP/BLAS/numba
   variables a parent sets to ``"1"`` before spawning workers, so that child
   processes compute with one thread each (the thread count must not change
@@ -22,7 +23,17 @@ import os
 import platform
 from typing import Iterator
 
-__all__ = ["PACKAGES", "THREAD_ENV_VARS", "package_versions", "single_thread_env"]
+__all__ = ["UserError", "PACKAGES", "THREAD_ENV_VARS", "package_versions", "single_thread_env"]
+
+
+class UserError(ValueError):
+    """A problem the user can fix (bad flag, missing file, full disk, corrupt checkpoint ...).
+
+    The one user-error class of the project: the dataset writer and reader,
+    the trainers and the harness raise it (or a subclass) with a one-line
+    message, and every command line prints ``error: <message>`` and exits
+    with status 2 instead of showing a traceback.
+    """
 
 # Distributions whose versions are recorded (those not installed are skipped).
 # Adding one is safe for existing datasets: resuming compares only the packages

@@ -30,10 +30,12 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from generators._runtime import UserError
+
 __all__ = ["render_report", "load_results"]
 
 
-class ResultsError(ValueError):
+class ResultsError(UserError):
     """The directory is not a complete benchmarks.run results directory."""
 
 

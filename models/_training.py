@@ -15,13 +15,10 @@ import csv
 import datetime as _dt
 from pathlib import Path
 
+from generators._runtime import UserError  # bad input to a trainer: one line on stderr, exit status 2
 from models._checkpoint import read_checkpoint, save_checkpoint
 
 __all__ = ["UserError", "TrainState", "append_ledger", "run_budget", "load_arrays", "best_exporter"]
-
-
-class UserError(Exception):
-    """Bad input to a trainer: one line on stderr, exit status 2."""
 
 
 class TrainState:

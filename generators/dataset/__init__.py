@@ -135,7 +135,6 @@ __all__ = [
     "run_cli",
 ]
 
-UserError.__module__ = __name__  # tracebacks and pickles name it where users import it from
 
 
 def __getattr__(name: str):

@@ -9,6 +9,8 @@ from typing import Any
 # The manifest's "versions"; generators._runtime owns the list (re-exported under the old name).
 from generators._runtime import package_versions as _package_versions  # noqa: F401
 
+from generators._runtime import UserError  # the project's one user-error class (re-exported)
+
 FORMAT = "restorebench-webdataset"
 # Version 1: PNG and npy members, a stack of images (views, frames, masks) tiled into one
 # tall image. Version 2 adds the lossy or lossless "webp8" and "jpeg8" encodings of
@@ -26,10 +28,6 @@ GROUPS = ("inputs", "target", "extras")
 DEBUG_ENV = "RESTOREBENCH_DEBUG"
 
 _SHARD_RE = re.compile(r"^shard-(\d{%d})\.tar(\.json)?$" % SHARD_DIGITS)
-
-
-class UserError(ValueError):
-    """A problem the user can fix; its message is one line, shown without a traceback."""
 
 
 def _debug() -> bool:
