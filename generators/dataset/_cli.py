@@ -195,3 +195,31 @@ def run_cli(
         f"{Path(args.out) / MANIFEST} dataset_hash {manifest['dataset_hash'][:16]}"
     )
     return 0
+
+
+def task_cli(
+    argv: list[str] | None,
+    *,
+    prog: str,
+    description: str,
+    add_flags: Callable[[argparse.ArgumentParser], None],
+    make_task: Callable[[argparse.Namespace], Any],
+    generator: str,
+    shard_size: int = 100,
+) -> int:
+    """The whole ``__main__`` of a generator whose task is built from its flags.
+
+    ``add_flags(parser)`` adds the generator's own flags; the dataset flags
+    (:func:`add_dataset_arguments`, with ``shard_size`` as the default) follow;
+    ``make_task(args) -> Task`` builds the task (a ``ValueError`` is a usage
+    error, one line and exit status 2). Returns :func:`run_cli`'s exit code.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    add_flags(parser)
+    add_dataset_arguments(parser, shard_size=shard_size)
+
+    def build(args: argparse.Namespace):
+        task = make_task(args)
+        return task.make_sample, dict(task.params)
+
+    return run_cli(parser, build, argv, generator=generator)

@@ -8,31 +8,26 @@ from __future__ import annotations
 
 import argparse
 
-from generators.dataset import UserError, add_dataset_arguments, run_cli
+from generators.dataset import task_cli
 from generators.reflections import MAX_FRAMES, NAME, make_task
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse ``argv``, make the task, write the dataset; returns the exit code."""
-    parser = argparse.ArgumentParser(
-        prog="python -m generators.reflections",
-        description="Multi-view sequences through glass: transmission and reflection layers moving on "
-        "different trajectories; target = transmission of the middle frame.",
-    )
+def _flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=5, help=f"frames per sequence, 2..{MAX_FRAMES} (default 5)")
     parser.add_argument("--size", type=int, default=256, help="frame side in pixels, 64..1024 (default 256)")
     parser.add_argument("--images", default=None, metavar="DIR",
                         help="folder of photographs for the layers (default: embedded photos and covers)")
-    add_dataset_arguments(parser, shard_size=20)  # ~5 MB per 5x256x256 sequence with all extras
 
-    def build(args: argparse.Namespace):
-        try:
-            task = make_task(frames=args.frames, size=args.size, images=args.images)
-        except ValueError as e:
-            raise UserError(str(e)) from None
-        return task.make_sample, dict(task.params)
 
-    return run_cli(parser, build, argv, generator=NAME)
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv``, make the task, write the dataset; returns the exit code."""
+    return task_cli(
+        argv, prog="python -m generators.reflections", generator=NAME, add_flags=_flags,
+        description="Multi-view sequences through glass: transmission and reflection layers moving on "
+        "different trajectories; target = transmission of the middle frame.",
+        make_task=lambda a: make_task(frames=a.frames, size=a.size, images=a.images),
+        shard_size=20,  # ~5 MB per 5x256x256 sequence with all extras
+    )
 
 
 if __name__ == "__main__":
