@@ -34,6 +34,9 @@ from generators._runtime import UserError
 
 __all__ = ["render_report", "load_results"]
 
+# Metric columns a results table shows before "all metrics" is ticked (issue 15 #7: fit 1280 px).
+DEFAULT_METRICS = 3
+
 
 class ResultsError(UserError):
     """The directory is not a complete benchmarks.run results directory."""
@@ -193,7 +196,9 @@ def _header(run: dict) -> str:
 
 def _toc(task_names: Iterable[str]) -> str:
     links = " · ".join(f"<a href='#task-{_anchor(t)}'>{_e(t)}</a>" for t in task_names)
-    return f"<nav>{links} · <a href='#failures'>failures</a> · <a href='#provenance'>provenance</a></nav>"
+    return (f"<nav>{links} · <a href='#failures'>failures</a> · <a href='#provenance'>provenance</a> · "
+            f"<label><input type=checkbox id=all-metrics> all metrics</label> (the tables show the first "
+            f"{DEFAULT_METRICS} by default)</nav>")
 
 
 def _task_section(name: str, info: dict, agg: pd.DataFrame, examples: list[dict], root: Path, out: Path,
@@ -252,13 +257,16 @@ def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool
         r = by_method[m].get(first, {}).get("rank")
         return (1, 0, m) if _isnan(r) else (0, int(r), m)
 
+    # Metrics after the first DEFAULT_METRICS are hidden until "all metrics" is ticked (class more).
+    more = {m: " more" if i >= DEFAULT_METRICS else "" for i, m in enumerate(metrics)}
     head = ["<th data-type=text>Method</th>"]
     for metric in metrics:
         recs = [r for r in by_method.values() if metric in r]
         hib = bool(recs[0][metric]["higher_is_better"]) if recs else True
         arrow = "↑" if hib else "↓"
-        head.append(f"<th data-type=num title='{'higher' if hib else 'lower'} is better'>{_e(metric)} {arrow}</th>")
-        head.append(f"<th data-type=num class=rank>rank</th>")
+        head.append(f"<th data-type=num class='metric{more[metric]}' title='{'higher' if hib else 'lower'} is better'>"
+                    f"{_e(metric)} {arrow}</th>")
+        head.append(f"<th data-type=num class='rank{more[metric]}'>rank</th>")
     head.append("<th data-type=num>runtime / call</th><th data-type=num>failed calls</th>")
     rows = []
     for method in sorted(by_method, key=order):
@@ -269,12 +277,13 @@ def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool
         for metric in metrics:
             r = recs.get(metric)
             if r is None or _isnan(r["mean"]):
-                cells.append("<td data-sort='' class=failed>failed</td><td data-sort=''>–</td>")
+                cells.append(f"<td data-sort='' class='failed{more[metric]}'>failed</td>"
+                             f"<td data-sort='' class='rank{more[metric]}'>–</td>")
                 continue
             cells.append(
-                f"<td data-sort='{_e(repr(float(r['mean'])))}'>{_e(_fmt(r['mean']))}"
+                f"<td data-sort='{_e(repr(float(r['mean'])))}' class='metric{more[metric]}'>{_e(_fmt(r['mean']))}"
                 f"<br><span class=ci>[{_e(_fmt(r['ci_low']))}, {_e(_fmt(r['ci_high']))}]</span></td>"
-                f"<td data-sort='{_e(r['rank'])}' class=rank>{_e(r['rank'])}</td>"
+                f"<td data-sort='{_e(r['rank'])}' class='rank{more[metric]}'>{_e(r['rank'])}</td>"
             )
         runtime = any_rec.get("runtime_s")
         failed = any_rec.get("n_failed", 0)
@@ -507,6 +516,7 @@ table.board th{background:#f6f6f6;cursor:pointer;user-select:none;white-space:no
 table.board td:first-child{white-space:normal;overflow-wrap:anywhere;min-width:7em;max-width:14em}
 table.board th.asc::after{content:" ▲"}table.board th.desc::after{content:" ▼"}
 table.board tbody tr:nth-child(even){background:#fafafa}
+table.board .more{display:none}body.all-metrics table.board .more{display:table-cell}
 td.variant{font-style:italic}.ci{color:#777;font-size:.78em;white-space:normal;display:inline-block;max-width:7em}td.rank,th.rank{color:#555;font-size:.85em}
 .failed{color:#b00020}.err{color:#b00020;font-size:.85em;white-space:normal;word-break:break-word;text-align:left !important}
 .plots{display:flex;flex-wrap:wrap;gap:1em}.plots figure{margin:0}.plots img{max-width:520px;width:100%}
@@ -521,6 +531,10 @@ table.prov th{text-align:left;vertical-align:top;padding-right:1em;white-space:n
 _JS = r"""
 (function () {
   "use strict";
+  var toggle = document.getElementById("all-metrics");
+  if (toggle) {
+    toggle.addEventListener("change", function () { document.body.classList.toggle("all-metrics", toggle.checked); });
+  }
   function sortTable(table, col, dir) {
     var th = table.tHead.rows[0].cells[col];
     var numeric = th.getAttribute("data-type") === "num";

@@ -254,6 +254,38 @@ def test_report_fits_1280_px_without_horizontal_scrolling(run, request, tmp_path
     assert not too_wide, f"wider than their box (scrollWidth, clientWidth): {too_wide}"
 
 
+_TICK_ALL_METRICS = """<script>
+window.addEventListener("load", function () {
+  var box = document.getElementById("all-metrics");
+  var before = document.querySelectorAll("table.board th.metric").length;
+  var shown = function () { return Array.prototype.filter.call(document.querySelectorAll("table.board th.metric"),
+    function (th) { return th.offsetParent !== null; }).length; };
+  var a = shown(); box.checked = true; box.dispatchEvent(new Event("change")); var b = shown();
+  var de = document.documentElement;
+  document.body.setAttribute("data-toggle", [before, a, b, de.scrollWidth, de.clientWidth].join(" "));
+});
+</script></body>"""
+
+
+@needs_chromium
+def test_all_metrics_toggle_shows_the_hidden_columns(wide_results, tmp_path):
+    """Issue 15 #7: the bookcovers-wide tables show the first DEFAULT_METRICS metrics; the toggle shows
+    the rest, and the page itself still does not scroll sideways (a wide table scrolls in its box)."""
+    from leaderboard.render import DEFAULT_METRICS
+
+    report = tmp_path / "report"
+    shutil.copytree(wide_results / "report", report)
+    page = (report / "index.html").read_text()
+    (report / "index.html").write_text(page.replace("</body>", _TICK_ALL_METRICS))
+    proc = _chromium((report / "index.html").as_uri(), tmp_path, "--dump-dom")
+    assert proc.returncode == 0 and _console_lines(proc.stderr) == [], proc.stderr[-2000:]
+    m = re.search(r'data-toggle="([^"]*)"', proc.stdout)
+    assert m, "the toggle script did not run"
+    total, shown_default, shown_all, page_w, client_w = (int(v) for v in m.group(1).split())
+    assert shown_default < shown_all and shown_default % DEFAULT_METRICS == 0
+    assert page_w <= client_w
+
+
 @needs_chromium
 def test_console_errors_are_caught(tmp_path):
     """The check itself can fail: a page that throws is reported."""
