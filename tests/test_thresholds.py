@@ -210,6 +210,26 @@ def test_bookcovers_deepset_beats_the_best_classical_method_from_4_views(quick_a
     assert not worse, "deepset does not beat the classical methods:\n" + "\n".join(worse)
 
 
+BOOKCOVERS_RAW_CLASSICAL = ("mean", "median", "weiss", "rpca")  # non-oracle: none sees the target
+BAR_DB = 3.0  # issue 14: the Deep Set's raw PSNR margin over the best of them for n = 4..9
+
+
+@pytest.mark.slow
+def test_bookcovers_deepset_is_3_db_above_the_best_raw_classical_method(quick_aggregates):
+    """Issue 14's bar: at least +3 dB raw PSNR over the best non-oracle classical method for n = 4..9."""
+    _require(tasks=["bookcovers"], methods=[BOOKCOVERS_LEARNED, *BOOKCOVERS_RAW_CLASSICAL])
+    short = []
+    for n in range(4, 10):
+        m = _means(quick_aggregates, "bookcovers", "psnr", n)
+        classical = m.reindex(list(BOOKCOVERS_RAW_CLASSICAL)).dropna()
+        assert len(classical) and BOOKCOVERS_LEARNED in m, f"missing scores at n={n}: {dict(m)}"
+        margin = m[BOOKCOVERS_LEARNED] - classical.max()
+        if not margin >= BAR_DB:
+            short.append(f"n={n}: deepset {m[BOOKCOVERS_LEARNED]:.2f} dB, {classical.idxmax()} {classical.max():.2f} "
+                         f"(+{margin:.2f})")
+    assert not short, f"below the +{BAR_DB:g} dB bar:\n" + "\n".join(short)
+
+
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
