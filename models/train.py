@@ -36,7 +36,7 @@ Deep Set training on *bookcovers* (Wieschollek et al. 2018, sec. 4.2)
 
 The training set is decoded once into memory as 8-bit arrays (the shards are
 8-bit PNG, so this loses nothing): 3000 sequences of 10 views at 128x128 take
-1.6 GB. The decoded arrays are cached as ``.npz`` beside ``--out`` (named by
+1.6 GB. The decoded arrays are cached as ``.npz`` in ``cache/`` beside ``--out`` (named by
 the dataset manifest's sha256), so a resumed run starts in seconds.
 """
 
@@ -294,14 +294,14 @@ def train_bookcovers(args: argparse.Namespace) -> int:
     out = Path(args.out)
     log = _Logger(out.with_suffix(".log"))
 
-    views, clean = _load_cached(args.data, limit=args.limit, cache_dir=out.parent)
+    views, clean = _load_cached(args.data, limit=args.limit, cache_dir=out.parent / "cache")
     if views.shape[-1] != 3:
         raise _UserError(f"{args.data}: expected RGB views, got shape {views.shape[1:]}")
     if args.max_views > views.shape[1]:
         raise _UserError(f"--max-views {args.max_views} exceeds the {views.shape[1]} views per sequence in {args.data}")
     val = None
     if args.val_data:
-        vviews, vclean = _load_cached(args.val_data, limit=args.val_limit, cache_dir=out.parent)
+        vviews, vclean = _load_cached(args.val_data, limit=args.val_limit, cache_dir=out.parent / "cache")
         subsets = _validation_subsets(len(vviews), vviews.shape[1], max_views=min(args.max_views, vviews.shape[1]), seed=12345)
         val = (vviews, vclean, subsets)
         if dataset_version(args.val_data) != dataset_version(args.data):
