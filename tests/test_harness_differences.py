@@ -159,3 +159,20 @@ def test_harness_writes_differences_and_split_sizes(tmp_path, capsys):
     page = (out / "report" / "index.html").read_text()
     assert "Learned models against the best classical method" in page and "id='d-toyviews'" in page
     assert f"<b>{sizes['n_needed'].item()}</b> sequences" in page
+
+
+def test_gain_table_share_of_error(tmp_path):
+    """benchmarks.gain_table: share = 1 - MSE_gi / MSE_raw from the PSNRs; gain-corrected rows left out."""
+    from benchmarks.gain_table import gain_table
+
+    rows = []
+    for method, raw, gi in (("a", 20.0, 23.0), ("b", 25.0, 25.0), ("b (gain-corrected)", 25.0, 25.0)):
+        for n in (3, 4):
+            rows += [{"task": "bookcovers", "method": method, "metric": "psnr", "condition": n, "mean": raw},
+                     {"task": "bookcovers", "method": method, "metric": "psnr_gi", "condition": n, "mean": gi}]
+    pd.DataFrame(rows).to_csv(tmp_path / "aggregates.csv", index=False)
+    table = gain_table(tmp_path, ns=(3, 4))
+    lines = table.splitlines()
+    assert len(lines) == 4 and "gain-corrected" not in table
+    assert lines[2].startswith("| b |") and "25.00 / 25.00 / 0 %" in lines[2]
+    assert "20.00 / 23.00 / 50 %" in lines[3]  # 1 - 10^(-0.3) = 0.499
