@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: run test test-fast bench setup chromium clean-venv
+.PHONY: run test test-fast bench setup chromium clean-venv leaderboard
 
 setup: $(STAMP)
 
@@ -22,6 +22,13 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: $(STAMP)
 	@$(VENV)/bin/python -m benchmarks.run --task all --quick --out results/quick
+
+# The published full-split leaderboard (leaderboard/full/): the full benchmark, then its report and tables.
+leaderboard: $(STAMP)
+	@$(VENV)/bin/python -m benchmarks.run --task all --out results/full
+	@rm -rf leaderboard/full && mkdir -p leaderboard/full
+	@cp -r results/full/report/. leaderboard/full/
+	@cp results/full/aggregates.csv results/full/differences.csv results/full/split_sizes.csv results/full/failures_summary.csv results/full/run.json leaderboard/full/
 
 chromium:
 	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) || echo "note: chromium not installed; the report browser test will skip"; }
