@@ -220,12 +220,6 @@ def test_shipped_checkpoint_exists_and_loads():
     load_checkpoint(CHECKPOINT_PATH)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known unmet requirement (issue 5): on these held-out sequences the shipped checkpoint "
-    "beats the mean (23.0 vs 22.2 dB) but not the median (24.4 dB); strict, so a checkpoint that "
-    "wins makes this fail until the marker is removed",
-)
 def test_shipped_checkpoint_beats_mean_and_median_on_held_out_bookcovers():
     """The shipped weights load with weights_only=True and beat per-pixel mean and median.
 
