@@ -249,18 +249,10 @@ def paired_bootstrap_difference(
     reference = np.asarray(reference, dtype=np.float64)
     if values.shape != reference.shape or values.ndim != 1:
         raise ValueError(f"paired values need equal 1-D shapes, got {values.shape} and {reference.shape}")
+    # Resampling the per-sequence differences resamples the same sequences for both methods.
     d = values - reference
-    if d.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    mean = float(d.mean())
-    if d.size == 1:
-        return mean, mean, mean
-    rng = np.random.default_rng(np.random.SeedSequence([BOOTSTRAP_SEED, zlib.crc32(key.encode())]))
-    idx = rng.integers(0, d.size, size=(n_resamples, d.size))  # the same sequences for both methods
-    means = d[idx].mean(axis=1)
-    alpha = (1.0 - level) / 2.0
-    lo, hi = np.percentile(means, [100 * alpha, 100 * (1 - alpha)])
-    return mean, float(lo), float(hi)
+    mean = float(d.mean()) if d.size else float("nan")
+    return (mean, *bootstrap_ci(d, key=key, n_resamples=n_resamples, level=level))
 
 
 def _same_condition(col: pd.Series, n) -> pd.Series:

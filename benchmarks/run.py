@@ -60,6 +60,7 @@ Registered tasks and methods come from :mod:`benchmarks.registry`;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import importlib
 import json
@@ -79,7 +80,7 @@ from typing import Any, Collection, Mapping, Sequence
 
 import pandas as pd
 
-from generators._runtime import THREAD_ENV_VARS, UserError
+from generators._runtime import UserError, single_thread_env
 from generators.task import Method, Task, lookup, supports
 
 from . import _aggregate, _cache, _examples, _provenance, _scoring
@@ -476,7 +477,7 @@ class _Scorer:
     def __init__(self, contexts: Mapping[str, _scoring.TaskContext], workers: int):
         self.contexts, self.workers = dict(contexts), max(1, workers)
         self.pool: ProcessPoolExecutor | None = None
-        self._env: dict[str, str | None] = {}
+        self._env = contextlib.ExitStack()
         self._threads: int | None = None
 
     def __enter__(self) -> "_Scorer":
@@ -491,8 +492,7 @@ class _Scorer:
                 f"a task or method cannot be sent to worker processes ({type(err).__name__}: {err}); "
                 "run with --workers 1"
             ) from None
-        self._env = {k: os.environ.get(k) for k in THREAD_ENV_VARS}
-        os.environ.update({k: "1" for k in THREAD_ENV_VARS})  # children's BLAS/OpenMP: one thread each
+        self._env.enter_context(single_thread_env())  # children's BLAS/OpenMP: one thread each, until __exit__
         self._markers = tempfile.mkdtemp(prefix="restorebench-units-")
         self._start_pool()
         return self
@@ -566,11 +566,7 @@ class _Scorer:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             shutil.rmtree(self._markers, ignore_errors=True)
-            for k, v in self._env.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+            self._env.close()
         else:
             _scoring.init_worker({})
             if self._threads:

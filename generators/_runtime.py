@@ -35,6 +35,7 @@ class UserError(ValueError):
     with status 2 instead of showing a traceback.
     """
 
+
 # Distributions whose versions are recorded (those not installed are skipped).
 # Adding one is safe for existing datasets: resuming compares only the packages
 # recorded on both sides (generators.dataset._writer._check_versions).

@@ -18,7 +18,22 @@ from pathlib import Path
 from generators._runtime import UserError  # bad input to a trainer: one line on stderr, exit status 2
 from models._checkpoint import read_checkpoint, save_checkpoint
 
-__all__ = ["UserError", "TrainState", "append_ledger", "run_budget", "load_arrays", "best_exporter"]
+__all__ = ["UserError", "TrainState", "append_ledger", "dataset_version", "run_budget", "load_arrays", "best_exporter"]
+
+
+def dataset_version(path: str | Path) -> int:
+    """The formation-model version in a dataset's manifest (its task parameters); 0 when it has none.
+
+    Raises :class:`UserError` naming the manifest when it cannot be read.
+    """
+    import json
+
+    manifest = Path(path) / "manifest.json"
+    try:
+        params = json.loads(manifest.read_text())["params"]
+        return int(params.get("version", 0))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise UserError(f"{path}: cannot read the data version from {manifest} ({type(e).__name__})") from None
 
 
 class TrainState:

@@ -48,7 +48,7 @@ import torch.nn.functional as F
 
 from generators.task import check_image
 from models._checkpoint import save_checkpoint as _save
-from models._training import UserError
+from models._training import UserError, append_ledger, dataset_version
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -500,14 +500,6 @@ def train_fingerprints(args: argparse.Namespace | Sequence[str] | None = None) -
         return 2
 
 
-def _data_version(path) -> int:
-    """The generator version in a dataset's manifest (its task parameters), 0 when it has none."""
-    try:
-        return int(json.loads((Path(path) / "manifest.json").read_text())["params"].get("version", 0))
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0
-
-
 def _log(msg: str) -> None:
     print(time.strftime("%H:%M:%S ") + msg, flush=True)
 
@@ -613,12 +605,10 @@ def _train(a: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, old)
     _log(f"done: {step} steps in {elapsed / 60:.1f} min; best val {best}")
     if a.ledger and best is not None:
-        from models._training import append_ledger
-
         last = history[-1] if history else best
         append_ledger(a.ledger, ["arch", "steps", "wall_hours", "data_version", "val_mse", "val_psnr", "val_ssim",
                                  "best_mse", "best_psnr", "best_ssim", "best_step"],
-                      [a.arch, step, round(elapsed / 3600, 3), _data_version(a.data), round(last["mse"], 6),
+                      [a.arch, step, round(elapsed / 3600, 3), dataset_version(a.data), round(last["mse"], 6),
                        round(last["psnr"], 3), round(last["ssim"], 4), round(best["mse"], 6), round(best["psnr"], 3),
                        round(best["ssim"], 4), best["step"]])
     return 0

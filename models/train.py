@@ -63,7 +63,7 @@ from models.deepset import (
     make_checkpoint,
     save_checkpoint,
 )
-from models._training import UserError, append_ledger
+from models._training import UserError, append_ledger, dataset_version
 from models.fingerprint_nets import train_fingerprints
 
 __all__ = ["TRAINERS", "make_parser", "main", "train_bookcovers", "load_view_dataset", "evaluate_views"]
@@ -141,16 +141,6 @@ def _load_cached(path: str | Path, *, limit: int | None, cache_dir: Path) -> tup
     np.savez(tmp, views=views, clean=clean)
     os.replace(tmp, cache)
     return views, clean
-
-
-def dataset_version(path: str | Path) -> int:
-    """The image-formation model version recorded in a dataset's manifest (its task parameters)."""
-    manifest = Path(path) / "manifest.json"
-    try:
-        params = json.loads(manifest.read_text())["params"]
-        return int(params.get("version", 0))  # 0: a generator without a formation-model version
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        raise _UserError(f"{path}: cannot read the data version from {manifest} ({type(e).__name__})") from None
 
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
@@ -252,7 +242,6 @@ def baseline_scores(views: np.ndarray, clean: np.ndarray, subsets: list[np.ndarr
 
 def _format_table(scores: dict[str, dict[int, float]]) -> str:
     ns = sorted(next(iter(scores.values())))
-    head = "n        " + " ".join(f"{n:>6d}" for n in ns) + "    all"
     head = "n            " + " ".join(f"{n:>6d}" for n in ns) + "    all"
     rows = [head]
     for name, d in scores.items():
@@ -304,10 +293,10 @@ def train_bookcovers(args: argparse.Namespace) -> int:
         vviews, vclean = _load_cached(args.val_data, limit=args.val_limit, cache_dir=out.parent / "cache")
         subsets = _validation_subsets(len(vviews), vviews.shape[1], max_views=min(args.max_views, vviews.shape[1]), seed=12345)
         val = (vviews, vclean, subsets)
-        if dataset_version(args.val_data) != dataset_version(args.data):
-            raise _UserError(f"--val-data is image-formation version {dataset_version(args.val_data)}, "
-                             f"--data version {dataset_version(args.data)}")
     data_version = dataset_version(args.data)
+    if args.val_data and dataset_version(args.val_data) != data_version:
+        raise _UserError(f"--val-data is image-formation version {dataset_version(args.val_data)}, "
+                         f"--data version {data_version}")
     epoch_size = args.epoch_size or 3 * len(views)
     steps_per_epoch = max(1, math.ceil(epoch_size / (args.batch * args.accum)))
     log(f"train {args.data}: {views.shape[0]} sequences x {views.shape[1]} views {views.shape[2]}x{views.shape[3]}; "
