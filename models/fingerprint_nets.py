@@ -367,6 +367,30 @@ def load_pairs(path: str | Path, *, limit: int | None = None) -> tuple[np.ndarra
     return np.stack(xs), np.stack(ys)
 
 
+def _paths(paths: str | Sequence[str] | None) -> list[Path]:
+    """``--data``/``--val-data`` as a list of paths (a namespace built in code may hold one string)."""
+    if paths is None:
+        return []
+    return [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+
+
+def _load_all(paths: Sequence[Path], *, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`load_pairs` of each dataset (``limit`` prints of each), concatenated."""
+    pairs = [load_pairs(p, limit=limit) for p in paths]
+    return np.concatenate([x for x, _ in pairs]), np.concatenate([y for _, y in pairs])
+
+
+def _describe(path: Path) -> str:
+    """A dataset's preset and formation version, e.g. ``sensor/v0`` (what a training state was trained on)."""
+    import json
+
+    try:
+        params = json.loads((Path(path) / "manifest.json").read_text())["params"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise _UserError(f"{path}: cannot read the preset from its manifest.json ({type(e).__name__})") from None
+    return f"{params.get('preset', 'chalearn')}/v{dataset_version(path)}"
+
+
 def _batch(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, batch: int, crop: int) -> tuple[torch.Tensor, torch.Tensor]:
     n, h, w = x.shape
     idx = rng.integers(0, n, batch)
@@ -433,8 +457,11 @@ def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m models.fingerprint_nets train",
                                 description="Train a fingerprint restoration network on generated shards.")  # fmt: skip
     p.add_argument("--arch", choices=sorted(ARCHS), default="unet", help="network (default unet)")
-    p.add_argument("--data", required=True, help="training dataset directory (python -m generators.fingerprints)")
-    p.add_argument("--val-data", default=None, help="held-out dataset directory (another seed)")
+    p.add_argument("--data", required=True, nargs="+",
+                   help="training dataset directories (python -m generators.fingerprints; several, e.g. one per "
+                        "preset, are concatenated)")
+    p.add_argument("--val-data", default=None, nargs="+",
+                   help="held-out dataset directories (another seed; --val-limit prints of each)")
     p.add_argument("--out", default=None, help="resumable training checkpoint (default runs/fp_ARCH/last.pt)")
     p.add_argument("--export", default=None, help="write the best validation weights here (weights only)")
     p.add_argument("--resume", action="store_true", help="continue from --out")
@@ -512,8 +539,9 @@ def _train(a: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, int(a.threads)))
     out = Path(a.out or f"runs/fp_{a.arch}/last.pt")
     t_load = time.time()
-    x, y = load_pairs(a.data, limit=a.limit)
-    vx, vy = load_pairs(a.val_data, limit=a.val_limit) if a.val_data else (x[:0], y[:0])
+    data, val_data = _paths(a.data), _paths(a.val_data)
+    x, y = _load_all(data, limit=a.limit)
+    vx, vy = _load_all(val_data, limit=a.val_limit) if val_data else (x[:0], y[:0])
     _log(f"{a.arch}: {len(x)} training / {len(vx)} validation prints loaded in {time.time() - t_load:.0f}s")
     config = _DEFAULT_CONFIGS[a.arch]
     torch.manual_seed(a.seed)
@@ -539,6 +567,10 @@ def _train(a: argparse.Namespace) -> int:
         optim.load_state_dict(state["optim"])
         if ema is not None and state.get("ema") is not None:
             ema.load_state_dict(state["ema"])
+        trained_on = state.get("data", [_describe(p) for p in data])
+        if trained_on != [_describe(p) for p in data]:
+            raise _UserError(f"--resume: {out} was trained on {trained_on}, not on {[_describe(p) for p in data]} "
+                             "(a changed preset or data version starts a new run with --init)")
         step, elapsed, best, history = state["step"], state["elapsed"], state["best"], state["history"]
         rng.bit_generator.state = state["rng"]
         _log(f"resumed at step {step}, {elapsed / 60:.1f} min")
@@ -551,7 +583,7 @@ def _train(a: argparse.Namespace) -> int:
         save_checkpoint({"model": model.state_dict(), "optim": optim.state_dict(), "step": step, "elapsed": elapsed,
                          "ema": None if ema is None else ema.state_dict(),
                          "best": best, "history": history, "rng": rng.bit_generator.state, "arch": a.arch,
-                         "config": config}, out)  # fmt: skip
+                         "config": config, "data": [_describe(p) for p in data]}, out)  # fmt: skip
 
     def validate() -> None:
         nonlocal best
@@ -564,7 +596,8 @@ def _train(a: argparse.Namespace) -> int:
         if best is None or scores["mse"] < best["mse"]:
             best = {"step": step, **scores}
             if a.export:
-                meta = {"train_data": str(a.data), "val_data": str(a.val_data), "steps": step,
+                meta = {"train_data": [str(p) for p in data], "val_data": [str(p) for p in val_data],
+                        "trained_on": [_describe(p) for p in data], "steps": step,
                         "minutes": round(elapsed / 60, 2), "batch": a.batch, "crop": a.crop, "lr": a.lr,
                         "threads": a.threads, "ema": a.ema, "val": scores, "torch": torch.__version__}  # fmt: skip
                 save_checkpoint(make_checkpoint(net, a.arch, config, **meta), a.export)
@@ -608,7 +641,7 @@ def _train(a: argparse.Namespace) -> int:
         last = history[-1] if history else best
         append_ledger(a.ledger, ["arch", "steps", "wall_hours", "data_version", "val_mse", "val_psnr", "val_ssim",
                                  "best_mse", "best_psnr", "best_ssim", "best_step"],
-                      [a.arch, step, round(elapsed / 3600, 3), dataset_version(a.data), round(last["mse"], 6),
+                      [a.arch, step, round(elapsed / 3600, 3), "+".join(_describe(p) for p in data), round(last["mse"], 6),
                        round(last["psnr"], 3), round(last["ssim"], 4), round(best["mse"], 6), round(best["psnr"], 3),
                        round(best["ssim"], 4), best["step"]])
     return 0

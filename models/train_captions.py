@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from models.losses import grad_l1, ssim_loss
 from models._training import TrainState, UserError, append_ledger, best_exporter, load_arrays, run_budget
 from models.decaption_nets import build_model, make_checkpoint, restore_video
 
@@ -45,21 +46,6 @@ def load_data(path: str | Path, cache_dir: Path) -> dict[str, np.ndarray]:
         return {"video": np.stack(v), "clean": np.stack(c), "mask": np.stack(m)}
 
     return load_arrays(path, generator="captions", cache_dir=cache_dir, decode=decode)
-
-
-def _ssim_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """1 - SSIM with a 7x7 box window (a cheap training surrogate of the metric's Gaussian SSIM)."""
-    c1, c2 = 0.01**2, 0.03**2
-    pool = lambda x: F.avg_pool2d(x, 7, 1, 3, count_include_pad=False)  # noqa: E731
-    ma, mb = pool(a), pool(b)
-    va, vb, cov = pool(a * a) - ma**2, pool(b * b) - mb**2, pool(a * b) - ma * mb
-    s = ((2 * ma * mb + c1) * (2 * cov + c2)) / ((ma**2 + mb**2 + c1) * (va + vb + c2))
-    return 1 - s.mean()
-
-
-def _grad_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return ((a[..., :, 1:] - a[..., :, :-1]) - (b[..., :, 1:] - b[..., :, :-1])).abs().mean() + \
-           ((a[..., 1:, :] - a[..., :-1, :]) - (b[..., 1:, :] - b[..., :-1, :])).abs().mean()
 
 
 def _batch(data: dict, rng: np.random.Generator, batch: int, crop: int, window: int):
@@ -134,7 +120,7 @@ def train(args: argparse.Namespace) -> int:
             if args.arch == "autoencoder":
                 loss = F.mse_loss(pred, y)
             else:
-                loss = (pred - y).abs().mean() + 0.5 * _grad_l1(pred, y) + 0.2 * _ssim_loss(pred, y) + \
+                loss = (pred - y).abs().mean() + 0.5 * grad_l1(pred, y) + 0.2 * ssim_loss(pred, y) + \
                     0.2 * F.binary_cross_entropy_with_logits(out["mask_logit"].float(), mk)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from models.losses import grad_l1
 from models._training import TrainState, UserError, append_ledger, best_exporter, load_arrays, run_budget
 from models.reflection_nets import build_model, load_model, make_checkpoint, teacher_inputs
 
@@ -80,12 +81,6 @@ def _inputs(data: dict, role_frames: int, idx: np.ndarray) -> np.ndarray:
 def _to_tensor(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float().div_(255).contiguous(
         memory_format=torch.channels_last)
-
-
-def _grad_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    dx = lambda x: x[..., :, 1:] - x[..., :, :-1]  # noqa: E731
-    dy = lambda x: x[..., 1:, :] - x[..., :-1, :]  # noqa: E731
-    return (dx(a) - dx(b)).abs().mean() + (dy(a) - dy(b)).abs().mean()
 
 
 def evaluate(model, data: dict, frames: int) -> dict[str, float]:
@@ -156,7 +151,7 @@ def train(args: argparse.Namespace) -> int:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             out = model(xt)
             t_pred, r_pred = out["t"].float(), out["r"].float()
-            loss = (t_pred - tt).abs().mean() + 0.5 * _grad_l1(t_pred, tt) + 0.25 * (r_pred - rt).abs().mean()
+            loss = (t_pred - tt).abs().mean() + 0.5 * grad_l1(t_pred, tt) + 0.25 * (r_pred - rt).abs().mean()
             if teacher is not None:
                 with torch.no_grad():
                     tout = teacher(crop(_inputs(train_data, 3, idx)))

@@ -391,3 +391,24 @@ def test_shipped_networks(method_cls, sample):
     check_image(out)
     ref = sample.target["clean"]
     assert TASK.metrics["mse"](ref, out) < TASK.metrics["mse"](ref, sample.inputs["image"])
+
+
+def test_trainer_takes_both_presets_and_refuses_a_resume_on_other_data(tmp_path, capsys):
+    from models.fingerprint_nets import train_fingerprints
+
+    dirs = []
+    for preset in ("chalearn", "sensor"):
+        d = tmp_path / preset
+        assert main(["--preset", preset, "--n", "2", "--out", str(d), "--workers", "1", "--extras", "none",
+                     "--no-progress"]) == 0  # fmt: skip
+        dirs.append(str(d))
+    state = tmp_path / "state.pt"
+    common = ["--arch", "rescnn", "--out", str(state), "--steps", "2", "--batch", "2", "--crop", "32",
+              "--val-every", "1000", "--ema", "0"]  # fmt: skip
+    assert train_fingerprints(["--data", *dirs, "--val-data", *dirs, "--val-limit", "1", *common]) == 0
+    ckpt = torch.load(state, weights_only=True)
+    assert ckpt["data"] == ["chalearn/v0", "sensor/v0"] and ckpt["step"] == 2
+    capsys.readouterr()
+    assert train_fingerprints(["--data", dirs[1], "--resume", *common]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "chalearn/v0" in err and "sensor/v0" in err
