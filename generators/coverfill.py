@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from generators.metrics import mse, psnr, ssim
-from generators.bookcovers.covers import draw_procedural_cover
+from generators.shared.covers import draw_procedural_cover
 from generators.dataset import UserError, add_dataset_arguments, run_cli
 from generators.task import Sample, Task
 

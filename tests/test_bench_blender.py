@@ -19,7 +19,7 @@ import pytest
 
 from generators.bookcovers import render
 from generators.bookcovers import render_blender as rb
-from generators.bookcovers.covers import load_cover
+from generators.shared.covers import load_cover
 from generators.bookcovers.scene import sample_scene
 
 _NO_BPY = rb.check_blender()

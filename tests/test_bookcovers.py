@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 import generators.bookcovers as bc
-from generators.bookcovers import covers as bcovers
+from generators.shared import colour
+from generators.shared import covers as bcovers
 from generators.bookcovers import render_fast
 from generators.bookcovers.__main__ import main
 from generators.bookcovers.scene import SHAPES, camera_distance, sample_scene
@@ -53,8 +54,8 @@ def _light(position, power=30.0, radius=0.02, color=(1.0, 1.0, 1.0)):
 
 def _reconstruct(clean, shading, specular):
     """What an unoccluded pixel must show: oetf(albedo * S + spec)."""
-    albedo = render_fast.srgb_to_linear(clean)
-    return render_fast.linear_to_srgb(albedo * render_fast.SHADING_SCALE * shading + specular)
+    albedo = colour.srgb_to_linear(clean)
+    return colour.linear_to_srgb(albedo * render_fast.SHADING_SCALE * shading + specular)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from generators import reflections
-from generators.reflections import linear_to_srgb, make_task, render_sequence, sample_sequence, srgb_to_linear
+from generators.reflections import make_task, render_sequence, sample_sequence
+from generators.shared.colour import linear_to_srgb_table as linear_to_srgb, srgb_to_linear
 from generators.reflections.__main__ import main as cli
 from generators.task import sample_rng
 

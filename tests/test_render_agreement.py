@@ -35,7 +35,7 @@ from generators.bookcovers import render
 from generators.bookcovers import render_blender as rb
 from generators.bookcovers.render_fast import SHADING_SCALE
 from generators.bookcovers.scene import SHAPES, camera_distance, sample_scene
-from generators.bookcovers.render_fast import linear_to_srgb
+from generators.shared.colour import linear_to_srgb
 from tests.tolerances import (
     BLENDER_FAST_MASK_IOU_MIN,
     BLENDER_FAST_PSNR_DB_MEAN,

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from generators.metrics import dssim, lmse, mse, psnr, psnr_gain_invariant, ssim, ssim_gain_invariant
-from generators.bookcovers.covers import CoverFolder, load_cover, load_texture, texture_size
+from generators.shared.covers import CoverFolder, load_cover, load_texture, texture_size
 from generators.bookcovers.scene import sample_scene, validate_size
 from generators.task import Sample, Task, ViewSubsets
 

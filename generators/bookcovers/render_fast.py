@@ -58,7 +58,9 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-__all__ = ["render_views", "srgb_to_linear", "linear_to_srgb", "SHADING_SCALE", "DEFAULT_SHADOW_SAMPLES"]
+from generators.shared.colour import linear_to_srgb, srgb_to_linear
+
+__all__ = ["render_views", "SHADING_SCALE", "DEFAULT_SHADOW_SAMPLES"]
 
 SHADING_SCALE = 2.0  # stored shading = clip(S / SHADING_SCALE, 0, 1)
 DEFAULT_SHADOW_SAMPLES = 4
@@ -73,18 +75,6 @@ _LUT_N = 65536
 _BAYER4 = np.array([[0, 8, 2, 10], [12, 4, 14, 6], [3, 11, 1, 9], [15, 7, 13, 5]], np.int64)
 # Rotation k of the spiral: k / 16 of the golden angle's complement spread over a turn.
 _ROT16 = np.array([[math.cos(2 * math.pi * k / 16), math.sin(2 * math.pi * k / 16)] for k in range(16)])
-
-
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    """sRGB EOTF (IEC 61966-2-1), float32 in/out."""
-    x = np.asarray(x, np.float32)
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    """sRGB OETF of ``clip(x, 0, 1)``, float32."""
-    x = np.clip(np.asarray(x, np.float32), 0.0, 1.0)
-    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
 
 
 _OETF_LUT = linear_to_srgb(np.arange(_LUT_N, dtype=np.float64) / (_LUT_N - 1))

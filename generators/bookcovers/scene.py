@@ -32,7 +32,7 @@ pixel-aligned with the target.
 Cover texture and the clean target
 ----------------------------------
 ``scene["cover"]`` describes the cover image reproducibly (see
-:func:`generators.bookcovers.covers.load_cover`): ``{"kind": "procedural",
+:func:`generators.shared.covers.load_cover`): ``{"kind": "procedural",
 "seed": s}`` or ``{"kind": "file", "path": "relative/to/covers/dir.jpg",
 "sha256": hex}``. It is materialised at exactly ``H x W`` pixels
 (a file is centre-cropped to the image aspect ratio, then resized with area
@@ -107,7 +107,7 @@ with ``rotation`` a unit quaternion ``[w, x, y, z]`` (Blender's
 Occluder material: Lambert only (no specular), albedo from
 ``occluder["texture"]``, materialised as
 ``load_texture(desc, texture_size(scene["size"]))`` (both in
-:mod:`generators.bookcovers.covers`; a square 8-bit sRGB image, linearised,
+:mod:`generators.shared.covers`; a square 8-bit sRGB image, linearised,
 sampled with "Closest" interpolation and repeat wrapping at
 ``(u, v) * uv_scale``; texel row ``floor((1 - v) * h)``, column
 ``floor(u * w)``, each clamped to the last texel). UVs from the unit-shape hit point ``p = (x, y, z)``
@@ -250,7 +250,7 @@ def sample_scene(
         Image size, square side or ``(H, W)``, each in 64..4096.
     cover_source : object with ``sample(rng) -> dict``, optional
         Where covers come from (e.g. a
-        :class:`generators.bookcovers.covers.CoverFolder`); ``None`` draws
+        :class:`generators.shared.covers.CoverFolder`); ``None`` draws
         a procedural cover.
 
     Returns

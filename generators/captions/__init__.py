@@ -71,7 +71,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from generators.bookcovers.covers import draw_procedural_cover, photographs
+from generators.shared.covers import draw_procedural_cover, photographs
 from generators.captions._text import sample_sentence
 from generators.metrics import mse as _mse
 from generators.metrics import ssim as _ssim
