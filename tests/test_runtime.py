@@ -6,13 +6,24 @@ import os
 
 from benchmarks import _provenance
 from generators import _runtime
-from generators.dataset import _common, _engines
+from generators.dataset import _engines
 
 
-def test_manifests_and_result_rows_record_the_same_versions():
+def test_manifests_and_result_rows_record_the_same_versions(tmp_path, monkeypatch):
+    """Both records read _runtime.PACKAGES when they are made: a distribution added to that one list
+    appears in a written manifest and in result provenance alike, and an uninstalled one in neither.
+    (This once compared package_versions() with itself, which could not fail.)"""
+    import json
+
+    from tests._toy_task import main as toy_main
+
+    monkeypatch.setattr(_runtime, "PACKAGES", (*_runtime.PACKAGES, "pytest", "no-such-distribution-xyz"))
     versions = _runtime.package_versions()
-    assert _provenance.read_versions() == versions == _common._package_versions()
+    assert "pytest" in versions and "no-such-distribution-xyz" not in versions
     assert list(versions)[0] == "python"
+    assert _provenance.read_versions() == versions
+    assert toy_main(["--n", "1", "--out", str(tmp_path / "d"), "--workers", "1", "--no-progress"]) == 0
+    assert json.loads((tmp_path / "d" / "manifest.json").read_text())["versions"] == versions
     # the union of the two lists that used to disagree (review 2026-12, sec. 5)
     assert {"numpy", "torch", "pandas", "pyarrow", "matplotlib", "bpy", "ray", "trimesh", "av"} <= set(versions)
 
