@@ -21,7 +21,7 @@ import numpy as np
 
 from generators.metrics import mse, psnr, ssim
 from generators.shared.covers import draw_procedural_cover
-from generators.dataset import UserError, add_dataset_arguments, run_cli
+from generators.dataset import UserError, add_dataset_arguments, parse_square_size, run_cli
 from generators.task import Sample, Task
 
 NAME = "coverfill"
@@ -117,7 +117,8 @@ TASK = make_task()
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m generators.coverfill", description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=128, help="image side in pixels, 64..1024 (default 128)")
+    parser.add_argument("--size", type=parse_square_size, default=128,
+                        help="image size, N or NxN (WxH, square), 64..1024 (default 128)")
     add_dataset_arguments(parser)
 
     def build(args: argparse.Namespace):

@@ -340,3 +340,19 @@ def test_shadows_match_brute_force():
     err = np.concatenate(errs)
     assert err.mean() < 0.01
     assert np.quantile(err, 0.99) < 0.12
+
+
+def test_cli_size_is_width_by_height(tmp_path):
+    """--size is WxH as image tools write it (issue 22: bookcovers once read HxW, roadseg WxH)."""
+    out = tmp_path / "d"
+    assert main(["--n", "1", "--views", "1", "--size", "96x64", "--out", str(out), "--workers", "1",
+                 "--extras", "none", "--no-progress"]) == 0  # fmt: skip
+    (_, sample), = read_dataset(out)
+    assert sample.inputs["views"].shape == (1, 64, 96, 3)
+
+
+@pytest.mark.parametrize("size", ["64x", "0", "axb", "64x64x3"])
+def test_cli_bad_size_is_one_line(tmp_path, capsys, size):
+    assert main(["--n", "1", "--size", size, "--out", str(tmp_path / "d"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "WxH" in err[0]

@@ -15,21 +15,7 @@ import argparse
 
 from generators.bookcovers import RENDERERS, make_task
 from generators.bookcovers.scene import MAX_SIZE, MIN_SIZE
-from generators.dataset import UserError, add_dataset_arguments, run_cli
-
-def _size(text: str) -> tuple[int, int]:
-    """``256`` or ``HxW`` (e.g. ``256x384``)."""
-    parts = text.lower().split("x")
-    try:
-        vals = [int(p) for p in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer or HxW, got {text!r}") from None
-    if len(vals) == 1:
-        vals = vals * 2
-    if len(vals) != 2:
-        raise argparse.ArgumentTypeError(f"expected an integer or HxW, got {text!r}")
-    return vals[0], vals[1]
-
+from generators.dataset import UserError, add_dataset_arguments, parse_size, run_cli
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -38,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--views", type=int, default=10, help="views per sequence (default 10)")
     parser.add_argument(
-        "--size", type=_size, default=(256, 256), help=f"image size, N or HxW, each {MIN_SIZE}..{MAX_SIZE} (default 256)"
+        "--size", type=parse_size, default=(256, 256),
+        help=f"image size, N (square) or WxH (width x height), each {MIN_SIZE}..{MAX_SIZE} (default 256)"
     )
     parser.add_argument("--renderer", choices=RENDERERS, default="fast", help="fast (CPU ray caster) or blender (Cycles)")
     parser.add_argument("--covers", default=None, help="folder of cover images (default: procedural covers)")
@@ -51,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     def build(args):
         if args.views < 1:
             raise UserError(f"--views must be >= 1, got {args.views}")
-        h, w = args.size
+        w, h = args.size
         if not (MIN_SIZE <= h <= MAX_SIZE and MIN_SIZE <= w <= MAX_SIZE):
-            raise UserError(f"--size must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {h}x{w}")
+            raise UserError(f"--size sides must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {w}x{h} (WxH)")
         if args.renderer == "blender":
             from generators.bookcovers import _import_blender
 

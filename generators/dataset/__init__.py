@@ -110,7 +110,7 @@ from __future__ import annotations
 #   _reader   read_manifest, read_dataset, read_frame, SampleDataset
 #   _cli      add_dataset_arguments, run_cli
 from generators.dataset._atomic import _sha256_file
-from generators.dataset._cli import add_dataset_arguments, run_cli, select_extras, task_cli
+from generators.dataset._cli import add_dataset_arguments, parse_size, parse_square_size, run_cli, select_extras, task_cli
 from generators.dataset._codec import IMAGE_FORMATS, _decode_array, _encode_array, _encode_sample
 from generators.dataset._common import (
     DEBUG_ENV,
@@ -133,6 +133,8 @@ __all__ = [
     "SampleDataset",
     "add_dataset_arguments",
     "run_cli",
+    "parse_size",
+    "parse_square_size",
     "task_cli",
 ]
 

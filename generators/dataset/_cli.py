@@ -223,3 +223,28 @@ def task_cli(
         return task.make_sample, dict(task.params)
 
     return run_cli(parser, build, argv, generator=generator)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """A ``--size`` value as image tools write it: ``WxH`` (e.g. ``384x256``) or ``N`` for N x N.
+
+    Returns ``(width, height)``; the one size convention of every generator's command line.
+    """
+    parts = str(text).lower().split("x")
+    try:
+        vals = [int(p) for p in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or WxH (e.g. 256 or 384x256), got {text!r}") from None
+    if len(vals) == 1:
+        vals = vals * 2
+    if len(vals) != 2 or min(vals) < 1:
+        raise argparse.ArgumentTypeError(f"expected N or WxH with positive sides (e.g. 256 or 384x256), got {text!r}")
+    return vals[0], vals[1]
+
+
+def parse_square_size(text: str) -> int:
+    """:func:`parse_size` for a task whose images are square: ``N`` or ``NxN``; returns N."""
+    w, h = parse_size(text)
+    if w != h:
+        raise argparse.ArgumentTypeError(f"this task makes square images: give N or NxN, got {text!r} (WxH)")
+    return w
