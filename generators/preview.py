@@ -1,6 +1,6 @@
 """Render a picture grid of a task's samples: inputs, target and extras.
 
-    python -m generators.preview reflections --out grid.jpg [--n 4] [--seed 0] [--size 128]
+    python -m generators.preview reflections --out grid.jpg [--n 4] [--seed 0] [--size 128 | WxH]
 
 One row per sample; columns are the sample's arrays in the order inputs,
 target, extras. Stacks (N, H, W, C) show their first, middle and last item;
@@ -57,14 +57,18 @@ def _to_rgb(a: np.ndarray, classes: tuple[LabelClass, ...]) -> np.ndarray:
     return (np.clip(x, 0, 1) * 255).round().astype(np.uint8)
 
 
+def _is_stack(a: np.ndarray) -> bool:
+    """A stack of images or maps: (N, H, W, C), or (N, H, W) whose last axis is not a channel axis."""
+    return a.ndim == 4 or (a.ndim == 3 and (a.dtype == np.bool_ or a.shape[2] not in (1, 2, 3)))
+
+
 def sample_tiles(sample: Sample, classes: tuple[LabelClass, ...] = ()) -> list[tuple[str, np.ndarray]]:
     """``(label, RGB uint8 tile)`` for every array of ``sample``."""
     tiles = []
     for group, arrays in (("in", sample.inputs), ("target", sample.target), ("extra", sample.extras)):
         for key, a in arrays.items():
             a = np.asarray(a)
-            stack = a.ndim == 4 or (a.ndim == 3 and a.dtype == np.bool_ and a.shape[0] < a.shape[1] // 4)
-            if stack:
+            if _is_stack(a):
                 n = a.shape[0]
                 for i in sorted({0, n // 2, n - 1}):
                     tiles.append((f"{group}:{key}[{i}]", _to_rgb(a[i], classes)))
@@ -100,17 +104,45 @@ def render_grid(samples: list[Sample], classes: tuple[LabelClass, ...] = (), *, 
     return np.concatenate([header, *body], 0)
 
 
+def _size_argument(make_task, size: tuple[int, int] | None) -> dict:
+    """``make_task``'s ``size`` keyword for a ``(width, height)`` from the command line.
+
+    Tasks whose default size is a tuple take ``(height, width)``; the others take one side
+    (and the square-only ones refuse a non-square size themselves).
+    """
+    if size is None:
+        return {}
+    import inspect
+
+    w, h = size
+    default = inspect.signature(make_task).parameters["size"].default if "size" in inspect.signature(
+        make_task).parameters else None
+    if default is None:
+        raise ValueError(f"{make_task.__module__} takes no size")
+    return {"size": (h, w) if isinstance(default, tuple) or w != h else w}
+
+
 def main(argv: list[str] | None = None) -> int:
+    from generators.dataset import parse_size
+
     p = argparse.ArgumentParser(prog="python -m generators.preview", description=__doc__.splitlines()[0])
     p.add_argument("task", help="generator module under generators/, e.g. reflections")
     p.add_argument("--out", required=True)
     p.add_argument("--n", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size", type=int, default=None, help="passed to make_task(size=...) when given")
+    p.add_argument("--size", type=parse_size, default=None, help="image size, N or WxH (the task's default if not given)")
     p.add_argument("--tile", type=int, default=128)
     args = p.parse_args(argv)
-    mod = importlib.import_module(f"generators.{args.task}")
-    task = mod.make_task(**({} if args.size is None else {"size": args.size}))
+    try:
+        mod = importlib.import_module(f"generators.{args.task}")
+    except ModuleNotFoundError:
+        p.error(f"no generator module generators.{args.task}")
+    try:
+        task = mod.make_task(**_size_argument(mod.make_task, args.size))
+    except TypeError:  # a one-side size keyword given a (height, width) pair
+        p.error(f"--size: generators.{args.task} makes square images: give N or NxN")
+    except ValueError as e:
+        p.error(f"--size: {e}")
     samples = [task.make_sample(sample_rng(args.seed, i)) for i in range(args.n)]
     grid = render_grid(samples, task.classes, tile=args.tile)
     ok = cv2.imwrite(args.out, grid[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])
@@ -119,7 +151,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"{args.out}: {len(samples)} samples x {grid.shape[1] // (args.tile + 2)} columns")
     return 0
-
 
 if __name__ == "__main__":
     raise SystemExit(main())
