@@ -136,14 +136,17 @@ def quick_aggregates(tmp_path_factory) -> pd.DataFrame:
 
 
 def _require(tasks=(), methods=()):
+    """The registry, after checking that every named task and method is registered.
+
+    A renamed or removed task or method fails the test with one message naming it and what is
+    registered: a regression must not drop out silently (it used to skip).
+    """
     registry = _registry()
-    for t in tasks:
-        if t not in registry.TASKS:
-            pytest.skip(f"task {t!r} is not registered (registered: {sorted(registry.TASKS)})")
-    for m in methods:
-        base = m.removesuffix(GAIN)
-        if base not in registry.METHODS:
-            pytest.skip(f"method {base!r} is not registered (registered: {sorted(registry.METHODS)})")
+    missing = [f"task {t!r}" for t in tasks if t not in registry.TASKS]
+    missing += [f"method {m.removesuffix(GAIN)!r}" for m in methods if m.removesuffix(GAIN) not in registry.METHODS]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not registered (renamed? update the thresholds): tasks "
+                    f"{sorted(registry.TASKS)}, methods {sorted(registry.METHODS)}", pytrace=False)
     return registry
 
 
@@ -311,3 +314,12 @@ def test_roadseg_layout_network_beats_every_baseline(quick_aggregates):
     worse = _beats(quick_aggregates, "roadseg", "layout-gated-net", ROADSEG_BASELINES,
                    {"acc_in": True, "miou_in": True})
     assert not worse, "\n".join(worse)
+
+
+def test_a_renamed_method_fails_the_threshold_test_instead_of_skipping():
+    """The check behind every ordering test: a name missing from the registry is a failure."""
+    with pytest.raises(pytest.fail.Exception, match="'no-such-method' not registered"):
+        _require(tasks=["coverfill"], methods=["no-such-method"])
+    with pytest.raises(pytest.fail.Exception, match="task 'no-such-task'"):
+        _require(tasks=["no-such-task"])
+    assert _require(tasks=["coverfill"], methods=["telea"]) is _registry()
