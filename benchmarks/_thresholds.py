@@ -157,10 +157,16 @@ def format_thresholds(floors: list[Floor], meta: dict) -> str:
         "# deterministic on one machine, so the spread that matters is how well the quick split pins the mean.",
         "",
     ]
+    recalibrated = list(meta.get("recalibrated", []))
+    if recalibrated:
+        lines[-1:-1] = ["# Tasks recalibrated since then (python -m benchmarks.calibrate --task ...), whose floors come",
+                        "# from the run named here instead:", *(f"#   {r}" for r in recalibrated), "#"]
     for key in ("measured_at", "command", "git_sha", "git_dirty", "host", "results", "margin_rule"):
         if key in meta:
             v = meta[key]
             lines.append(f"{key} = {('true' if v else 'false') if isinstance(v, bool) else _toml_str(v)}")
+    if recalibrated:
+        lines.append("recalibrated = [" + ", ".join(_toml_str(r) for r in recalibrated) + "]")
     lines.append("")
     lines.append("floors = [")
     for f in floors:

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m benchmarks.calibrate [--results DIR] [--out PATH] [--workers N]
+    python -m benchmarks.calibrate [--results DIR] [--out PATH] [--workers N] [--task NAME ...]
 
 Without ``--results`` it runs ``python -m benchmarks.run --task all --quick``
 (registered tasks and methods, results under ``results/calibrate-<time>``)
@@ -11,6 +11,13 @@ with the margin rule of :mod:`benchmarks._thresholds`; with ``--results`` it
 uses a results directory such a run already wrote (it must be a quick run
 over every registered task). The file records when, where and from which
 command and git sha the floors were measured.
+
+With ``--task NAME`` (repeatable) only those tasks' floors are re-derived,
+from a quick run that covers them (``--results DIR``, or one run here with
+``--task NAME --quick``); every other task keeps its floors from the current
+file, and the file's ``recalibrated`` list records, per task, when, from which
+command and at which git sha its floors were measured. A change confined to
+one task (a metric, a method) is recalibrated without re-measuring the rest.
 """
 
 from __future__ import annotations
@@ -36,10 +43,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default=str(_thresholds.THRESHOLDS), metavar="PATH",
                         help="thresholds file to write (default: benchmarks/thresholds.toml)")
     parser.add_argument("--workers", type=int, default=None, metavar="N", help="passed to benchmarks.run")
+    parser.add_argument("--task", action="append", default=None, metavar="NAME",
+                        help="recalibrate only this task (repeatable); the other floors stay as they are in --out")
     args = parser.parse_args(argv)
     try:
-        results = Path(args.results) if args.results else _run_quick(args.workers)
-        floors, meta = _calibrate(results)
+        results = Path(args.results) if args.results else _run_quick(args.workers, args.task)
+        floors, meta = _calibrate(results, args.task)
+        if args.task:
+            floors, meta = _merge_tasks(Path(args.out), floors, meta, args.task)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -48,11 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _run_quick(workers: int | None) -> Path:
+def _run_quick(workers: int | None, tasks: list[str] | None = None) -> Path:
     from ._provenance import now_iso
 
     out = Path("results") / ("calibrate-" + now_iso().replace(":", "").replace("+0000", "Z"))
-    argv = ["--task", "all", "--quick", "--out", str(out)]
+    argv = [a for t in (tasks or ["all"]) for a in ("--task", t)] + ["--quick", "--out", str(out)]
     if workers is not None:
         argv += ["--workers", str(workers)]
     rc = run_main(argv)
@@ -61,7 +72,7 @@ def _run_quick(workers: int | None) -> Path:
     return out
 
 
-def _calibrate(results: Path) -> tuple[list, dict]:
+def _calibrate(results: Path, tasks: list[str] | None = None) -> tuple[list, dict]:
     run_json = results / "run.json"
     if not run_json.is_file():
         raise UsageError(f"{results}: no run.json; not a benchmarks.run results directory")
@@ -70,9 +81,14 @@ def _calibrate(results: Path) -> tuple[list, dict]:
         raise UsageError(f"{results} is not a --quick run; floors are for the quick benchmark")
     from .registry import TASKS
 
-    missing = sorted(set(TASKS) - set(run.get("tasks", {})))
+    wanted = set(TASKS) if tasks is None else set(tasks)
+    unknown = sorted(wanted - set(TASKS))
+    if unknown:
+        raise UsageError(f"unknown task(s) {unknown}; choose from {sorted(TASKS)}")
+    missing = sorted(wanted - set(run.get("tasks", {})))
     if missing:
-        raise UsageError(f"{results} lacks registered task(s) {missing}; run --task all")
+        raise UsageError(f"{results} lacks task(s) {missing}; run them with --quick" if tasks else
+                         f"{results} lacks registered task(s) {missing}; run --task all")
     agg = pd.read_parquet(results / "aggregates.parquet")
     host = run.get("host", {})
     meta = {
@@ -84,7 +100,24 @@ def _calibrate(results: Path) -> tuple[list, dict]:
         "results": str(results),
         "margin_rule": f"max(ci half-width, {_thresholds.REL_MARGIN}*|measured|, {_thresholds.ABS_MARGIN})",
     }
+    if tasks is not None:
+        agg = agg[agg["task"].isin(wanted)]
     return _thresholds.derive_floors(agg), meta
+
+
+def _merge_tasks(path: Path, floors: list, meta: dict, tasks: list[str]) -> tuple[list, dict]:
+    """``floors`` (of ``tasks``) in place of those tasks' floors in the thresholds file at ``path``."""
+    if not path.is_file():
+        raise UsageError(f"{path}: no thresholds file to recalibrate {sorted(tasks)} in; run without --task first")
+    old_meta, old_floors = _thresholds.load_floors(path)
+    tasks = set(tasks)
+    kept = [f for f in old_floors if f.task not in tasks]
+    note = (f"{', '.join(sorted(tasks))}: measured {meta['measured_at']} on {meta['host']}, command: "
+            f"{meta['command']}, git sha: {meta['git_sha']}" + (" (with uncommitted changes)" if meta["git_dirty"] else ""))
+    # An earlier note stays while any task it names keeps floors from that run.
+    earlier = [r for r in old_meta.get("recalibrated", []) if not set(r.split(":", 1)[0].split(", ")) <= tasks]
+    merged = sorted(kept + floors, key=lambda f: (f.task, f.method, f.metric, -1 if f.condition is None else f.condition))
+    return merged, {**old_meta, "recalibrated": [*earlier, note]}
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from generators.captions import METRICS, make_task, to_srt, video_dssim, video_mse, video_psnr
+from generators.captions import METRICS, clip_psnr, make_task, to_srt, video_dssim, video_mse, video_psnr
 from generators.captions.__main__ import main as cli
 from generators.metrics import ssim
 from generators.task import Sample, metric_value, sample_rng
@@ -67,26 +67,50 @@ def test_captions_fit_the_frame(samples):
 
 
 def test_per_frame_then_per_clip_averaging():
-    """Hand-checked: two frames with MSE 0.01 and 0.0001 -> PSNR (20 + 40) / 2 = 30 dB, MSE their mean."""
+    """Hand-checked: two frames with MSE 0.01 and 0.0001 -> per-frame PSNR (20 + 40) / 2 = 30 dB,
+    MSE their mean, clip PSNR 10 log10(1 / 0.00505) = 22.967 dB."""
     ref = np.zeros((2, 16, 16, 3), np.float32)
     pred = ref.copy()
     pred[0] += 0.1
     pred[1] += 0.01
     assert video_psnr(ref, pred) == pytest.approx(30.0, abs=1e-4)
     assert video_mse(ref, pred) == pytest.approx((0.01 + 0.0001) / 2, rel=1e-4)
+    assert clip_psnr(ref, pred) == pytest.approx(22.9671, abs=1e-3)
     frames = [(1 - ssim(ref[k], pred[k])) / 2 for k in range(2)]
     assert video_dssim(ref, pred) == pytest.approx(np.mean(frames))
 
 
-def test_in_and_out_of_mask_metrics():
+def test_headline_does_not_reward_untouched_caption_free_frames():
+    """Issue 26: 9 caption-free frames left untouched and one captioned frame left as is (MSE 0.04)
+    against every frame re-synthesised with MSE 0.001. The capped per-frame mean ranks doing nothing
+    first (0.9 * 100 + 0.1 * 14 = 91.4 dB vs 30 dB); the clip PSNR ranks the re-synthesis first
+    (30 dB vs 10 log10(1 / 0.004) = 23.98 dB)."""
+    ref = np.zeros((10, 16, 16, 3), np.float32)
+    untouched = ref.copy()
+    untouched[0] += 0.2
+    resynthesised = ref + np.float32(np.sqrt(0.001))
+    assert next(iter(METRICS)) == "psnr_clip"
+    assert video_psnr(ref, untouched) == pytest.approx(0.9 * 100 + 0.1 * 10 * np.log10(1 / 0.04), abs=1e-3)
+    assert video_psnr(ref, untouched) > video_psnr(ref, resynthesised)
+    assert clip_psnr(ref, untouched) == pytest.approx(10 * np.log10(1 / 0.004), abs=1e-3)
+    assert clip_psnr(ref, resynthesised) == pytest.approx(30.0, abs=1e-3)
+    assert clip_psnr(ref, ref) == 100.0  # exact restoration: the floor, not inf
+
+
+def test_in_and_out_of_mask_metrics_pool_the_clip():
+    """Hand-checked: frame 0 has 16 caption pixels with error 0.1 (MSE 0.01), frame 1 has 48 with
+    error 0 -> in-mask MSE 0.01 * 16 / 64 = 0.0025, 26.02 dB; nothing changed outside -> 100 dB."""
     ref = np.zeros((2, 16, 16, 3), np.float32)
     pred = ref.copy()
     mask = np.zeros((2, 16, 16), bool)
-    mask[0, :4] = True  # frame 1 has no caption: left out of the in-mask mean
-    pred[0, :4] = 0.1
+    mask[0, :1] = True
+    mask[1, :3] = True
+    pred[0, :1] = 0.1
     s = Sample(inputs={}, target={}, extras={"mask": mask})
-    assert metric_value(METRICS["psnr_in"], ref, pred, s) == pytest.approx(20.0, abs=1e-4)
-    assert metric_value(METRICS["mse_out"], ref, pred, s) == 0.0
+    assert metric_value(METRICS["mse_clip_in"], ref, pred, s) == pytest.approx(0.0025, rel=1e-5)
+    assert metric_value(METRICS["psnr_clip_in"], ref, pred, s) == pytest.approx(10 * np.log10(400), abs=1e-4)
+    assert metric_value(METRICS["mse_clip_out"], ref, pred, s) == 0.0
+    assert metric_value(METRICS["psnr_clip_out"], ref, pred, s) == 100.0
 
 
 def test_h264_codec_applies_to_input_and_target(tmp_path):
@@ -168,8 +192,8 @@ def test_fills_beat_identity_inside_the_mask(samples, name):
     for s in samples[:3]:
         out = method.restore(s.inputs)
         assert out.shape == s.inputs["video"].shape and out.dtype == np.float32
-        gains.append(metric_value(METRICS["psnr_in"], s.target["clean"], out, s)
-                     - metric_value(METRICS["psnr_in"], s.target["clean"], s.inputs["video"], s))
+        gains.append(metric_value(METRICS["psnr_clip_in"], s.target["clean"], out, s)
+                     - metric_value(METRICS["psnr_clip_in"], s.target["clean"], s.inputs["video"], s))
     assert np.mean(gains) > 1.0
 
 
