@@ -63,7 +63,7 @@ _DEFAULT_HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "label_accuracy": True,
 
 AGGREGATE_COLUMNS = [
     "task", "method", "base_method", "variant", "metric", "condition", "higher_is_better",
-    "mean", "ci_low", "ci_high", "std", "n_samples", "n_scores", "n_failed", "runtime_s", "rank",
+    "mean", "ci_low", "ci_high", "std", "n_samples", "n_scores", "n_failed", "n_not_applicable", "runtime_s", "rank",
     "ci_level", "n_resamples", "bootstrap_seed",
 ]
 
@@ -123,6 +123,7 @@ def aggregate(
     metrics_by_task: Mapping[str, Iterable[str]],
     directions: Mapping[str, Mapping[str, bool]],
     gain_unknown: Iterable[tuple[str, str]] = (),
+    not_applicable: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Aggregate per-sample rows into one row per (task, method, metric, n).
 
@@ -139,16 +140,27 @@ def aggregate(
         ``Task.higher_is_better`` of every task.
     gain_unknown : iterable of (task, base method)
         Methods that also get a gain-corrected score.
+    not_applicable : DataFrame, optional
+        Calls a method declared it cannot take (columns task, base_method,
+        condition ...; :func:`generators.task.not_applicable`).
 
     Returns
     -------
     DataFrame with :data:`AGGREGATE_COLUMNS`. A (method, n) that failed on
-    every sample has ``mean`` NaN, ``n_samples`` 0 and ``n_failed`` > 0.
+    every sample has ``mean`` NaN, ``n_samples`` 0 and ``n_failed`` > 0; one
+    that is not applicable has ``mean`` NaN and ``n_not_applicable`` > 0
+    (neither is ranked).
     """
     gain_unknown = set(gain_unknown)
-    # Every (task, base method, n) that was attempted, scored or failed.
+    not_applicable = not_applicable if not_applicable is not None else pd.DataFrame()
+    # Every (task, base method, n) that was attempted: scored, failed or not applicable.
     attempted = set()
-    for frame in (rows, failures):
+    n_not_applicable: dict[tuple, int] = {}
+    if len(not_applicable):
+        for t, b, n in not_applicable[["task", "base_method", "condition"]].itertuples(index=False):
+            k = (t, b, None if pd.isna(n) else int(n))
+            n_not_applicable[k] = n_not_applicable.get(k, 0) + 1
+    for frame in (rows, failures, not_applicable):
         if len(frame):
             for t, b, n in frame[["task", "base_method", "condition"]].itertuples(index=False):
                 attempted.add((t, b, None if pd.isna(n) else int(n)))
@@ -185,6 +197,7 @@ def aggregate(
                     "task": t, "method": label, "base_method": b, "variant": variant, "metric": metric,
                     "condition": n, "higher_is_better": hib,
                     "n_failed": restore_failed.get((t, b, n), 0) + metric_failed.get((t, label, metric, n), 0),
+                    "n_not_applicable": n_not_applicable.get((t, b, n), 0),
                     "ci_level": CI_LEVEL, "n_resamples": N_RESAMPLES, "bootstrap_seed": BOOTSTRAP_SEED,
                 }
                 if g is None or not len(g):

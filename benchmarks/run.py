@@ -15,10 +15,13 @@ metrics score the prediction against ``Sample.target[Task.target_key]``.
 * The calls per sample come from the task's protocol (``Task.protocol``):
   one by default; bookcovers follows Deep Residual Sets, section 5.1: for
   ``n = 1 .. N-1`` views, 10 random subsets of ``n`` views per sequence, each
-  scored, ``n`` in the ``condition`` column. A method that cannot take ``n``
-  views either raises (recorded as a failure for that ``n``) or declares
-  ``min_views = k``: then ``n < k`` is skipped, not failed, and the skips are
-  counted in ``run.json``.
+  scored, ``n`` in the ``condition`` column. A method that cannot take some
+  calls declares it (``min_views = k``, see :class:`generators.task.Method`
+  and :func:`generators.task.not_applicable`): those calls are *not
+  applicable*, not failures; they are counted per (task, method, n) in
+  ``run.json`` (``not_applicable``), in the aggregates' ``n_not_applicable``
+  column and in the report. A method that raises instead is recorded as
+  failing for that ``n``.
 * A method with ``output_gain_unknown = True`` gets, next to its raw score, a
   score labelled ``"<name> (gain-corrected)"`` (``variant`` column) after the
   least-squares global gain against the target; this is the only place where
@@ -91,6 +94,7 @@ ROW_COLUMNS = [
     "task", "method", "base_method", "variant", "metric", "value", "sample", "condition", "draw", "views",
     "runtime_s", "seed", "split_size", "dataset_hash", "git_sha", "versions",
 ]
+NOT_APPLICABLE_COLUMNS = ["task", "base_method", "sample", "condition", "draw", "reason"]
 FAILURE_COLUMNS = [
     "task", "method", "base_method", "sample", "condition", "draw", "views", "stage", "error", "where",
     "seed", "dataset_hash", "git_sha",
@@ -293,7 +297,8 @@ def run_benchmark(
     (out / "examples" / "examples.json").write_text(json.dumps(scored.examples_index, indent=1))
     run_info = _run_info(
         command=command, git=git, versions=versions, started=started, wall_s=time.perf_counter() - t_start,
-        quick=quick, workers=workers, cache=cache, task_info=task_info, skipped=scored.skipped, tables=tables,
+        quick=quick, workers=workers, cache=cache, task_info=task_info, not_applicable=scored.not_applicable,
+        tables=tables,
     )
     (out / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
     return out
@@ -350,11 +355,11 @@ def _build_splits(plan, *, quick: bool, cache: Path, workers: int) -> tuple[dict
 
 @dataclass
 class _Scored:
-    """What scoring every task produced: result rows, failures, skipped calls, example images."""
+    """What scoring every task produced: result rows, failures, not-applicable calls, example images."""
 
     rows: list[dict] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
-    skipped: list[dict] = field(default_factory=list)
+    not_applicable: list[dict] = field(default_factory=list)
     examples_index: list[dict] = field(default_factory=list)
     gain_unknown: set[tuple[str, str]] = field(default_factory=set)
 
@@ -374,19 +379,22 @@ def _score_all(contexts: Mapping[str, _scoring.TaskContext], task_info: dict, *,
                      "git_sha": git_sha}
             rows = [r | extra | {"versions": versions} for res in results for r in res.rows]
             failures = [f | extra for res in results for f in res.failures]
-            scored.skipped += [s for res in results for s in res.skipped]
+            not_applicable = [s for res in results for s in res.not_applicable]
+            scored.not_applicable += not_applicable
             scored.rows += rows
             scored.failures += failures
             scored.gain_unknown |= {(name, m) for m, meth in ctx.methods.items()
                                     if getattr(meth, "output_gain_unknown", False)}
             predictions = {k: v for res in results for k, v in res.examples.items()}
             scored.examples_index += _examples.write_examples(
-                out / "examples", task, Path(ctx.split_dir), ctx.example_keys, predictions, rows, failures,
+                out / "examples", task, Path(ctx.split_dir), ctx.example_keys, predictions, rows,
+                failures + [{**s, "error": f"not applicable ({s['reason']})"} for s in not_applicable],
                 list(ctx.methods), scored.gain_unknown,
             )
             info.update(wall_s=round(info["build_split_s"] + time.perf_counter() - t0, 3),
-                        n_rows=len(rows), n_failures=len(failures))
-            print(f"{name}: done in {info['wall_s']:.1f} s ({len(rows)} scores, {len(failures)} failed calls)",
+                        n_rows=len(rows), n_failures=len(failures), n_not_applicable=len(not_applicable))
+            na = f", {len(not_applicable)} calls not applicable" if not_applicable else ""
+            print(f"{name}: done in {info['wall_s']:.1f} s ({len(rows)} scores, {len(failures)} failed calls{na})",
                   file=sys.stderr)
     return scored
 
@@ -401,6 +409,7 @@ def _summarise(scored: _Scored, plan, task_info: dict, *, learned: list[str], gi
         metrics_by_task={t.name: list(t.metrics) for t, _ in plan},
         directions={t.name: dict(t.higher_is_better) for t, _ in plan},
         gain_unknown=scored.gain_unknown,
+        not_applicable=_frame(scored.not_applicable, NOT_APPLICABLE_COLUMNS),
     )
     primary = {t.name: next(iter(t.metrics)) for t, _ in plan if t.metrics}
     diff = _aggregate.paired_differences(rows_df, agg, learned=learned, primary=primary)
@@ -420,7 +429,8 @@ def _summarise(scored: _Scored, plan, task_info: dict, *, learned: list[str], gi
 
 
 def _run_info(*, command: str, git: dict, versions: dict, started: str, wall_s: float, quick: bool, workers: int,
-              cache: Path, task_info: dict, skipped: list[dict], tables: Mapping[str, pd.DataFrame]) -> dict:
+              cache: Path, task_info: dict, not_applicable: list[dict],
+              tables: Mapping[str, pd.DataFrame]) -> dict:
     """The self-description of a run (``run.json``)."""
     return {
         "command": command,
@@ -438,7 +448,8 @@ def _run_info(*, command: str, git: dict, versions: dict, started: str, wall_s: 
         "tasks": task_info,
         "dataset_hashes": {k: v["dataset_hash"] for k, v in task_info.items()},
         "protocol": _PROTOCOL,
-        "skipped": _summarise_skipped(skipped),
+        "not_applicable": _summarise_not_applicable(not_applicable),
+        "n_not_applicable": len(not_applicable),
         "n_rows": len(tables["rows"]),
         "n_failures": len(tables["failures"]),
         "methods_failed_every_call": _report_failures(tables["rows"], tables["failures"]),
@@ -656,9 +667,10 @@ def _summarise_failures(failures: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=cols).sort_values(["task", "method", "calls"], ascending=[True, True, False])
 
 
-def _summarise_skipped(skipped: list[dict]) -> list[dict]:
+def _summarise_not_applicable(records: list[dict]) -> list[dict]:
+    """One entry per (task, method, condition, reason): how many calls the method declared it cannot take."""
     counts: dict[tuple, int] = {}
-    for s in skipped:
+    for s in records:
         k = (s["task"], s["base_method"], s["condition"], s["reason"])
         counts[k] = counts.get(k, 0) + 1
     return [{"task": t, "method": m, "condition": n, "reason": r, "calls": c} for (t, m, n, r), c in sorted(counts.items())]

@@ -52,6 +52,7 @@ __all__ = [
     "uses_sample",
     "metric_value",
     "Method",
+    "not_applicable",
     "sample_rng",
     "check_image",
     "check_views",
@@ -262,12 +263,34 @@ class Method(Protocol):
     method applies to. ``restore`` takes ``Sample.inputs`` and returns the
     prediction of ``Sample.target[task.target_key]`` with the same shape,
     dtype float32 (int32 for label maps) and range.
+
+    Applicability: a method that cannot take some calls of a task's protocol
+    says so with an optional attribute instead of raising, so that the
+    harness reports those calls as *not applicable* and a failure always means
+    something went wrong (:func:`not_applicable` is the one reader):
+
+    ``min_views`` : int, default 1
+        The fewest ``inputs["views"]`` that ``restore`` accepts (RPCA: 2).
     """
 
     name: str
     tasks: tuple[str, ...]
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray: ...
+
+
+def not_applicable(method: Method, call: Call) -> str | None:
+    """Why ``method`` does not apply to ``call``, or None when it does.
+
+    Reads the optional declarations of :class:`Method` (``min_views``);
+    a method that declares nothing applies to every call of a task it
+    supports.
+    """
+    min_views = int(getattr(method, "min_views", 1) or 1)
+    views = call.inputs.get("views")
+    if views is not None and len(views) < min_views:
+        return f"needs at least {min_views} views, got {len(views)}"
+    return None
 
 
 def supports(method: Method, task: Task) -> bool:

@@ -73,7 +73,7 @@ def load_results(results_dir: str | Path) -> dict[str, Any]:
 
 _TEXT_COLUMNS = ("task", "method", "base_method", "variant", "metric", "stage", "error", "condition_list",
                  "reference", "primary_metric")
-_INT_COLUMNS = ("condition", "rank", "n_samples", "n_scores", "n_failed", "calls", "n_needed")
+_INT_COLUMNS = ("condition", "rank", "n_samples", "n_scores", "n_failed", "n_not_applicable", "calls", "n_needed")
 
 
 def _read_table(root: Path, stem: str, *, required: bool) -> pd.DataFrame:
@@ -277,6 +277,11 @@ def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool
         for metric in metrics:
             r = recs.get(metric)
             if r is None or _isnan(r["mean"]):
+                if r is not None and not _isnan(r.get("n_not_applicable")) and int(r["n_not_applicable"]) > 0 \
+                        and (_isnan(r.get("n_failed")) or int(r["n_failed"]) == 0):
+                    cells.append(f"<td data-sort='' class='na{more[metric]}' title='the method declares it cannot "
+                                 f"take this call'>not applicable</td><td data-sort='' class='rank{more[metric]}'>–</td>")
+                    continue
                 cells.append(f"<td data-sort='' class='failed{more[metric]}'>failed</td>"
                              f"<td data-sort='' class='rank{more[metric]}'>–</td>")
                 continue
@@ -429,6 +434,9 @@ def _example(ex: dict, root: Path, out: Path) -> str:
         metrics = " · ".join(f"{_e(k)} {_e(_fmt(v))}" for k, v in o.get("metrics", {}).items())
         if o.get("file"):
             tiles.append(_tile(_copy_image(root, out, o["file"]), o["method"], "output", metrics))
+        elif str(o.get("error") or "").startswith("not applicable"):
+            tiles.append(f"<figure class='tile output na'><div class=nofile>not applicable</div>"
+                         f"<figcaption><b>{_e(o['method'])}</b><br>{_e(o['error'])}</figcaption></figure>")
         else:
             tiles.append(f"<figure class='tile output failed'><div class=nofile>failed</div>"
                          f"<figcaption><b>{_e(o['method'])}</b><br><span class=err>{_e(o.get('error', ''))}"
@@ -458,10 +466,12 @@ def _failures_section(summary: pd.DataFrame, run: dict) -> str:
                 f"<td data-sort='{_e(r['calls'])}'>{_e(r['calls'])}</td><td class=err>{_e(r['error'])}</td></tr>"
             )
         parts.append("</tbody></table>")
-    skipped = run.get("skipped") or []
-    if skipped:
-        parts.append("<p>Skipped by the method's declared <code>min_views</code> (not failures):</p><ul>")
-        for s in skipped:
+    not_applicable = run.get("not_applicable", run.get("skipped")) or []  # "skipped": results before issue 25
+    if not_applicable:
+        total_na = sum(int(s["calls"]) for s in not_applicable)
+        parts.append(f"<p id=not-applicable>{_e(total_na)} calls not applicable (declared by the method, "
+                     "e.g. <code>min_views</code>; not failures):</p><ul>")
+        for s in not_applicable:
             parts.append(f"<li>{_e(s['task'])} · {_e(s['method'])} · {_e(s['condition'])} views · "
                          f"{_e(s['calls'])} calls ({_e(s['reason'])})</li>")
         parts.append("</ul>")
@@ -518,7 +528,7 @@ table.board th.asc::after{content:" ▲"}table.board th.desc::after{content:" �
 table.board tbody tr:nth-child(even){background:#fafafa}
 table.board .more{display:none}body.all-metrics table.board .more{display:table-cell}
 td.variant{font-style:italic}.ci{color:#777;font-size:.78em;white-space:normal;display:inline-block;max-width:7em}td.rank,th.rank{color:#555;font-size:.85em}
-.failed{color:#b00020}.err{color:#b00020;font-size:.85em;white-space:normal;word-break:break-word;text-align:left !important}
+.failed{color:#b00020}.na{color:#777;font-style:italic}.err{color:#b00020;font-size:.85em;white-space:normal;word-break:break-word;text-align:left !important}
 .plots{display:flex;flex-wrap:wrap;gap:1em}.plots figure{margin:0}.plots img{max-width:520px;width:100%}
 .tiles{display:flex;flex-wrap:wrap;gap:.5em;align-items:flex-start;margin-bottom:.5em}
 .tile{margin:0;width:150px;font-size:.78em}.tile img{width:150px;height:auto;image-rendering:pixelated;border:1px solid #ccc}

@@ -285,14 +285,36 @@ def test_failures_are_recorded_and_the_run_goes_on(toy_run):
     assert "<script>alert" not in html
 
 
-def test_min_views_skips_instead_of_failing(toy_run):
+def test_declared_min_views_is_not_applicable_not_failed(toy_run):
     run = json.loads((toy_run / "run.json").read_text())
-    skipped = [s for s in run["skipped"] if s["method"] == "declarestwo"]
-    assert skipped and {s["condition"] for s in skipped} == {1}
+    na = [s for s in run["not_applicable"] if s["method"] == "declarestwo"]
+    assert [(s["condition"], s["calls"]) for s in na] == [(1, 3 * _scoring.DRAWS)]
+    assert na[0]["reason"] == "needs at least 2 views, got 1"
+    assert run["n_not_applicable"] == 3 * _scoring.DRAWS
     fails = pd.read_parquet(toy_run / "failures.parquet")
     assert not (fails.method == "declarestwo").any()
     rows = pd.read_parquet(toy_run / "rows.parquet")
     assert sorted(rows.loc[rows.method == "declarestwo", "condition"].unique()) == [2, 3]
+    # the aggregates keep the (method, n) with its count, unranked; the undeclared needstwo still fails
+    agg = pd.read_parquet(toy_run / "aggregates.parquet")
+    d1 = agg[(agg.method == "declarestwo") & (agg.condition == 1)]
+    assert len(d1) and d1["mean"].isna().all() and d1["rank"].isna().all()
+    assert (d1["n_not_applicable"] == 3 * _scoring.DRAWS).all() and (d1["n_failed"] == 0).all()
+    assert (agg.loc[agg.method == "needstwo", "n_not_applicable"] == 0).all()
+    html = (toy_run / "report" / "index.html").read_text()
+    assert f"{3 * _scoring.DRAWS} calls not applicable" in html and ">not applicable</td>" in html
+
+
+def test_rpca_declares_it_needs_two_views():
+    """Issue 25 #5: RPCA at n = 1 is not applicable (it used to be 500 failed calls of the full run)."""
+    from baselines import BASELINES
+    from generators.task import Call, not_applicable
+
+    views = np.zeros((3, 4, 4, 3), np.float32)
+    rpca = BASELINES["rpca"]
+    assert not_applicable(rpca, Call(1, 0, {"views": views[:1]})) == "needs at least 2 views, got 1"
+    assert not_applicable(rpca, Call(2, 0, {"views": views[:2]})) is None
+    assert not_applicable(BASELINES["median"], Call(1, 0, {"views": views[:1]})) is None
 
 
 def test_gain_corrected_score_is_labelled_and_only_for_gain_unknown(toy_run):
