@@ -18,21 +18,23 @@ group's ``"task|method|metric|n"``, so every interval is reproducible and
 independent of the order and number of groups. With a single sequence the
 interval collapses onto the mean.
 
-Paired differences (learned model minus best classical method)
---------------------------------------------------------------
+Paired differences: the primary comparisons
+-------------------------------------------
 Two methods scored on the same sequences share each sequence's difficulty,
 which dominates the width of each one's interval (0.5-0.7 dB on bookcovers
-at 50 sequences, issue 14). :func:`paired_differences` compares every learned
-model with the *reference*: the classical method (not learned, raw score,
-not a gain-corrected variant, which uses the target) with the best mean of
-the task's primary metric (its first metric, the one the leaderboard ranks
-by), chosen per (task, n). For every metric the per-sequence values of both
-methods are paired on the sequences both scored, ``d_i = model_i -
-reference_i``; the reported ``mean_diff`` is the mean of ``d`` and the 95%
-interval the percentile bootstrap of that mean: ``N_DIFF_RESAMPLES``
+at 50 sequences, issue 14). :func:`paired_differences` reports a task's
+*primary comparisons* (issue 25): the best learned model against the best
+classical method (not learned, raw score, not a gain-corrected variant,
+which uses the target), both by the mean of the task's primary metric (its
+first, the one the leaderboard ranks by), chosen per (task, n); and every
+``(method, reference)`` pair the task declares (``Task.comparisons``: the
+orderings its field's papers claim). For every metric the per-sequence
+values of both methods are paired on the sequences both scored, ``d_i =
+method_i - reference_i``; the reported ``mean_diff`` is the mean of ``d`` and
+the 95% interval the percentile bootstrap of that mean: ``N_DIFF_RESAMPLES``
 resamples of the sequence indices (the same indices for both methods, which
 is what cancels the between-sequence variance), seeded by
-``SeedSequence([BOOTSTRAP_SEED, crc32("task|model|reference|metric|n")])``.
+``SeedSequence([BOOTSTRAP_SEED, crc32("task|method|reference|metric|n")])``.
 
 :func:`estimate_split_sizes` turns the interval half-widths into the test
 split size each task needs for a target half-width, assuming the half-width
@@ -57,6 +59,9 @@ BOOTSTRAP_SEED = 20_240_517
 N_DIFF_RESAMPLES = 2000
 SIZING_METRIC = "psnr"
 TARGET_HALF_WIDTH = 0.3  # dB of PSNR: issue 14's bar for the learned-vs-best-classical difference
+SIZING_TARGETS = {"psnr": TARGET_HALF_WIDTH, "ssim": 0.005, "acc_in": 0.005}
+"""Issue 25's bars for every primary comparison's 95% half-width, by metric (``acc_in``: roadseg's
+in-mask label accuracy, its first metric); the metrics :func:`estimate_split_sizes` sizes."""
 
 # Directions of the suite's metrics, used when a task does not declare one.
 _DEFAULT_HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "label_accuracy": True, "mean_iou": True}
@@ -68,13 +73,13 @@ AGGREGATE_COLUMNS = [
 ]
 
 DIFFERENCE_COLUMNS = [
-    "task", "method", "reference", "metric", "condition", "higher_is_better", "primary_metric",
+    "task", "comparison", "method", "reference", "metric", "condition", "higher_is_better", "primary_metric",
     "mean_diff", "ci_low", "ci_high", "half_width", "method_mean", "reference_mean", "n_samples",
-    "ci_level", "n_resamples", "bootstrap_seed",
+    "target_half_width", "n_needed", "ci_level", "n_resamples", "bootstrap_seed",
 ]
 SPLIT_SIZE_COLUMNS = [
-    "task", "metric", "target_half_width", "n_samples", "half_width", "method", "reference", "condition",
-    "n_needed",
+    "task", "metric", "target_half_width", "n_samples", "half_width", "comparison", "method", "reference",
+    "condition", "n_needed",
 ]
 
 
@@ -280,11 +285,48 @@ def best_reference(agg: pd.DataFrame, *, task: str, condition, metric: str, lear
     """
     a = agg[(agg["task"] == task) & (agg["metric"] == metric) & _same_condition(agg["condition"], condition)]
     a = a[(a["variant"].fillna("") == "") & ~a["base_method"].isin(set(learned)) & a["mean"].notna()]
+    return _best(a)
+
+
+def _best(a: pd.DataFrame) -> str | None:
+    """The method of the best mean among aggregate rows of one metric (ties: first name); None if empty."""
+    a = a[a["mean"].notna()]
     if not len(a):
         return None
     higher = bool(a["higher_is_better"].iloc[0])
     a = a.sort_values("method", kind="stable")
     return str(a.loc[a["mean"].idxmax() if higher else a["mean"].idxmin(), "method"])
+
+
+BEST_LEARNED_VS_CLASSICAL = "best learned − best classical"
+"""``comparison`` label of the comparison every task gets."""
+
+
+def comparison_label(method, reference) -> str:
+    """``"a − b"``; a side that is a tuple of names reads ``"best of (x, y)"``."""
+    def side(x) -> str:
+        return x if isinstance(x, str) else f"best of ({', '.join(x)})"
+
+    return f"{side(method)} − {side(reference)}"
+
+
+def comparison_names(comparisons: Iterable) -> list[str]:
+    """Every method name a task's declared comparisons mention, in order."""
+    names: dict[str, None] = {}
+    for pair in comparisons:
+        if len(pair) != 2:
+            raise ValueError(f"a comparison is a (method, reference) pair, got {pair!r}")
+        for side in pair:
+            for name in ((side,) if isinstance(side, str) else tuple(side)):
+                names[name] = None
+    return list(names)
+
+
+def _resolve(side, scored: pd.DataFrame) -> str | None:
+    """A comparison side on one (task, condition): the named method if it has a score, or the best
+    of a tuple of names; ``scored`` is the primary metric's raw aggregate rows there."""
+    names = (side,) if isinstance(side, str) else tuple(side)
+    return _best(scored[scored["method"].isin(names)])
 
 
 def paired_differences(
@@ -293,30 +335,42 @@ def paired_differences(
     *,
     learned: Collection[str],
     primary: Mapping[str, str],
+    comparisons: Mapping[str, Iterable] | None = None,
     n_resamples: int = N_DIFF_RESAMPLES,
 ) -> pd.DataFrame:
-    """Every learned model against the best classical method, per (task, n, metric).
+    """The primary comparisons of every task, per (task, n, metric), paired over sequences.
+
+    Per (task, n): the best learned model (best mean of the primary metric)
+    against the best classical method (:func:`best_reference`), then every
+    pair the task declares (``Task.comparisons``, see
+    :class:`generators.task.Task`), each side resolved at that n; a pair
+    whose method was not scored there is left out, and a pair that resolves
+    to the same two methods as an earlier one is reported once with both
+    labels.
 
     Parameters
     ----------
     rows : DataFrame
         The harness's per-call rows (task, method, variant, metric, value, sample, condition).
     agg : DataFrame
-        :func:`aggregate` of ``rows``; picks the reference method.
+        :func:`aggregate` of ``rows``; picks the best methods.
     learned : collection of str
         Names of the learned methods.
     primary : mapping
-        Task name -> the metric that picks the reference.
+        Task name -> the metric that picks the best methods.
+    comparisons : mapping, optional
+        Task name -> its declared ``(method, reference)`` pairs.
 
     Returns
     -------
-    DataFrame with :data:`DIFFERENCE_COLUMNS`, one row per (task, model, n,
-    metric), ``mean_diff`` = model - reference (see module docstring).
+    DataFrame with :data:`DIFFERENCE_COLUMNS`, one row per (task, n,
+    comparison, metric), ``mean_diff`` = method - reference (see module
+    docstring); ``n_needed`` for the metrics of :data:`SIZING_TARGETS`.
     """
-    learned = set(learned)
+    learned, comparisons = set(learned), dict(comparisons or {})
     out = []
-    if not len(rows) or not len(agg) or not learned:
-        return pd.DataFrame(out, columns=DIFFERENCE_COLUMNS)
+    if not len(rows) or not len(agg):
+        return _difference_frame(out)
     raw = rows[rows["variant"].fillna("") == ""]
     raw = raw.assign(_n=raw["condition"].astype("Int64").astype(object).where(raw["condition"].notna(), None))
     per_seq = {
@@ -328,12 +382,18 @@ def paired_differences(
         n = None if pd.isna(n) else int(n)
         if t not in primary:
             continue
-        ref = best_reference(agg, task=t, condition=n, metric=primary[t], learned=learned)
-        if ref is None:
-            continue
         here = agg[(agg["task"] == t) & _same_condition(agg["condition"], n) & (agg["variant"].fillna("") == "")]
-        models = sorted(set(here["method"]) & learned)
-        for model in models:
+        scored = here[(here["metric"] == primary[t]) & here["mean"].notna()]
+        specs: dict[tuple[str, str], list[str]] = {}
+        best_model = _best(scored[scored["base_method"].isin(learned)])
+        ref = best_reference(agg, task=t, condition=n, metric=primary[t], learned=learned)
+        if best_model is not None and ref is not None:
+            specs[(best_model, ref)] = [BEST_LEARNED_VS_CLASSICAL]
+        for a, b in comparisons.get(t, ()):
+            pair = (_resolve(a, scored), _resolve(b, scored))
+            if None not in pair and pair[0] != pair[1]:
+                specs.setdefault(pair, []).append(comparison_label(a, b))
+        for (model, ref), labels in specs.items():
             for rec in here[here["method"] == model].to_dict("records"):
                 metric = rec["metric"]
                 a, b = per_seq.get((t, model, metric, n)), per_seq.get((t, ref, metric, n))
@@ -342,64 +402,89 @@ def paired_differences(
                 vb = b.loc[common].to_numpy(np.float64) if len(common) else np.zeros(0)
                 key = f"{t}|{model}|{ref}|{metric}|{'' if n is None else n}"
                 mean, lo, hi = paired_bootstrap_difference(va, vb, key=key, n_resamples=n_resamples)
+                half = (hi - lo) / 2.0
+                target = SIZING_TARGETS.get(metric)
                 out.append({
-                    "task": t, "method": model, "reference": ref, "metric": metric, "condition": n,
+                    "task": t, "comparison": "; ".join(labels), "method": model, "reference": ref,
+                    "metric": metric, "condition": n,
                     "higher_is_better": bool(rec["higher_is_better"]), "primary_metric": primary[t],
-                    "mean_diff": mean, "ci_low": lo, "ci_high": hi, "half_width": (hi - lo) / 2.0,
+                    "mean_diff": mean, "ci_low": lo, "ci_high": hi, "half_width": half,
                     "method_mean": float(va.mean()) if va.size else np.nan,
                     "reference_mean": float(vb.mean()) if vb.size else np.nan,
-                    "n_samples": int(len(common)), "ci_level": CI_LEVEL, "n_resamples": n_resamples,
-                    "bootstrap_seed": BOOTSTRAP_SEED,
+                    "n_samples": int(len(common)),
+                    "target_half_width": np.nan if target is None else float(target),
+                    "n_needed": _n_needed(len(common), half, target),
+                    "ci_level": CI_LEVEL, "n_resamples": n_resamples, "bootstrap_seed": BOOTSTRAP_SEED,
                 })
-    diff = pd.DataFrame(out, columns=DIFFERENCE_COLUMNS)
+    return _difference_frame(out)
+
+
+def _difference_frame(records: list[dict]) -> pd.DataFrame:
+    diff = pd.DataFrame(records, columns=DIFFERENCE_COLUMNS)
     diff["condition"] = diff["condition"].astype("Int64")
+    diff["n_needed"] = diff["n_needed"].astype("Int64")
     return diff
+
+
+def _n_needed(n: int, half_width: float, target: float | None):
+    """``ceil(n * (half_width / target)^2)``, at least 2; None without a target or a measured spread."""
+    if target is None or n < 2 or not np.isfinite(half_width):
+        return None
+    return max(2, int(np.ceil(n * (half_width / target) ** 2)))
 
 
 def estimate_split_sizes(
     differences: pd.DataFrame | str | os.PathLike,
     *,
-    metric: str = SIZING_METRIC,
-    target_half_width: float = TARGET_HALF_WIDTH,
+    metric: str | None = None,
+    target_half_width: float | None = None,
 ) -> pd.DataFrame:
-    """Test-split size per task for learned-vs-best-classical intervals of half-width ``target_half_width``.
+    """Test-split size per task for primary-comparison intervals of a target half-width.
 
     The half-width of a bootstrap interval of a mean shrinks as ``1 / sqrt(n)``,
     so a difference measured on ``n`` sequences with half-width ``h`` needs
     ``ceil(n * (h / target)^2)`` sequences; a task needs the most any of its
-    (learned model, n views) comparisons needs. A projection from one split,
-    not a guarantee: the spread of the per-sequence differences is itself
-    estimated from ``n`` sequences.
+    primary comparisons (:func:`paired_differences`) at any n needs. A
+    projection from one split, not a guarantee: the spread of the
+    per-sequence differences is itself estimated from ``n`` sequences.
 
     Parameters
     ----------
     differences : DataFrame or path
         :func:`paired_differences` output, or a results directory / a
         ``differences.parquet`` or ``.csv`` file written by ``benchmarks.run``.
-    metric : str
-        The metric whose difference is sized (default PSNR, in dB).
-    target_half_width : float
-        In the metric's units.
+    metric : str, optional
+        The one metric to size; default: every metric of :data:`SIZING_TARGETS`
+        (PSNR when only ``target_half_width`` is given).
+    target_half_width : float, optional
+        In the metric's units; default the metric's :data:`SIZING_TARGETS` entry.
 
     Returns
     -------
-    DataFrame with :data:`SPLIT_SIZE_COLUMNS`, one row per task that has the
-    metric: the current size, the widest half-width, the (model, n) it belongs
-    to and ``n_needed``.
+    DataFrame with :data:`SPLIT_SIZE_COLUMNS`, one row per (task, sized
+    metric): the current size, the widest half-width, the comparison, (method,
+    reference, n) it belongs to and ``n_needed``.
     """
-    if target_half_width <= 0:
-        raise ValueError(f"target_half_width must be > 0, got {target_half_width}")
+    if metric is None and target_half_width is not None:
+        metric = SIZING_METRIC
+    targets = dict(SIZING_TARGETS) if metric is None else {metric: target_half_width or SIZING_TARGETS.get(metric)}
+    for m, target in targets.items():
+        if target is None or target <= 0:
+            raise ValueError(f"target_half_width for {m} must be > 0, got {target}")
     diff = read_differences(differences) if not isinstance(differences, pd.DataFrame) else differences
     out = []
-    d = diff[(diff["metric"] == metric) & diff["half_width"].notna() & (diff["n_samples"] > 1)]
-    for task, g in d.groupby("task", sort=True):
-        need = np.ceil(g["n_samples"].to_numpy(float) * (g["half_width"].to_numpy(float) / target_half_width) ** 2)
+    d = diff[diff["metric"].isin(targets) & diff["half_width"].notna() & (diff["n_samples"] > 1)]
+    for (task, m), g in d.groupby(["task", "metric"], sort=True):
+        target = targets[m]
+        need = np.ceil(g["n_samples"].to_numpy(float) * (g["half_width"].to_numpy(float) / target) ** 2)
         worst = int(np.argmax(need))
         w = g.iloc[worst]
         out.append({
-            "task": task, "metric": metric, "target_half_width": float(target_half_width),
+            "task": task, "metric": m, "target_half_width": float(target),
             "n_samples": int(g["n_samples"].max()), "half_width": float(w["half_width"]),
-            "method": str(w["method"]), "reference": str(w["reference"]), "condition": None if pd.isna(w["condition"]) else int(w["condition"]),
+            "comparison": str(w.get("comparison", "")),
+            "method": str(w["method"]), "reference": str(w["reference"]),
+            "condition": None if pd.isna(w["condition"]) else int(w["condition"]),
             "n_needed": max(2, int(need[worst])),
         })
     sizes = pd.DataFrame(out, columns=SPLIT_SIZE_COLUMNS)
@@ -420,13 +505,13 @@ def read_differences(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def format_split_sizes(sizes: pd.DataFrame) -> list[str]:
-    """One line per task for the run summary."""
+    """One line per (task, sized metric) for the run summary."""
     lines = []
     for r in sizes.to_dict("records"):
         at = "" if r["condition"] is None or pd.isna(r["condition"]) else f" at n={int(r['condition'])}"
         lines.append(
             f"{r['task']}: {r['metric']} of {r['method']} - {r['reference']}{at}: 95% CI half-width "
-            f"{r['half_width']:.2f} on {r['n_samples']} sequences; half-width {r['target_half_width']:g} "
+            f"{r['half_width']:.3g} on {r['n_samples']} sequences; half-width {r['target_half_width']:g} "
             f"needs ~{r['n_needed']} sequences"
         )
     return lines

@@ -33,12 +33,14 @@ metrics score the prediction against ``Sample.target[Task.target_key]``.
   in a fresh process, so the crash is pinned on its method and sample.
 * Aggregates carry 95% bootstrap intervals over sequences
   (:mod:`benchmarks._aggregate`).
-* Every learned model (the registry's ``models.MODELS``, or a method with
-  ``learned = True``) is compared with the best classical method of each
-  task and n (best mean of the task's first metric, raw scores only): the
-  paired difference over the same sequences with a 95% paired-bootstrap
-  interval, and from its width the test-split size at which the PSNR
-  difference would be known to +-0.3 dB (printed at the end of the run).
+* Primary comparisons, per task and n: the best learned model (the
+  registry's ``models.MODELS``, or a method with ``learned = True``) against
+  the best classical method (best mean of the task's first metric, raw
+  scores only), and every pair the task declares (``Task.comparisons``,
+  declared in :mod:`benchmarks.registry`): the paired difference over the
+  same sequences with a 95% paired-bootstrap interval, and from its width
+  the test-split size at which it would be known to +-0.3 dB PSNR (0.005
+  SSIM, 0.005 in-mask accuracy; printed at the end of the run).
 
 ``--methods`` takes registered names and/or ``module:object`` entries: the
 module is imported and ``object`` (a dotted attribute path) is either a
@@ -49,8 +51,8 @@ Results directory (``--out``, default ``results/<UTC timestamp>``)::
 
     rows.parquet, rows.csv            one row per (task, method, metric, sample, n, draw)
     aggregates.parquet, aggregates.csv  mean, 95% CI, rank, runtime per (task, method, metric, n)
-    differences.parquet, differences.csv  learned model - best classical method per (task, n, metric), 95% CI
-    split_sizes.parquet, split_sizes.csv  per task: split size for a +-0.3 dB PSNR difference interval
+    differences.parquet, differences.csv  primary comparisons per (task, n, metric): paired difference, 95% CI
+    split_sizes.parquet, split_sizes.csv  per task and sized metric: split size for the target half-width
     failures.parquet, failures.csv    failed calls with the error message
     run.json                          provenance: command, git sha/dirty, versions, host, times, hashes
     examples/                         example images + examples.json (per-image metrics)
@@ -88,7 +90,7 @@ from generators.task import Method, Task, lookup, supports
 
 from . import _aggregate, _cache, _examples, _provenance, _scoring
 
-__all__ = ["main", "run_benchmark", "resolve_methods", "resolve_tasks"]
+__all__ = ["main", "run_benchmark", "resolve_methods", "resolve_tasks", "check_comparisons"]
 
 ROW_COLUMNS = [
     "task", "method", "base_method", "variant", "metric", "value", "sample", "condition", "draw", "views",
@@ -304,10 +306,32 @@ def run_benchmark(
     return out
 
 
+def check_comparisons(tasks: Collection[Task], methods: Mapping[str, Method]) -> None:
+    """Every method a task's declared comparisons name is registered and supports the task.
+
+    Raises
+    ------
+    UsageError
+        Naming the task, the comparison and the unknown or unsupported method.
+    """
+    for task in tasks:
+        for pair in task.comparisons:
+            for name in _aggregate.comparison_names([pair]):
+                if name not in methods:
+                    raise UsageError(f"task {task.name!r} declares the comparison "
+                                     f"{_aggregate.comparison_label(*pair)!r} with unknown method {name!r}; "
+                                     f"choose from {sorted(methods)}")
+                if not supports(methods[name], task):
+                    raise UsageError(f"task {task.name!r} declares the comparison "
+                                     f"{_aggregate.comparison_label(*pair)!r}, but method {name!r} does not "
+                                     f"support it (it supports {', '.join(methods[name].tasks)})")
+
+
 def _plan(task_spec: str, method_spec: str | None, tasks: Mapping[str, Task], methods: Mapping[str, Method],
           workers: int | None) -> tuple[list[tuple[Task, list[Method]]], list[Method], int]:
     """The selected tasks, each with the selected methods that support it; usage errors for bad choices."""
     selected_tasks = resolve_tasks(task_spec, tasks)
+    check_comparisons(selected_tasks, methods)
     selected_methods = resolve_methods(method_spec, methods)
     if workers is not None and workers < 1:
         raise UsageError(f"--workers must be >= 1, got {workers}")
@@ -345,6 +369,8 @@ def _build_splits(plan, *, quick: bool, cache: Path, workers: int) -> tuple[dict
             "axis": task.protocol.axis, "protocol": repr(task.protocol),
             "classes": [{"id": c.id, "name": c.name, "color": list(c.color)} for c in task.classes],
             "metrics": list(task.metrics),
+            "comparisons": [[list(side) if not isinstance(side, str) else side for side in pair]
+                            for pair in task.comparisons],
             "higher_is_better": {m: _aggregate.direction(m, task.higher_is_better) for m in task.metrics},
             "methods": [m.name for m in task_methods], "build_split_s": round(time.perf_counter() - t0, 3),
         }
@@ -412,7 +438,8 @@ def _summarise(scored: _Scored, plan, task_info: dict, *, learned: list[str], gi
         not_applicable=_frame(scored.not_applicable, NOT_APPLICABLE_COLUMNS),
     )
     primary = {t.name: next(iter(t.metrics)) for t, _ in plan if t.metrics}
-    diff = _aggregate.paired_differences(rows_df, agg, learned=learned, primary=primary)
+    diff = _aggregate.paired_differences(rows_df, agg, learned=learned, primary=primary,
+                                         comparisons={t.name: t.comparisons for t, _ in plan})
     sizes = _aggregate.estimate_split_sizes(diff)
     for name, info in task_info.items():
         info["primary_metric"] = primary.get(name)
@@ -469,14 +496,16 @@ _PROTOCOL = {
     "ci": f"{int(_aggregate.CI_LEVEL * 100)}% percentile bootstrap over sequences, "
           f"{_aggregate.N_RESAMPLES} resamples, seed {_aggregate.BOOTSTRAP_SEED} + crc32(group)",
     "rank": "competition rank of the mean within (task, metric, n views); 1 is best",
-    "differences": "each learned model minus the reference: the classical method (raw score) with the "
-                   "best mean of the task's primary (first) metric per (task, n); paired over the "
+    "differences": "primary comparisons per (task, n): the best learned model minus the classical method "
+                   "(raw score) with the best mean of the task's primary (first) metric, and every "
+                   "(method, reference) pair the task declares (tasks.<name>.comparisons; a tuple side is "
+                   "the best of its methods there); paired over the "
                    f"sequences both scored; {int(_aggregate.CI_LEVEL * 100)}% percentile bootstrap of "
                    f"the mean difference, {_aggregate.N_DIFF_RESAMPLES} resamples of the sequence "
                    f"indices, seed {_aggregate.BOOTSTRAP_SEED} + crc32(comparison)",
-    "split_sizes": f"test-split size for a {_aggregate.SIZING_METRIC} difference half-width of "
-                   f"{_aggregate.TARGET_HALF_WIDTH:g}: ceil(n * (half_width / target)^2), the most any "
-                   "learned model and n of the task needs",
+    "split_sizes": f"test-split size for primary-comparison half-widths of {_aggregate.SIZING_TARGETS} "
+                   "(by metric): ceil(n * (half_width / target)^2), the most any comparison and n of the "
+                   "task needs",
     "runtime_s": "wall seconds of one restore() call, one torch thread per worker process",
 }
 

@@ -237,6 +237,15 @@ class Task:
         metrics, other data), e.g. ``"fingerprints"`` for
         ``"fingerprints-sensor"``; methods declared for the family run on
         the variant too. Empty (the default) means the task's own name.
+    comparisons : tuple of (side, side)
+        The task's primary comparisons: the orderings its field claims,
+        reported (paired, with 95% intervals) next to best learned vs best
+        classical, which every task gets. Each pair is ``(method,
+        reference)``, reported as method minus reference at every condition;
+        a side is a method name, or a tuple of names meaning the best of
+        those methods (mean of the task's first metric) at that condition.
+        Declared where methods are named (:mod:`benchmarks.registry`), not by
+        the generator.
     """
 
     name: str
@@ -252,6 +261,7 @@ class Task:
     protocol: EvalProtocol = SINGLE_CALL
     classes: tuple[LabelClass, ...] = ()
     family: str = ""
+    comparisons: tuple[tuple[str | tuple[str, ...], str | tuple[str, ...]], ...] = ()
 
 
 @runtime_checkable

@@ -72,7 +72,7 @@ def load_results(results_dir: str | Path) -> dict[str, Any]:
 
 
 _TEXT_COLUMNS = ("task", "method", "base_method", "variant", "metric", "stage", "error", "condition_list",
-                 "reference", "primary_metric")
+                 "reference", "primary_metric", "comparison")
 _INT_COLUMNS = ("condition", "rank", "n_samples", "n_scores", "n_failed", "n_not_applicable", "calls", "n_needed")
 
 
@@ -308,30 +308,35 @@ def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool
 
 def _differences(task: str, diff: pd.DataFrame, metrics: list[str], sizes: pd.DataFrame | None, *,
                  axis: str) -> str:
-    """Learned model minus the best classical method, paired over sequences, one row per (model, n)."""
+    """The task's primary comparisons (method − reference, paired over sequences), one row per (comparison, n)."""
     metrics = [m for m in metrics if m in set(diff["metric"])]
     by_row: dict[tuple, dict[str, dict]] = {}
+    order: dict[str, int] = {}
     for rec in diff.to_dict("records"):
         n = None if _isnan(rec["condition"]) else int(rec["condition"])
-        by_row.setdefault((rec["method"], n), {})[rec["metric"]] = rec
-    has_n = any(n is not None for _, n in by_row)
+        label = str(rec.get("comparison") or "best learned − best classical")  # results before issue 25
+        order.setdefault(label, len(order))
+        by_row.setdefault((label, rec["method"], rec["reference"], n), {})[rec["metric"]] = rec
+    has_n = any(k[3] is not None for k in by_row)
     primary = str(diff["primary_metric"].iloc[0])
-    head = ["<th data-type=text>Learned model</th>"]
+    head = ["<th data-type=text>Comparison</th>"]
     if has_n:
         head.append(f"<th data-type=num>{_e(axis)}</th>")
-    head.append(f"<th data-type=text title='best mean {_e(primary)} among classical methods'>vs best classical</th>")
+    head.append("<th data-type=text>method</th><th data-type=text>reference</th>")
     for metric in metrics:
         hib = bool(next(r[metric] for r in by_row.values() if metric in r)["higher_is_better"])
-        head.append(f"<th data-type=num title='model minus reference; {'higher' if hib else 'lower'} is better'>"
+        head.append(f"<th data-type=num title='method minus reference; {'higher' if hib else 'lower'} is better'>"
                     f"Δ {_e(metric)} {'↑' if hib else '↓'}</th>")
     head.append("<th data-type=num>sequences</th>")
     rows = []
-    for (method, n), recs in sorted(by_row.items(), key=lambda kv: (kv[0][0], -1 if kv[0][1] is None else kv[0][1])):
+    for (label, method, reference, n), recs in sorted(
+            by_row.items(), key=lambda kv: (order[kv[0][0]], -1 if kv[0][3] is None else kv[0][3])):
         any_rec = next(iter(recs.values()))
-        cells = [f"<td data-sort='{_e(method)}'>{_e(method)}</td>"]
+        cells = [f"<td data-sort='{_e(label)}'>{_e(label)}</td>"]
         if has_n:
             cells.append(f"<td data-sort='{'' if n is None else n}'>{'' if n is None else n}</td>")
-        cells.append(f"<td data-sort='{_e(any_rec['reference'])}' class=ref>{_e(any_rec['reference'])}</td>")
+        cells.append(f"<td data-sort='{_e(method)}'>{_e(method)}</td>"
+                     f"<td data-sort='{_e(reference)}' class=ref>{_e(reference)}</td>")
         for metric in metrics:
             r = recs.get(metric)
             if r is None or _isnan(r["mean_diff"]):
@@ -349,11 +354,12 @@ def _differences(task: str, diff: pd.DataFrame, metrics: list[str], sizes: pd.Da
     level = diff["ci_level"].iloc[0]
     resamples = diff["n_resamples"].iloc[0]
     parts = [
-        "<h3>Learned models against the best classical method</h3>",
-        f"<p class=meta>Paired differences (model − reference) over the same test sequences, "
+        "<h3>Primary comparisons</h3>",
+        f"<p class=meta>Paired differences (method − reference) over the same test sequences, "
         f"{_e(int(round(float(level) * 100)))}% percentile-bootstrap interval ({_e(resamples)} resamples of the "
-        f"sequences); reference: the classical method with the best mean {_e(primary)} at that "
-        f"{_e(_unit(axis, 1))} count. Green: the interval excludes 0 in the model's favour; red: against it.</p>",
+        f"sequences): the best learned model against the best classical method (best mean {_e(primary)} at that "
+        f"{_e(_unit(axis, 1))} count, raw scores), then the orderings the task declares; \"best of (…)\" is the "
+        "best of those methods there. Green: the interval excludes 0 in the method's favour; red: against it.</p>",
         f"<div class=scroll><table class=board id='d-{_e(_anchor(task))}'><thead><tr>{''.join(head)}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>",
     ]

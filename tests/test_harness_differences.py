@@ -127,6 +127,49 @@ def test_only_sequences_both_methods_scored_are_paired():
     assert (d["n_samples"] == 25).all()
 
 
+def test_declared_comparisons_are_reported_resolved_and_merged():
+    """Issue 25 #1: declared pairs next to best learned - best classical; a tuple side is the best of its
+    methods; a pair resolving to the same two methods is one row with both labels; absent methods drop out."""
+    rows = _rows(30)
+    declared = (("b", "a"), ("net", ("a", "b")), ("net", "absent"))
+    diff = _differences(rows, comparisons={"toy": declared})
+    psnr = diff[diff.metric == "psnr"].set_index("comparison")
+    assert list(psnr.index) == [f"{_aggregate.BEST_LEARNED_VS_CLASSICAL}; net − best of (a, b)", "b − a"]
+    assert tuple(psnr.loc["b − a", ["method", "reference"]]) == ("b", "a")
+    assert psnr.loc["b − a", "mean_diff"] == pytest.approx(-1.0)  # b is a - 1 dB on every sequence
+    # every row is sized against its metric's target: n_needed for psnr, none for mse
+    assert (psnr["target_half_width"] == 0.3).all()
+    assert (psnr["n_needed"] == np.maximum(2, np.ceil(30 * (psnr["half_width"] / 0.3) ** 2))).all()
+    assert diff.loc[diff.metric == "mse", "n_needed"].isna().all()
+
+
+def test_registered_comparisons_name_registered_methods_and_unknown_names_fail():
+    from dataclasses import replace
+
+    from benchmarks.registry import METHODS, TASKS
+    from benchmarks.run import UsageError, check_comparisons
+
+    check_comparisons(TASKS.values(), METHODS)  # every declared name is registered and supports its task
+    assert all(TASKS[t].comparisons for t in ("bookcovers", "fingerprints", "fingerprints-sensor", "coverfill",
+                                              "reflections", "captions", "roadseg"))
+    assert ("deepset", "weiss") in TASKS["bookcovers"].comparisons
+    assert len(TASKS["coverfill"].comparisons) == 6  # the four inpainting baselines pairwise
+    bad = replace(TASKS["bookcovers"], comparisons=(("deepset", ("weiss", "wiess")),))
+    with pytest.raises(UsageError, match="unknown method 'wiess'"):
+        check_comparisons([bad], METHODS)
+    wrong_task = replace(TASKS["bookcovers"], comparisons=(("deepset", "telea"),))
+    with pytest.raises(UsageError, match="'telea' does not support it"):
+        check_comparisons([wrong_task], METHODS)
+
+
+def test_split_sizes_cover_every_sized_metric():
+    diff = _differences(_rows(30)).copy()
+    ssim = diff[diff.metric == "psnr"].assign(metric="ssim", half_width=0.01)
+    sizes = _aggregate.estimate_split_sizes(pd.concat([diff, ssim]))
+    assert list(sizes["metric"]) == ["psnr", "ssim"]
+    assert sizes.set_index("metric").loc["ssim", "n_needed"] == 30 * 4  # (0.01 / 0.005)^2
+
+
 def test_estimate_split_sizes_reads_a_results_directory(tmp_path):
     diff = _differences(_rows(40))
     diff.to_csv(tmp_path / "differences.csv", index=False)
@@ -157,7 +200,7 @@ def test_harness_writes_differences_and_split_sizes(tmp_path, capsys):
     assert "differences.csv" in run["files"] and "differences" in run["protocol"]
     assert "split size: toyviews: psnr of net-median - " in capsys.readouterr().err
     page = (out / "report" / "index.html").read_text()
-    assert "Learned models against the best classical method" in page and "id='d-toyviews'" in page
+    assert "Primary comparisons" in page and "id='d-toyviews'" in page
     assert f"<b>{sizes['n_needed'].item()}</b> sequences" in page
 
 
