@@ -36,6 +36,12 @@ resamples of the sequence indices (the same indices for both methods, which
 is what cancels the between-sequence variance), seeded by
 ``SeedSequence([BOOTSTRAP_SEED, crc32("task|method|reference|metric|n")])``.
 
+Ranks
+-----
+Ranks are rank groups (:data:`RANK_RULE`): a method's rank is shared with
+the highest-placed method above it that it cannot be told apart from by the
+paired interval, so 0.004 dB apart is "1=", "1=", not 1 and 2.
+
 :func:`estimate_split_sizes` turns the interval half-widths into the test
 split size each task needs for a target half-width, assuming the half-width
 shrinks as ``1 / sqrt(n)``: ``n_needed = ceil(n * (half_width / target)^2)``.
@@ -68,7 +74,8 @@ _DEFAULT_HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "label_accuracy": True,
 
 AGGREGATE_COLUMNS = [
     "task", "method", "base_method", "variant", "metric", "condition", "higher_is_better",
-    "mean", "ci_low", "ci_high", "std", "n_samples", "n_scores", "n_failed", "n_not_applicable", "runtime_s", "rank",
+    "mean", "ci_low", "ci_high", "std", "n_samples", "n_scores", "n_failed", "n_not_applicable", "runtime_s",
+    "rank", "rank_label",
     "ci_level", "n_resamples", "bootstrap_seed",
 ]
 
@@ -190,6 +197,7 @@ def aggregate(
             groups[(t, m, metric, None if n is None or pd.isna(n) else int(n))] = g
 
     out = []
+    per_seq_by_label: dict[tuple, pd.Series] = {}
     for t, b, n in sorted(attempted, key=lambda k: (k[0], k[1], -1 if k[2] is None else k[2])):
         labels = [(b, "")]
         if (t, b) in gain_unknown:
@@ -209,7 +217,9 @@ def aggregate(
                     rec.update(mean=np.nan, ci_low=np.nan, ci_high=np.nan, std=np.nan,
                                n_samples=0, n_scores=0, runtime_s=np.nan)
                 else:
-                    per_seq = g.groupby("sample", sort=True)["value"].mean().to_numpy(np.float64)
+                    seq_means = g.groupby("sample", sort=True)["value"].mean()
+                    per_seq_by_label[(t, label, metric, n)] = seq_means
+                    per_seq = seq_means.to_numpy(np.float64)
                     lo, hi = bootstrap_ci(per_seq, key=_key(t, label, metric, n))
                     rec.update(
                         mean=float(per_seq.mean()), ci_low=lo, ci_high=hi,
@@ -222,21 +232,61 @@ def aggregate(
     if not len(agg):
         return agg
     agg["condition"] = agg["condition"].astype("Int64")
-    agg["rank"] = _rank(agg)
+    agg["rank"], agg["rank_label"] = _rank_groups(agg, per_seq_by_label)
     return agg
 
 
-def _rank(agg: pd.DataFrame) -> pd.Series:
-    """Competition rank (1 = best, ties share the best rank) within each
-    (task, metric, n views); methods without a score get no rank."""
+RANK_RULE = (
+    "Rank groups: the methods are placed by mean, best first; walking down, a method shares the rank of the "
+    "highest-placed method above it whose paired difference to it (per-sequence values on the sequences both "
+    "scored, 95% percentile bootstrap) has an interval that includes 0, else it takes its own place. Ties do "
+    "not chain: a method tied only with the second of a group takes rank 2, not 1. A shared rank reads '1='."
+)
+
+
+def _rank_groups(agg: pd.DataFrame, per_seq: Mapping[tuple, pd.Series]) -> tuple[pd.Series, pd.Series]:
+    """Rank and rank label (``"1="`` when shared) within each (task, metric, n), by :data:`RANK_RULE`.
+
+    ``per_seq`` maps ``(task, method label, metric, n)`` to the per-sequence
+    means; methods without a score get no rank. The paired intervals come
+    from :func:`paired_bootstrap_difference` seeded by
+    ``"rank|task|method|other|metric|n"``.
+    """
     rank = pd.Series(pd.NA, index=agg.index, dtype="Int64")
-    for _, g in agg.groupby(["task", "metric", "condition"], dropna=False):
+    label = pd.Series("", index=agg.index, dtype=object)
+    for (t, metric, n), g in agg.groupby(["task", "metric", "condition"], dropna=False, sort=False):
+        n = None if pd.isna(n) else int(n)
         scored = g[g["mean"].notna()]
         if not len(scored):
             continue
-        asc = not bool(scored["higher_is_better"].iloc[0])
-        rank.loc[scored.index] = scored["mean"].rank(method="min", ascending=asc).astype("int64")
-    return rank
+        higher = bool(scored["higher_is_better"].iloc[0])
+        placed = scored.assign(_key=-scored["mean"] if higher else scored["mean"]).sort_values(
+            ["_key", "method"], kind="stable")
+        methods = list(placed["method"])
+        ranks: list[int] = []
+        for i, m in enumerate(methods):
+            ranks.append(i + 1)
+            for j in range(i):
+                if _tied(per_seq.get((t, m, metric, n)), per_seq.get((t, methods[j], metric, n)),
+                         key=f"rank|{t}|{m}|{methods[j]}|{metric}|{'' if n is None else n}"):
+                    ranks[i] = j + 1
+                    break
+        shared = {r for r in ranks if ranks.count(r) > 1}
+        rank.loc[placed.index] = ranks
+        label.loc[placed.index] = [f"{r}=" if r in shared else str(r) for r in ranks]
+    return rank, label
+
+
+def _tied(a: pd.Series | None, b: pd.Series | None, *, key: str) -> bool:
+    """True when the paired interval of ``a - b`` over the sequences both scored includes 0."""
+    if a is None or b is None:
+        return False
+    common = a.index.intersection(b.index)
+    if not len(common):
+        return False
+    _, lo, hi = paired_bootstrap_difference(a.loc[common].to_numpy(np.float64), b.loc[common].to_numpy(np.float64),
+                                            key=key)
+    return bool(lo <= 0.0 <= hi)
 
 
 # ---------------------------------------------------------------- paired differences

@@ -50,7 +50,7 @@ returning one, so a model can be scored without editing the repository.
 Results directory (``--out``, default ``results/<UTC timestamp>``)::
 
     rows.parquet, rows.csv            one row per (task, method, metric, sample, n, draw)
-    aggregates.parquet, aggregates.csv  mean, 95% CI, rank, runtime per (task, method, metric, n)
+    aggregates.parquet, aggregates.csv  mean, 95% CI, rank group, runtime per (task, method, metric, n)
     differences.parquet, differences.csv  primary comparisons per (task, n, metric): paired difference, 95% CI
     split_sizes.parquet, split_sizes.csv  per task and sized metric: split size for the target half-width
     failures.parquet, failures.csv    failed calls with the error message
@@ -495,7 +495,7 @@ _PROTOCOL = {
     "aggregate": "mean over sequences of the per-sequence mean over draws",
     "ci": f"{int(_aggregate.CI_LEVEL * 100)}% percentile bootstrap over sequences, "
           f"{_aggregate.N_RESAMPLES} resamples, seed {_aggregate.BOOTSTRAP_SEED} + crc32(group)",
-    "rank": "competition rank of the mean within (task, metric, n views); 1 is best",
+    "rank": "rank groups within (task, metric, n views); 1 is best. " + _aggregate.RANK_RULE,
     "differences": "primary comparisons per (task, n): the best learned model minus the classical method "
                    "(raw score) with the best mean of the task's primary (first) metric, and every "
                    "(method, reference) pair the task declares (tasks.<name>.comparisons; a tuple side is "

@@ -72,7 +72,7 @@ def load_results(results_dir: str | Path) -> dict[str, Any]:
 
 
 _TEXT_COLUMNS = ("task", "method", "base_method", "variant", "metric", "stage", "error", "condition_list",
-                 "reference", "primary_metric", "comparison")
+                 "reference", "primary_metric", "comparison", "rank_label")
 _INT_COLUMNS = ("condition", "rank", "n_samples", "n_scores", "n_failed", "n_not_applicable", "calls", "n_needed")
 
 
@@ -190,7 +190,11 @@ def _header(run: dict) -> str:
         f"<code>{_e(sha[:12])}</code>{_e(dirty)} · <code>{_e(run.get('command', ''))}</code></p>"
         "<p class=meta>Means over test sequences with 95% bootstrap intervals over sequences "
         "(see <a href='#provenance'>protocol</a>); rank 1 is best; runtime is seconds per restore call.</p>"
-        "</header>"
+        f"<p class=meta id=rank-rule>Ranks: {_e((run.get('protocol') or {}).get('rank', 'not recorded'))}</p>"
+        + ("<p class=warn id=indicative><b>Quick run: its ranks are indicative only</b> (a few sequences per "
+           "task; most differences are within the intervals). The full split is <code>make leaderboard</code>.</p>"
+           if run.get("quick") else "")
+        + "</header>"
     )
 
 
@@ -250,12 +254,16 @@ def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool
     by_method: dict[str, dict[str, dict]] = {}
     for rec in agg.to_dict("records"):
         by_method.setdefault(rec["method"], {})[rec["metric"]] = rec
-    # Row order: the saved rank of the first metric (unranked last), then name.
+    # Row order: the saved rank of the first metric (unranked last), then its mean within a rank group, then name.
     first = metrics[0]
 
     def order(m: str) -> tuple:
-        r = by_method[m].get(first, {}).get("rank")
-        return (1, 0, m) if _isnan(r) else (0, int(r), m)
+        rec = by_method[m].get(first, {})
+        r = rec.get("rank")
+        if _isnan(r):
+            return (1, 0, 0.0, m)
+        mean = float(rec["mean"])
+        return (0, int(r), -mean if rec.get("higher_is_better", True) else mean, m)
 
     # Metrics after the first DEFAULT_METRICS are hidden until "all metrics" is ticked (class more).
     more = {m: " more" if i >= DEFAULT_METRICS else "" for i, m in enumerate(metrics)}
@@ -288,7 +296,7 @@ def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool
             cells.append(
                 f"<td data-sort='{_e(repr(float(r['mean'])))}' class='metric{more[metric]}'>{_e(_fmt(r['mean']))}"
                 f"<br><span class=ci>[{_e(_fmt(r['ci_low']))}, {_e(_fmt(r['ci_high']))}]</span></td>"
-                f"<td data-sort='{_e(r['rank'])}' class='rank{more[metric]}'>{_e(r['rank'])}</td>"
+                f"<td data-sort='{_e(r['rank'])}' class='rank{more[metric]}'>{_e(_rank_label(r))}</td>"
             )
         runtime = any_rec.get("runtime_s")
         failed = any_rec.get("n_failed", 0)
@@ -304,6 +312,12 @@ def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool
         f"{' hidden' if hidden else ''}><caption>{caption}</caption><thead><tr>{''.join(head)}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+def _rank_label(rec: dict) -> str:
+    """The saved rank group label ("1="); the bare rank in results written before rank groups."""
+    label = rec.get("rank_label")
+    return str(rec["rank"]) if _isnan(label) or label == "" else str(label)
 
 
 def _differences(task: str, diff: pd.DataFrame, metrics: list[str], sizes: pd.DataFrame | None, *,
@@ -534,7 +548,7 @@ table.board th.asc::after{content:" ▲"}table.board th.desc::after{content:" �
 table.board tbody tr:nth-child(even){background:#fafafa}
 table.board .more{display:none}body.all-metrics table.board .more{display:table-cell}
 td.variant{font-style:italic}.ci{color:#777;font-size:.78em;white-space:normal;display:inline-block;max-width:7em}td.rank,th.rank{color:#555;font-size:.85em}
-.failed{color:#b00020}.na{color:#777;font-style:italic}.err{color:#b00020;font-size:.85em;white-space:normal;word-break:break-word;text-align:left !important}
+.failed{color:#b00020}.na{color:#777;font-style:italic}.warn{background:#fff4d6;padding:.3em .6em}.err{color:#b00020;font-size:.85em;white-space:normal;word-break:break-word;text-align:left !important}
 .plots{display:flex;flex-wrap:wrap;gap:1em}.plots figure{margin:0}.plots img{max-width:520px;width:100%}
 .tiles{display:flex;flex-wrap:wrap;gap:.5em;align-items:flex-start;margin-bottom:.5em}
 .tile{margin:0;width:150px;font-size:.78em}.tile img{width:150px;height:auto;image-rendering:pixelated;border:1px solid #ccc}

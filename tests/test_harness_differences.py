@@ -219,3 +219,42 @@ def test_gain_table_share_of_error(tmp_path):
     assert len(lines) == 4 and "gain-corrected" not in table
     assert lines[2].startswith("| b |") and "25.00 / 25.00 / 0 %" in lines[2]
     assert "20.00 / 23.00 / 50 %" in lines[3]  # 1 - 10^(-0.3) = 0.499
+
+
+def _rank_rows(per_method: dict[str, np.ndarray]) -> pd.DataFrame:
+    out = [{"task": "toy", "method": m, "base_method": m, "variant": "", "metric": "psnr", "value": float(v[i]),
+            "sample": i, "condition": None, "draw": 0, "runtime_s": 0.0}
+           for m, v in per_method.items() for i in range(len(v))]
+    rows = pd.DataFrame(out)
+    rows["condition"] = rows["condition"].astype("Int64")
+    return rows
+
+
+def test_rank_groups_share_a_rank_without_chaining():
+    """Issue 25 #4: B is within noise of A (shares rank 1), C within noise of B but clearly below A (rank 2,
+    not 1: ties do not chain), D clearly last; a 0.004 dB gap with no spread is not a tie, with spread it is."""
+    n = 20
+    rng = np.random.default_rng(3)
+    difficulty = rng.normal(30.0, SPREAD, n)
+    e = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)  # +-1 dB per-sequence noise of B against A
+    scores = {
+        "A": difficulty,
+        "B": difficulty - 0.1 + e,  # d(B - A): mean -0.1, half-width ~0.45 -> tied with A
+        "C": difficulty - 0.4,  # d(C - B) = -0.3 - e -> tied with B; d(C - A) = -0.4 exactly -> not tied with A
+        "D": difficulty - 5.0,
+    }
+    agg = _aggregate.aggregate(_rank_rows(scores), pd.DataFrame(), metrics_by_task={"toy": ["psnr"]},
+                               directions={"toy": {"psnr": True}})
+    got = agg.set_index("method")
+    assert list(got.loc[["A", "B", "C", "D"], "rank"]) == [1, 1, 2, 4]
+    assert list(got.loc[["A", "B", "C", "D"], "rank_label"]) == ["1=", "1=", "2", "4"]
+    # lower-is-better metrics place the smallest mean first
+    mse = _aggregate.aggregate(_rank_rows({k: 100 - v for k, v in scores.items()}).assign(metric="mse"),
+                               pd.DataFrame(), metrics_by_task={"toy": ["mse"]}, directions={"toy": {"mse": False}})
+    assert list(mse.set_index("method").loc[["A", "B", "C", "D"], "rank_label"]) == ["1=", "1=", "2", "4"]
+    # two methods 0.004 dB apart: a tie when the per-sequence difference has spread, not when it is constant
+    close = _aggregate.aggregate(_rank_rows({"telea": difficulty, "ns": difficulty - 0.004 + 0.1 * e,
+                                             "exact": difficulty - 0.004}), pd.DataFrame(),
+                                 metrics_by_task={"toy": ["psnr"]}, directions={"toy": {"psnr": True}})
+    labels = dict(zip(close["method"], close["rank_label"]))
+    assert labels == {"telea": "1=", "ns": "1=", "exact": "2"}
