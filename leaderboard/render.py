@@ -32,7 +32,7 @@ import pandas as pd
 
 from generators._runtime import UserError
 
-__all__ = ["render_report", "load_results"]
+__all__ = ["render_report", "load_results", "markdown_table"]
 
 # Metric columns a results table shows before "all metrics" is ticked (issue 15 #7: fit 1280 px).
 DEFAULT_METRICS = 3
@@ -135,6 +135,39 @@ def render_report(results_dir: str | Path, out_dir: str | Path | None = None) ->
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+def markdown_table(results_dir: str | Path) -> str:
+    """The README's results table: per task, every method's rank group and primary-metric mean [95% CI].
+
+    Primary metric: the task's first; for tasks with a condition axis, the
+    largest condition (e.g. 9 views). Read from the saved aggregates like the
+    HTML report; a quick run's table says its ranks are indicative only.
+    """
+    res = load_results(results_dir)
+    run, agg = res["run"], res["aggregates"]
+    lines = ["| task | rank | method | primary metric, mean [95% CI] |", "|---|---|---|---|"]
+    for name, info in (run.get("tasks") or {}).items():
+        a = agg[agg["task"] == name] if len(agg) else agg
+        metrics = list(info.get("metrics") or [])
+        if not len(a) or not metrics:
+            continue
+        a = a[a["metric"] == metrics[0]]
+        conds = [int(n) for n in a["condition"].dropna().unique()]
+        at = ""
+        if conds:
+            a = a[a["condition"] == max(conds)]
+            at = f", {max(conds)} {_unit(info.get('axis') or 'views', max(conds))}"
+        a = a[a["mean"].notna()]
+        hib = bool(a["higher_is_better"].iloc[0]) if len(a) else True
+        a = a.assign(_key=-a["mean"] if hib else a["mean"]).sort_values(["rank", "_key", "method"])
+        for rec in a.to_dict("records"):
+            method = str(rec["method"]).replace("|", "\\|")
+            lines.append(f"| {name} ({info.get('size', '?')}{at}) | {_rank_label(rec)} | {method} | "
+                         f"{metrics[0]} {_fmt(rec['mean'])} [{_fmt(rec['ci_low'])}, {_fmt(rec['ci_high'])}] |")
+    if run.get("quick"):
+        lines.append("\nQuick run: its ranks are indicative only.")
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- formatting
