@@ -42,6 +42,13 @@ metrics score the prediction against ``Sample.target[Task.target_key]``.
   the test-split size at which it would be known to +-0.3 dB PSNR (0.005
   SSIM, 0.005 in-mask accuracy; printed at the end of the run).
 
+An interrupted run (Ctrl-C, a killed job) resumes where it stopped: run the
+same command with the same ``--out`` again. Finished units are saved under
+``<out>/partial/`` as they come in and reused when they were scored on the
+same dataset hash, split size, seed, git sha and library versions; saved
+units of another are refused with one line, never mixed in
+(:mod:`benchmarks._resume`).
+
 ``--methods`` takes registered names and/or ``module:object`` entries: the
 module is imported and ``object`` (a dotted attribute path) is either a
 method (``name``, ``tasks``, ``restore``) or a zero-argument factory/class
@@ -88,7 +95,7 @@ import pandas as pd
 from generators._runtime import UserError, single_thread_env
 from generators.task import Method, Task, lookup, supports
 
-from . import _aggregate, _cache, _examples, _provenance, _scoring
+from . import _aggregate, _cache, _examples, _provenance, _resume, _scoring
 
 __all__ = ["main", "run_benchmark", "resolve_methods", "resolve_tasks", "check_comparisons"]
 
@@ -302,7 +309,8 @@ def run_benchmark(
         quick=quick, workers=workers, cache=cache, task_info=task_info, not_applicable=scored.not_applicable,
         tables=tables,
     )
-    (out / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
+    _resume._write_atomic(out / "run.json", json.dumps(run_info, indent=2, default=str).encode())
+    _resume.PartialResults(out).remove()  # finished: nothing left to resume
     return out
 
 
@@ -394,13 +402,26 @@ def _score_all(contexts: Mapping[str, _scoring.TaskContext], task_info: dict, *,
                git_sha: str, versions: str) -> _Scored:
     """Score every (sample, method) of every task in one worker pool; write the example images."""
     scored = _Scored()
+    partial = _resume.PartialResults(out)
+    headers = {name: {"task": name, "split_size": info["size"], "seed": info["seed"],
+                      "dataset_hash": info["dataset_hash"], "git_sha": git_sha, "versions": versions}
+               for name, info in task_info.items()}
+    done = {name: partial.load(name, headers[name]) for name in contexts}  # refuses a mismatch before scoring
     n_units = sum(task_info[name]["size"] * len(ctx.methods) for name, ctx in contexts.items())
     with _Scorer(contexts, min(workers, n_units)) as scorer:
         for name, ctx in contexts.items():
             task, info = ctx.task, task_info[name]
             t0 = time.perf_counter()
-            results = scorer.run([(name, i, m) for i in range(info["size"]) for m in ctx.methods])
+            units = [(name, i, m) for i in range(info["size"]) for m in ctx.methods]
+            todo = [u for u in units if u not in done[name]]
+            if len(todo) < len(units):
+                print(f"{name}: resuming: {len(units) - len(todo)} of {len(units)} units already scored in "
+                      f"{partial.root}", file=sys.stderr)
+            with partial.writer(name, headers[name]) as save:
+                new = dict(zip(todo, scorer.run(todo, on_result=lambda i, res: save(todo[i], res))))
+            results = [done[name].get(u) or new[u] for u in units]
             info["score_s"] = round(time.perf_counter() - t0, 3)
+            info["units_resumed"] = len(units) - len(todo)
             extra = {"seed": task.test_seed, "split_size": info["size"], "dataset_hash": info["dataset_hash"],
                      "git_sha": git_sha}
             rows = [r | extra | {"versions": versions} for res in results for r in res.rows]
@@ -448,6 +469,7 @@ def _summarise(scored: _Scored, plan, task_info: dict, *, learned: list[str], gi
         print(f"split size: {line}", file=sys.stderr)
     if len(agg):
         agg["seed"] = agg["task"].map({k: v["seed"] for k, v in task_info.items()})
+        agg["split_size"] = agg["task"].map({k: v["size"] for k, v in task_info.items()}).astype("int64")
         agg["dataset_hash"] = agg["task"].map({k: v["dataset_hash"] for k, v in task_info.items()})
         agg["git_sha"] = git_sha
         agg["versions"] = versions
@@ -545,12 +567,15 @@ class _Scorer:
             initargs=(self.contexts, self._markers),
         )
 
-    def run(self, units: list[tuple[str, int, str]]) -> list[_scoring.UnitResult]:
+    def run(self, units: list[tuple[str, int, str]], on_result=None) -> list[_scoring.UnitResult]:
+        """Score ``units``; ``on_result(i, result)`` is called once per unit as its final result arrives."""
         progress = _progress(len(units), units[0][0] if units else "")
+        done = on_result or (lambda i, res: None)
         if self.pool is None:
             results = []
-            for unit in units:
+            for i, unit in enumerate(units):
                 results.append(_scoring.run_unit(unit))
+                done(i, results[-1])
                 progress()
             return results
         results: list = [None] * len(units)
@@ -561,6 +586,7 @@ class _Scorer:
             for i, fut in futures.items():
                 try:
                     results[i] = fut.result()
+                    done(i, results[i])
                     progress()
                 except BrokenProcessPool:
                     broken.append(i)
@@ -574,6 +600,7 @@ class _Scorer:
             isolate = [i for i in broken if units[i] in suspects] or broken
             for i in isolate:
                 results[i] = self._run_alone(units[i])
+                done(i, results[i])
                 progress()
             todo = [i for i in broken if results[i] is None]
             self._start_pool()
@@ -651,13 +678,18 @@ def _write_table(df: pd.DataFrame, stem: Path) -> None:
 def _prepare_out(out: Path) -> None:
     """Create ``out``; clear the harness's own outputs from an earlier run there.
 
-    A directory that exists, is not empty and holds no ``run.json`` is refused:
-    it is not ours to overwrite.
+    A directory that exists, is not empty and holds neither ``run.json`` (a
+    finished run: all of it is replaced) nor ``partial/`` (an interrupted
+    run: its saved units are kept and resumed, :mod:`benchmarks._resume`) is
+    refused: it is not ours to overwrite.
     """
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "run.json").is_file())):
+    finished, partial = (out / "run.json").is_file(), (out / _resume.DIRNAME).is_dir()
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not finished and not partial)):
         raise UsageError(f"--out {out} exists and is not a results directory of an earlier run; "
                          "give a new or empty directory")
     out.mkdir(parents=True, exist_ok=True)
+    if finished:
+        _resume.PartialResults(out).remove()
     for sub in ("examples", "report"):
         if (out / sub).is_dir():
             shutil.rmtree(out / sub)

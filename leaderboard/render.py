@@ -65,10 +65,32 @@ def load_results(results_dir: str | Path) -> dict[str, Any]:
     failures = _read_table(root, "failures_summary", required=False)
     differences = _read_table(root, "differences", required=False)
     split_sizes = _read_table(root, "split_sizes", required=False)
+    _check_provenance(root, run, aggregates)
     ex_path = root / "examples" / "examples.json"
     examples = json.loads(ex_path.read_text()) if ex_path.is_file() else []
     return {"root": root, "run": run, "aggregates": aggregates, "differences": differences,
             "split_sizes": split_sizes, "failures_summary": failures, "examples": examples}
+
+
+def _check_provenance(root: Path, run: dict, aggregates: pd.DataFrame) -> None:
+    """Every saved aggregate row describes the run in ``run.json``: same dataset hash and split size per task,
+    same git sha; a folder mixing runs (rows copied in from another one) is refused, never rendered."""
+    tasks = run.get("tasks") or {}
+    expect = {"dataset_hash": {t: i.get("dataset_hash") for t, i in tasks.items()},
+              "split_size": {t: i.get("size") for t, i in tasks.items()}}
+    for col, by_task in expect.items():
+        if col not in aggregates or not len(aggregates):
+            continue
+        for task, value in aggregates[["task", col]].drop_duplicates().itertuples(index=False):
+            want = by_task.get(task)
+            if want is None or str(value) != str(want):
+                raise ResultsError(f"{root}: aggregates of task {task!r} have {col} {value!r}, but run.json says "
+                                   f"{want!r}; the folder mixes results of different runs")
+    if "git_sha" in aggregates and len(aggregates):
+        shas = set(aggregates["git_sha"].astype(str)) - {str(run.get("git_sha"))}
+        if shas:
+            raise ResultsError(f"{root}: aggregates come from code version {sorted(shas)[0]!r}, but run.json says "
+                               f"{run.get('git_sha')!r}; the folder mixes results of different runs")
 
 
 _TEXT_COLUMNS = ("task", "method", "base_method", "variant", "metric", "stage", "error", "condition_list",
