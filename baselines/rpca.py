@@ -310,6 +310,7 @@ class RobustPCA:
     name: str = "rpca"
     tasks: tuple[str, ...] = ("views",)
     max_iter: int = MAX_ITER
+    min_views: int = 2  # one column has no low-rank structure: n = 1 is not applicable, not a failure
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         return estimate_background_rpca(inputs["views"], max_iter=self.max_iter)

@@ -18,21 +18,29 @@ group's ``"task|method|metric|n"``, so every interval is reproducible and
 independent of the order and number of groups. With a single sequence the
 interval collapses onto the mean.
 
-Paired differences (learned model minus best classical method)
---------------------------------------------------------------
+Paired differences: the primary comparisons
+-------------------------------------------
 Two methods scored on the same sequences share each sequence's difficulty,
 which dominates the width of each one's interval (0.5-0.7 dB on bookcovers
-at 50 sequences, issue 14). :func:`paired_differences` compares every learned
-model with the *reference*: the classical method (not learned, raw score,
-not a gain-corrected variant, which uses the target) with the best mean of
-the task's primary metric (its first metric, the one the leaderboard ranks
-by), chosen per (task, n). For every metric the per-sequence values of both
-methods are paired on the sequences both scored, ``d_i = model_i -
-reference_i``; the reported ``mean_diff`` is the mean of ``d`` and the 95%
-interval the percentile bootstrap of that mean: ``N_DIFF_RESAMPLES``
+at 50 sequences, issue 14). :func:`paired_differences` reports a task's
+*primary comparisons* (issue 25): the best learned model against the best
+classical method (not learned, raw score, not a gain-corrected variant,
+which uses the target), both by the mean of the task's primary metric (its
+first, the one the leaderboard ranks by), chosen per (task, n); and every
+``(method, reference)`` pair the task declares (``Task.comparisons``: the
+orderings its field's papers claim). For every metric the per-sequence
+values of both methods are paired on the sequences both scored, ``d_i =
+method_i - reference_i``; the reported ``mean_diff`` is the mean of ``d`` and
+the 95% interval the percentile bootstrap of that mean: ``N_DIFF_RESAMPLES``
 resamples of the sequence indices (the same indices for both methods, which
 is what cancels the between-sequence variance), seeded by
-``SeedSequence([BOOTSTRAP_SEED, crc32("task|model|reference|metric|n")])``.
+``SeedSequence([BOOTSTRAP_SEED, crc32("task|method|reference|metric|n")])``.
+
+Ranks
+-----
+Ranks are rank groups (:data:`RANK_RULE`): a method's rank is shared with
+the highest-placed method above it that it cannot be told apart from by the
+paired interval, so 0.004 dB apart is "1=", "1=", not 1 and 2.
 
 :func:`estimate_split_sizes` turns the interval half-widths into the test
 split size each task needs for a target half-width, assuming the half-width
@@ -57,24 +65,28 @@ BOOTSTRAP_SEED = 20_240_517
 N_DIFF_RESAMPLES = 2000
 SIZING_METRIC = "psnr"
 TARGET_HALF_WIDTH = 0.3  # dB of PSNR: issue 14's bar for the learned-vs-best-classical difference
+SIZING_TARGETS = {"psnr": TARGET_HALF_WIDTH, "ssim": 0.005, "acc_in": 0.005}
+"""Issue 25's bars for every primary comparison's 95% half-width, by metric (``acc_in``: roadseg's
+in-mask label accuracy, its first metric); the metrics :func:`estimate_split_sizes` sizes."""
 
 # Directions of the suite's metrics, used when a task does not declare one.
 _DEFAULT_HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "label_accuracy": True, "mean_iou": True}
 
 AGGREGATE_COLUMNS = [
     "task", "method", "base_method", "variant", "metric", "condition", "higher_is_better",
-    "mean", "ci_low", "ci_high", "std", "n_samples", "n_scores", "n_failed", "runtime_s", "rank",
+    "mean", "ci_low", "ci_high", "std", "n_samples", "n_scores", "n_failed", "n_not_applicable", "runtime_s",
+    "rank", "rank_label",
     "ci_level", "n_resamples", "bootstrap_seed",
 ]
 
 DIFFERENCE_COLUMNS = [
-    "task", "method", "reference", "metric", "condition", "higher_is_better", "primary_metric",
+    "task", "comparison", "method", "reference", "metric", "condition", "higher_is_better", "primary_metric",
     "mean_diff", "ci_low", "ci_high", "half_width", "method_mean", "reference_mean", "n_samples",
-    "ci_level", "n_resamples", "bootstrap_seed",
+    "target_half_width", "n_needed", "ci_level", "n_resamples", "bootstrap_seed",
 ]
 SPLIT_SIZE_COLUMNS = [
-    "task", "metric", "target_half_width", "n_samples", "half_width", "method", "reference", "condition",
-    "n_needed",
+    "task", "metric", "target_half_width", "n_samples", "half_width", "comparison", "method", "reference",
+    "condition", "n_needed",
 ]
 
 
@@ -123,6 +135,7 @@ def aggregate(
     metrics_by_task: Mapping[str, Iterable[str]],
     directions: Mapping[str, Mapping[str, bool]],
     gain_unknown: Iterable[tuple[str, str]] = (),
+    not_applicable: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Aggregate per-sample rows into one row per (task, method, metric, n).
 
@@ -139,16 +152,27 @@ def aggregate(
         ``Task.higher_is_better`` of every task.
     gain_unknown : iterable of (task, base method)
         Methods that also get a gain-corrected score.
+    not_applicable : DataFrame, optional
+        Calls a method declared it cannot take (columns task, base_method,
+        condition ...; :func:`generators.task.not_applicable`).
 
     Returns
     -------
     DataFrame with :data:`AGGREGATE_COLUMNS`. A (method, n) that failed on
-    every sample has ``mean`` NaN, ``n_samples`` 0 and ``n_failed`` > 0.
+    every sample has ``mean`` NaN, ``n_samples`` 0 and ``n_failed`` > 0; one
+    that is not applicable has ``mean`` NaN and ``n_not_applicable`` > 0
+    (neither is ranked).
     """
     gain_unknown = set(gain_unknown)
-    # Every (task, base method, n) that was attempted, scored or failed.
+    not_applicable = not_applicable if not_applicable is not None else pd.DataFrame()
+    # Every (task, base method, n) that was attempted: scored, failed or not applicable.
     attempted = set()
-    for frame in (rows, failures):
+    n_not_applicable: dict[tuple, int] = {}
+    if len(not_applicable):
+        for t, b, n in not_applicable[["task", "base_method", "condition"]].itertuples(index=False):
+            k = (t, b, None if pd.isna(n) else int(n))
+            n_not_applicable[k] = n_not_applicable.get(k, 0) + 1
+    for frame in (rows, failures, not_applicable):
         if len(frame):
             for t, b, n in frame[["task", "base_method", "condition"]].itertuples(index=False):
                 attempted.add((t, b, None if pd.isna(n) else int(n)))
@@ -173,6 +197,7 @@ def aggregate(
             groups[(t, m, metric, None if n is None or pd.isna(n) else int(n))] = g
 
     out = []
+    per_seq_by_label: dict[tuple, pd.Series] = {}
     for t, b, n in sorted(attempted, key=lambda k: (k[0], k[1], -1 if k[2] is None else k[2])):
         labels = [(b, "")]
         if (t, b) in gain_unknown:
@@ -185,13 +210,16 @@ def aggregate(
                     "task": t, "method": label, "base_method": b, "variant": variant, "metric": metric,
                     "condition": n, "higher_is_better": hib,
                     "n_failed": restore_failed.get((t, b, n), 0) + metric_failed.get((t, label, metric, n), 0),
+                    "n_not_applicable": n_not_applicable.get((t, b, n), 0),
                     "ci_level": CI_LEVEL, "n_resamples": N_RESAMPLES, "bootstrap_seed": BOOTSTRAP_SEED,
                 }
                 if g is None or not len(g):
                     rec.update(mean=np.nan, ci_low=np.nan, ci_high=np.nan, std=np.nan,
                                n_samples=0, n_scores=0, runtime_s=np.nan)
                 else:
-                    per_seq = g.groupby("sample", sort=True)["value"].mean().to_numpy(np.float64)
+                    seq_means = g.groupby("sample", sort=True)["value"].mean()
+                    per_seq_by_label[(t, label, metric, n)] = seq_means
+                    per_seq = seq_means.to_numpy(np.float64)
                     lo, hi = bootstrap_ci(per_seq, key=_key(t, label, metric, n))
                     rec.update(
                         mean=float(per_seq.mean()), ci_low=lo, ci_high=hi,
@@ -204,21 +232,61 @@ def aggregate(
     if not len(agg):
         return agg
     agg["condition"] = agg["condition"].astype("Int64")
-    agg["rank"] = _rank(agg)
+    agg["rank"], agg["rank_label"] = _rank_groups(agg, per_seq_by_label)
     return agg
 
 
-def _rank(agg: pd.DataFrame) -> pd.Series:
-    """Competition rank (1 = best, ties share the best rank) within each
-    (task, metric, n views); methods without a score get no rank."""
+RANK_RULE = (
+    "Rank groups: the methods are placed by mean, best first; walking down, a method shares the rank of the "
+    "highest-placed method above it whose paired difference to it (per-sequence values on the sequences both "
+    "scored, 95% percentile bootstrap) has an interval that includes 0, else it takes its own place. Ties do "
+    "not chain: a method tied only with the second of a group takes rank 2, not 1. A shared rank reads '1='."
+)
+
+
+def _rank_groups(agg: pd.DataFrame, per_seq: Mapping[tuple, pd.Series]) -> tuple[pd.Series, pd.Series]:
+    """Rank and rank label (``"1="`` when shared) within each (task, metric, n), by :data:`RANK_RULE`.
+
+    ``per_seq`` maps ``(task, method label, metric, n)`` to the per-sequence
+    means; methods without a score get no rank. The paired intervals come
+    from :func:`paired_bootstrap_difference` seeded by
+    ``"rank|task|method|other|metric|n"``.
+    """
     rank = pd.Series(pd.NA, index=agg.index, dtype="Int64")
-    for _, g in agg.groupby(["task", "metric", "condition"], dropna=False):
+    label = pd.Series("", index=agg.index, dtype=object)
+    for (t, metric, n), g in agg.groupby(["task", "metric", "condition"], dropna=False, sort=False):
+        n = None if pd.isna(n) else int(n)
         scored = g[g["mean"].notna()]
         if not len(scored):
             continue
-        asc = not bool(scored["higher_is_better"].iloc[0])
-        rank.loc[scored.index] = scored["mean"].rank(method="min", ascending=asc).astype("int64")
-    return rank
+        higher = bool(scored["higher_is_better"].iloc[0])
+        placed = scored.assign(_key=-scored["mean"] if higher else scored["mean"]).sort_values(
+            ["_key", "method"], kind="stable")
+        methods = list(placed["method"])
+        ranks: list[int] = []
+        for i, m in enumerate(methods):
+            ranks.append(i + 1)
+            for j in range(i):
+                if _tied(per_seq.get((t, m, metric, n)), per_seq.get((t, methods[j], metric, n)),
+                         key=f"rank|{t}|{m}|{methods[j]}|{metric}|{'' if n is None else n}"):
+                    ranks[i] = j + 1
+                    break
+        shared = {r for r in ranks if ranks.count(r) > 1}
+        rank.loc[placed.index] = ranks
+        label.loc[placed.index] = [f"{r}=" if r in shared else str(r) for r in ranks]
+    return rank, label
+
+
+def _tied(a: pd.Series | None, b: pd.Series | None, *, key: str) -> bool:
+    """True when the paired interval of ``a - b`` over the sequences both scored includes 0."""
+    if a is None or b is None:
+        return False
+    common = a.index.intersection(b.index)
+    if not len(common):
+        return False
+    _, lo, hi = paired_bootstrap_difference(a.loc[common].to_numpy(np.float64), b.loc[common].to_numpy(np.float64),
+                                            key=key)
+    return bool(lo <= 0.0 <= hi)
 
 
 # ---------------------------------------------------------------- paired differences
@@ -267,11 +335,48 @@ def best_reference(agg: pd.DataFrame, *, task: str, condition, metric: str, lear
     """
     a = agg[(agg["task"] == task) & (agg["metric"] == metric) & _same_condition(agg["condition"], condition)]
     a = a[(a["variant"].fillna("") == "") & ~a["base_method"].isin(set(learned)) & a["mean"].notna()]
+    return _best(a)
+
+
+def _best(a: pd.DataFrame) -> str | None:
+    """The method of the best mean among aggregate rows of one metric (ties: first name); None if empty."""
+    a = a[a["mean"].notna()]
     if not len(a):
         return None
     higher = bool(a["higher_is_better"].iloc[0])
     a = a.sort_values("method", kind="stable")
     return str(a.loc[a["mean"].idxmax() if higher else a["mean"].idxmin(), "method"])
+
+
+BEST_LEARNED_VS_CLASSICAL = "best learned − best classical"
+"""``comparison`` label of the comparison every task gets."""
+
+
+def comparison_label(method, reference) -> str:
+    """``"a − b"``; a side that is a tuple of names reads ``"best of (x, y)"``."""
+    def side(x) -> str:
+        return x if isinstance(x, str) else f"best of ({', '.join(x)})"
+
+    return f"{side(method)} − {side(reference)}"
+
+
+def comparison_names(comparisons: Iterable) -> list[str]:
+    """Every method name a task's declared comparisons mention, in order."""
+    names: dict[str, None] = {}
+    for pair in comparisons:
+        if len(pair) != 2:
+            raise ValueError(f"a comparison is a (method, reference) pair, got {pair!r}")
+        for side in pair:
+            for name in ((side,) if isinstance(side, str) else tuple(side)):
+                names[name] = None
+    return list(names)
+
+
+def _resolve(side, scored: pd.DataFrame) -> str | None:
+    """A comparison side on one (task, condition): the named method if it has a score, or the best
+    of a tuple of names; ``scored`` is the primary metric's raw aggregate rows there."""
+    names = (side,) if isinstance(side, str) else tuple(side)
+    return _best(scored[scored["method"].isin(names)])
 
 
 def paired_differences(
@@ -280,30 +385,42 @@ def paired_differences(
     *,
     learned: Collection[str],
     primary: Mapping[str, str],
+    comparisons: Mapping[str, Iterable] | None = None,
     n_resamples: int = N_DIFF_RESAMPLES,
 ) -> pd.DataFrame:
-    """Every learned model against the best classical method, per (task, n, metric).
+    """The primary comparisons of every task, per (task, n, metric), paired over sequences.
+
+    Per (task, n): the best learned model (best mean of the primary metric)
+    against the best classical method (:func:`best_reference`), then every
+    pair the task declares (``Task.comparisons``, see
+    :class:`generators.task.Task`), each side resolved at that n; a pair
+    whose method was not scored there is left out, and a pair that resolves
+    to the same two methods as an earlier one is reported once with both
+    labels.
 
     Parameters
     ----------
     rows : DataFrame
         The harness's per-call rows (task, method, variant, metric, value, sample, condition).
     agg : DataFrame
-        :func:`aggregate` of ``rows``; picks the reference method.
+        :func:`aggregate` of ``rows``; picks the best methods.
     learned : collection of str
         Names of the learned methods.
     primary : mapping
-        Task name -> the metric that picks the reference.
+        Task name -> the metric that picks the best methods.
+    comparisons : mapping, optional
+        Task name -> its declared ``(method, reference)`` pairs.
 
     Returns
     -------
-    DataFrame with :data:`DIFFERENCE_COLUMNS`, one row per (task, model, n,
-    metric), ``mean_diff`` = model - reference (see module docstring).
+    DataFrame with :data:`DIFFERENCE_COLUMNS`, one row per (task, n,
+    comparison, metric), ``mean_diff`` = method - reference (see module
+    docstring); ``n_needed`` for the metrics of :data:`SIZING_TARGETS`.
     """
-    learned = set(learned)
+    learned, comparisons = set(learned), dict(comparisons or {})
     out = []
-    if not len(rows) or not len(agg) or not learned:
-        return pd.DataFrame(out, columns=DIFFERENCE_COLUMNS)
+    if not len(rows) or not len(agg):
+        return _difference_frame(out)
     raw = rows[rows["variant"].fillna("") == ""]
     raw = raw.assign(_n=raw["condition"].astype("Int64").astype(object).where(raw["condition"].notna(), None))
     per_seq = {
@@ -315,12 +432,18 @@ def paired_differences(
         n = None if pd.isna(n) else int(n)
         if t not in primary:
             continue
-        ref = best_reference(agg, task=t, condition=n, metric=primary[t], learned=learned)
-        if ref is None:
-            continue
         here = agg[(agg["task"] == t) & _same_condition(agg["condition"], n) & (agg["variant"].fillna("") == "")]
-        models = sorted(set(here["method"]) & learned)
-        for model in models:
+        scored = here[(here["metric"] == primary[t]) & here["mean"].notna()]
+        specs: dict[tuple[str, str], list[str]] = {}
+        best_model = _best(scored[scored["base_method"].isin(learned)])
+        ref = best_reference(agg, task=t, condition=n, metric=primary[t], learned=learned)
+        if best_model is not None and ref is not None:
+            specs[(best_model, ref)] = [BEST_LEARNED_VS_CLASSICAL]
+        for a, b in comparisons.get(t, ()):
+            pair = (_resolve(a, scored), _resolve(b, scored))
+            if None not in pair and pair[0] != pair[1]:
+                specs.setdefault(pair, []).append(comparison_label(a, b))
+        for (model, ref), labels in specs.items():
             for rec in here[here["method"] == model].to_dict("records"):
                 metric = rec["metric"]
                 a, b = per_seq.get((t, model, metric, n)), per_seq.get((t, ref, metric, n))
@@ -329,64 +452,89 @@ def paired_differences(
                 vb = b.loc[common].to_numpy(np.float64) if len(common) else np.zeros(0)
                 key = f"{t}|{model}|{ref}|{metric}|{'' if n is None else n}"
                 mean, lo, hi = paired_bootstrap_difference(va, vb, key=key, n_resamples=n_resamples)
+                half = (hi - lo) / 2.0
+                target = SIZING_TARGETS.get(metric)
                 out.append({
-                    "task": t, "method": model, "reference": ref, "metric": metric, "condition": n,
+                    "task": t, "comparison": "; ".join(labels), "method": model, "reference": ref,
+                    "metric": metric, "condition": n,
                     "higher_is_better": bool(rec["higher_is_better"]), "primary_metric": primary[t],
-                    "mean_diff": mean, "ci_low": lo, "ci_high": hi, "half_width": (hi - lo) / 2.0,
+                    "mean_diff": mean, "ci_low": lo, "ci_high": hi, "half_width": half,
                     "method_mean": float(va.mean()) if va.size else np.nan,
                     "reference_mean": float(vb.mean()) if vb.size else np.nan,
-                    "n_samples": int(len(common)), "ci_level": CI_LEVEL, "n_resamples": n_resamples,
-                    "bootstrap_seed": BOOTSTRAP_SEED,
+                    "n_samples": int(len(common)),
+                    "target_half_width": np.nan if target is None else float(target),
+                    "n_needed": _n_needed(len(common), half, target),
+                    "ci_level": CI_LEVEL, "n_resamples": n_resamples, "bootstrap_seed": BOOTSTRAP_SEED,
                 })
-    diff = pd.DataFrame(out, columns=DIFFERENCE_COLUMNS)
+    return _difference_frame(out)
+
+
+def _difference_frame(records: list[dict]) -> pd.DataFrame:
+    diff = pd.DataFrame(records, columns=DIFFERENCE_COLUMNS)
     diff["condition"] = diff["condition"].astype("Int64")
+    diff["n_needed"] = diff["n_needed"].astype("Int64")
     return diff
+
+
+def _n_needed(n: int, half_width: float, target: float | None):
+    """``ceil(n * (half_width / target)^2)``, at least 2; None without a target or a measured spread."""
+    if target is None or n < 2 or not np.isfinite(half_width):
+        return None
+    return max(2, int(np.ceil(n * (half_width / target) ** 2)))
 
 
 def estimate_split_sizes(
     differences: pd.DataFrame | str | os.PathLike,
     *,
-    metric: str = SIZING_METRIC,
-    target_half_width: float = TARGET_HALF_WIDTH,
+    metric: str | None = None,
+    target_half_width: float | None = None,
 ) -> pd.DataFrame:
-    """Test-split size per task for learned-vs-best-classical intervals of half-width ``target_half_width``.
+    """Test-split size per task for primary-comparison intervals of a target half-width.
 
     The half-width of a bootstrap interval of a mean shrinks as ``1 / sqrt(n)``,
     so a difference measured on ``n`` sequences with half-width ``h`` needs
     ``ceil(n * (h / target)^2)`` sequences; a task needs the most any of its
-    (learned model, n views) comparisons needs. A projection from one split,
-    not a guarantee: the spread of the per-sequence differences is itself
-    estimated from ``n`` sequences.
+    primary comparisons (:func:`paired_differences`) at any n needs. A
+    projection from one split, not a guarantee: the spread of the
+    per-sequence differences is itself estimated from ``n`` sequences.
 
     Parameters
     ----------
     differences : DataFrame or path
         :func:`paired_differences` output, or a results directory / a
         ``differences.parquet`` or ``.csv`` file written by ``benchmarks.run``.
-    metric : str
-        The metric whose difference is sized (default PSNR, in dB).
-    target_half_width : float
-        In the metric's units.
+    metric : str, optional
+        The one metric to size; default: every metric of :data:`SIZING_TARGETS`
+        (PSNR when only ``target_half_width`` is given).
+    target_half_width : float, optional
+        In the metric's units; default the metric's :data:`SIZING_TARGETS` entry.
 
     Returns
     -------
-    DataFrame with :data:`SPLIT_SIZE_COLUMNS`, one row per task that has the
-    metric: the current size, the widest half-width, the (model, n) it belongs
-    to and ``n_needed``.
+    DataFrame with :data:`SPLIT_SIZE_COLUMNS`, one row per (task, sized
+    metric): the current size, the widest half-width, the comparison, (method,
+    reference, n) it belongs to and ``n_needed``.
     """
-    if target_half_width <= 0:
-        raise ValueError(f"target_half_width must be > 0, got {target_half_width}")
+    if metric is None and target_half_width is not None:
+        metric = SIZING_METRIC
+    targets = dict(SIZING_TARGETS) if metric is None else {metric: target_half_width or SIZING_TARGETS.get(metric)}
+    for m, target in targets.items():
+        if target is None or target <= 0:
+            raise ValueError(f"target_half_width for {m} must be > 0, got {target}")
     diff = read_differences(differences) if not isinstance(differences, pd.DataFrame) else differences
     out = []
-    d = diff[(diff["metric"] == metric) & diff["half_width"].notna() & (diff["n_samples"] > 1)]
-    for task, g in d.groupby("task", sort=True):
-        need = np.ceil(g["n_samples"].to_numpy(float) * (g["half_width"].to_numpy(float) / target_half_width) ** 2)
+    d = diff[diff["metric"].isin(targets) & diff["half_width"].notna() & (diff["n_samples"] > 1)]
+    for (task, m), g in d.groupby(["task", "metric"], sort=True):
+        target = targets[m]
+        need = np.ceil(g["n_samples"].to_numpy(float) * (g["half_width"].to_numpy(float) / target) ** 2)
         worst = int(np.argmax(need))
         w = g.iloc[worst]
         out.append({
-            "task": task, "metric": metric, "target_half_width": float(target_half_width),
+            "task": task, "metric": m, "target_half_width": float(target),
             "n_samples": int(g["n_samples"].max()), "half_width": float(w["half_width"]),
-            "method": str(w["method"]), "reference": str(w["reference"]), "condition": None if pd.isna(w["condition"]) else int(w["condition"]),
+            "comparison": str(w.get("comparison", "")),
+            "method": str(w["method"]), "reference": str(w["reference"]),
+            "condition": None if pd.isna(w["condition"]) else int(w["condition"]),
             "n_needed": max(2, int(need[worst])),
         })
     sizes = pd.DataFrame(out, columns=SPLIT_SIZE_COLUMNS)
@@ -407,13 +555,13 @@ def read_differences(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def format_split_sizes(sizes: pd.DataFrame) -> list[str]:
-    """One line per task for the run summary."""
+    """One line per (task, sized metric) for the run summary."""
     lines = []
     for r in sizes.to_dict("records"):
         at = "" if r["condition"] is None or pd.isna(r["condition"]) else f" at n={int(r['condition'])}"
         lines.append(
             f"{r['task']}: {r['metric']} of {r['method']} - {r['reference']}{at}: 95% CI half-width "
-            f"{r['half_width']:.2f} on {r['n_samples']} sequences; half-width {r['target_half_width']:g} "
+            f"{r['half_width']:.3g} on {r['n_samples']} sequences; half-width {r['target_half_width']:g} "
             f"needs ~{r['n_needed']} sequences"
         )
     return lines

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from generators.task import Method, Task, ViewSubsets, draw_subset, metric_value
+from generators.task import Method, Task, ViewSubsets, draw_subset, metric_value, not_applicable
 
 DRAWS = ViewSubsets().draws
 """Random view subsets per sequence and per number of views (DRS, sec. 5.1)."""
@@ -96,7 +96,7 @@ class UnitResult:
 
     rows: list[dict] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
-    skipped: list[dict] = field(default_factory=list)
+    not_applicable: list[dict] = field(default_factory=list)  # calls the method declares it cannot take
     # (sample, condition, draw, method label) -> prediction, for the report's examples
     examples: dict[tuple, np.ndarray] = field(default_factory=dict)
 
@@ -144,13 +144,13 @@ def score_unit(
     res = UnitResult()
     target = sample.target[task.target_key]
     gain_unknown = bool(getattr(method, "output_gain_unknown", False))
-    min_views = int(getattr(method, "min_views", 1) or 1)
 
     for call in task.protocol.calls(sample, seed=task.test_seed, index=index):
         n, draw, inputs, views_label = call.condition, call.draw, dict(call.inputs), call.label
         base = {"task": task.name, "base_method": method.name, "sample": index, "condition": n, "draw": draw}
-        if isinstance(n, (int, np.integer)) and n < min_views:
-            res.skipped.append({**base, "reason": f"min_views={min_views}"})
+        reason = not_applicable(method, call)
+        if reason is not None:  # declared by the method (Method protocol): not a failure
+            res.not_applicable.append({**base, "reason": reason})
             continue
         t0 = time.perf_counter()
         try:

@@ -14,13 +14,15 @@ generator's default is CARLA's 800x600), where PatchMatch on label maps
 stays affordable and the layout network was trained.
 """
 
+from dataclasses import replace
+
 from baselines import BASELINES
 from baselines.fingerprint import FingerprintIdentity, FingerprintMedian, GaborEnhancement
 from generators import bookcovers, captions, coverfill, fingerprints, reflections, roadseg
 from generators.task import Method, Task
 from models import MODELS
 
-__all__ = ["TASKS", "METHODS"]
+__all__ = ["TASKS", "METHODS", "COMPARISONS"]
 
 TASKS: dict[str, Task] = {
     t.name: t
@@ -34,6 +36,28 @@ TASKS: dict[str, Task] = {
         roadseg.make_task(size=(300, 400)),
     )
 }
+
+# Primary comparisons (Task.comparisons): the orderings each field's papers claim, (method, reference),
+# reported as method minus reference; a tuple side is the best of its methods. Best learned vs best
+# classical is added for every task by the harness. tests/test_harness_differences.py checks every name.
+_ALIGNED = ("aligned-median", "aligned-min", "aligned-weiss")
+_FINGERPRINTS = (("fp-unet", "fp-residual-cnn"),)
+COMPARISONS: dict[str, tuple] = {
+    "bookcovers": (("deepset", "weiss"),),  # Deep Residual Sets vs Weiss's ML estimate (raw), at every n
+    "fingerprints": _FINGERPRINTS,
+    "fingerprints-sensor": _FINGERPRINTS,
+    "coverfill": tuple((a, b) for i, a in enumerate(("navier-stokes", "telea", "patchmatch", "nearest"))
+                       for b in ("navier-stokes", "telea", "patchmatch", "nearest")[i + 1:]),
+    "reflections": (("reflection-teacher", "reflection-student"),
+                    ("reflection-student", "reflection-student-gt-only"),
+                    *((m, _ALIGNED) for m in ("reflection-teacher", "reflection-student",
+                                              "reflection-student-gt-only"))),
+    "captions": (("gated-video-unet", "chalearn-autoencoder"), ("gated-video-unet", "detect-telea")),
+    # MICC-SRI's order: nearest > Navier-Stokes > PatchMatch
+    "roadseg": (("layout-gated-net", "nearest-labels"), ("nearest-labels", "navier-stokes-labels"),
+                ("navier-stokes-labels", "patchmatch-labels")),
+}
+TASKS = {name: replace(t, comparisons=t.comparisons + COMPARISONS.get(name, ())) for name, t in TASKS.items()}
 
 METHODS: dict[str, Method] = {
     **BASELINES,

@@ -15,10 +15,13 @@ metrics score the prediction against ``Sample.target[Task.target_key]``.
 * The calls per sample come from the task's protocol (``Task.protocol``):
   one by default; bookcovers follows Deep Residual Sets, section 5.1: for
   ``n = 1 .. N-1`` views, 10 random subsets of ``n`` views per sequence, each
-  scored, ``n`` in the ``condition`` column. A method that cannot take ``n``
-  views either raises (recorded as a failure for that ``n``) or declares
-  ``min_views = k``: then ``n < k`` is skipped, not failed, and the skips are
-  counted in ``run.json``.
+  scored, ``n`` in the ``condition`` column. A method that cannot take some
+  calls declares it (``min_views = k``, see :class:`generators.task.Method`
+  and :func:`generators.task.not_applicable`): those calls are *not
+  applicable*, not failures; they are counted per (task, method, n) in
+  ``run.json`` (``not_applicable``), in the aggregates' ``n_not_applicable``
+  column and in the report. A method that raises instead is recorded as
+  failing for that ``n``.
 * A method with ``output_gain_unknown = True`` gets, next to its raw score, a
   score labelled ``"<name> (gain-corrected)"`` (``variant`` column) after the
   least-squares global gain against the target; this is the only place where
@@ -30,12 +33,21 @@ metrics score the prediction against ``Sample.target[Task.target_key]``.
   in a fresh process, so the crash is pinned on its method and sample.
 * Aggregates carry 95% bootstrap intervals over sequences
   (:mod:`benchmarks._aggregate`).
-* Every learned model (the registry's ``models.MODELS``, or a method with
-  ``learned = True``) is compared with the best classical method of each
-  task and n (best mean of the task's first metric, raw scores only): the
-  paired difference over the same sequences with a 95% paired-bootstrap
-  interval, and from its width the test-split size at which the PSNR
-  difference would be known to +-0.3 dB (printed at the end of the run).
+* Primary comparisons, per task and n: the best learned model (the
+  registry's ``models.MODELS``, or a method with ``learned = True``) against
+  the best classical method (best mean of the task's first metric, raw
+  scores only), and every pair the task declares (``Task.comparisons``,
+  declared in :mod:`benchmarks.registry`): the paired difference over the
+  same sequences with a 95% paired-bootstrap interval, and from its width
+  the test-split size at which it would be known to +-0.3 dB PSNR (0.005
+  SSIM, 0.005 in-mask accuracy; printed at the end of the run).
+
+An interrupted run (Ctrl-C, a killed job) resumes where it stopped: run the
+same command with the same ``--out`` again. Finished units are saved under
+``<out>/partial/`` as they come in and reused when they were scored on the
+same dataset hash, split size, seed, git sha and library versions; saved
+units of another are refused with one line, never mixed in
+(:mod:`benchmarks._resume`).
 
 ``--methods`` takes registered names and/or ``module:object`` entries: the
 module is imported and ``object`` (a dotted attribute path) is either a
@@ -45,9 +57,9 @@ returning one, so a model can be scored without editing the repository.
 Results directory (``--out``, default ``results/<UTC timestamp>``)::
 
     rows.parquet, rows.csv            one row per (task, method, metric, sample, n, draw)
-    aggregates.parquet, aggregates.csv  mean, 95% CI, rank, runtime per (task, method, metric, n)
-    differences.parquet, differences.csv  learned model - best classical method per (task, n, metric), 95% CI
-    split_sizes.parquet, split_sizes.csv  per task: split size for a +-0.3 dB PSNR difference interval
+    aggregates.parquet, aggregates.csv  mean, 95% CI, rank group, runtime per (task, method, metric, n)
+    differences.parquet, differences.csv  primary comparisons per (task, n, metric): paired difference, 95% CI
+    split_sizes.parquet, split_sizes.csv  per task and sized metric: split size for the target half-width
     failures.parquet, failures.csv    failed calls with the error message
     run.json                          provenance: command, git sha/dirty, versions, host, times, hashes
     examples/                         example images + examples.json (per-image metrics)
@@ -83,14 +95,15 @@ import pandas as pd
 from generators._runtime import UserError, single_thread_env
 from generators.task import Method, Task, lookup, supports
 
-from . import _aggregate, _cache, _examples, _provenance, _scoring
+from . import _aggregate, _cache, _examples, _provenance, _resume, _scoring
 
-__all__ = ["main", "run_benchmark", "resolve_methods", "resolve_tasks"]
+__all__ = ["main", "run_benchmark", "resolve_methods", "resolve_tasks", "check_comparisons"]
 
 ROW_COLUMNS = [
     "task", "method", "base_method", "variant", "metric", "value", "sample", "condition", "draw", "views",
     "runtime_s", "seed", "split_size", "dataset_hash", "git_sha", "versions",
 ]
+NOT_APPLICABLE_COLUMNS = ["task", "base_method", "sample", "condition", "draw", "reason"]
 FAILURE_COLUMNS = [
     "task", "method", "base_method", "sample", "condition", "draw", "views", "stage", "error", "where",
     "seed", "dataset_hash", "git_sha",
@@ -293,16 +306,40 @@ def run_benchmark(
     (out / "examples" / "examples.json").write_text(json.dumps(scored.examples_index, indent=1))
     run_info = _run_info(
         command=command, git=git, versions=versions, started=started, wall_s=time.perf_counter() - t_start,
-        quick=quick, workers=workers, cache=cache, task_info=task_info, skipped=scored.skipped, tables=tables,
+        quick=quick, workers=workers, cache=cache, task_info=task_info, not_applicable=scored.not_applicable,
+        tables=tables,
     )
-    (out / "run.json").write_text(json.dumps(run_info, indent=2, default=str))
+    _resume._write_atomic(out / "run.json", json.dumps(run_info, indent=2, default=str).encode())
+    _resume.PartialResults(out).remove()  # finished: nothing left to resume
     return out
+
+
+def check_comparisons(tasks: Collection[Task], methods: Mapping[str, Method]) -> None:
+    """Every method a task's declared comparisons name is registered and supports the task.
+
+    Raises
+    ------
+    UsageError
+        Naming the task, the comparison and the unknown or unsupported method.
+    """
+    for task in tasks:
+        for pair in task.comparisons:
+            for name in _aggregate.comparison_names([pair]):
+                if name not in methods:
+                    raise UsageError(f"task {task.name!r} declares the comparison "
+                                     f"{_aggregate.comparison_label(*pair)!r} with unknown method {name!r}; "
+                                     f"choose from {sorted(methods)}")
+                if not supports(methods[name], task):
+                    raise UsageError(f"task {task.name!r} declares the comparison "
+                                     f"{_aggregate.comparison_label(*pair)!r}, but method {name!r} does not "
+                                     f"support it (it supports {', '.join(methods[name].tasks)})")
 
 
 def _plan(task_spec: str, method_spec: str | None, tasks: Mapping[str, Task], methods: Mapping[str, Method],
           workers: int | None) -> tuple[list[tuple[Task, list[Method]]], list[Method], int]:
     """The selected tasks, each with the selected methods that support it; usage errors for bad choices."""
     selected_tasks = resolve_tasks(task_spec, tasks)
+    check_comparisons(selected_tasks, methods)
     selected_methods = resolve_methods(method_spec, methods)
     if workers is not None and workers < 1:
         raise UsageError(f"--workers must be >= 1, got {workers}")
@@ -340,6 +377,8 @@ def _build_splits(plan, *, quick: bool, cache: Path, workers: int) -> tuple[dict
             "axis": task.protocol.axis, "protocol": repr(task.protocol),
             "classes": [{"id": c.id, "name": c.name, "color": list(c.color)} for c in task.classes],
             "metrics": list(task.metrics),
+            "comparisons": [[list(side) if not isinstance(side, str) else side for side in pair]
+                            for pair in task.comparisons],
             "higher_is_better": {m: _aggregate.direction(m, task.higher_is_better) for m in task.metrics},
             "methods": [m.name for m in task_methods], "build_split_s": round(time.perf_counter() - t0, 3),
         }
@@ -350,11 +389,11 @@ def _build_splits(plan, *, quick: bool, cache: Path, workers: int) -> tuple[dict
 
 @dataclass
 class _Scored:
-    """What scoring every task produced: result rows, failures, skipped calls, example images."""
+    """What scoring every task produced: result rows, failures, not-applicable calls, example images."""
 
     rows: list[dict] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
-    skipped: list[dict] = field(default_factory=list)
+    not_applicable: list[dict] = field(default_factory=list)
     examples_index: list[dict] = field(default_factory=list)
     gain_unknown: set[tuple[str, str]] = field(default_factory=set)
 
@@ -363,30 +402,46 @@ def _score_all(contexts: Mapping[str, _scoring.TaskContext], task_info: dict, *,
                git_sha: str, versions: str) -> _Scored:
     """Score every (sample, method) of every task in one worker pool; write the example images."""
     scored = _Scored()
+    partial = _resume.PartialResults(out)
+    headers = {name: {"task": name, "split_size": info["size"], "seed": info["seed"],
+                      "dataset_hash": info["dataset_hash"], "git_sha": git_sha, "versions": versions}
+               for name, info in task_info.items()}
+    done = {name: partial.load(name, headers[name]) for name in contexts}  # refuses a mismatch before scoring
     n_units = sum(task_info[name]["size"] * len(ctx.methods) for name, ctx in contexts.items())
     with _Scorer(contexts, min(workers, n_units)) as scorer:
         for name, ctx in contexts.items():
             task, info = ctx.task, task_info[name]
             t0 = time.perf_counter()
-            results = scorer.run([(name, i, m) for i in range(info["size"]) for m in ctx.methods])
+            units = [(name, i, m) for i in range(info["size"]) for m in ctx.methods]
+            todo = [u for u in units if u not in done[name]]
+            if len(todo) < len(units):
+                print(f"{name}: resuming: {len(units) - len(todo)} of {len(units)} units already scored in "
+                      f"{partial.root}", file=sys.stderr)
+            with partial.writer(name, headers[name]) as save:
+                new = dict(zip(todo, scorer.run(todo, on_result=lambda i, res: save(todo[i], res))))
+            results = [done[name].get(u) or new[u] for u in units]
             info["score_s"] = round(time.perf_counter() - t0, 3)
+            info["units_resumed"] = len(units) - len(todo)
             extra = {"seed": task.test_seed, "split_size": info["size"], "dataset_hash": info["dataset_hash"],
                      "git_sha": git_sha}
             rows = [r | extra | {"versions": versions} for res in results for r in res.rows]
             failures = [f | extra for res in results for f in res.failures]
-            scored.skipped += [s for res in results for s in res.skipped]
+            not_applicable = [s for res in results for s in res.not_applicable]
+            scored.not_applicable += not_applicable
             scored.rows += rows
             scored.failures += failures
             scored.gain_unknown |= {(name, m) for m, meth in ctx.methods.items()
                                     if getattr(meth, "output_gain_unknown", False)}
             predictions = {k: v for res in results for k, v in res.examples.items()}
             scored.examples_index += _examples.write_examples(
-                out / "examples", task, Path(ctx.split_dir), ctx.example_keys, predictions, rows, failures,
+                out / "examples", task, Path(ctx.split_dir), ctx.example_keys, predictions, rows,
+                failures + [{**s, "error": f"not applicable ({s['reason']})"} for s in not_applicable],
                 list(ctx.methods), scored.gain_unknown,
             )
             info.update(wall_s=round(info["build_split_s"] + time.perf_counter() - t0, 3),
-                        n_rows=len(rows), n_failures=len(failures))
-            print(f"{name}: done in {info['wall_s']:.1f} s ({len(rows)} scores, {len(failures)} failed calls)",
+                        n_rows=len(rows), n_failures=len(failures), n_not_applicable=len(not_applicable))
+            na = f", {len(not_applicable)} calls not applicable" if not_applicable else ""
+            print(f"{name}: done in {info['wall_s']:.1f} s ({len(rows)} scores, {len(failures)} failed calls{na})",
                   file=sys.stderr)
     return scored
 
@@ -401,9 +456,11 @@ def _summarise(scored: _Scored, plan, task_info: dict, *, learned: list[str], gi
         metrics_by_task={t.name: list(t.metrics) for t, _ in plan},
         directions={t.name: dict(t.higher_is_better) for t, _ in plan},
         gain_unknown=scored.gain_unknown,
+        not_applicable=_frame(scored.not_applicable, NOT_APPLICABLE_COLUMNS),
     )
     primary = {t.name: next(iter(t.metrics)) for t, _ in plan if t.metrics}
-    diff = _aggregate.paired_differences(rows_df, agg, learned=learned, primary=primary)
+    diff = _aggregate.paired_differences(rows_df, agg, learned=learned, primary=primary,
+                                         comparisons={t.name: t.comparisons for t, _ in plan})
     sizes = _aggregate.estimate_split_sizes(diff)
     for name, info in task_info.items():
         info["primary_metric"] = primary.get(name)
@@ -412,6 +469,7 @@ def _summarise(scored: _Scored, plan, task_info: dict, *, learned: list[str], gi
         print(f"split size: {line}", file=sys.stderr)
     if len(agg):
         agg["seed"] = agg["task"].map({k: v["seed"] for k, v in task_info.items()})
+        agg["split_size"] = agg["task"].map({k: v["size"] for k, v in task_info.items()}).astype("int64")
         agg["dataset_hash"] = agg["task"].map({k: v["dataset_hash"] for k, v in task_info.items()})
         agg["git_sha"] = git_sha
         agg["versions"] = versions
@@ -420,7 +478,8 @@ def _summarise(scored: _Scored, plan, task_info: dict, *, learned: list[str], gi
 
 
 def _run_info(*, command: str, git: dict, versions: dict, started: str, wall_s: float, quick: bool, workers: int,
-              cache: Path, task_info: dict, skipped: list[dict], tables: Mapping[str, pd.DataFrame]) -> dict:
+              cache: Path, task_info: dict, not_applicable: list[dict],
+              tables: Mapping[str, pd.DataFrame]) -> dict:
     """The self-description of a run (``run.json``)."""
     return {
         "command": command,
@@ -438,7 +497,8 @@ def _run_info(*, command: str, git: dict, versions: dict, started: str, wall_s: 
         "tasks": task_info,
         "dataset_hashes": {k: v["dataset_hash"] for k, v in task_info.items()},
         "protocol": _PROTOCOL,
-        "skipped": _summarise_skipped(skipped),
+        "not_applicable": _summarise_not_applicable(not_applicable),
+        "n_not_applicable": len(not_applicable),
         "n_rows": len(tables["rows"]),
         "n_failures": len(tables["failures"]),
         "methods_failed_every_call": _report_failures(tables["rows"], tables["failures"]),
@@ -457,15 +517,17 @@ _PROTOCOL = {
     "aggregate": "mean over sequences of the per-sequence mean over draws",
     "ci": f"{int(_aggregate.CI_LEVEL * 100)}% percentile bootstrap over sequences, "
           f"{_aggregate.N_RESAMPLES} resamples, seed {_aggregate.BOOTSTRAP_SEED} + crc32(group)",
-    "rank": "competition rank of the mean within (task, metric, n views); 1 is best",
-    "differences": "each learned model minus the reference: the classical method (raw score) with the "
-                   "best mean of the task's primary (first) metric per (task, n); paired over the "
+    "rank": "rank groups within (task, metric, n views); 1 is best. " + _aggregate.RANK_RULE,
+    "differences": "primary comparisons per (task, n): the best learned model minus the classical method "
+                   "(raw score) with the best mean of the task's primary (first) metric, and every "
+                   "(method, reference) pair the task declares (tasks.<name>.comparisons; a tuple side is "
+                   "the best of its methods there); paired over the "
                    f"sequences both scored; {int(_aggregate.CI_LEVEL * 100)}% percentile bootstrap of "
                    f"the mean difference, {_aggregate.N_DIFF_RESAMPLES} resamples of the sequence "
                    f"indices, seed {_aggregate.BOOTSTRAP_SEED} + crc32(comparison)",
-    "split_sizes": f"test-split size for a {_aggregate.SIZING_METRIC} difference half-width of "
-                   f"{_aggregate.TARGET_HALF_WIDTH:g}: ceil(n * (half_width / target)^2), the most any "
-                   "learned model and n of the task needs",
+    "split_sizes": f"test-split size for primary-comparison half-widths of {_aggregate.SIZING_TARGETS} "
+                   "(by metric): ceil(n * (half_width / target)^2), the most any comparison and n of the "
+                   "task needs",
     "runtime_s": "wall seconds of one restore() call, one torch thread per worker process",
 }
 
@@ -505,12 +567,15 @@ class _Scorer:
             initargs=(self.contexts, self._markers),
         )
 
-    def run(self, units: list[tuple[str, int, str]]) -> list[_scoring.UnitResult]:
+    def run(self, units: list[tuple[str, int, str]], on_result=None) -> list[_scoring.UnitResult]:
+        """Score ``units``; ``on_result(i, result)`` is called once per unit as its final result arrives."""
         progress = _progress(len(units), units[0][0] if units else "")
+        done = on_result or (lambda i, res: None)
         if self.pool is None:
             results = []
-            for unit in units:
+            for i, unit in enumerate(units):
                 results.append(_scoring.run_unit(unit))
+                done(i, results[-1])
                 progress()
             return results
         results: list = [None] * len(units)
@@ -521,6 +586,7 @@ class _Scorer:
             for i, fut in futures.items():
                 try:
                     results[i] = fut.result()
+                    done(i, results[i])
                     progress()
                 except BrokenProcessPool:
                     broken.append(i)
@@ -534,6 +600,7 @@ class _Scorer:
             isolate = [i for i in broken if units[i] in suspects] or broken
             for i in isolate:
                 results[i] = self._run_alone(units[i])
+                done(i, results[i])
                 progress()
             todo = [i for i in broken if results[i] is None]
             self._start_pool()
@@ -611,13 +678,18 @@ def _write_table(df: pd.DataFrame, stem: Path) -> None:
 def _prepare_out(out: Path) -> None:
     """Create ``out``; clear the harness's own outputs from an earlier run there.
 
-    A directory that exists, is not empty and holds no ``run.json`` is refused:
-    it is not ours to overwrite.
+    A directory that exists, is not empty and holds neither ``run.json`` (a
+    finished run: all of it is replaced) nor ``partial/`` (an interrupted
+    run: its saved units are kept and resumed, :mod:`benchmarks._resume`) is
+    refused: it is not ours to overwrite.
     """
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "run.json").is_file())):
+    finished, partial = (out / "run.json").is_file(), (out / _resume.DIRNAME).is_dir()
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not finished and not partial)):
         raise UsageError(f"--out {out} exists and is not a results directory of an earlier run; "
                          "give a new or empty directory")
     out.mkdir(parents=True, exist_ok=True)
+    if finished:
+        _resume.PartialResults(out).remove()
     for sub in ("examples", "report"):
         if (out / sub).is_dir():
             shutil.rmtree(out / sub)
@@ -656,9 +728,10 @@ def _summarise_failures(failures: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=cols).sort_values(["task", "method", "calls"], ascending=[True, True, False])
 
 
-def _summarise_skipped(skipped: list[dict]) -> list[dict]:
+def _summarise_not_applicable(records: list[dict]) -> list[dict]:
+    """One entry per (task, method, condition, reason): how many calls the method declared it cannot take."""
     counts: dict[tuple, int] = {}
-    for s in skipped:
+    for s in records:
         k = (s["task"], s["base_method"], s["condition"], s["reason"])
         counts[k] = counts.get(k, 0) + 1
     return [{"task": t, "method": m, "condition": n, "reason": r, "calls": c} for (t, m, n, r), c in sorted(counts.items())]

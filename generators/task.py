@@ -52,6 +52,7 @@ __all__ = [
     "uses_sample",
     "metric_value",
     "Method",
+    "not_applicable",
     "sample_rng",
     "check_image",
     "check_views",
@@ -236,6 +237,15 @@ class Task:
         metrics, other data), e.g. ``"fingerprints"`` for
         ``"fingerprints-sensor"``; methods declared for the family run on
         the variant too. Empty (the default) means the task's own name.
+    comparisons : tuple of (side, side)
+        The task's primary comparisons: the orderings its field claims,
+        reported (paired, with 95% intervals) next to best learned vs best
+        classical, which every task gets. Each pair is ``(method,
+        reference)``, reported as method minus reference at every condition;
+        a side is a method name, or a tuple of names meaning the best of
+        those methods (mean of the task's first metric) at that condition.
+        Declared where methods are named (:mod:`benchmarks.registry`), not by
+        the generator.
     """
 
     name: str
@@ -251,6 +261,7 @@ class Task:
     protocol: EvalProtocol = SINGLE_CALL
     classes: tuple[LabelClass, ...] = ()
     family: str = ""
+    comparisons: tuple[tuple[str | tuple[str, ...], str | tuple[str, ...]], ...] = ()
 
 
 @runtime_checkable
@@ -262,12 +273,34 @@ class Method(Protocol):
     method applies to. ``restore`` takes ``Sample.inputs`` and returns the
     prediction of ``Sample.target[task.target_key]`` with the same shape,
     dtype float32 (int32 for label maps) and range.
+
+    Applicability: a method that cannot take some calls of a task's protocol
+    says so with an optional attribute instead of raising, so that the
+    harness reports those calls as *not applicable* and a failure always means
+    something went wrong (:func:`not_applicable` is the one reader):
+
+    ``min_views`` : int, default 1
+        The fewest ``inputs["views"]`` that ``restore`` accepts (RPCA: 2).
     """
 
     name: str
     tasks: tuple[str, ...]
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray: ...
+
+
+def not_applicable(method: Method, call: Call) -> str | None:
+    """Why ``method`` does not apply to ``call``, or None when it does.
+
+    Reads the optional declarations of :class:`Method` (``min_views``);
+    a method that declares nothing applies to every call of a task it
+    supports.
+    """
+    min_views = int(getattr(method, "min_views", 1) or 1)
+    views = call.inputs.get("views")
+    if views is not None and len(views) < min_views:
+        return f"needs at least {min_views} views, got {len(views)}"
+    return None
 
 
 def supports(method: Method, task: Task) -> bool:

@@ -32,7 +32,7 @@ import pandas as pd
 
 from generators._runtime import UserError
 
-__all__ = ["render_report", "load_results"]
+__all__ = ["render_report", "load_results", "markdown_table"]
 
 # Metric columns a results table shows before "all metrics" is ticked (issue 15 #7: fit 1280 px).
 DEFAULT_METRICS = 3
@@ -65,15 +65,37 @@ def load_results(results_dir: str | Path) -> dict[str, Any]:
     failures = _read_table(root, "failures_summary", required=False)
     differences = _read_table(root, "differences", required=False)
     split_sizes = _read_table(root, "split_sizes", required=False)
+    _check_provenance(root, run, aggregates)
     ex_path = root / "examples" / "examples.json"
     examples = json.loads(ex_path.read_text()) if ex_path.is_file() else []
     return {"root": root, "run": run, "aggregates": aggregates, "differences": differences,
             "split_sizes": split_sizes, "failures_summary": failures, "examples": examples}
 
 
+def _check_provenance(root: Path, run: dict, aggregates: pd.DataFrame) -> None:
+    """Every saved aggregate row describes the run in ``run.json``: same dataset hash and split size per task,
+    same git sha; a folder mixing runs (rows copied in from another one) is refused, never rendered."""
+    tasks = run.get("tasks") or {}
+    expect = {"dataset_hash": {t: i.get("dataset_hash") for t, i in tasks.items()},
+              "split_size": {t: i.get("size") for t, i in tasks.items()}}
+    for col, by_task in expect.items():
+        if col not in aggregates or not len(aggregates):
+            continue
+        for task, value in aggregates[["task", col]].drop_duplicates().itertuples(index=False):
+            want = by_task.get(task)
+            if want is None or str(value) != str(want):
+                raise ResultsError(f"{root}: aggregates of task {task!r} have {col} {value!r}, but run.json says "
+                                   f"{want!r}; the folder mixes results of different runs")
+    if "git_sha" in aggregates and len(aggregates):
+        shas = set(aggregates["git_sha"].astype(str)) - {str(run.get("git_sha"))}
+        if shas:
+            raise ResultsError(f"{root}: aggregates come from code version {sorted(shas)[0]!r}, but run.json says "
+                               f"{run.get('git_sha')!r}; the folder mixes results of different runs")
+
+
 _TEXT_COLUMNS = ("task", "method", "base_method", "variant", "metric", "stage", "error", "condition_list",
-                 "reference", "primary_metric")
-_INT_COLUMNS = ("condition", "rank", "n_samples", "n_scores", "n_failed", "calls", "n_needed")
+                 "reference", "primary_metric", "comparison", "rank_label")
+_INT_COLUMNS = ("condition", "rank", "n_samples", "n_scores", "n_failed", "n_not_applicable", "calls", "n_needed")
 
 
 def _read_table(root: Path, stem: str, *, required: bool) -> pd.DataFrame:
@@ -137,6 +159,39 @@ def render_report(results_dir: str | Path, out_dir: str | Path | None = None) ->
     return index
 
 
+def markdown_table(results_dir: str | Path) -> str:
+    """The README's results table: per task, every method's rank group and primary-metric mean [95% CI].
+
+    Primary metric: the task's first; for tasks with a condition axis, the
+    largest condition (e.g. 9 views). Read from the saved aggregates like the
+    HTML report; a quick run's table says its ranks are indicative only.
+    """
+    res = load_results(results_dir)
+    run, agg = res["run"], res["aggregates"]
+    lines = ["| task | rank | method | primary metric, mean [95% CI] |", "|---|---|---|---|"]
+    for name, info in (run.get("tasks") or {}).items():
+        a = agg[agg["task"] == name] if len(agg) else agg
+        metrics = list(info.get("metrics") or [])
+        if not len(a) or not metrics:
+            continue
+        a = a[a["metric"] == metrics[0]]
+        conds = [int(n) for n in a["condition"].dropna().unique()]
+        at = ""
+        if conds:
+            a = a[a["condition"] == max(conds)]
+            at = f", {max(conds)} {_unit(info.get('axis') or 'views', max(conds))}"
+        a = a[a["mean"].notna()]
+        hib = bool(a["higher_is_better"].iloc[0]) if len(a) else True
+        a = a.assign(_key=-a["mean"] if hib else a["mean"]).sort_values(["rank", "_key", "method"])
+        for rec in a.to_dict("records"):
+            method = str(rec["method"]).replace("|", "\\|")
+            lines.append(f"| {name} ({info.get('size', '?')}{at}) | {_rank_label(rec)} | {method} | "
+                         f"{metrics[0]} {_fmt(rec['mean'])} [{_fmt(rec['ci_low'])}, {_fmt(rec['ci_high'])}] |")
+    if run.get("quick"):
+        lines.append("\nQuick run: its ranks are indicative only.")
+    return "\n".join(lines) + "\n"
+
+
 # ---------------------------------------------------------------- formatting
 
 
@@ -190,7 +245,11 @@ def _header(run: dict) -> str:
         f"<code>{_e(sha[:12])}</code>{_e(dirty)} · <code>{_e(run.get('command', ''))}</code></p>"
         "<p class=meta>Means over test sequences with 95% bootstrap intervals over sequences "
         "(see <a href='#provenance'>protocol</a>); rank 1 is best; runtime is seconds per restore call.</p>"
-        "</header>"
+        f"<p class=meta id=rank-rule>Ranks: {_e((run.get('protocol') or {}).get('rank', 'not recorded'))}</p>"
+        + ("<p class=warn id=indicative><b>Quick run: its ranks are indicative only</b> (a few sequences per "
+           "task; most differences are within the intervals). The full split is <code>make leaderboard</code>.</p>"
+           if run.get("quick") else "")
+        + "</header>"
     )
 
 
@@ -250,12 +309,16 @@ def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool
     by_method: dict[str, dict[str, dict]] = {}
     for rec in agg.to_dict("records"):
         by_method.setdefault(rec["method"], {})[rec["metric"]] = rec
-    # Row order: the saved rank of the first metric (unranked last), then name.
+    # Row order: the saved rank of the first metric (unranked last), then its mean within a rank group, then name.
     first = metrics[0]
 
     def order(m: str) -> tuple:
-        r = by_method[m].get(first, {}).get("rank")
-        return (1, 0, m) if _isnan(r) else (0, int(r), m)
+        rec = by_method[m].get(first, {})
+        r = rec.get("rank")
+        if _isnan(r):
+            return (1, 0, 0.0, m)
+        mean = float(rec["mean"])
+        return (0, int(r), -mean if rec.get("higher_is_better", True) else mean, m)
 
     # Metrics after the first DEFAULT_METRICS are hidden until "all metrics" is ticked (class more).
     more = {m: " more" if i >= DEFAULT_METRICS else "" for i, m in enumerate(metrics)}
@@ -277,13 +340,18 @@ def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool
         for metric in metrics:
             r = recs.get(metric)
             if r is None or _isnan(r["mean"]):
+                if r is not None and not _isnan(r.get("n_not_applicable")) and int(r["n_not_applicable"]) > 0 \
+                        and (_isnan(r.get("n_failed")) or int(r["n_failed"]) == 0):
+                    cells.append(f"<td data-sort='' class='na{more[metric]}' title='the method declares it cannot "
+                                 f"take this call'>not applicable</td><td data-sort='' class='rank{more[metric]}'>–</td>")
+                    continue
                 cells.append(f"<td data-sort='' class='failed{more[metric]}'>failed</td>"
                              f"<td data-sort='' class='rank{more[metric]}'>–</td>")
                 continue
             cells.append(
                 f"<td data-sort='{_e(repr(float(r['mean'])))}' class='metric{more[metric]}'>{_e(_fmt(r['mean']))}"
                 f"<br><span class=ci>[{_e(_fmt(r['ci_low']))}, {_e(_fmt(r['ci_high']))}]</span></td>"
-                f"<td data-sort='{_e(r['rank'])}' class='rank{more[metric]}'>{_e(r['rank'])}</td>"
+                f"<td data-sort='{_e(r['rank'])}' class='rank{more[metric]}'>{_e(_rank_label(r))}</td>"
             )
         runtime = any_rec.get("runtime_s")
         failed = any_rec.get("n_failed", 0)
@@ -301,32 +369,43 @@ def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool
     )
 
 
+def _rank_label(rec: dict) -> str:
+    """The saved rank group label ("1="); the bare rank in results written before rank groups."""
+    label = rec.get("rank_label")
+    return str(rec["rank"]) if _isnan(label) or label == "" else str(label)
+
+
 def _differences(task: str, diff: pd.DataFrame, metrics: list[str], sizes: pd.DataFrame | None, *,
                  axis: str) -> str:
-    """Learned model minus the best classical method, paired over sequences, one row per (model, n)."""
+    """The task's primary comparisons (method − reference, paired over sequences), one row per (comparison, n)."""
     metrics = [m for m in metrics if m in set(diff["metric"])]
     by_row: dict[tuple, dict[str, dict]] = {}
+    order: dict[str, int] = {}
     for rec in diff.to_dict("records"):
         n = None if _isnan(rec["condition"]) else int(rec["condition"])
-        by_row.setdefault((rec["method"], n), {})[rec["metric"]] = rec
-    has_n = any(n is not None for _, n in by_row)
+        label = str(rec.get("comparison") or "best learned − best classical")  # results before issue 25
+        order.setdefault(label, len(order))
+        by_row.setdefault((label, rec["method"], rec["reference"], n), {})[rec["metric"]] = rec
+    has_n = any(k[3] is not None for k in by_row)
     primary = str(diff["primary_metric"].iloc[0])
-    head = ["<th data-type=text>Learned model</th>"]
+    head = ["<th data-type=text>Comparison</th>"]
     if has_n:
         head.append(f"<th data-type=num>{_e(axis)}</th>")
-    head.append(f"<th data-type=text title='best mean {_e(primary)} among classical methods'>vs best classical</th>")
+    head.append("<th data-type=text>method</th><th data-type=text>reference</th>")
     for metric in metrics:
         hib = bool(next(r[metric] for r in by_row.values() if metric in r)["higher_is_better"])
-        head.append(f"<th data-type=num title='model minus reference; {'higher' if hib else 'lower'} is better'>"
+        head.append(f"<th data-type=num title='method minus reference; {'higher' if hib else 'lower'} is better'>"
                     f"Δ {_e(metric)} {'↑' if hib else '↓'}</th>")
     head.append("<th data-type=num>sequences</th>")
     rows = []
-    for (method, n), recs in sorted(by_row.items(), key=lambda kv: (kv[0][0], -1 if kv[0][1] is None else kv[0][1])):
+    for (label, method, reference, n), recs in sorted(
+            by_row.items(), key=lambda kv: (order[kv[0][0]], -1 if kv[0][3] is None else kv[0][3])):
         any_rec = next(iter(recs.values()))
-        cells = [f"<td data-sort='{_e(method)}'>{_e(method)}</td>"]
+        cells = [f"<td data-sort='{_e(label)}'>{_e(label)}</td>"]
         if has_n:
             cells.append(f"<td data-sort='{'' if n is None else n}'>{'' if n is None else n}</td>")
-        cells.append(f"<td data-sort='{_e(any_rec['reference'])}' class=ref>{_e(any_rec['reference'])}</td>")
+        cells.append(f"<td data-sort='{_e(method)}'>{_e(method)}</td>"
+                     f"<td data-sort='{_e(reference)}' class=ref>{_e(reference)}</td>")
         for metric in metrics:
             r = recs.get(metric)
             if r is None or _isnan(r["mean_diff"]):
@@ -344,11 +423,12 @@ def _differences(task: str, diff: pd.DataFrame, metrics: list[str], sizes: pd.Da
     level = diff["ci_level"].iloc[0]
     resamples = diff["n_resamples"].iloc[0]
     parts = [
-        "<h3>Learned models against the best classical method</h3>",
-        f"<p class=meta>Paired differences (model − reference) over the same test sequences, "
+        "<h3>Primary comparisons</h3>",
+        f"<p class=meta>Paired differences (method − reference) over the same test sequences, "
         f"{_e(int(round(float(level) * 100)))}% percentile-bootstrap interval ({_e(resamples)} resamples of the "
-        f"sequences); reference: the classical method with the best mean {_e(primary)} at that "
-        f"{_e(_unit(axis, 1))} count. Green: the interval excludes 0 in the model's favour; red: against it.</p>",
+        f"sequences): the best learned model against the best classical method (best mean {_e(primary)} at that "
+        f"{_e(_unit(axis, 1))} count, raw scores), then the orderings the task declares; \"best of (…)\" is the "
+        "best of those methods there. Green: the interval excludes 0 in the method's favour; red: against it.</p>",
         f"<div class=scroll><table class=board id='d-{_e(_anchor(task))}'><thead><tr>{''.join(head)}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>",
     ]
@@ -429,6 +509,9 @@ def _example(ex: dict, root: Path, out: Path) -> str:
         metrics = " · ".join(f"{_e(k)} {_e(_fmt(v))}" for k, v in o.get("metrics", {}).items())
         if o.get("file"):
             tiles.append(_tile(_copy_image(root, out, o["file"]), o["method"], "output", metrics))
+        elif str(o.get("error") or "").startswith("not applicable"):
+            tiles.append(f"<figure class='tile output na'><div class=nofile>not applicable</div>"
+                         f"<figcaption><b>{_e(o['method'])}</b><br>{_e(o['error'])}</figcaption></figure>")
         else:
             tiles.append(f"<figure class='tile output failed'><div class=nofile>failed</div>"
                          f"<figcaption><b>{_e(o['method'])}</b><br><span class=err>{_e(o.get('error', ''))}"
@@ -458,10 +541,12 @@ def _failures_section(summary: pd.DataFrame, run: dict) -> str:
                 f"<td data-sort='{_e(r['calls'])}'>{_e(r['calls'])}</td><td class=err>{_e(r['error'])}</td></tr>"
             )
         parts.append("</tbody></table>")
-    skipped = run.get("skipped") or []
-    if skipped:
-        parts.append("<p>Skipped by the method's declared <code>min_views</code> (not failures):</p><ul>")
-        for s in skipped:
+    not_applicable = run.get("not_applicable", run.get("skipped")) or []  # "skipped": results before issue 25
+    if not_applicable:
+        total_na = sum(int(s["calls"]) for s in not_applicable)
+        parts.append(f"<p id=not-applicable>{_e(total_na)} calls not applicable (declared by the method, "
+                     "e.g. <code>min_views</code>; not failures):</p><ul>")
+        for s in not_applicable:
             parts.append(f"<li>{_e(s['task'])} · {_e(s['method'])} · {_e(s['condition'])} views · "
                          f"{_e(s['calls'])} calls ({_e(s['reason'])})</li>")
         parts.append("</ul>")
@@ -518,7 +603,7 @@ table.board th.asc::after{content:" ▲"}table.board th.desc::after{content:" �
 table.board tbody tr:nth-child(even){background:#fafafa}
 table.board .more{display:none}body.all-metrics table.board .more{display:table-cell}
 td.variant{font-style:italic}.ci{color:#777;font-size:.78em;white-space:normal;display:inline-block;max-width:7em}td.rank,th.rank{color:#555;font-size:.85em}
-.failed{color:#b00020}.err{color:#b00020;font-size:.85em;white-space:normal;word-break:break-word;text-align:left !important}
+.failed{color:#b00020}.na{color:#777;font-style:italic}.warn{background:#fff4d6;padding:.3em .6em}.err{color:#b00020;font-size:.85em;white-space:normal;word-break:break-word;text-align:left !important}
 .plots{display:flex;flex-wrap:wrap;gap:1em}.plots figure{margin:0}.plots img{max-width:520px;width:100%}
 .tiles{display:flex;flex-wrap:wrap;gap:.5em;align-items:flex-start;margin-bottom:.5em}
 .tile{margin:0;width:150px;font-size:.78em}.tile img{width:150px;height:auto;image-rendering:pixelated;border:1px solid #ccc}

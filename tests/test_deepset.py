@@ -306,3 +306,33 @@ def test_train_bad_input_is_one_line(shadow_data, tmp_path, capsys):
     assert main(_train_args(shadow_data, tmp_path / "x.pt", 1, "--resume")) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("error: ") for line in err)
+
+
+def test_encoding_cache_gives_bit_identical_outputs_for_every_view_subset(model):
+    """Issue 25 #3: the bookcovers protocol restores 90 subsets of 10 views; with the cache each view is
+    encoded once and every subset's output equals the uncached one exactly (untiled and greyscale);
+    frames that are tiled are never cached."""
+    from generators.task import draw_subset
+    from models.deepset import EncodingCache
+
+    rng = np.random.default_rng(11)
+    v = _views(rng, 10, 20, 28)
+    cache = EncodingCache()
+    for n in range(1, 10):
+        for draw in range(3):
+            sub = v[draw_subset(10, seed=5, index=0, n=n, draw=draw)]
+            np.testing.assert_array_equal(restore_views(model, sub, cache=cache), restore_views(model, sub))
+    assert cache.misses == 10 and cache.hits == sum(range(1, 10)) * 3 - 10
+    grey = v[:4, :, :, :1]
+    np.testing.assert_array_equal(restore_views(model, grey, cache=cache), restore_views(model, grey))
+    tiled = EncodingCache()
+    np.testing.assert_array_equal(restore_views(model, v[:3], tile=8, cache=tiled), restore_views(model, v[:3], tile=8))
+    assert tiled.hits == tiled.misses == 0
+    small = EncodingCache(max_bytes=1)  # nothing fits: still correct
+    np.testing.assert_array_equal(restore_views(model, v[:3], cache=small), restore_views(model, v[:3]))
+    # the method's cache does not travel to worker processes
+    import pickle
+
+    m = DeepSetMethod()
+    m._cache = EncodingCache()
+    assert pickle.loads(pickle.dumps(m))._cache is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -285,14 +286,36 @@ def test_failures_are_recorded_and_the_run_goes_on(toy_run):
     assert "<script>alert" not in html
 
 
-def test_min_views_skips_instead_of_failing(toy_run):
+def test_declared_min_views_is_not_applicable_not_failed(toy_run):
     run = json.loads((toy_run / "run.json").read_text())
-    skipped = [s for s in run["skipped"] if s["method"] == "declarestwo"]
-    assert skipped and {s["condition"] for s in skipped} == {1}
+    na = [s for s in run["not_applicable"] if s["method"] == "declarestwo"]
+    assert [(s["condition"], s["calls"]) for s in na] == [(1, 3 * _scoring.DRAWS)]
+    assert na[0]["reason"] == "needs at least 2 views, got 1"
+    assert run["n_not_applicable"] == 3 * _scoring.DRAWS
     fails = pd.read_parquet(toy_run / "failures.parquet")
     assert not (fails.method == "declarestwo").any()
     rows = pd.read_parquet(toy_run / "rows.parquet")
     assert sorted(rows.loc[rows.method == "declarestwo", "condition"].unique()) == [2, 3]
+    # the aggregates keep the (method, n) with its count, unranked; the undeclared needstwo still fails
+    agg = pd.read_parquet(toy_run / "aggregates.parquet")
+    d1 = agg[(agg.method == "declarestwo") & (agg.condition == 1)]
+    assert len(d1) and d1["mean"].isna().all() and d1["rank"].isna().all()
+    assert (d1["n_not_applicable"] == 3 * _scoring.DRAWS).all() and (d1["n_failed"] == 0).all()
+    assert (agg.loc[agg.method == "needstwo", "n_not_applicable"] == 0).all()
+    html = (toy_run / "report" / "index.html").read_text()
+    assert f"{3 * _scoring.DRAWS} calls not applicable" in html and ">not applicable</td>" in html
+
+
+def test_rpca_declares_it_needs_two_views():
+    """Issue 25 #5: RPCA at n = 1 is not applicable (it used to be 500 failed calls of the full run)."""
+    from baselines import BASELINES
+    from generators.task import Call, not_applicable
+
+    views = np.zeros((3, 4, 4, 3), np.float32)
+    rpca = BASELINES["rpca"]
+    assert not_applicable(rpca, Call(1, 0, {"views": views[:1]})) == "needs at least 2 views, got 1"
+    assert not_applicable(rpca, Call(2, 0, {"views": views[:2]})) is None
+    assert not_applicable(BASELINES["median"], Call(1, 0, {"views": views[:1]})) is None
 
 
 def test_gain_corrected_score_is_labelled_and_only_for_gain_unknown(toy_run):
@@ -602,3 +625,72 @@ def test_a_method_that_kills_its_worker_is_a_recorded_failure(tmp_path):
     rows = pd.read_parquet(out / "rows.parquet")
     assert set(rows.loc[rows.method == "crashes", "sample"]) == set(range(task.test_size)) - {1}
     assert set(rows.loc[rows.method == "identity", "sample"]) == set(range(task.test_size))
+
+
+# ---------------------------------------------------------------- resume and mixed results (issue 25)
+
+
+class _Interrupts:
+    """MeanViews that raises KeyboardInterrupt (Ctrl-C) on its ``after``-th call, once."""
+
+    name, tasks = "mean", ("views",)
+
+    def __init__(self, after: int):
+        self.calls, self.after = 0, after
+
+    def restore(self, inputs):
+        self.calls += 1
+        if self.calls == self.after:
+            raise KeyboardInterrupt
+        return MeanViews().restore(inputs)
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, capsys):
+    methods = {m.name: m for m in (MeanViews(), Identity())}
+    tasks = toy_tasks(test_size=4)
+    rc, whole = run_toy(tmp_path, tasks=tasks, methods=methods, name="whole")
+    assert rc == 0
+    # Ctrl-C on sample 2 of 'mean' on toyviews (3 view counts x DRAWS calls per sample): samples 0-1 are saved
+    interrupted = {**methods, "mean": _Interrupts(after=2 * 3 * _scoring.DRAWS + 1)}
+    rc, out = run_toy(tmp_path, tasks=tasks, methods=interrupted, name="resumed")
+    assert rc == 130 and not (out / "run.json").exists() and (out / "partial" / "toyviews").is_dir()
+    capsys.readouterr()
+    rc, out = run_toy(tmp_path, tasks=tasks, methods=methods, name="resumed", workers=2)  # the rest in a pool
+    assert rc == 0
+    err = capsys.readouterr().err
+    assert "toyimage: resuming: 3 of 3 units already scored" in err  # scored before toyviews
+    assert "toyviews: resuming: 2 of 4 units already scored" in err  # samples 0 and 1 of 'mean'
+    for name in ("rows", "aggregates", "differences"):
+        pd.testing.assert_frame_equal(_comparable(pd.read_parquet(out / f"{name}.parquet")),
+                                      _comparable(pd.read_parquet(whole / f"{name}.parquet")))
+    assert not (out / "partial").exists()
+    run = json.loads((out / "run.json").read_text())
+    assert run["tasks"]["toyviews"]["units_resumed"] == 2
+
+
+def test_saved_units_of_another_split_are_refused_not_merged(tmp_path, capsys):
+    methods = {m.name: m for m in (MeanViews(), Identity())}
+    rc, out = run_toy(tmp_path, tasks=toy_tasks(test_size=4), methods={**methods, "mean": _Interrupts(after=5)})
+    assert rc == 130
+    capsys.readouterr()
+    rc, out = run_toy(tmp_path, tasks=toy_tasks(test_size=5), methods=methods)
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert rc == 2 and len(errors) == 1  # one line, after the split-building notes
+    err = errors[0]
+    assert "split_size 4" in err and "this run 5" in err and "cannot be merged" in err
+    assert not (out / "run.json").exists()
+
+
+def test_a_folder_mixing_runs_is_refused_when_rendered(toy_run, tmp_path, capsys):
+    from leaderboard.__main__ import main as leaderboard_main
+
+    for col, value in (("dataset_hash", "0" * 64), ("git_sha", "f" * 40), ("split_size", 999)):
+        copy = tmp_path / col
+        shutil.copytree(toy_run, copy)
+        agg = pd.read_parquet(copy / "aggregates.parquet")
+        agg.loc[agg.task == "toyviews", col] = value  # rows copied in from another run
+        agg.to_parquet(copy / "aggregates.parquet", index=False)
+        assert leaderboard_main([str(copy)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "mixes results of different runs" in err and col.replace(
+            "_", " ") in err.replace("_", " ")

@@ -127,6 +127,49 @@ def test_only_sequences_both_methods_scored_are_paired():
     assert (d["n_samples"] == 25).all()
 
 
+def test_declared_comparisons_are_reported_resolved_and_merged():
+    """Issue 25 #1: declared pairs next to best learned - best classical; a tuple side is the best of its
+    methods; a pair resolving to the same two methods is one row with both labels; absent methods drop out."""
+    rows = _rows(30)
+    declared = (("b", "a"), ("net", ("a", "b")), ("net", "absent"))
+    diff = _differences(rows, comparisons={"toy": declared})
+    psnr = diff[diff.metric == "psnr"].set_index("comparison")
+    assert list(psnr.index) == [f"{_aggregate.BEST_LEARNED_VS_CLASSICAL}; net − best of (a, b)", "b − a"]
+    assert tuple(psnr.loc["b − a", ["method", "reference"]]) == ("b", "a")
+    assert psnr.loc["b − a", "mean_diff"] == pytest.approx(-1.0)  # b is a - 1 dB on every sequence
+    # every row is sized against its metric's target: n_needed for psnr, none for mse
+    assert (psnr["target_half_width"] == 0.3).all()
+    assert (psnr["n_needed"] == np.maximum(2, np.ceil(30 * (psnr["half_width"] / 0.3) ** 2))).all()
+    assert diff.loc[diff.metric == "mse", "n_needed"].isna().all()
+
+
+def test_registered_comparisons_name_registered_methods_and_unknown_names_fail():
+    from dataclasses import replace
+
+    from benchmarks.registry import METHODS, TASKS
+    from benchmarks.run import UsageError, check_comparisons
+
+    check_comparisons(TASKS.values(), METHODS)  # every declared name is registered and supports its task
+    assert all(TASKS[t].comparisons for t in ("bookcovers", "fingerprints", "fingerprints-sensor", "coverfill",
+                                              "reflections", "captions", "roadseg"))
+    assert ("deepset", "weiss") in TASKS["bookcovers"].comparisons
+    assert len(TASKS["coverfill"].comparisons) == 6  # the four inpainting baselines pairwise
+    bad = replace(TASKS["bookcovers"], comparisons=(("deepset", ("weiss", "wiess")),))
+    with pytest.raises(UsageError, match="unknown method 'wiess'"):
+        check_comparisons([bad], METHODS)
+    wrong_task = replace(TASKS["bookcovers"], comparisons=(("deepset", "telea"),))
+    with pytest.raises(UsageError, match="'telea' does not support it"):
+        check_comparisons([wrong_task], METHODS)
+
+
+def test_split_sizes_cover_every_sized_metric():
+    diff = _differences(_rows(30)).copy()
+    ssim = diff[diff.metric == "psnr"].assign(metric="ssim", half_width=0.01)
+    sizes = _aggregate.estimate_split_sizes(pd.concat([diff, ssim]))
+    assert list(sizes["metric"]) == ["psnr", "ssim"]
+    assert sizes.set_index("metric").loc["ssim", "n_needed"] == 30 * 4  # (0.01 / 0.005)^2
+
+
 def test_estimate_split_sizes_reads_a_results_directory(tmp_path):
     diff = _differences(_rows(40))
     diff.to_csv(tmp_path / "differences.csv", index=False)
@@ -157,7 +200,7 @@ def test_harness_writes_differences_and_split_sizes(tmp_path, capsys):
     assert "differences.csv" in run["files"] and "differences" in run["protocol"]
     assert "split size: toyviews: psnr of net-median - " in capsys.readouterr().err
     page = (out / "report" / "index.html").read_text()
-    assert "Learned models against the best classical method" in page and "id='d-toyviews'" in page
+    assert "Primary comparisons" in page and "id='d-toyviews'" in page
     assert f"<b>{sizes['n_needed'].item()}</b> sequences" in page
 
 
@@ -176,3 +219,42 @@ def test_gain_table_share_of_error(tmp_path):
     assert len(lines) == 4 and "gain-corrected" not in table
     assert lines[2].startswith("| b |") and "25.00 / 25.00 / 0 %" in lines[2]
     assert "20.00 / 23.00 / 50 %" in lines[3]  # 1 - 10^(-0.3) = 0.499
+
+
+def _rank_rows(per_method: dict[str, np.ndarray]) -> pd.DataFrame:
+    out = [{"task": "toy", "method": m, "base_method": m, "variant": "", "metric": "psnr", "value": float(v[i]),
+            "sample": i, "condition": None, "draw": 0, "runtime_s": 0.0}
+           for m, v in per_method.items() for i in range(len(v))]
+    rows = pd.DataFrame(out)
+    rows["condition"] = rows["condition"].astype("Int64")
+    return rows
+
+
+def test_rank_groups_share_a_rank_without_chaining():
+    """Issue 25 #4: B is within noise of A (shares rank 1), C within noise of B but clearly below A (rank 2,
+    not 1: ties do not chain), D clearly last; a 0.004 dB gap with no spread is not a tie, with spread it is."""
+    n = 20
+    rng = np.random.default_rng(3)
+    difficulty = rng.normal(30.0, SPREAD, n)
+    e = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)  # +-1 dB per-sequence noise of B against A
+    scores = {
+        "A": difficulty,
+        "B": difficulty - 0.1 + e,  # d(B - A): mean -0.1, half-width ~0.45 -> tied with A
+        "C": difficulty - 0.4,  # d(C - B) = -0.3 - e -> tied with B; d(C - A) = -0.4 exactly -> not tied with A
+        "D": difficulty - 5.0,
+    }
+    agg = _aggregate.aggregate(_rank_rows(scores), pd.DataFrame(), metrics_by_task={"toy": ["psnr"]},
+                               directions={"toy": {"psnr": True}})
+    got = agg.set_index("method")
+    assert list(got.loc[["A", "B", "C", "D"], "rank"]) == [1, 1, 2, 4]
+    assert list(got.loc[["A", "B", "C", "D"], "rank_label"]) == ["1=", "1=", "2", "4"]
+    # lower-is-better metrics place the smallest mean first
+    mse = _aggregate.aggregate(_rank_rows({k: 100 - v for k, v in scores.items()}).assign(metric="mse"),
+                               pd.DataFrame(), metrics_by_task={"toy": ["mse"]}, directions={"toy": {"mse": False}})
+    assert list(mse.set_index("method").loc[["A", "B", "C", "D"], "rank_label"]) == ["1=", "1=", "2", "4"]
+    # two methods 0.004 dB apart: a tie when the per-sequence difference has spread, not when it is constant
+    close = _aggregate.aggregate(_rank_rows({"telea": difficulty, "ns": difficulty - 0.004 + 0.1 * e,
+                                             "exact": difficulty - 0.004}), pd.DataFrame(),
+                                 metrics_by_task={"toy": ["psnr"]}, directions={"toy": {"psnr": True}})
+    labels = dict(zip(close["method"], close["rank_label"]))
+    assert labels == {"telea": "1=", "ns": "1=", "exact": "2"}

@@ -142,6 +142,34 @@ def test_renders_from_csv_when_parquet_is_absent(results, tmp_path):
     assert b == a
 
 
+def test_rank_groups_are_shown_with_their_rule(results, tmp_path):
+    """Issue 25 #4: identity and the evil-named method return the same image on toyimage, so their paired
+    difference is 0 on every sample: they share a rank, shown "k=" in aggregates.csv and on the page."""
+    agg = pd.read_csv(results / "aggregates.csv", keep_default_na=False, na_values=[""])
+    img = agg[(agg.task == "toyimage") & (agg.metric == "psnr")].set_index("method")
+    assert img.loc["identity", "rank_label"] == img.loc[EVIL, "rank_label"] == f"{int(img.loc['identity', 'rank'])}="
+    page = (results / "report" / "index.html").read_text()
+    assert f">{img.loc['identity', 'rank_label']}</td>" in page
+    assert "id=rank-rule>Ranks: rank groups" in page and "Ties do not chain" in page
+    assert "indicative only" not in page  # a full (not --quick) run
+    rc, quick = run_toy(tmp_path, "--quick", methods={m.name: m for m in (MeanViews(), Identity())})
+    assert rc == 0 and "Quick run: its ranks are indicative only" in (quick / "report" / "index.html").read_text()
+
+
+def test_markdown_table_shows_rank_groups(results, capsys):
+    """``python -m leaderboard DIR --markdown``: the README's table, rank labels from aggregates.csv."""
+    assert leaderboard_main([str(results), "--markdown"]) == 0
+    table = capsys.readouterr().out
+    agg = pd.read_parquet(results / "aggregates.parquet")
+    first = json.loads((results / "run.json").read_text())["tasks"]["toyviews"]["metrics"][0]
+    top = agg[(agg.task == "toyviews") & (agg.metric == first) & (agg.condition == agg.condition.max())]
+    for rec in top[top["mean"].notna()].to_dict("records"):
+        assert f"| {rec['rank_label']} | {rec['method']} | {first} {float(rec['mean']):.4g} [" in table
+    img = agg[(agg.task == "toyimage") & (agg.metric == first) & (agg.method == "identity")].squeeze()
+    assert f"| {img['rank_label']} | identity |" in table and img["rank_label"].endswith("=")
+    assert "indicative only" not in table
+
+
 def test_not_a_results_dir_is_one_line(tmp_path, capsys):
     assert leaderboard_main([str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
