@@ -139,6 +139,19 @@ def test_encoding_choice_and_exact_restore(array, ext):
     np.testing.assert_array_equal(back, array)  # these values are exact on 8 bits
 
 
+def test_quantisation_is_round_half_to_even_of_the_float32_product():
+    """``_quantise`` is ``np.rint(a * float32(255)).astype(uint8)``, also at every rounding boundary."""
+    mids = ((np.arange(255) + 0.5) / 255).astype(np.float32)  # values whose product lies near k + 0.5
+    near = (mids.view(np.int32)[:, None] + np.arange(-300, 301, dtype=np.int32)).reshape(-1).view(np.float32)
+    x = np.concatenate([near, np.random.default_rng(0).random(100_000, dtype=np.float32), [0, 1, 0.5 / 255]])
+    x = np.clip(x, 0, 1).astype(np.float32)
+    want = np.rint(x * np.float32(255)).astype(np.uint8)
+    got = dsmod._codec._quantise(x)
+    assert got.dtype == np.uint8 and got.shape == x.shape
+    np.testing.assert_array_equal(got, want)
+    assert (want[: near.size].reshape(255, -1)[:, [0, -1]] == np.arange(255)[:, None] + [0, 1]).all()  # both sides reached
+
+
 def test_png_is_stored_as_rgb_for_other_tools():
     from PIL import Image
 
@@ -463,6 +476,35 @@ def test_png_encoders_write_other_bytes_of_the_same_pixels():
     _assert_same_arrays(_decoded_members(new), _decoded_members(old))
     name, data, _ = next(p for p in pngs if p[0].endswith(".extras.u8.png"))
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), sample.extras["u8"])  # RGB for any tool
+
+
+@pytest.mark.parametrize("image_format", ["png", "jxl", "jpeg"])
+def test_equal_images_of_a_sample_are_encoded_once_into_the_same_bytes(image_format, monkeypatch):
+    import generators.dataset._codec as codec
+
+    rng = np.random.default_rng(3)
+    video = rng.integers(0, 256, (4, 8, 6, 3)).astype(np.float32) / np.float32(255)  # exact on 8 bits
+    clean = video.copy()
+    clean[[0, 2], :2] = 1.0  # captions on frames 0 and 2 only: frames 1 and 3 repeat
+    mask = np.zeros((4, 8, 6), bool)
+    mask[[0, 2], :2] = True
+    sample = Sample(inputs={"video": video}, target={"clean": clean, "frame": clean[3].copy()},
+                    extras={"mask": mask}, params={})  # fmt: skip
+    calls = []
+    for name in ("_encode_png", "_encode_picture"):
+        real = getattr(codec, name)
+        monkeypatch.setattr(codec, name, lambda *a, _real=real, **k: calls.append(1) or _real(*a, **k))
+    members = dict(codec._encode_sample(sample, 0, image_format=image_format))
+    # 4 video frames, clean frames 0 and 2, the mask's two distinct frames; "frame" repeats clean[3]
+    assert len(calls) == 8
+    calls.clear()
+    for group in ("inputs", "target", "extras"):  # each field alone, nothing shared: the same bytes
+        for name, a in getattr(sample, group).items():
+            ext, data, meta = codec._encode_array(a, image_format=image_format)
+            assert bytes(members[f"{0:012d}.{group}.{name}.{ext}"]) == bytes(data), (group, name)
+    assert len(calls) == 4 + 4 + 1 + 4
+    if image_format != "jpeg":  # lossless: every array back
+        _assert_same_arrays(_decoded_members(members.items()), sample)
 
 
 @pytest.fixture(scope="module")
