@@ -51,6 +51,7 @@ PACKAGES = (
     "opencv-python-headless",
     "opencv-python",
     "pillow",
+    "imagecodecs",
     "scikit-image",
     "av",
     # renderers and simulators

@@ -139,6 +139,19 @@ def test_encoding_choice_and_exact_restore(array, ext):
     np.testing.assert_array_equal(back, array)  # these values are exact on 8 bits
 
 
+def test_quantisation_is_round_half_to_even_of_the_float32_product():
+    """``_quantise`` is ``np.rint(a * float32(255)).astype(uint8)``, also at every rounding boundary."""
+    mids = ((np.arange(255) + 0.5) / 255).astype(np.float32)  # values whose product lies near k + 0.5
+    near = (mids.view(np.int32)[:, None] + np.arange(-300, 301, dtype=np.int32)).reshape(-1).view(np.float32)
+    x = np.concatenate([near, np.random.default_rng(0).random(100_000, dtype=np.float32), [0, 1, 0.5 / 255]])
+    x = np.clip(x, 0, 1).astype(np.float32)
+    want = np.rint(x * np.float32(255)).astype(np.uint8)
+    got = dsmod._codec._quantise(x)
+    assert got.dtype == np.uint8 and got.shape == x.shape
+    np.testing.assert_array_equal(got, want)
+    assert (want[: near.size].reshape(255, -1)[:, [0, -1]] == np.arange(255)[:, None] + [0, 1]).all()  # both sides reached
+
+
 def test_png_is_stored_as_rgb_for_other_tools():
     from PIL import Image
 
@@ -260,7 +273,7 @@ def test_jpeg_quality_change_is_refused_and_bad_options_are_user_errors(tmp_path
     assert read_manifest(tmp_path / "j")["image_quality"] == 80
     with pytest.raises(UserError, match=r'image_format: "jpeg quality 80" -> "jpeg quality 95"'):
         _write(tmp_path / "j", n=2, shard_size=2, params={"size": 12}, image_format="jpeg")
-    with pytest.raises(UserError, match="image_format must be one of png, webp, jpeg"):
+    with pytest.raises(UserError, match="image_format must be one of png, jxl, webp, jpeg"):
         _write(tmp_path / "x", image_format="tiff")
     with pytest.raises(UserError, match="quality applies to image_format 'jpeg' only"):
         _write(tmp_path / "x", image_format="webp", quality=90)
@@ -295,6 +308,8 @@ def test_reader_names_a_format_version_it_cannot_read(reference, tmp_path):
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # Toy datasets written by the format-1/2 code (stacks tiled), see tests/fixtures/README.md.
 OLD_DATASETS = {1: FIXTURES / "toy-v1-png", 2: FIXTURES / "toy-v2-webp"}
+# Format version 3 written before the imagecodecs PNG encoder (no "encoders" in the manifest).
+OPENCV_PNG_DATASETS = {"png": FIXTURES / "toy-v3-png", "webp": FIXTURES / "toy-v3-webp"}
 
 
 def _member(directory: Path, key: str, field: str) -> tuple[bytes, dict]:
@@ -396,6 +411,23 @@ def test_datasets_of_older_formats_read_the_same(version, tmp_path):
         np.testing.assert_array_equal(ds.read_frame(i, "inputs.views", 1), a.inputs["views"][1])
 
 
+def _assert_as_the_old_code_wrote_it(out: Path, old: Path) -> None:
+    """``out`` (``old`` with its last shard remade) holds ``old``'s bytes, where the encoder libraries match.
+
+    The manifest may differ in one way: it records the versions of the libraries present
+    now, and imagecodecs joined that list with the imagecodecs PNG encoder (issue 27).
+    """
+    fixture_libs = {k: read_manifest(old)["versions"].get(k) for k in ("opencv-python-headless", "pillow")}
+    if fixture_libs != {k: dsmod._package_versions().get(k) for k in fixture_libs}:  # other encoder bytes
+        return
+    got, want = _files(out), _files(old)
+    assert {k: v for k, v in got.items() if k != "manifest.json"} == {k: v for k, v in want.items() if k != "manifest.json"}
+    got_m, want_m = json.loads(got["manifest.json"]), json.loads(want["manifest.json"])
+    got_versions, want_versions = got_m.pop("versions"), want_m.pop("versions")
+    assert got_m == want_m and "encoders" not in got_m  # the same hash, no encoder recorded
+    assert {k: v for k, v in got_versions.items() if k != "imagecodecs"} == want_versions
+
+
 @pytest.mark.parametrize("version", sorted(OLD_DATASETS))
 def test_datasets_of_older_formats_are_finished_and_extended_in_their_format(version, tmp_path):
     old = OLD_DATASETS[version]
@@ -406,14 +438,215 @@ def test_datasets_of_older_formats_are_finished_and_extended_in_their_format(ver
     (out / "shard-000001.tar").unlink()
     manifest = _write(out, n=3, shard_size=2, image_format=image_format)
     assert manifest["format_version"] == version
-    fixture_libs = {k: read_manifest(old)["versions"].get(k) for k in ("opencv-python-headless", "pillow")}
-    if fixture_libs == {k: dsmod._package_versions().get(k) for k in fixture_libs}:  # else other encoder bytes
-        assert _files(out) == _files(old)
+    _assert_as_the_old_code_wrote_it(out, old)
     assert _write(out, n=5, shard_size=2, image_format=image_format)["format_version"] == version
     _, meta = _member(out, "000000000000", "inputs.views")
     assert "frame_offsets" not in meta
     with tarfile.open(out / "shard-000002.tar") as tf:
         assert f"000000000004.inputs.views.{'webp' if version == 2 else 'png'}" in tf.getnames()
+
+
+# --------------------------------------------------------------------------- #
+# encoders (issue 27): the imagecodecs PNG encoder, JPEG XL, the reader sniffing formats
+# --------------------------------------------------------------------------- #
+
+
+def _decoded_members(members) -> Sample:
+    return dsmod._codec._decode_sample("k", {m.split(".", 1)[1]: d for m, d in members}, "test")
+
+
+def _assert_same_arrays(a: Sample, b: Sample, what: str = "") -> None:
+    for group in ("inputs", "target", "extras"):
+        ga, gb = getattr(a, group), getattr(b, group)
+        assert sorted(ga) == sorted(gb)
+        for name in ga:
+            assert ga[name].dtype == gb[name].dtype and ga[name].shape == gb[name].shape, (what, group, name)
+            np.testing.assert_array_equal(ga[name], gb[name], err_msg=f"{what} {group}.{name}")
+
+
+def test_png_encoders_write_other_bytes_of_the_same_pixels():
+    from PIL import Image
+
+    sample = make_toy_sample(sample_rng(0, 1))
+    new = dsmod._encode_sample(sample, 1)
+    old = dsmod._encode_sample(sample, 1, png_encoder="opencv")
+    assert [m for m, _ in new] == [m for m, _ in old]
+    pngs = [(m, bytes(a), bytes(b)) for (m, a), (_, b) in zip(new, old) if ".png" in m]
+    assert len(pngs) == 5 and all(a != b for _, a, b in pngs)  # views, grey, clean, mask, u8
+    _assert_same_arrays(_decoded_members(new), _decoded_members(old))
+    name, data, _ = next(p for p in pngs if p[0].endswith(".extras.u8.png"))
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(data))), sample.extras["u8"])  # RGB for any tool
+
+
+@pytest.mark.parametrize("image_format", ["png", "jxl", "jpeg"])
+def test_equal_images_of_a_sample_are_encoded_once_into_the_same_bytes(image_format, monkeypatch):
+    import generators.dataset._codec as codec
+
+    rng = np.random.default_rng(3)
+    video = rng.integers(0, 256, (4, 8, 6, 3)).astype(np.float32) / np.float32(255)  # exact on 8 bits
+    clean = video.copy()
+    clean[[0, 2], :2] = 1.0  # captions on frames 0 and 2 only: frames 1 and 3 repeat
+    mask = np.zeros((4, 8, 6), bool)
+    mask[[0, 2], :2] = True
+    sample = Sample(inputs={"video": video}, target={"clean": clean, "frame": clean[3].copy()},
+                    extras={"mask": mask}, params={})  # fmt: skip
+    calls = []
+    for name in ("_encode_png", "_encode_picture"):
+        real = getattr(codec, name)
+        monkeypatch.setattr(codec, name, lambda *a, _real=real, **k: calls.append(1) or _real(*a, **k))
+    members = dict(codec._encode_sample(sample, 0, image_format=image_format))
+    # 4 video frames, clean frames 0 and 2, the mask's two distinct frames; "frame" repeats clean[3]
+    assert len(calls) == 8
+    calls.clear()
+    for group in ("inputs", "target", "extras"):  # each field alone, nothing shared: the same bytes
+        for name, a in getattr(sample, group).items():
+            ext, data, meta = codec._encode_array(a, image_format=image_format)
+            assert bytes(members[f"{0:012d}.{group}.{name}.{ext}"]) == bytes(data), (group, name)
+    assert len(calls) == 4 + 4 + 1 + 4
+    if image_format != "jpeg":  # lossless: every array back
+        _assert_same_arrays(_decoded_members(members.items()), sample)
+
+
+@pytest.fixture(scope="module")
+def jxl(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("jxl") / "ds"
+    _write(out, image_format="jxl")
+    return out
+
+
+def test_jxl_decodes_to_the_png_values_and_only_float_images_change_encoding(reference, jxl, tmp_path):
+    for (k1, a), (k2, b) in zip(read_dataset(reference), read_dataset(jxl), strict=True):
+        assert k1 == k2 and a.params == b.params
+        _assert_same_arrays(a, b, k1)  # lossless: every array equal, the greyscale image included
+    with tarfile.open(jxl / "shard-000000.tar") as tf:
+        exts = {m.name.split(".", 1)[1] for m in tf.getmembers()}
+    assert {"inputs.views.jxls", "inputs.grey.jxl", "target.clean.jxl"} <= exts
+    assert {"extras.mask.png", "extras.u8.png", "extras.labels.npy", "extras.depth.npy"} <= exts
+    np.testing.assert_array_equal(dsmod.read_frame(jxl, 2, "inputs.views", 1),
+                                  dict(read_dataset(reference))[f"{2:012d}"].inputs["views"][1])  # fmt: skip
+    _write(tmp_path / "j2", image_format="jxl", workers=2)
+    assert _files(tmp_path / "j2") == _files(jxl)
+
+
+def test_manifest_records_the_encoders_and_they_are_part_of_the_identity(reference, webp, jxl, tmp_path):
+    imagecodecs_png = {"library": "imagecodecs", "level": 1, "strategy": "rle", "filter": "up"}
+    png, wm, xm = read_manifest(reference), read_manifest(webp), read_manifest(jxl)
+    assert png["encoders"] == {"png": imagecodecs_png}
+    assert wm["encoders"] == {"png": imagecodecs_png, "webp": {"library": "pillow", "lossless": True, "method": 0,
+                                                               "quality": 0}}  # fmt: skip
+    assert xm["encoders"] == {"png": imagecodecs_png, "jxl": {"library": "imagecodecs", "lossless": True, "effort": 1}}
+    assert xm["image_format"] == "jxl" and "image_quality" not in xm
+    jm = _write(tmp_path / "j", image_format="jpeg", quality=80)
+    assert jm["encoders"]["jpeg"] == {"library": "opencv", "quality": 80, "chroma": "4:4:4"}
+    assert "imagecodecs" in png["versions"]
+    for m in (png, wm, xm, jm):  # the options are hashed, not only the bytes they produced
+        assert m["dataset_hash"] == compute_dataset_hash(m)
+        opencv = {**m["encoders"], "png": {"library": "opencv", "level": 1, "strategy": "rle"}}
+        assert compute_dataset_hash({**m, "encoders": opencv}) != m["dataset_hash"]
+        without = {k: v for k, v in m.items() if k != "encoders"}
+        assert compute_dataset_hash(without) != m["dataset_hash"]
+
+
+@pytest.mark.parametrize("image_format", sorted(OPENCV_PNG_DATASETS))
+def test_datasets_written_with_opencv_png_are_finished_and_extended_with_it(image_format, tmp_path):
+    old = OPENCV_PNG_DATASETS[image_format]
+    manifest = read_manifest(old)
+    assert manifest["format_version"] == 3 and "encoders" not in manifest
+    assert compute_dataset_hash(manifest) == manifest["dataset_hash"]
+    out = tmp_path / "ds"
+    shutil.copytree(old, out)
+    (out / "shard-000001.tar.json").unlink()  # an unfinished run: the last shard is remade
+    (out / "shard-000001.tar").unlink()
+    _write(out, n=3, shard_size=2, image_format=image_format)
+    _assert_as_the_old_code_wrote_it(out, old)
+    extended = _write(out, n=5, shard_size=2, image_format=image_format)
+    assert "encoders" not in extended and extended["dataset_hash"] == compute_dataset_hash(extended)
+    with tarfile.open(out / "shard-000002.tar") as tf:  # the new shard: OpenCV's PNG bytes
+        got = {m.name: tf.extractfile(m).read() for m in tf.getmembers()}
+    want = dsmod._encode_sample(make_toy_sample(sample_rng(0, 4)), 4, image_format=image_format, png_encoder="opencv")
+    assert got == {name: bytes(data) for name, data in want}
+    fresh = _write(tmp_path / "fresh", n=5, shard_size=2, image_format=image_format)  # a new dataset: imagecodecs
+    assert fresh["encoders"]["png"]["library"] == "imagecodecs" and fresh["dataset_hash"] != extended["dataset_hash"]
+    for (k1, a), (k2, b) in zip(read_dataset(out), read_dataset(tmp_path / "fresh"), strict=True):
+        assert k1 == k2
+        _assert_same_arrays(a, b, k1)
+
+
+def test_a_png_encoder_this_code_cannot_write_is_refused(reference, tmp_path):
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    m = json.loads((out / "manifest.json").read_text())
+    m["encoders"]["png"] = {"library": "libpng", "level": 9}
+    (out / "manifest.json").write_text(json.dumps(m))
+    before = _files(out)
+    with pytest.raises(UserError, match=r'PNG encoder this RestoreBench cannot reproduce \(\{"library": "libpng"'):
+        _write(out, n=N + 2)
+    assert _files(out) == before
+
+
+def test_the_reader_finds_the_format_from_the_bytes():
+    img = np.random.default_rng(0).random((6, 5, 3), dtype=np.float32)
+    want = np.rint(img * 255).astype(np.float32) / 255
+    for image_format in ("png", "jxl", "webp"):
+        _, data, meta = dsmod._encode_array(img, image_format=image_format)
+        for encoding in ("png8", "jxl8", "webp8"):  # the name in the meta says nothing about the file format
+            np.testing.assert_array_equal(dsmod._decode_array(bytes(data), {**meta, "encoding": encoding}, "t"), want)
+    _, data, meta = dsmod._encode_array(img)
+    with pytest.raises(UserError, match=r"^t: png8 image cannot be decoded \(not a PNG, JPEG XL, WebP or JPEG file\)$"):
+        dsmod._decode_array(b"GIF89a" + bytes(data), meta, "t")
+    with pytest.raises(UserError, match=r"^t: jxl8 image cannot be decoded \(.+\)$"):
+        dsmod._decode_array(b"\xff\x0a" + bytes(20), {**meta, "encoding": "jxl8"}, "t")
+
+
+class _NoJxl:
+    """imagecodecs as built without JPEG XL."""
+
+    class PNG:
+        available = True
+
+    class JPEGXL:
+        available = False
+
+
+def _no_imagecodecs():
+    raise ImportError("No module named 'imagecodecs'")
+
+
+@pytest.mark.parametrize(
+    "fake, image_format, pattern",
+    [
+        (_no_imagecodecs, "png", r"PNG needs the imagecodecs package \(No module named 'imagecodecs'\); install it with "
+                                 r"pip install 'imagecodecs==2026\.1\.14'"),
+        (_no_imagecodecs, "jxl", r"needs the imagecodecs package"),
+        (lambda: _NoJxl, "jxl", r"--image-format jxl needs imagecodecs built with JPEGXL support"),
+    ],
+)
+def test_a_missing_codec_library_is_one_line_before_any_work(fake, image_format, pattern, tmp_path, monkeypatch,
+                                                             capsys):  # fmt: skip
+    import generators.dataset._codec as codec
+
+    monkeypatch.setattr(codec, "_imagecodecs", fake)
+    calls = []
+    monkeypatch.setattr(dsmod._writer, "_run_jobs", lambda *a, **k: calls.append(1))
+    with pytest.raises(UserError, match=pattern):
+        _write(tmp_path / "api", image_format=image_format)
+    assert not calls and not (tmp_path / "api" / "manifest.json").exists()
+    assert toy_main(["--out", str(tmp_path / "cli"), "--no-progress", "--image-format", image_format]) == 2
+    captured = capsys.readouterr()
+    assert len(captured.err.strip().splitlines()) == 1 and __import__("re").search(pattern, captured.err)
+    assert not (tmp_path / "cli").exists() and not calls
+
+
+def test_an_opencv_png_dataset_needs_no_imagecodecs(tmp_path, monkeypatch):
+    import generators.dataset._codec as codec
+
+    out = tmp_path / "ds"
+    shutil.copytree(OPENCV_PNG_DATASETS["png"], out)
+    (out / "shard-000001.tar.json").unlink()
+    (out / "shard-000001.tar").unlink()
+    monkeypatch.setattr(codec, "_imagecodecs", _no_imagecodecs)
+    _write(out, n=3, shard_size=2)
+    _assert_as_the_old_code_wrote_it(out, OPENCV_PNG_DATASETS["png"])
 
 
 # --------------------------------------------------------------------------- #
@@ -702,7 +935,11 @@ def test_disk_full_while_writing_is_one_clear_error(tmp_path, monkeypatch):
         (["--engine", "foo"], 2, "invalid choice: 'foo'"),
         (["--bogus"], 2, "unrecognized arguments: --bogus"),
         (["--image-format", "tiff"], 2, "invalid choice: 'tiff'"),
-        (["--quality", "90"], 2, "--quality applies to --image-format jpeg only"),
+        (["--quality", "90"], 2, "--quality applies to --image-format jpeg only; png is lossless"),
+        (["--image-format", "jxl", "--quality", "90"], 2, "--quality applies to --image-format jpeg only; jxl is"),
+        (["--image-format", "webp", "--quality", "90"], 2, "--quality applies to --image-format jpeg only; webp is"),
+        (["--image-format", "png:level=9"], 2, "invalid choice: 'png:level=9'"),
+        (["--image-format", "qoi"], 2, "invalid choice: 'qoi'"),
         (["--image-format", "jpeg", "--quality", "101"], 2, "--quality: must be <= 100"),
         (["--size", "0"], 2, "--size must be >= 1"),  # raised by the generator's build()
         (["--fail", "--workers", "1"], 1, r"make_sample failed on sample 0 .*RuntimeError: toy failure with"),

@@ -37,19 +37,33 @@ in the field's meta (``"frame_offsets"``; frame ``t`` is bytes
 ``[offsets[t], offsets[t + 1])``, a complete image file). :func:`read_frame`
 and ``SampleDataset.read_frame`` read and decode one frame only.
 
-PNGs are written by OpenCV at zlib level 1, run-length strategy (RGB is stored
-as RGB: OpenCV's BGR order is swapped on both sides).
+PNGs are written by imagecodecs at zlib level 1, run-length strategy, with the
+fixed UP filter (RGB stored as RGB): 1.8-2.4x faster than OpenCV's level-1 RLE
+PNG that wrote every dataset before issue 27, 4-5x on masks and label maps,
+for 7-13% more bytes on renders (``python -m benchmarks.codec_speed``). Both are
+standard PNG files that every decoder restores to the same pixels.
 
 Image format (``--image-format``, ``write_dataset(image_format=...)``): the
-float32 [0, 1] images above may instead be stored as lossless 8-bit WebP
-(``.webp``, encoding ``webp8``, Pillow at its fastest effort; decodes to the
-same values as PNG; a gray image is stored as RGB) or as JPEG (``.jpg``,
-encoding ``jpeg8``, OpenCV/libjpeg-turbo at ``--quality``, default 95, 4:4:4
-chroma; lossy). An image (a frame, for a stack) taller or wider than the
-format allows (WebP 16383, JPEG 65500 pixels) stays PNG. Masks, uint8 arrays
-(label maps) and ``.npy`` arrays are lossless whatever the choice. The reader
-decodes every encoding; the manifest records ``"image_format"`` (and
-``"image_quality"`` for JPEG), absent for PNG.
+float32 [0, 1] images above may instead be stored as lossless 8-bit JPEG XL
+(``.jxl``, encoding ``jxl8``, imagecodecs/libjxl at effort 1, one thread;
+faster to write than PNG, larger, slower to read), as lossless 8-bit WebP
+(``.webp``, encoding ``webp8``, Pillow at its fastest effort; a gray image is
+stored as RGB) or as JPEG (``.jpg``, encoding ``jpeg8``, OpenCV/libjpeg-turbo
+at ``--quality``, default 95, 4:4:4 chroma; lossy). The lossless ones decode to
+the same values as PNG. An image (a frame, for a stack) taller or wider than
+the format allows (WebP 16383, JPEG 65500 pixels) stays PNG. Masks, uint8
+arrays (label maps) and ``.npy`` arrays are lossless whatever the choice. The
+reader finds each image's file format from its first bytes (PNG, JPEG, WebP,
+JPEG XL), so it is never told which; ``encoding`` in the meta only says how the
+8-bit values map back to the stored dtype. The manifest records
+``"image_format"`` (and ``"image_quality"`` for JPEG), absent for PNG, and
+``"encoders"``: library and options of every encoder the dataset uses, e.g.
+``{"png": {"library": "imagecodecs", "level": 1, "strategy": "rle", "filter":
+"up"}}``. A manifest without ``"encoders"`` was written before issue 27, with
+OpenCV's PNG (zlib level 1, run-length strategy; WebP and JPEG as now); such a
+dataset is finished and extended with OpenCV's encoder, byte for byte as the
+older code wrote it, and keeps recording no encoders. A recorded PNG encoder
+this code cannot write is refused with one line.
 
 Format versions (``format_version`` in the manifest; a reader refuses a
 version it does not know, naming it): 1, PNG/npy with stacks tiled
@@ -72,8 +86,8 @@ verifies complete shards (sha256 against the record), deletes temporary and
 unverifiable files and makes only what is missing. ``n`` may grow between
 runs (the dataset is extended; the old, shorter last shard is remade) but
 never shrink; any other change (generator, params, seed, shard size, image
-format or quality, versions of the libraries recorded on both sides while
-work remains) is refused with
+format or quality, encoders, versions of the libraries recorded on both sides
+while work remains) is refused with
 :class:`UserError`.
 
 ``manifest.json`` exists from the first moment with ``"complete": false`` and
@@ -91,9 +105,12 @@ the traceback instead.
 ``json.dumps(d, sort_keys=True, separators=(",", ":"))`` with ``d = {"format":
 ..., "format_version": ..., "generator": ..., "params": ..., "seed": ...,
 "n": ..., "shard_size": ..., "shards": [sha256 of each shard, in order]}``
-plus ``image_format`` and ``image_quality`` when the manifest has them
-(see :func:`compute_dataset_hash`). Library versions are recorded but not
-hashed: the shard bytes already capture any effect they have.
+plus ``image_format``, ``image_quality`` and ``encoders`` when the manifest
+has them (see :func:`compute_dataset_hash`). The hash therefore changes with
+the encoder: the same command gives another hash (and other shard bytes, the
+same decoded arrays) since the imagecodecs PNG encoder replaced OpenCV's.
+Library versions are recorded but not hashed: the shard bytes already capture
+any effect they have.
 """
 
 from __future__ import annotations

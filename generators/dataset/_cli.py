@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from generators.dataset._codec import DEFAULT_JPEG_QUALITY, IMAGE_FORMATS
+from generators.dataset._codec import DEFAULT_JPEG_QUALITY, IMAGE_FORMATS, check_encoders
 from generators.dataset._common import DEBUG_ENV, MANIFEST, UserError, _debug, _one_line
 from generators.dataset._writer import _write_dataset
 
@@ -63,9 +63,10 @@ def add_dataset_arguments(parser: argparse.ArgumentParser, *, n: int = 1000, sha
                    help="which extras to store: all (default), only the boolean masks, or none (inputs, target "
                         "and params only); recorded in the dataset parameters")
     g.add_argument("--image-format", choices=IMAGE_FORMATS, default="png",
-                   help="how images (views, targets, shading ...) are stored: png (default), webp (lossless, "
-                        "smaller) or jpeg (lossy, at --quality); masks and label maps stay lossless; recorded in "
-                        "the manifest and the dataset hash")
+                   help="how images (views, targets, shading ...) are stored: png (default), jxl (lossless JPEG XL: "
+                        "faster to write, larger, slower to read), webp (lossless, smaller) or jpeg (lossy, at "
+                        "--quality); masks and label maps stay lossless PNG; recorded in the manifest and the "
+                        "dataset hash")
     g.add_argument("--quality", type=_int_in(1, 100), default=None,
                    help=f"JPEG quality 1..100 with --image-format jpeg (default {DEFAULT_JPEG_QUALITY})")
     g.add_argument("--ignore-disk-space", action="store_true", help="skip the free-disk-space check")
@@ -133,7 +134,13 @@ def run_cli(
     image_format = getattr(args, "image_format", "png")
     quality = getattr(args, "quality", None)
     if quality is not None and image_format != "jpeg":
-        print(f"{prog}: error: --quality applies to --image-format jpeg only (see --help)", file=sys.stderr)
+        print(f"{prog}: error: --quality applies to --image-format jpeg only; {image_format} is lossless (see --help)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:  # a missing codec library is found before any work (the writer checks again, for an older dataset)
+        check_encoders(image_format)
+    except UserError as e:
+        print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
         return 2
     try:
         try:

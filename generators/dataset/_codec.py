@@ -18,15 +18,31 @@ import numpy as np
 from generators.dataset._common import GROUPS, UserError, _key, _one_line
 from generators.task import Sample
 
-# zlib level 1 with the run-length strategy: on 256x256 RGB covers this was both the
-# fastest and the smallest of levels 0-3 x strategies (noisy: 8 ms/117 KB vs 12 ms/132 KB
-# for the default strategy); speed matters more than size (>= 100 samples/s on two cores).
-_PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+# PNG encoders, by the name a shard job carries; the manifest records the options
+# (``"encoders"``, see :func:`encoders_record`). Measured on 256x256 renders (issue 27,
+# ``python -m benchmarks.codec_speed``): imagecodecs at zlib level 1, run-length strategy
+# and the fixed UP filter encodes 1.8-2.4x faster than OpenCV at level 1 / RLE (whose
+# adaptive filter choice, not deflate, is the cost) for 7-9% more bytes on covers, and
+# 4-5x faster on masks and label maps. Both write standard PNG: any decoder gives the same
+# pixels. "opencv" is what every dataset without an "encoders" record was written with;
+# it is kept to finish and extend such datasets byte for byte.
+PNG_ENCODERS = {
+    "imagecodecs": {"library": "imagecodecs", "level": 1, "strategy": "rle", "filter": "up"},
+    "opencv": {"library": "opencv", "level": 1, "strategy": "rle"},
+}
+DEFAULT_PNG_ENCODER = "imagecodecs"
+LEGACY_PNG_ENCODER = "opencv"  # datasets whose manifest records no encoders
+_OPENCV_PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 # --image-format: how float32 [0, 1] images are stored; everything else stays lossless.
-IMAGE_FORMATS = ("png", "webp", "jpeg")
+IMAGE_FORMATS = ("png", "jxl", "webp", "jpeg")
+LOSSLESS_FORMATS = ("png", "jxl", "webp")
 DEFAULT_JPEG_QUALITY = 95
+# Lossless JPEG XL by imagecodecs (libjxl) at effort 1, one thread: the fastest lossless
+# encoder here (2-3.5x faster than the PNG above on renders, 10-30% more bytes, decoding
+# 2x slower than PNG); gray stays gray.
+_JXL_PARAMS = dict(lossless=True, effort=1, numthreads=1)
 # Lossless WebP by Pillow at the lowest effort (method 0, quality 0): on a 256x256,
 # 10-view bookcovers sequence 23% smaller than our PNG at about the same speed; higher
 # efforts save at most another 20% for 4-40x the time (OpenCV's WebP encoder has no
@@ -37,10 +53,58 @@ _WEBP_PARAMS = dict(lossless=True, method=0, quality=0)
 _JPEG_PARAMS = [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
 # Largest image side each format can hold; a larger image (or a tiled stack, format
 # versions 1 and 2) falls back to PNG.
-_MAX_SIDE = {"webp": 16383, "jpeg": 65500}
+_MAX_SIDE = {"webp": 16383, "jpeg": 65500, "jxl": 1 << 30}
 # Meta key of a stack stored frame by frame (format version 3): T + 1 byte offsets into
 # the member, frame t being bytes [offsets[t], offsets[t + 1]).
 FRAME_OFFSETS = "frame_offsets"
+# The encoding (meta "encoding") of a float image in each format; the file extension.
+_FLOAT_ENCODING = {"png": "png8", "jxl": "jxl8", "webp": "webp8", "jpeg": "jpeg8"}
+_EXT = {"png": "png", "jxl": "jxl", "webp": "webp", "jpeg": "jpg"}
+_IMAGECODECS_PIN = "imagecodecs==2026.1.14"
+
+
+def encoders_record(image_format: str, quality: int, png_encoder: str = DEFAULT_PNG_ENCODER) -> dict:
+    """The manifest's ``"encoders"``: library and options of every encoder a dataset uses.
+
+    PNG is always there (masks and label maps are PNG whatever ``image_format``);
+    the image format's own encoder is added when it is not PNG.
+    """
+    record = {"png": dict(PNG_ENCODERS[png_encoder])}
+    if image_format == "jxl":
+        record["jxl"] = {"library": "imagecodecs", "lossless": True, "effort": _JXL_PARAMS["effort"]}
+    elif image_format == "webp":
+        record["webp"] = {"library": "pillow", "lossless": True, "method": 0, "quality": 0}
+    elif image_format == "jpeg":
+        record["jpeg"] = {"library": "opencv", "quality": quality, "chroma": "4:4:4"}
+    return record
+
+
+@functools.lru_cache(maxsize=None)
+def _imagecodecs():
+    """The imagecodecs module (imported on first use: spawned readers may never need it)."""
+    import imagecodecs
+
+    return imagecodecs
+
+
+def check_encoders(image_format: str, png_encoder: str = DEFAULT_PNG_ENCODER) -> None:
+    """Raise :class:`UserError` (one line) when a library the chosen encoders need is missing."""
+    needs = []
+    if png_encoder == "imagecodecs":
+        needs.append(("PNG", "PNG"))
+    if image_format == "jxl":
+        needs.append(("JPEGXL", "--image-format jxl"))
+    for codec, what in needs:
+        try:
+            available = bool(getattr(_imagecodecs(), codec).available)
+        except ImportError as e:
+            raise UserError(f"{what} needs the imagecodecs package ({_one_line(e)}); "
+                            f"install it with pip install '{_IMAGECODECS_PIN}'") from None  # fmt: skip
+        except AttributeError:
+            available = False
+        if not available:
+            raise UserError(f"{what} needs imagecodecs built with {codec} support; "
+                            f"install the pinned wheel with pip install '{_IMAGECODECS_PIN}'")  # fmt: skip
 
 
 def _to_jsonable(obj: Any, where: str) -> Any:
@@ -107,19 +171,37 @@ def _frame_layout(shape: tuple[int, ...], *, stack_3d: bool) -> tuple[int, tuple
     return None
 
 
-def _encode_png(u8: np.ndarray, image_shape: tuple[int, ...]) -> memoryview:
+def _quantise(a: np.ndarray) -> np.ndarray:
+    """``round(a * 255)`` as uint8 (round half to even, float32 product): the stored 8-bit values.
+
+    The same operations as ``np.rint(a * np.float32(255)).astype(np.uint8)``, with one
+    temporary instead of two: on a 10x256x256x3 stack 1 ms instead of 4 (fresh pages of
+    a second large temporary cost more than the arithmetic).
+    """
+    buf = np.multiply(a, np.float32(255), dtype=np.float32)
+    np.rint(buf, out=buf)
+    return buf.astype(np.uint8)
+
+
+def _encode_png(u8: np.ndarray, image_shape: tuple[int, ...], png_encoder: str = DEFAULT_PNG_ENCODER
+                ) -> memoryview | bytes:  # fmt: skip
     img = u8.reshape(image_shape)
+    if png_encoder == "imagecodecs":
+        return _imagecodecs().png_encode(img, level=1, strategy=3, filter=32)  # RLE, UP (PNG_ENCODERS)
     if img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-    ok, buf = cv2.imencode(".png", img, _PNG_PARAMS)
+    ok, buf = cv2.imencode(".png", img, _OPENCV_PNG_PARAMS)
     if not ok:  # pragma: no cover - OpenCV only fails on unsupported layouts, excluded above
         raise UserError(f"OpenCV could not encode an image of shape {image_shape}")
     return memoryview(buf.reshape(-1))
 
 
 def _encode_picture(u8: np.ndarray, image_shape: tuple[int, ...], image_format: str, quality: int) -> bytes:
-    """Lossless WebP (Pillow) or JPEG (OpenCV, 4:4:4 at ``quality``) of an 8-bit RGB or gray image."""
+    """Lossless JPEG XL (imagecodecs), lossless WebP (Pillow) or JPEG (OpenCV, 4:4:4 at
+    ``quality``) of an 8-bit RGB or gray image."""
     img = u8.reshape(image_shape)
+    if image_format == "jxl":
+        return _imagecodecs().jpegxl_encode(img, **_JXL_PARAMS)
     if image_format == "webp":
         from PIL import Image
 
@@ -134,10 +216,32 @@ def _encode_picture(u8: np.ndarray, image_shape: tuple[int, ...], image_format: 
     return buf.tobytes()
 
 
+class _SameImages:
+    """The images of one sample encoded so far, by content: an image equal to one already
+    encoded reuses its bytes (an encoder is a pure function of the pixels, so the output
+    is unchanged). Captioned clips repeat their clean frames wherever no caption shows
+    (a quarter of the frames); a target cut from a stack repeats one of its frames."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple, list[tuple[np.ndarray, bytes | memoryview]]] = {}
+
+    def encode(self, encode: Callable, ext: str, img: np.ndarray, image_shape: tuple[int, ...]) -> bytes | memoryview:
+        key = (ext, img.shape, image_shape, hash(img.reshape(-1)[::97].tobytes()))  # equality is checked in full
+        for other, data in self._seen.get(key, ()):
+            if np.array_equal(other, img):
+                return data
+        data = encode(img, image_shape)
+        self._seen.setdefault(key, []).append((img, data))
+        return data
+
+
 def _encode_images(u8: np.ndarray, image_shape: tuple[int, ...], frames: int | None,
                    encode: Callable[[np.ndarray, tuple[int, ...]], bytes | memoryview],
-                   ext: str, meta: dict) -> tuple[str, bytes | memoryview, dict]:  # fmt: skip
+                   ext: str, meta: dict, same: _SameImages | None = None
+                   ) -> tuple[str, bytes | memoryview, dict]:  # fmt: skip
     """One image (``frames`` None) or ``frames`` images concatenated, offsets in ``meta``."""
+    if same is not None:
+        encode = functools.partial(same.encode, encode, ext)
     if frames is None:
         return ext, encode(u8, image_shape), meta
     parts = [encode(u8[t], image_shape) for t in range(frames)]
@@ -146,22 +250,26 @@ def _encode_images(u8: np.ndarray, image_shape: tuple[int, ...], frames: int | N
 
 
 def _encode_array(
-    a: np.ndarray, *, image_format: str = "png", quality: int = DEFAULT_JPEG_QUALITY, per_frame: bool = True
+    a: np.ndarray, *, image_format: str = "png", quality: int = DEFAULT_JPEG_QUALITY, per_frame: bool = True,
+    png_encoder: str = DEFAULT_PNG_ENCODER, same: _SameImages | None = None,
 ) -> tuple[str, memoryview | bytes, dict]:
     """(extension, bytes, meta) for one array field.
 
-    ``image_format`` ("png", "webp" or "jpeg", the latter at ``quality``)
+    ``image_format`` ("png", "jxl", "webp" or "jpeg", the latter at ``quality``)
     applies to float32 [0, 1] images only; masks, uint8 arrays (label maps)
-    and everything else keep their lossless encoding. A stack of images
-    (views, video frames, masks) is stored frame by frame (``per_frame``, format
-    version 3: the T encoded images concatenated, extension ``pngs``/``webps``/
+    and everything else keep their lossless encoding (PNG by ``png_encoder``,
+    a key of :data:`PNG_ENCODERS`, or npy). A stack of images (views, video
+    frames, masks) is stored frame by frame (``per_frame``, format version 3:
+    the T encoded images concatenated, extension ``pngs``/``jxls``/``webps``/
     ``jpgs``, byte offsets in ``meta["frame_offsets"]``) or, with
     ``per_frame=False``, tiled into one tall image (format versions 1 and 2).
+    ``same`` (one per sample) lets an image equal to one encoded before reuse its bytes.
     """
     meta = {"dtype": a.dtype.str, "shape": list(a.shape)}
     stack_3d = a.dtype == np.bool_
     layout = _frame_layout(a.shape, stack_3d=stack_3d) if per_frame else None
     frames, image_shape = (None, None) if layout is None else layout
+    png = functools.partial(_encode_png, png_encoder=png_encoder)
     if a.dtype == np.float32:
         if image_shape is None:
             image_shape = _png_image_shape(a.shape, allow_2d=False, stack_3d=False)
@@ -170,26 +278,25 @@ def _encode_array(
             if not (lo >= 0.0 and hi <= 1.0):
                 image_shape = None
         if image_shape is not None:
-            u8 = np.rint(a * np.float32(255)).astype(np.uint8)
+            u8 = _quantise(a)
             if image_format != "png" and max(image_shape[:2]) <= _MAX_SIDE[image_format]:
-                meta["encoding"] = f"{image_format}8"
-                ext = "jpg" if image_format == "jpeg" else image_format
+                meta["encoding"] = _FLOAT_ENCODING[image_format]
                 encode = functools.partial(_encode_picture, image_format=image_format, quality=quality)
-                return _encode_images(u8, image_shape, frames, encode, ext, meta)
+                return _encode_images(u8, image_shape, frames, encode, _EXT[image_format], meta, same)
             meta["encoding"] = "png8"
-            return _encode_images(u8, image_shape, frames, _encode_png, "png", meta)
+            return _encode_images(u8, image_shape, frames, png, "png", meta, same)
     elif a.dtype == np.bool_:
         if image_shape is None:
             image_shape = _png_image_shape(a.shape, allow_2d=True, stack_3d=True)
         if image_shape is not None:
             meta["encoding"] = "png-bool"
-            return _encode_images(a.view(np.uint8) * np.uint8(255), image_shape, frames, _encode_png, "png", meta)
+            return _encode_images(a.view(np.uint8) * np.uint8(255), image_shape, frames, png, "png", meta, same)
     elif a.dtype == np.uint8:
         if image_shape is None:
             image_shape = _png_image_shape(a.shape, allow_2d=True, stack_3d=False)
         if image_shape is not None:
             meta["encoding"] = "png"
-            return _encode_images(a, image_shape, frames, _encode_png, "png", meta)
+            return _encode_images(a, image_shape, frames, png, "png", meta, same)
     buf = io.BytesIO()
     np.save(buf, a, allow_pickle=False)
     meta["encoding"] = "npy"
@@ -197,7 +304,8 @@ def _encode_array(
 
 
 def _encode_sample(
-    sample: Any, index: int, *, image_format: str = "png", quality: int = DEFAULT_JPEG_QUALITY, per_frame: bool = True
+    sample: Any, index: int, *, image_format: str = "png", quality: int = DEFAULT_JPEG_QUALITY, per_frame: bool = True,
+    png_encoder: str = DEFAULT_PNG_ENCODER,
 ) -> list[tuple[str, bytes | memoryview]]:
     """Sorted tar members ``(name, data)`` of one sample (the options: see :func:`_encode_array`)."""
     if not all(hasattr(sample, g) for g in GROUPS):
@@ -205,6 +313,7 @@ def _encode_sample(
     key = _key(index)
     members: list[tuple[str, bytes | memoryview]] = []
     fields: dict[str, dict] = {}
+    same = _SameImages()
     for group in GROUPS:
         arrays = getattr(sample, group, None)
         if arrays is None:
@@ -218,7 +327,8 @@ def _encode_sample(
             if not isinstance(a, np.ndarray):
                 raise UserError(f"{where} is a {type(a).__name__}, expected a numpy array")
             try:
-                ext, data, meta = _encode_array(a, image_format=image_format, quality=quality, per_frame=per_frame)
+                ext, data, meta = _encode_array(a, image_format=image_format, quality=quality, per_frame=per_frame,
+                                                png_encoder=png_encoder, same=same)
             except ValueError as e:  # np.save refuses object arrays without pickle
                 raise UserError(f"{where}: cannot store dtype {a.dtype}: {_one_line(e)}") from None
             fields[f"{group}.{name}"] = meta
@@ -230,24 +340,56 @@ def _encode_sample(
     return members
 
 
-_IMAGE_ENCODINGS = ("png", "png8", "png-bool", "webp8", "jpeg8")
+_IMAGE_ENCODINGS = ("png", "png8", "png-bool", "jxl8", "webp8", "jpeg8")
+_FLOAT_ENCODINGS = ("png8", "jxl8", "webp8", "jpeg8")
+
+
+def _sniff(data: bytes | memoryview) -> str | None:
+    """The file format of an encoded image from its magic bytes: png, jpeg, webp, jxl or None."""
+    head = bytes(memoryview(data)[:12])
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head.startswith(b"\xff\x0a") or head == b"\x00\x00\x00\x0cJXL \r\n\x87\n":  # codestream or container
+        return "jxl"
+    return None
 
 
 def _decode_image(data: bytes | memoryview, encoding: str, shape: tuple[int, ...], where: str) -> np.ndarray:
-    """One encoded image as an array of ``shape`` (the stored dtype: float32, bool or uint8)."""
+    """One encoded image as an array of ``shape`` (the stored dtype: float32, bool or uint8).
+
+    The file format is read from the image's magic bytes, not from ``encoding``
+    (which says how the 8-bit values map to the stored dtype): PNG, JPEG and WebP
+    are decoded by OpenCV, JPEG XL by imagecodecs.
+    """
     if encoding not in _IMAGE_ENCODINGS:
         raise UserError(f"{where}: unknown encoding {encoding!r}; written by a newer RestoreBench?")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise UserError(f"{where}: {encoding} image cannot be decoded")
-    if img.ndim == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-        if img.size != math.prod(shape):  # a gray image stored as RGB (WebP has no gray)
-            img = img[..., 0]
+    kind = _sniff(data)
+    if kind is None:
+        raise UserError(f"{where}: {encoding} image cannot be decoded (not a PNG, JPEG XL, WebP or JPEG file)")
+    if kind == "jxl":
+        try:
+            img = _imagecodecs().jpegxl_decode(data)
+        except ImportError as e:
+            raise UserError(f"{where}: a JPEG XL image needs the imagecodecs package ({_one_line(e)}); "
+                            f"install it with pip install '{_IMAGECODECS_PIN}'") from None  # fmt: skip
+        except Exception as e:  # imagecodecs raises its own JpegxlError
+            raise UserError(f"{where}: {encoding} image cannot be decoded ({_one_line(e)})") from None
+    else:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise UserError(f"{where}: {encoding} image cannot be decoded")
+        if img.ndim == 3:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if img.ndim == 3 and img.size != math.prod(shape):  # a gray image stored as RGB (WebP has no gray)
+        img = img[..., 0]
     if img.size != math.prod(shape):
         raise UserError(f"{where}: decoded an image of shape {img.shape}, expected {math.prod(shape)} values")
     img = img.reshape(shape)
-    if encoding in ("png8", "webp8", "jpeg8"):
+    if encoding in _FLOAT_ENCODINGS:
         return img.astype(np.float32) / np.float32(255)
     if encoding == "png-bool":
         return img > 127

@@ -18,6 +18,8 @@ FORMAT = "restorebench-webdataset"
 # a stack is stored frame by frame (one member holding the T images concatenated, byte
 # offsets in its meta), so that one frame can be read without decoding the others.
 # Datasets begun as version 1 or 2 are finished and extended in their own version.
+# Version 3 also holds the lossless "jxl8" encoding of --image-format jxl (issue 27; no
+# new version: a reader older than it names the unknown encoding of such a field).
 FORMAT_VERSION = 3  # the newest this code writes
 READABLE_FORMAT_VERSIONS = (1, 2, 3)
 MANIFEST = "manifest.json"

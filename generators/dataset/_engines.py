@@ -23,7 +23,7 @@ from typing import Any, Callable
 import cv2
 
 from generators.dataset._atomic import _tmp_path, _write_json_atomic
-from generators.dataset._codec import DEFAULT_JPEG_QUALITY, _encode_sample
+from generators.dataset._codec import DEFAULT_JPEG_QUALITY, DEFAULT_PNG_ENCODER, _encode_sample
 from generators._runtime import THREAD_ENV_VARS, single_thread_env
 from generators.dataset._common import DEBUG_ENV, UserError, _debug, _first_line, _one_line, _shard_name
 from generators.dataset._tar import _TAR_BLOCK, _HashingWriter, _tar_end, _tar_member
@@ -41,6 +41,7 @@ class _ShardJob:
     image_format: str = "png"
     quality: int = DEFAULT_JPEG_QUALITY
     per_frame: bool = True  # stacks frame by frame (format version 3), else tiled (1 and 2)
+    png_encoder: str = DEFAULT_PNG_ENCODER  # a key of _codec.PNG_ENCODERS
 
 
 class _SingleThreaded:
@@ -87,7 +88,8 @@ def _sample_members(make_sample: Callable, job: _ShardJob, index: int) -> list[t
     """The tar members of sample ``index``, made and encoded with the job's options."""
     sample = _make_sample(make_sample, job, index)
     try:
-        return _encode_sample(sample, index, image_format=job.image_format, quality=job.quality, per_frame=job.per_frame)
+        return _encode_sample(sample, index, image_format=job.image_format, quality=job.quality, per_frame=job.per_frame,
+                              png_encoder=job.png_encoder)
     except UserError:
         raise
     except Exception as e:

@@ -19,7 +19,16 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from generators.dataset._atomic import _dumps, _lock, _sha256_file, _write_json_atomic
-from generators.dataset._codec import DEFAULT_JPEG_QUALITY, IMAGE_FORMATS, _to_jsonable
+from generators.dataset._codec import (
+    DEFAULT_JPEG_QUALITY,
+    DEFAULT_PNG_ENCODER,
+    IMAGE_FORMATS,
+    LEGACY_PNG_ENCODER,
+    PNG_ENCODERS,
+    _to_jsonable,
+    check_encoders,
+    encoders_record,
+)
 from generators.dataset._common import (
     _SHARD_RE,
     DISK_MARGIN,
@@ -48,9 +57,11 @@ def compute_dataset_hash(manifest: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
 
 
-# Manifest keys of the storage options; absent for PNG, the default (and all there was
-# before --image-format), so that PNG datasets keep their manifests and hashes.
-_STORAGE_KEYS = ("image_format", "image_quality")
+# Manifest keys of the storage options. image_format and image_quality are absent for
+# PNG, the default (and all there was before --image-format); encoders (issue 27) is
+# absent on every dataset written before it, all with OpenCV's PNG encoder. Absent keys
+# are not hashed, so those datasets keep their manifests and hashes.
+_STORAGE_KEYS = ("image_format", "image_quality", "encoders")
 
 
 def _tiled_format_version(image_format: str) -> int:
@@ -65,11 +76,26 @@ def _storage_config(image_format: str, quality: int) -> dict:
 
 
 def _describe_storage(manifest: Mapping) -> str:
-    """``"png"``, ``"webp (lossless)"`` or ``"jpeg quality 95"``."""
+    """``"png"``, ``"jxl (lossless)"``, ``"webp (lossless)"`` or ``"jpeg quality 95"``."""
     image_format = manifest.get("image_format", "png")
     if image_format == "jpeg":
         return f"jpeg quality {manifest.get('image_quality')}"
-    return "webp (lossless)" if image_format == "webp" else image_format
+    return f"{image_format} (lossless)" if image_format in ("jxl", "webp") else image_format
+
+
+def _recorded_png_encoder(out: Path, manifest: Mapping) -> str:
+    """The key of :data:`PNG_ENCODERS` that wrote an existing dataset; refuse one this code cannot write."""
+    encoders = manifest.get("encoders")
+    if encoders is None:
+        return LEGACY_PNG_ENCODER
+    png = encoders.get("png") if isinstance(encoders, Mapping) else None
+    for name, options in PNG_ENCODERS.items():
+        if png == options:
+            return name
+    raise UserError(
+        f"{out} was written with a PNG encoder this RestoreBench cannot reproduce ({json.dumps(png)}); "
+        "use a new --out directory or the RestoreBench that started it"
+    )
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
@@ -106,8 +132,10 @@ def _check_existing(out: Path, config: dict, manifest: dict | None) -> bool:
     keys = ("generator", "params", "seed", "shard_size")
     old = {k: manifest.get(k) for k in keys} | {"image_format": _describe_storage(manifest)}
     new = {k: config[k] for k in keys} | {"image_format": _describe_storage(config)}
-    diffs = _describe_diff(old, new) or _describe_diff(
-        {"format_version": manifest.get("format_version")}, {"format_version": config["format_version"]}
+    diffs = (
+        _describe_diff(old, new)
+        or _describe_diff({"format_version": manifest.get("format_version")}, {"format_version": config["format_version"]})
+        or _describe_diff({"encoders": manifest.get("encoders", {})}, {"encoders": config.get("encoders", {})})
     )
     if diffs:
         raise UserError(
@@ -213,7 +241,8 @@ def _check_disk(out: Path, estimate: _SizeEstimate, *, n: int, remaining: int, a
         still = f", {_format_bytes(estimate.per_sample * remaining)} still to write" if remaining < n else ""
         announce(f"{what}{still}; {_format_bytes(free)} free in {out}")
     if free < need:
-        smaller = {"png": "--image-format webp or jpeg, ", "webp": "--image-format jpeg, "}.get(image_format, "")
+        smaller = {"png": "--image-format webp or jpeg, ", "jxl": "--image-format webp or jpeg, ",
+                   "webp": "--image-format jpeg, "}.get(image_format, "")  # fmt: skip
         raise UserError(
             f"not enough free disk space in {out}: {what}, {_format_bytes(need)} to write with a 10% margin, "
             f"{_format_bytes(free)} free; free space, lower --n, use {smaller}--extras none or pass --ignore-disk-space"
@@ -273,13 +302,17 @@ def write_dataset(
         Generator name recorded in the manifest.
     params : mapping or None
         JSON-able generator parameters; recorded and part of the dataset hash.
-    image_format : {"png", "webp", "jpeg"}
+    image_format : {"png", "jxl", "webp", "jpeg"}
         How float32 [0, 1] images (views, targets, shading ...) are stored:
-        8-bit PNG (default), lossless 8-bit WebP (decodes to the same values
-        as PNG, smaller) or JPEG at ``quality`` (lossy). Masks, uint8 arrays
-        (label maps) and other arrays stay lossless whatever the choice.
-        Recorded in the manifest and part of the dataset hash (PNG is
-        recorded by omission, as before the option existed).
+        8-bit PNG (default), lossless 8-bit JPEG XL (same values, faster to
+        write, larger, slower to read), lossless 8-bit WebP (same values,
+        smaller) or JPEG at ``quality`` (lossy). Masks, uint8 arrays (label
+        maps) and other arrays stay lossless whatever the choice. Recorded in
+        the manifest and part of the dataset hash (PNG is recorded by
+        omission, as before the option existed), as are the encoders and
+        their options (``"encoders"``). A dataset begun by an older
+        RestoreBench is finished and extended with the PNG encoder it
+        was written with (OpenCV when the manifest records none).
     quality : int or None
         JPEG quality 1..100 (``image_format="jpeg"`` only; None: 95).
     check_disk : bool
@@ -346,7 +379,7 @@ def _write_dataset(
     if image_format not in IMAGE_FORMATS:
         raise UserError(f"image_format must be one of {', '.join(IMAGE_FORMATS)}, got {image_format!r}")
     if quality is not None and image_format != "jpeg":
-        raise UserError(f"quality applies to image_format 'jpeg' only, not {image_format!r}")
+        raise UserError(f"quality applies to image_format 'jpeg' only; {image_format!r} is lossless")
     quality = DEFAULT_JPEG_QUALITY if quality is None else _check_int(quality, "quality", 1)
     if quality > 100:
         raise UserError(f"quality must be <= 100, got {quality}")
@@ -361,6 +394,7 @@ def _write_dataset(
         "key_digits": KEY_DIGITS,
         "versions": _package_versions(),
         **_storage_config(image_format, quality),
+        "encoders": encoders_record(image_format, quality, DEFAULT_PNG_ENCODER),
     }
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -379,6 +413,16 @@ def _write_dataset(
             # Begun by an older RestoreBench: finished and extended in its own format (stacks
             # tiled), so that its shards stay byte-identical to what that version writes.
             config["format_version"] = existing["format_version"]
+        png_encoder = DEFAULT_PNG_ENCODER
+        if existing is not None and existing.get("format") == FORMAT:
+            # Finished and extended with the PNG encoder that wrote it (an older dataset records
+            # none and keeps recording none, so that its manifest and hash stay as they were).
+            png_encoder = _recorded_png_encoder(out, existing)
+            if "encoders" in existing:
+                config["encoders"] = encoders_record(image_format, quality, png_encoder)
+            else:
+                del config["encoders"]
+        check_encoders(image_format, png_encoder)
         keep_manifest = _check_existing(out, config, existing)
         done = _scan_shards(out, n, shard_size)
         todo = [s for s in range(num_shards) if s not in done]
@@ -393,7 +437,7 @@ def _write_dataset(
             make_sample, out, todo, done, n=n, seed=seed, shard_size=shard_size, workers=workers,
             engine=engine, ray_address=ray_address, generator=generator, check_disk=check_disk,
             progress=progress, reused=reused, image_format=image_format, quality=quality,
-            per_frame=config["format_version"] >= 3,
+            per_frame=config["format_version"] >= 3, png_encoder=png_encoder,
         )  # fmt: skip
         manifest = {**config, "complete": True, "shards": [done[s] for s in range(num_shards)]}
         manifest["dataset_hash"] = compute_dataset_hash(manifest)
@@ -405,14 +449,14 @@ def _write_dataset(
 
 
 def _run_jobs(make_sample, out, todo, done, *, n, seed, shard_size, workers, engine, ray_address,
-              generator, check_disk, progress, reused, image_format, quality, per_frame) -> int:  # fmt: skip
+              generator, check_disk, progress, reused, image_format, quality, per_frame, png_encoder) -> int:  # fmt: skip
     """Write the shards in ``todo`` (shard 0 first), filling ``done``; return the samples made."""
     if not todo:
         return 0
     debug = _debug()
     jobs = [
         _ShardJob(str(out), s, s * shard_size, min(shard_size, n - s * shard_size), seed, debug, image_format, quality,
-                  per_frame)
+                  per_frame, png_encoder)
         for s in todo
     ]
     remaining = n - reused
