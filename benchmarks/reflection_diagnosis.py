@@ -28,43 +28,62 @@ Prints the tables and, with ``--csv``, writes one row per sequence.
 
 Measured (2026-12-05, ``python -m benchmarks.reflection_diagnosis``, the full
 split of 60 sequences; PSNR dB / SSIM, whole frame; PSNR on the valid
-region):
+region; gain = PSNR - identity):
 
-===================  =======  =====  =======
-row                  PSNR     SSIM   valid
-===================  =======  =====  =======
-identity-frame       18.29    0.785  18.37
-ecc-median           18.16    0.757  18.23
-ecc-min              18.82    0.763  18.90
-ecc-weiss            18.19    0.754  18.26
-oracle-median        18.18    0.763  18.25
-oracle-min           19.14    0.779  19.24
-oracle-weiss         18.26    0.763  18.33
-aligned-min-veil     19.30    0.789  19.38
-oracle-min-veil      19.49    0.795  19.57
-bound T + min_k R_k  19.50    --     --
-bound T + mean R     19.04    --     --
-bound I - mean R     22.58    --     --
-===================  =======  =====  =======
+===================  =====  =====  =====  =====
+row                  PSNR   SSIM   valid  gain
+===================  =====  =====  =====  =====
+identity-frame       18.29  0.785  18.37  +0.00
+ecc-median           18.16  0.757  18.23  -0.12
+ecc-min              18.82  0.763  18.90  +0.53
+ecc-weiss            18.19  0.754  18.26  -0.10
+oracle-median        18.18  0.763  18.25  -0.11
+oracle-min           19.14  0.779  19.24  +0.85
+oracle-weiss         18.26  0.763  18.33  -0.03
+aligned-min-veil     19.30  0.790  19.37  +1.02
+oracle-min-veil      19.36  0.795  19.43  +1.07
+bound T + min_k R_k  19.40  --     --     +1.11
+bound T + mean R     19.04  --     --     +0.75
+bound I - mean R     22.58  --     --     +4.29
+===================  =====  =====  =====  =====
 
 ECC error: median 0.11 px, mean 0.34, 90th percentile 0.99, largest 2.41; 6
-of 60 sequences above 1 px, all with a sharp (blur < 0.9 px) and strong
-(alpha >= 0.28) reflection; frames two steps from the reference are off by
-more than those one step away. Relative layer motion: median 1.5 px per
-frame, below 0.5 px in 10 of 60 sequences. The reflection carries a median
-29 % of the reference frame's light.
+of 60 sequences above 1 px, all with a strong (alpha >= 0.28), sharp (blur
+<= 0.84 px) reflection; frames two steps from the reference are off twice
+as much as those one step away (0.46 vs 0.23 px). Relative layer motion:
+median 1.5 px per frame, below 0.5 px in 10 of 60 sequences. The reflection
+carries a median 29 % of the reference frame's light, > 50 % in 14.
 
-Reading: alignment is not the cause (the true motion adds 0.3 dB to the
-minimum and nothing to the median or Weiss), nor are the borders (0.1 dB);
-the formation is. An additive layer's mean, and any component much longer
-than its motion, is invisible to motion (``T + c``, ``R - c`` explain every
-frame), so the minimum can remove at most ``R``'s variation along its path
-(+1.2 dB with everything exact), while the reflection's mean alone costs the
-reference frame 4.3 dB. A method must bring a prior for that veil:
-``aligned-min-veil`` (:func:`baselines.reflection.remove_reflection_min_veil`)
-takes it from the dark-channel prior; the networks learn it from the
+Reading: over the whole split alignment is not the cause (the true motion
+adds 0.3 dB to the minimum and nothing to the median or Weiss), nor are
+the borders (0.1 dB); the formation is. An additive layer's mean, and any
+component much longer than its motion, is invisible to motion (``T + c``,
+``R - c`` explain every frame), so the minimum can remove at most ``R``'s
+variation along its path (+1.1 dB with everything exact), while the
+reflection's mean alone costs the reference frame 4.3 dB. A method must
+bring a prior for that veil: ``aligned-min-veil``
+(:func:`baselines.reflection.remove_reflection_min_veil`) takes it from the
+dark-channel prior (+1.02 dB over the reference frame, paired 95 % CI
+[+0.46, +1.51]; SSIM +0.006 [-0.002, +0.011]); the networks learn it from the
 training content (issue 23 found that this does not transfer to unseen
 photographs).
+
+Where the formation does allow a multi-view gain -- the 13 sequences whose
+oracle minimum gains >= 1 dB, mostly weak reflections (share < 15 %) with
+texture that moves -- alignment matters: oracle-min +2.59 dB, ecc-min
++1.32, aligned-min-veil +0.77 (its veil step takes the transmission's own
+dark floor for veil when the reflection is weak). On 40 sequences of seed
+20,261,205 (where the baseline's settings were chosen) the same subset
+(11 sequences) shows oracle-min +3.33 dB against ecc-min +0.26, dominated by
+transmissions without texture (the colour-wheel photograph): there ECC
+locks onto the reflection's texture (2-3 px off) and the minimum then
+removes nothing. ECC variants tried (error against the true motion, on
+that split unless said): no pre-filter (kept for aligned-min-veil: mean
+error 0.59 vs 0.69 px; test split 0.29 vs 0.35), affine, coarse-to-fine from
+64 or 32 px, SIFT + RANSAC (with or without ECC refinement), initialising
+the outer frames from the inner ones, and on the test split ECC on
+gradient-magnitude (0.31 px) or high-pass images (0.97 to 2.1 px); none
+fixed the hard sequences.
 """
 
 from __future__ import annotations
