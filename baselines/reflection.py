@@ -33,7 +33,8 @@ in every per-pixel statistic. Measured on the full test split: even with the
 true transmission homographies the minimum gains only +0.85 dB over the
 reference frame, the median and Weiss nothing, while removing only the
 reflection's per-channel mean (an oracle constant) would gain +4.3 dB. ECC
-alignment costs 0.3 dB of the minimum's gain and the warped borders 0.1 dB.
+alignment costs 0.3 dB of the minimum's gain, the warped borders nothing
+measurable (0.02 dB).
 
 Pixels that an aligned frame does not see (outside its field of view) take
 the reference frame's value, so they never win a statistic by accident.
