@@ -40,8 +40,8 @@ ecc-weiss            18.19  0.754  18.26  -0.10
 oracle-median        18.18  0.763  18.25  -0.11
 oracle-min           19.14  0.779  19.24  +0.85
 oracle-weiss         18.26  0.763  18.33  -0.03
-aligned-min-veil     19.30  0.790  19.37  +1.02
-oracle-min-veil      19.36  0.795  19.43  +1.07
+aligned-min-veil     19.30  0.790  19.38  +1.01
+oracle-min-veil      19.32  0.794  19.40  +1.03
 bound T + min_k R_k  19.40  --     --     +1.11
 bound T + mean R     19.04  --     --     +0.75
 bound I - mean R     22.58  --     --     +4.29
@@ -66,15 +66,16 @@ reflection's mean alone costs the reference frame 4.3 dB. A method must
 bring a prior for that veil: ``aligned-min-veil``
 (:func:`baselines.reflection.remove_reflection_min_veil`) takes it from the
 dark-channel prior (+1.02 dB over the reference frame, paired 95 % CI
-[+0.46, +1.51]; SSIM +0.006 [-0.002, +0.011]); the networks learn it from the
+[+0.61, +1.42], 57 of 60 sequences; SSIM +0.005 [-0.001, +0.009]); the networks learn it from the
 training content (issue 23 found that this does not transfer to unseen
 photographs).
 
 Where the formation does allow a multi-view gain -- the 13 sequences whose
 oracle minimum gains >= 1 dB, mostly weak reflections (share < 15 %) with
 texture that moves -- alignment matters: oracle-min +2.59 dB, ecc-min
-+1.32, aligned-min-veil +0.77 (its veil step takes the transmission's own
-dark floor for veil when the reflection is weak). On 40 sequences of seed
++1.32, aligned-min-veil +1.68 [+0.60, +2.65] (SSIM +0.013 [+0.006, +0.020],
+12 of 13 sequences), and there the teacher's lead over aligned-min-veil is
++1.14 dB [-1.94, +3.84], not significant. On 40 sequences of seed
 20,261,205 (where the baseline's settings were chosen) the same subset
 (11 sequences) shows oracle-min +3.33 dB against ecc-min +0.26, dominated by
 transmissions without texture (the colour-wheel photograph): there ECC

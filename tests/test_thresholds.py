@@ -274,7 +274,7 @@ REFLECTIONS_SINGLE = ("identity-frame", "relative-smoothness")
 @pytest.mark.slow
 def test_reflections_teacher_beats_every_multiview_baseline(quick_aggregates):
     """Issue 13's bar: the 3-frame teacher beats aligned median/min/Weiss on PSNR and SSIM (issue 26: and
-    aligned-min-veil; full split: +4.9 dB PSNR, paired 95% CI in models/checkpoints/reflection_nets.md)."""
+    aligned-min-veil; full split: +4.94 dB PSNR [+3.59, +6.22], models/checkpoints/reflection_nets.md)."""
     _require(tasks=["reflections"], methods=["reflection-teacher", *REFLECTIONS_MULTI])
     worse = _beats(quick_aggregates, "reflections", "reflection-teacher", REFLECTIONS_MULTI,
                    {"psnr": True, "ssim": True})
@@ -293,9 +293,9 @@ def test_reflections_students_beat_every_single_image_baseline(quick_aggregates,
 @pytest.mark.slow
 def test_reflections_min_veil_beats_the_reference_frame(quick_aggregates):
     """Issue 26: a classical multi-view baseline that beats returning the reference frame, on PSNR and SSIM
-    (quick split: 16.51 dB / 0.652 vs 15.53 / 0.643; full split +1.0 dB, paired CI in
-    benchmarks/reflection_diagnosis.py). aligned-median / -min / -Weiss are not held to this: the formation
-    leaves them no margin (same docstring)."""
+    (quick split: 16.21 dB / 0.649 vs 15.53 / 0.643; full split +1.02 dB, paired 95% CI [+0.61, +1.42], SSIM
+    +0.005 [-0.001, +0.009]). aligned-median / -min / -Weiss are not held to this: the formation leaves them no
+    margin (benchmarks/reflection_diagnosis.py)."""
     _require(tasks=["reflections"], methods=["aligned-min-veil", "identity-frame"])
     worse = _beats(quick_aggregates, "reflections", "aligned-min-veil", ("identity-frame",),
                    {"psnr": True, "ssim": True})
