@@ -299,13 +299,14 @@ def _beats(agg: pd.DataFrame, task: str, learned: str, others: tuple[str, ...], 
     return worse
 
 
-REFLECTIONS_MULTI = ("aligned-median", "aligned-min", "aligned-weiss")
+REFLECTIONS_MULTI = ("aligned-median", "aligned-min", "aligned-weiss", "aligned-min-veil")
 REFLECTIONS_SINGLE = ("identity-frame", "relative-smoothness")
 
 
 @pytest.mark.slow
 def test_reflections_teacher_beats_every_multiview_baseline(quick_aggregates):
-    """Issue 13's bar: the 3-frame teacher beats aligned median/min/Weiss on PSNR and SSIM."""
+    """Issue 13's bar: the 3-frame teacher beats aligned median/min/Weiss on PSNR and SSIM (issue 26: and
+    aligned-min-veil; full split: +4.94 dB PSNR [+3.59, +6.22], models/checkpoints/reflection_nets.md)."""
     _require(tasks=["reflections"], methods=["reflection-teacher", *REFLECTIONS_MULTI])
     worse = _beats(quick_aggregates, "reflections", "reflection-teacher", REFLECTIONS_MULTI,
                    {"psnr": True, "ssim": True})
@@ -318,6 +319,34 @@ def test_reflections_students_beat_every_single_image_baseline(quick_aggregates,
     """Issue 13's bar: the one-frame student beats identity and Li-Brown on PSNR and SSIM."""
     _require(tasks=["reflections"], methods=[student, *REFLECTIONS_SINGLE])
     worse = _beats(quick_aggregates, "reflections", student, REFLECTIONS_SINGLE, {"psnr": True, "ssim": True})
+    assert not worse, "\n".join(worse)
+
+
+@pytest.mark.slow
+def test_reflections_min_veil_beats_the_reference_frame(quick_aggregates):
+    """Issue 26: a classical multi-view baseline that beats returning the reference frame, on PSNR and SSIM
+    (quick split: 16.21 dB / 0.649 vs 15.53 / 0.643; full split +1.02 dB, paired 95% CI [+0.61, +1.42], SSIM
+    +0.005 [-0.001, +0.009]). aligned-median / -min / -Weiss are not held to this: the formation leaves them no
+    margin (benchmarks/reflection_diagnosis.py)."""
+    _require(tasks=["reflections"], methods=["aligned-min-veil", "identity-frame"])
+    worse = _beats(quick_aggregates, "reflections", "aligned-min-veil", ("identity-frame",),
+                   {"psnr": True, "ssim": True})
+    assert not worse, "\n".join(worse)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="known unmet requirement (issue 26): the seed paper's direction (distilled student > the same student "
+    "on ground truth only) does not reproduce: quick split 24.00 vs 24.81 dB PSNR, 0.821 vs 0.832 SSIM; full split "
+    "-0.46 dB, paired 95% CI [-0.82, -0.12] (model card); strict, so a student that passes turns this into a failure",
+)
+def test_reflections_distilled_student_beats_the_gt_only_student(quick_aggregates):
+    """Distilling Reflection Dynamics: the teacher's guidance makes the one-frame student better than
+    training it on ground truth alone (PSNR and SSIM)."""
+    _require(tasks=["reflections"], methods=["reflection-student", "reflection-student-gt-only"])
+    worse = _beats(quick_aggregates, "reflections", "reflection-student", ("reflection-student-gt-only",),
+                   {"psnr": True, "ssim": True})
     assert not worse, "\n".join(worse)
 
 
