@@ -41,12 +41,30 @@ def camera_pose(cam: dict) -> np.ndarray:
     return r
 
 
+def _draw_in_name_order(self, scene) -> list:
+    """Replaces pyrender's ``Renderer._sorted_mesh_nodes``: every mesh node in
+    the order of its name. pyrender sorts nodes by the distance of their pose
+    to the camera, ties kept in the iteration order of ``scene.mesh_nodes``, a
+    ``set`` of nodes hashed by ``id()``; our nodes all sit at the origin, so the
+    draw order followed heap addresses and changed between processes. Where
+    two tags' surfaces meet within one step of the depth buffer (a tree crown
+    cutting into a far facade), the depth test keeps the first drawn, so that
+    order decided the tag of the pixel."""
+    return sorted(scene.mesh_nodes, key=lambda n: n.name)
+
+
 def _renderer(h: int, w: int):
     import pyrender
 
     key = (h, w)
     if key not in _RENDERERS:  # one GL context per process and size, reused for every scene
-        _RENDERERS[key] = pyrender.OffscreenRenderer(w, h)
+        r = pyrender.OffscreenRenderer(w, h)
+        inner = r._renderer
+        if not hasattr(inner, "_sorted_mesh_nodes"):
+            raise RuntimeError(f"pyrender {pyrender.__version__} has no Renderer._sorted_mesh_nodes: "
+                               "roadseg's draw order cannot be fixed with this version")
+        inner._sorted_mesh_nodes = _draw_in_name_order.__get__(inner)
+        _RENDERERS[key] = r
     return _RENDERERS[key]
 
 
@@ -69,7 +87,10 @@ def render_scene(scene: dict, *, rgb: bool = True) -> dict[str, np.ndarray]:
     static_nodes, dynamic_nodes = {}, {}
     for dynamic, prims, nodes in ((False, scene["static"], static_nodes), (True, scene["dynamic"], dynamic_nodes)):
         for tag, (verts, faces) in build_geometry(prims).items():
-            node = sc.add(pyrender.Mesh([pyrender.Primitive(positions=verts, indices=faces, mode=4)]))
+            # the name fixes the draw order (see _draw_in_name_order): static before dynamic, then by tag,
+            # so where two surfaces tie in depth the static one and then the lower tag wins
+            mesh = pyrender.Mesh([pyrender.Primitive(positions=verts, indices=faces, mode=4)])
+            node = sc.add(mesh, name=f"{int(dynamic)}-{tag:03d}")
             nodes[node] = (tag, 255, 0)  # green marks "covered", so tag 0 differs from no mesh
     sc.add(pyrender.PerspectiveCamera(yfov=yfov, aspectRatio=w / h, znear=0.1, zfar=1000.0), pose=camera_pose(cam))
     r = _renderer(h, w)
