@@ -97,32 +97,36 @@ def rasterise_flakes(flakes: dict, *, size: tuple[int, int], focal_px: float, ap
     weight = flakes["opacity"] * np.pi / 4 * d_px**2  # opacity-area (px^2): conserved by normalised kernels
     edges = np.geomspace(max(float(z.min()), 1e-3), float(z.max()) * 1.0001, DEPTH_BINS + 1)
     bins = np.clip(np.searchsorted(edges, z, side="right") - 1, 0, DEPTH_BINS - 1)
-    for pop in np.unique(flakes["population"]):
-        for b in range(DEPTH_BINS):
-            sel = (flakes["population"] == pop) & (bins == b)
-            if not sel.any():
-                continue
-            zb = float(np.exp(np.mean(np.log(z[sel]))))  # the bin's geometric-mean depth
-            db = float(np.exp(np.mean(np.log(d_px[sel]))))
-            coc = focal_px * aperture_m * abs(1.0 / zb - 1.0 / focus_m)  # thin-lens blur circle, px
-            sigma = float(np.sqrt(max(SIGMA_MIN, db / 4) ** 2 + (coc / 4) ** 2))  # a disc of diameter d: sigma d/4
-            speed = float(np.hypot(np.mean(ux[sel]), np.mean(uy[sel])))
-            streak = speed * exposure_s
-            layer = _splat(h, w, u[sel] + ux[sel] * exposure_s / 2, v[sel] + uy[sel] * exposure_s / 2,
-                           weight[sel].astype(np.float64))
-            if not layer.any():
-                continue
-            if streak >= 0.75:
-                angle = float(np.degrees(np.arctan2(np.mean(uy[sel]), np.mean(ux[sel]))))
-                k = _line_kernel(int(round(min(streak, 4 * max(h, w)) * 4)), int(round(angle)) % 360)
-                layer = cv2.filter2D(layer, -1, k, borderType=cv2.BORDER_CONSTANT)
-            layer = cv2.GaussianBlur(layer, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
-            np.clip(layer, 0.0, 1.0, out=layer)
-            keep_all *= 1.0 - layer
-            win = layer > best
-            best = np.where(win, layer, best)
-            layer_depth[win] = zb
-            layer_class[win] = int(pop)
+    # Visit the (population, bin) groups in order; a stable sort keeps each group's flakes in their
+    # sampled order, so the splat sums (and the output) do not depend on how the groups are found.
+    key = flakes["population"].astype(np.int64) * DEPTH_BINS + bins
+    order = np.argsort(key, kind="stable")
+    groups, starts = np.unique(key[order], return_index=True)
+    bounds = [*starts[1:], len(order)]
+    for g, start, stop in zip(groups, starts, bounds):
+        pop = int(g) // DEPTH_BINS
+        sel = order[start:stop]
+        zb = float(np.exp(np.mean(np.log(z[sel]))))  # the bin's geometric-mean depth
+        db = float(np.exp(np.mean(np.log(d_px[sel]))))
+        coc = focal_px * aperture_m * abs(1.0 / zb - 1.0 / focus_m)  # thin-lens blur circle, px
+        sigma = float(np.sqrt(max(SIGMA_MIN, db / 4) ** 2 + (coc / 4) ** 2))  # a disc of diameter d: sigma d/4
+        speed = float(np.hypot(np.mean(ux[sel]), np.mean(uy[sel])))
+        streak = speed * exposure_s
+        layer = _splat(h, w, u[sel] + ux[sel] * exposure_s / 2, v[sel] + uy[sel] * exposure_s / 2,
+                       weight[sel].astype(np.float64))
+        if not layer.any():
+            continue
+        if streak >= 0.75:
+            angle = float(np.degrees(np.arctan2(np.mean(uy[sel]), np.mean(ux[sel]))))
+            k = _line_kernel(int(round(min(streak, 4 * max(h, w)) * 4)), int(round(angle)) % 360)
+            layer = cv2.filter2D(layer, -1, k, borderType=cv2.BORDER_CONSTANT)
+        layer = cv2.GaussianBlur(layer, (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+        np.clip(layer, 0.0, 1.0, out=layer)
+        keep_all *= 1.0 - layer
+        win = layer > best
+        best = np.where(win, layer, best)
+        layer_depth[win] = zb
+        layer_class[win] = int(pop)
     zmap = np.clip(1.0 - keep_all, 0.0, 1.0).astype(np.float32)
     small = best < 1e-3
     layer_depth[small], layer_class[small] = 0.0, 0
