@@ -7,7 +7,7 @@ frame). See :mod:`generators.snow` for the formation model.
 
 Single image:
 
-* ``snow-identity``: the input itself (the floor);
+* ``snow-identity``: the input itself (the floor; on ``snow-frames`` the reference frame);
 * ``snow-median``: a 3x3 median per channel (removes specks of one or two
   pixels, nothing larger);
 * ``snow-detect-telea`` / ``snow-detect-ns``: snow *detection* then
@@ -180,11 +180,16 @@ def temporal_median(frames: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SnowIdentity:
+    """The input (``snow``) or the reference frame (``snow-frames``) unchanged: the floor of both."""
+
     name: str = "snow-identity"
-    tasks: tuple[str, ...] = ("snow",)
+    tasks: tuple[str, ...] = ("snow", "snow-frames")
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        return check_image(inputs["image"]).copy()
+        if "image" in inputs:
+            return check_image(inputs["image"]).copy()
+        frames = check_views(inputs["frames"], name="frames")
+        return frames[frames.shape[0] // 2].copy()
 
 
 @dataclass(frozen=True)

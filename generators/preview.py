@@ -63,6 +63,8 @@ def sample_tiles(sample: Sample, classes: tuple[LabelClass, ...] = ()) -> list[t
     for group, arrays in (("in", sample.inputs), ("target", sample.target), ("extra", sample.extras)):
         for key, a in arrays.items():
             a = np.asarray(a)
+            if a.ndim < 2:  # a vector (e.g. snow's airlight colour) is not a picture
+                continue
             stack = a.ndim == 4 or (a.ndim == 3 and a.dtype == np.bool_ and a.shape[0] < a.shape[1] // 4)
             if stack:
                 n = a.shape[0]

@@ -15,6 +15,7 @@ __all__ = ["rasterise_flakes", "DEPTH_BINS", "SIGMA_MIN"]
 
 DEPTH_BINS = 10  # log-spaced depth bins per population
 SIGMA_MIN = 0.5  # px: the smallest spot a flake makes (lens PSF + pixel footprint)
+LAYER_MIN = 0.01  # a pixel belongs to no flake layer when the strongest covers less than this
 
 
 @functools.lru_cache(maxsize=256)
@@ -77,9 +78,10 @@ def rasterise_flakes(flakes: dict, *, size: tuple[int, int], focal_px: float, ap
     z : (H, W) float32 in [0, 1]
         ``1 - prod_k (1 - min(1, L_k))`` over the layers ``L_k``.
     layer_depth : (H, W) float32
-        Mean depth (m) of the layer with the largest ``L_k`` (0 where no flake).
+        Mean depth (m) of the layer with the largest ``L_k`` (0 where no
+        layer reaches ``LAYER_MIN``).
     layer_class : (H, W) uint8
-        Population of that layer (0 where no flake).
+        Population of that layer (0 where none reaches ``LAYER_MIN``).
     """
     h, w = size
     keep_all = np.ones(h * w, np.float32).reshape(h, w)  # running prod (1 - L_k)
@@ -128,6 +130,6 @@ def rasterise_flakes(flakes: dict, *, size: tuple[int, int], focal_px: float, ap
         layer_depth[win] = zb
         layer_class[win] = int(pop)
     zmap = np.clip(1.0 - keep_all, 0.0, 1.0).astype(np.float32)
-    small = best < 1e-3
+    small = best < LAYER_MIN
     layer_depth[small], layer_class[small] = 0.0, 0
     return zmap, layer_depth, layer_class
