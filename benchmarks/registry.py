@@ -11,14 +11,16 @@ Deep Set checkpoint was trained on 128x128 data from the same generator.
 The reflections split is likewise 128x128 (5 frames), the size its shipped
 teacher and students were trained at; the roadseg split is 400x300 (the
 generator's default is CARLA's 800x600), where PatchMatch on label maps
-stays affordable and the layout network was trained.
+stays affordable and the layout network was trained. The snow splits are
+128x128 (content backgrounds; snow-frames: 5 frames), the size DesnowNet was
+trained at.
 """
 
 from dataclasses import replace
 
 from baselines import BASELINES
 from baselines.fingerprint import FingerprintIdentity, FingerprintMedian, GaborEnhancement
-from generators import bookcovers, captions, coverfill, fingerprints, reflections, roadseg
+from generators import bookcovers, captions, coverfill, fingerprints, reflections, roadseg, snow
 from generators.task import Method, Task
 from models import MODELS
 
@@ -34,6 +36,8 @@ TASKS: dict[str, Task] = {
         reflections.make_task(frames=5, size=128),
         captions.TASK,
         roadseg.make_task(size=(300, 400)),
+        snow.make_task(size=128),
+        snow.make_task(frames=5, size=128),
     )
 }
 

@@ -68,6 +68,8 @@ def sample_tiles(sample: Sample, classes: tuple[LabelClass, ...] = ()) -> list[t
     for group, arrays in (("in", sample.inputs), ("target", sample.target), ("extra", sample.extras)):
         for key, a in arrays.items():
             a = np.asarray(a)
+            if a.ndim < 2:  # a vector (e.g. snow's airlight colour) is not a picture
+                continue
             if _is_stack(a):
                 n = a.shape[0]
                 for i in sorted({0, n // 2, n - 1}):

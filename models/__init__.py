@@ -8,6 +8,7 @@ building the registry is cheap and never touches the network.
 
 from models.decaption_nets import AutoencoderMethod, GatedUNetMethod
 from models.deepset import DeepSetMethod
+from models.desnow_nets import DesnowNetMethod
 from models.fingerprint_nets import ResidualCNNMethod, UNetMethod
 from models.layout_nets import LayoutNetMethod
 from models.reflection_nets import ReflectionStudentMethod, ReflectionTeacherMethod
@@ -26,5 +27,6 @@ MODELS = {
         AutoencoderMethod(),
         GatedUNetMethod(),
         LayoutNetMethod(),
+        DesnowNetMethod(),
     )
 }
