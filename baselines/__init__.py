@@ -7,7 +7,8 @@ here. Multi-image methods take ``{"views": (N, H, W, C)}``; inpainting
 methods ``{"image": (H, W, C), "mask": (H, W)}``; the ``-labels`` variants
 ``{"labels": (H, W) int32, "mask": (H, W)}``; reflection methods
 ``{"frames": (N, H, W, 3)}`` with the reference frame at ``N // 2``;
-decaptioning methods ``{"video": (T, H, W, 3)}``.
+decaptioning methods ``{"video": (T, H, W, 3)}``; reference-guided fills
+the coverrefs inputs (query, masks, ``"gallery": (K, H, W, 3)``).
 """
 
 from baselines.decaption import DECAPTION_BASELINES
@@ -17,6 +18,7 @@ from baselines.patchmatch import PATCH_SIZE, SEED, PatchMatchInpainting
 from baselines.reflection import REFLECTION_BASELINES
 from baselines.roadlayout import VanishingLineFill
 from baselines.rpca import RobustPCA
+from baselines.stitching import OracleStitchFill, StitchFill
 from baselines.weiss import WeissReflectance
 
 __all__ = ["BASELINES"]
@@ -39,5 +41,7 @@ BASELINES = {
         *REFLECTION_BASELINES,
         *DECAPTION_BASELINES,
         VanishingLineFill(),
+        StitchFill(),
+        OracleStitchFill(),
     )
 }

@@ -40,7 +40,8 @@ from baselines.inpaint import inpaint_telea
 from baselines.retrieval import match_homography, query_features, rank_gallery, sift_features
 
 __all__ = ["MIN_INLIERS", "MAX_REFERENCES", "warp_reference", "colour_correct", "stitch", "aligned_references",
-           "StitchFill", "OracleStitchFill", "single_image_fill"]
+           "retrieved_references", "oracle_references", "compose_references", "StitchFill", "OracleStitchFill",
+           "single_image_fill"]
 
 MIN_INLIERS = 12
 MAX_REFERENCES = 3
@@ -160,6 +161,36 @@ def _seam(guide: np.ndarray, image: np.ndarray, region: np.ndarray, seen: np.nda
     return out.astype(np.float32) / 255.0
 
 
+def retrieved_references(inputs: Mapping[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The usable references of the retrieval pipeline (BoW + k-NN re-ranking), aligned and corrected."""
+    r = rank_gallery(inputs["image"], inputs["modal"], inputs["gallery"])
+    cands = [(int(g), None if np.isnan(r.homographies[g]).any() else r.homographies[g], int(r.inliers[g]))
+             for g in r.order()]
+    return aligned_references(inputs, cands)
+
+
+def oracle_references(inputs: Mapping[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The task's best reference (``inputs["oracle_best"]``), aligned by SIFT/RANSAC and corrected."""
+    g = int(inputs["oracle_best"][0])
+    if g < 0:
+        return []
+    h, n = match_homography(query_features(inputs["image"], inputs["modal"]), sift_features(inputs["gallery"][g]))
+    return aligned_references(inputs, [(g, h, n)])
+
+
+def compose_references(references: list[tuple[np.ndarray, np.ndarray]], shape: tuple[int, ...]
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """One (H, W, 3) image of the references in the query frame (first that sees a pixel wins; 0 where
+    none does) and the (H, W) mask of pixels some reference sees."""
+    out = np.zeros(shape, np.float32)
+    seen_any = np.zeros(shape[:2], bool)
+    for warped, seen in references:
+        new = seen & ~seen_any
+        out[new] = warped[new]
+        seen_any |= seen
+    return out, seen_any
+
+
 @dataclass(frozen=True)
 class StitchFill:
     """Retrieval (BoW + k-NN re-ranking) -> SIFT/RANSAC alignment -> warp, colour, fill, Poisson seams."""
@@ -168,10 +199,7 @@ class StitchFill:
     tasks: tuple[str, ...] = ("coverrefs",)
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        r = rank_gallery(inputs["image"], inputs["modal"], inputs["gallery"])
-        cands = [(int(g), None if np.isnan(r.homographies[g]).any() else r.homographies[g], int(r.inliers[g]))
-                 for g in r.order()]
-        return stitch(inputs, aligned_references(inputs, cands))
+        return stitch(inputs, retrieved_references(inputs))
 
 
 @dataclass(frozen=True)
@@ -182,8 +210,4 @@ class OracleStitchFill:
     tasks: tuple[str, ...] = ("coverrefs",)
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        g = int(inputs["oracle_best"][0])
-        if g < 0:
-            return stitch(inputs, [])
-        h, n = match_homography(query_features(inputs["image"], inputs["modal"]), sift_features(inputs["gallery"][g]))
-        return stitch(inputs, aligned_references(inputs, [(g, h, n)]))
+        return stitch(inputs, oracle_references(inputs))

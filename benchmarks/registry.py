@@ -11,12 +11,14 @@ Deep Set checkpoint was trained on 128x128 data from the same generator.
 The reflections split is likewise 128x128 (5 frames), the size its shipped
 teacher and students were trained at; the roadseg split is 400x300 (the
 generator's default is CARLA's 800x600), where PatchMatch on label maps
-stays affordable and the layout network was trained.
+stays affordable and the layout network was trained. coverrefs is scored at
+the generator's default, 256x256 with a 10-image gallery (SIFT retrieval and
+alignment need the resolution).
 """
 
 from baselines import BASELINES
 from baselines.fingerprint import FingerprintIdentity, FingerprintMedian, GaborEnhancement
-from generators import bookcovers, captions, coverfill, fingerprints, reflections, roadseg
+from generators import bookcovers, captions, coverfill, coverrefs, fingerprints, reflections, roadseg
 from generators.task import Method, Task
 from models import MODELS
 
@@ -32,6 +34,7 @@ TASKS: dict[str, Task] = {
         reflections.make_task(frames=5, size=128),
         captions.TASK,
         roadseg.make_task(size=(300, 400)),
+        coverrefs.make_task(size=256, gallery=10),
     )
 }
 

@@ -137,3 +137,40 @@ def test_every_condition_is_known():
     assert set(CONDITIONS) == {"m0", "m1-low", "m1-high", "m3-low", "m3-high"}
     assert coverrefs.condition_code(0, 0.0) == 0 and coverrefs.condition_code(3, 0.5) == 31
     assert coverrefs.condition_code(1, 0.49) == 10
+
+
+# ---------------------------------------------------------------- baselines on this task
+
+
+@pytest.fixture(scope="module")
+def big_sample():
+    return make_task(size=256, gallery=6, conditions=["m1-high"]).make_sample(sample_rng(9, 1))
+
+
+def test_stitching_recovers_the_hole_from_an_unoccluded_copy(big_sample):
+    """With the target itself in the gallery (identity pose, same light), retrieval ranks it first and
+    stitching fills the hole from it almost exactly; Telea alone does not."""
+    from baselines.inpaint import inpaint_telea
+    from baselines.retrieval import rank_gallery
+    from baselines.stitching import StitchFill
+
+    s = big_sample
+    inputs = {**s.inputs, "gallery": np.concatenate([s.target["clean"][None], s.inputs["gallery"][1:]])}
+    assert int(rank_gallery(inputs["image"], inputs["modal"], inputs["gallery"]).order()[0]) == 0
+    out = StitchFill().restore(inputs)
+    np.testing.assert_array_equal(out[~s.inputs["mask"]], s.inputs["image"][~s.inputs["mask"]])
+    psnr_stitch = metric_value(METRICS["psnr_hole"], s.target["clean"], out, s)
+    psnr_telea = metric_value(METRICS["psnr_hole"], s.target["clean"], inpaint_telea(s.inputs["image"], s.inputs["mask"]), s)
+    assert psnr_stitch > 35 and psnr_stitch > psnr_telea + 5, (psnr_stitch, psnr_telea)
+
+
+def test_only_oracle_methods_read_the_oracle_input(big_sample):
+    from benchmarks.registry import METHODS, TASKS
+    from generators.task import supports
+
+    s = big_sample
+    flipped = {**s.inputs, "oracle_best": np.array([(int(s.inputs["oracle_best"][0]) + 1) % 6], np.int32)}
+    for name, method in METHODS.items():
+        if not supports(method, TASKS["coverrefs"]) or name.startswith("oracle-") or name == "patchmatch":
+            continue  # patchmatch reads only image and mask (and is slow at 256 px)
+        np.testing.assert_array_equal(method.restore(s.inputs), method.restore(flipped), err_msg=name)

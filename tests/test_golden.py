@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from generators import bookcovers, captions, coverfill, fingerprints, reflections, roadseg
+from generators import bookcovers, captions, coverfill, coverrefs, fingerprints, reflections, roadseg
 from generators.task import Sample, sample_rng
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
@@ -21,6 +21,7 @@ TINY_TASKS = {
     "reflections": lambda: reflections.make_task(frames=3, size=64),
     "captions": lambda: captions.make_task(frames=10, size=64),
     "roadseg": lambda: roadseg.make_task(size=(72, 96)),
+    "coverrefs": lambda: coverrefs.make_task(size=64, gallery=4),
 }
 
 

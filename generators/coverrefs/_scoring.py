@@ -29,26 +29,26 @@ def composite(prediction: np.ndarray, inputs) -> np.ndarray:
     return np.where(inputs["mask"][..., None], prediction, inputs["image"]).astype(np.float32)
 
 
-def _scored(metric, region: str):
+def _scored(name: str, metric, region: str):
     def score(reference: np.ndarray, prediction: np.ndarray, *, sample) -> float:
         mask = sample.inputs["mask"] if region == "hole" else sample.inputs["amodal"]
         return metric(reference, composite(prediction, sample.inputs), mask=mask)
 
-    score.__name__ = f"{metric.__name__}_{region}"
+    score.__name__ = name  # the module attribute it is bound to, so pickle finds it
     score.__qualname__ = score.__name__
     return uses_sample(score)
 
 
 # Module-level names so the task pickles (process pools, Ray).
-psnr_hole = _scored(psnr_masked, "hole")
-ssim_hole = _scored(ssim_masked, "hole")
-mse_hole = _scored(mse_masked, "hole")
-psnr_object = _scored(psnr_masked, "object")
-ssim_object = _scored(ssim_masked, "object")
-mse_object = _scored(mse_masked, "object")
-euclidean_hole = _scored(euclidean_distance, "hole")
-manhattan_hole = _scored(manhattan_distance, "hole")
-chord_hole = _scored(chord_distance, "hole")
+psnr_hole = _scored("psnr_hole", psnr_masked, "hole")
+ssim_hole = _scored("ssim_hole", ssim_masked, "hole")
+mse_hole = _scored("mse_hole", mse_masked, "hole")
+psnr_object = _scored("psnr_object", psnr_masked, "object")
+ssim_object = _scored("ssim_object", ssim_masked, "object")
+mse_object = _scored("mse_object", mse_masked, "object")
+euclidean_hole = _scored("euclidean_hole", euclidean_distance, "hole")
+manhattan_hole = _scored("manhattan_hole", manhattan_distance, "hole")
+chord_hole = _scored("chord_hole", chord_distance, "hole")
 
 METRICS = {"psnr_hole": psnr_hole, "ssim_hole": ssim_hole, "mse_hole": mse_hole, "psnr_object": psnr_object,
            "ssim_object": ssim_object, "mse_object": mse_object, "euclidean_hole": euclidean_hole,
