@@ -8,7 +8,8 @@ methods ``{"image": (H, W, C), "mask": (H, W)}``; the ``-labels`` variants
 ``{"labels": (H, W) int32, "mask": (H, W)}``; reflection methods
 ``{"frames": (N, H, W, 3)}`` with the reference frame at ``N // 2``;
 decaptioning methods ``{"video": (T, H, W, 3)}``; snow methods ``{"image": (H, W, 3)}``
-(``snow``) or ``{"frames": (N, H, W, 3)}`` (``snow-frames``).
+(``snow``) or ``{"frames": (N, H, W, 3)}`` (``snow-frames``); reference-guided fills
+the coverrefs inputs (query, masks, ``"gallery": (K, H, W, 3)``).
 """
 
 from baselines.decaption import DECAPTION_BASELINES
@@ -19,6 +20,7 @@ from baselines.reflection import REFLECTION_BASELINES
 from baselines.roadlayout import VanishingLineFill
 from baselines.rpca import RobustPCA
 from baselines.snow import SNOW_BASELINES
+from baselines.stitching import OracleStitchFill, StitchFill
 from baselines.weiss import WeissReflectance
 
 __all__ = ["BASELINES"]
@@ -42,5 +44,7 @@ BASELINES = {
         *DECAPTION_BASELINES,
         VanishingLineFill(),
         *SNOW_BASELINES,
+        StitchFill(),
+        OracleStitchFill(),
     )
 }

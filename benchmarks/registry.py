@@ -13,14 +13,16 @@ teacher and students were trained at; the roadseg split is 400x300 (the
 generator's default is CARLA's 800x600), where PatchMatch on label maps
 stays affordable and the layout network was trained. The snow splits are
 128x128 (content backgrounds; snow-frames: 5 frames), the size DesnowNet was
-trained at.
+trained at. coverrefs is scored at
+the generator's default, 256x256 with a 10-image gallery (SIFT retrieval and
+alignment need the resolution).
 """
 
 from dataclasses import replace
 
 from baselines import BASELINES
 from baselines.fingerprint import FingerprintIdentity, FingerprintMedian, GaborEnhancement
-from generators import bookcovers, captions, coverfill, fingerprints, reflections, roadseg, snow
+from generators import bookcovers, captions, coverfill, coverrefs, fingerprints, reflections, roadseg, snow
 from generators.task import Method, Task
 from models import MODELS
 
@@ -38,6 +40,7 @@ TASKS: dict[str, Task] = {
         roadseg.make_task(size=(300, 400)),
         snow.make_task(size=128),
         snow.make_task(frames=5, size=128),
+        coverrefs.make_task(size=256, gallery=10),
     )
 }
 

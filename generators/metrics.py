@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 
 __all__ = ["mse", "psnr", "ssim", "dssim", "lmse", "ncc", "gain_invariant", "psnr_gain_invariant",
-           "ssim_gain_invariant", "label_accuracy", "mean_iou"]
+           "ssim_gain_invariant", "label_accuracy", "mean_iou", "mse_masked", "psnr_masked", "ssim_masked",
+           "euclidean_distance", "manhattan_distance", "chord_distance", "recall_at_k", "average_precision"]
 
 _SSIM_SIGMA = 1.5
 _SSIM_RADIUS = 5  # int(3.5 * sigma + 0.5): scikit-image's truncate=3.5
@@ -60,6 +61,11 @@ def _gaussian_kernel() -> np.ndarray:
 
 
 def _ssim_channel(x: np.ndarray, y: np.ndarray, data_range: float) -> float:
+    return float(_ssim_map(x, y, data_range).mean(dtype=np.float64))
+
+
+def _ssim_map(x: np.ndarray, y: np.ndarray, data_range: float) -> np.ndarray:
+    """The SSIM map of one channel over the valid region ((H - 10) x (W - 10))."""
     k = _gaussian_kernel()
     r = _SSIM_RADIUS
     if min(x.shape) < 2 * r + 1:
@@ -75,8 +81,7 @@ def _ssim_channel(x: np.ndarray, y: np.ndarray, data_range: float) -> float:
     vxy = blur(x * y) - ux * uy
     c1 = (_SSIM_K1 * data_range) ** 2
     c2 = (_SSIM_K2 * data_range) ** 2
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-    return float(s.mean(dtype=np.float64))
+    return ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
 
 
 def ssim(reference: np.ndarray, prediction: np.ndarray, *, data_range: float = 1.0) -> float:
@@ -211,3 +216,144 @@ def mean_iou(reference: np.ndarray, prediction: np.ndarray, *, num_classes: int)
     union = conf.sum(0) + conf.sum(1) - inter
     present = union > 0
     return float(np.mean(inter[present] / union[present]))
+
+
+# ---------------------------------------------------------------- masked scores and distances
+#
+# Conventions shared by the functions below: images are (H, W, C) arrays on
+# the [0, 1] scale as stored (sRGB-encoded values, not linear light); the
+# region is a bool (H, W) ``mask`` (True = scored; ``None`` = every pixel);
+# an empty region gives NaN.
+
+
+def _masked_values(reference: np.ndarray, prediction: np.ndarray, mask) -> tuple[np.ndarray, np.ndarray]:
+    """(n_pixels, C) float64 values of both images inside ``mask``."""
+    ref, pred = _pair(reference, prediction)
+    if ref.ndim == 2:
+        ref, pred = ref[..., None], pred[..., None]
+    sel = np.ones(ref.shape[:2], bool) if mask is None else np.asarray(mask, bool)
+    if sel.shape != ref.shape[:2]:
+        raise ValueError(f"mask shape {sel.shape} does not match images {ref.shape[:2]}")
+    return ref[sel], pred[sel]
+
+
+def mse_masked(reference: np.ndarray, prediction: np.ndarray, *, mask: np.ndarray | None) -> float:
+    """Mean squared error over the pixels of ``mask`` and all channels (NaN when empty)."""
+    t, p = _masked_values(reference, prediction, mask)
+    return float(np.mean((t - p) ** 2)) if t.size else float("nan")
+
+
+def psnr_masked(reference: np.ndarray, prediction: np.ndarray, *, mask: np.ndarray | None,
+                data_range: float = 1.0) -> float:
+    """``10 log10(data_range^2 / mse_masked)`` in dB; ``inf`` for a perfect region, NaN when empty."""
+    err = mse_masked(reference, prediction, mask=mask)
+    if err == 0.0:
+        return float("inf")
+    return float(10.0 * np.log10(data_range**2 / err)) if np.isfinite(err) else float("nan")
+
+
+def ssim_masked(reference: np.ndarray, prediction: np.ndarray, *, mask: np.ndarray | None,
+                data_range: float = 1.0) -> float:
+    """SSIM (the same window and constants as :func:`ssim`) averaged over the pixels of ``mask``.
+
+    The SSIM map is computed on the whole images (so windows straddling the
+    region's border see both sides), restricted to the valid region (5 px
+    from the image border) and averaged over the mask pixels in it, then over
+    channels. NaN when no mask pixel lies in the valid region.
+    """
+    ref, pred = _pair(reference, prediction)
+    if ref.ndim == 2:
+        ref, pred = ref[..., None], pred[..., None]
+    r = _SSIM_RADIUS
+    sel = np.ones(ref.shape[:2], bool) if mask is None else np.asarray(mask, bool)
+    if sel.shape != ref.shape[:2]:
+        raise ValueError(f"mask shape {sel.shape} does not match images {ref.shape[:2]}")
+    inner = sel[r:-r, r:-r]
+    if not inner.any():
+        return float("nan")
+    return float(np.mean([_ssim_map(ref[..., c], pred[..., c], data_range)[inner].mean(dtype=np.float64)
+                          for c in range(ref.shape[2])]))
+
+
+def euclidean_distance(reference: np.ndarray, prediction: np.ndarray, *, mask: np.ndarray | None = None) -> float:
+    """Mean per-pixel Euclidean colour distance inside ``mask``.
+
+    ``(1 / |R|) sum_{p in R} || t_p - y_p ||_2`` where ``t_p``, ``y_p`` are the
+    C-channel values of pixel ``p`` (sRGB-encoded, [0, 1] scale) and ``R`` the
+    mask's pixels. Range ``[0, sqrt(C)]``. It is the mean of per-pixel norms,
+    not ``sqrt(MSE)`` (the root of the mean of squared norms, divided by
+    ``sqrt(C)``), so it weighs many small errors more than MSE does and its
+    column differs from MSE's.
+    """
+    t, p = _masked_values(reference, prediction, mask)
+    return float(np.mean(np.sqrt(np.sum((t - p) ** 2, axis=1)))) if t.size else float("nan")
+
+
+def manhattan_distance(reference: np.ndarray, prediction: np.ndarray, *, mask: np.ndarray | None = None) -> float:
+    """Mean per-pixel Manhattan (L1) colour distance inside ``mask``.
+
+    ``(1 / |R|) sum_{p in R} sum_c | t_pc - y_pc |`` (sRGB-encoded, [0, 1]
+    scale; channels summed, pixels averaged), range ``[0, C]``; ``C`` times the
+    mean absolute error.
+    """
+    t, p = _masked_values(reference, prediction, mask)
+    return float(np.mean(np.sum(np.abs(t - p), axis=1))) if t.size else float("nan")
+
+
+def chord_distance(reference: np.ndarray, prediction: np.ndarray, *, mask: np.ndarray | None = None) -> float:
+    """Chord distance between the two regions as vectors: ``|| t / ||t|| - y / ||y|| ||_2``.
+
+    ``t`` and ``y`` are all values inside ``mask`` (pixels x channels,
+    sRGB-encoded, [0, 1] scale) flattened into one vector each; the distance is
+    the length of the chord between their projections on the unit sphere,
+    ``sqrt(2 - 2 cos theta)`` with ``theta`` the angle between them, in
+    ``[0, sqrt(2)]`` for non-negative images. Invariant to a global gain of
+    either image, so it scores structure and colour balance but not exposure.
+    0 when both vectors are zero; ``1`` (orthogonal) when exactly one is.
+    """
+    t, p = _masked_values(reference, prediction, mask)
+    if not t.size:
+        return float("nan")
+    nt, npred = float(np.linalg.norm(t)), float(np.linalg.norm(p))
+    if nt == 0.0 or npred == 0.0:
+        return 0.0 if nt == npred else 1.0
+    return float(np.linalg.norm(t.ravel() / nt - p.ravel() / npred))
+
+
+# ---------------------------------------------------------------- retrieval
+
+
+def _ranking(scores: np.ndarray) -> np.ndarray:
+    """Gallery indices by decreasing score; ties keep gallery order (stable)."""
+    return np.argsort(-np.asarray(scores, np.float64), kind="stable")
+
+
+def recall_at_k(relevant: np.ndarray, scores: np.ndarray, *, k: int) -> float:
+    """Retrieval hit rate at ``k``: 1.0 if any relevant item is among the ``k`` best-scored, else 0.0.
+
+    ``relevant`` is a bool (K,) array in gallery order, ``scores`` (K,) (higher
+    = more similar). NaN when nothing is relevant (the query is then left out
+    of the mean).
+    """
+    rel = np.asarray(relevant, bool)
+    if rel.shape != np.shape(scores):
+        raise ValueError(f"relevant {rel.shape} and scores {np.shape(scores)} differ in shape")
+    if not rel.any():
+        return float("nan")
+    return float(rel[_ranking(scores)[: int(k)]].any())
+
+
+def average_precision(relevant: np.ndarray, scores: np.ndarray) -> float:
+    """Average precision of the ranking: mean over relevant items of the precision at their rank.
+
+    ``AP = (1 / R) sum_{i relevant} (relevant items ranked <= rank_i) / rank_i``;
+    its mean over queries is mAP. NaN when nothing is relevant.
+    """
+    rel = np.asarray(relevant, bool)
+    if rel.shape != np.shape(scores):
+        raise ValueError(f"relevant {rel.shape} and scores {np.shape(scores)} differ in shape")
+    if not rel.any():
+        return float("nan")
+    hits = rel[_ranking(scores)]
+    ranks = np.nonzero(hits)[0] + 1
+    return float(np.mean(np.arange(1, ranks.size + 1) / ranks))

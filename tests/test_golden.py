@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from generators import bookcovers, captions, coverfill, fingerprints, reflections, roadseg, snow
+from generators import bookcovers, captions, coverfill, coverrefs, fingerprints, reflections, roadseg, snow
 from generators.task import Sample, sample_rng
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
@@ -23,6 +23,7 @@ TINY_TASKS = {
     "roadseg": lambda: roadseg.make_task(size=(72, 96)),
     "snow": lambda: snow.make_task(size=64),
     "snow-frames": lambda: snow.make_task(frames=3, size=64),
+    "coverrefs": lambda: coverrefs.make_task(size=64, gallery=4),
 }
 
 

@@ -1,0 +1,141 @@
+"""Reference-aware refinement network for the coverrefs task (de-occlusion with similar images).
+
+Architecture (:class:`RefRefineNet`): three convolutions and three
+transposed convolutions, all at full resolution (stride 1), 3x3 kernels with
+dilations 1, 2, 4 | 4, 2, 1 (receptive field 29 px), ReLU between layers,
+``width``, 2 x ``width``, 2 x ``width`` channels. Input: 12 channels, all in
+[0, 1]:
+
+====  =====================================================================
+0-2   the occluded query (RGB)
+3     modal mask (visible object)
+4     occluder mask
+5     amodal mask (here the exact one; the paper predicts it)
+6-8   the single-image fill of the hole (Telea, :mod:`baselines.inpaint`;
+      our stand-in for the paper's single-image network)
+9-11  the reference (RGB) in the query frame: the references the retrieval
+      pipeline accepts (:func:`baselines.stitching.retrieved_references`:
+      BoW + k-NN re-ranking, SIFT/RANSAC homography, local gain
+      correction, ring verification), first that sees a pixel wins; 0 where
+      none sees
+====  =====================================================================
+
+Output: four channels, a blend logit ``a`` and a residual ``d``; the
+prediction is ``sigmoid(a) * reference + (1 - sigmoid(a)) * fill + d``,
+clamped to [0, 1], and composited into the hole (known pixels are the
+query's). Trained with the mean squared error over the hole's pixels
+(:mod:`models.train_refnet`).
+
+Two trainings of the same network (two registry rows): ``refnet`` sees the
+retrieved references during training, exactly as at test time;
+``refnet-perturbed`` sees the *ground truth* perturbed as the reference
+(gamma, padding, crop, rotation, shear; see
+:func:`models.train_refnet.perturb_reference`). Both use the retrieval
+pipeline at test time.
+
+Checkpoints: format ``restorebench.refnet/1`` (``config``: width; ``model``;
+``meta``), loadable with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from models._checkpoint import load_network
+from models._checkpoint import make_checkpoint as _make_checkpoint
+
+__all__ = ["RefRefineNet", "build_model", "load_model", "make_checkpoint", "network_inputs", "RefNetMethod",
+           "CHECKPOINT_FORMAT", "IN_CHANNELS"]
+
+CHECKPOINT_FORMAT = "restorebench.refnet/1"
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+IN_CHANNELS = 12
+_DILATIONS = (1, 2, 4)
+
+
+class RefRefineNet(nn.Module):
+    """3 conv + 3 transposed conv at full resolution; see the module docstring."""
+
+    def __init__(self, width: int = 24):
+        super().__init__()
+        w = int(width)
+        chans = [IN_CHANNELS, w, 2 * w, 2 * w]
+        self.enc = nn.ModuleList(nn.Conv2d(chans[i], chans[i + 1], 3, padding=d, dilation=d)
+                                 for i, d in enumerate(_DILATIONS))
+        out = [2 * w, 2 * w, w, 4]
+        self.dec = nn.ModuleList(nn.ConvTranspose2d(out[i], out[i + 1], 3, padding=d, dilation=d)
+                                 for i, d in enumerate(reversed(_DILATIONS)))
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for conv in self.enc:
+            h = self.act(conv(h))
+        for i, deconv in enumerate(self.dec):
+            h = deconv(h)
+            if i < len(self.dec) - 1:
+                h = self.act(h)
+        fill, ref = x[:, 6:9], x[:, 9:12]
+        a = torch.sigmoid(h[:, :1].float())
+        return (a * ref + (1 - a) * fill + h[:, 1:4].float()).clamp(0, 1)
+
+
+def build_model(config: Mapping) -> RefRefineNet:
+    return RefRefineNet(width=int(config.get("width", 24)))
+
+
+def make_checkpoint(model: RefRefineNet, config: Mapping, **meta) -> dict:
+    return _make_checkpoint(model, config, fmt=CHECKPOINT_FORMAT, **meta)
+
+
+def load_model(path: str | Path) -> tuple[RefRefineNet, dict]:
+    """``(network in eval mode, raw checkpoint)``; one ValueError naming the file on any problem."""
+    return load_network(path, fmt=CHECKPOINT_FORMAT, what="refnet", build=build_model)
+
+
+def network_inputs(inputs: Mapping[str, np.ndarray], references=None) -> np.ndarray:
+    """(H, W, 12) float32 network input of a coverrefs query (see the module docstring).
+
+    ``references``: list of ``(warped, seen)`` in the query frame; default the
+    retrieval pipeline's (:func:`baselines.stitching.retrieved_references`).
+    """
+    from baselines.stitching import compose_references, retrieved_references, single_image_fill
+
+    refs = retrieved_references(inputs) if references is None else references
+    image = inputs["image"]
+    ref, _ = compose_references(refs, image.shape)
+    masks = np.stack([inputs["modal"], inputs["occluder"], inputs["amodal"]], -1).astype(np.float32)
+    return np.concatenate([image, masks, single_image_fill(inputs), ref], -1).astype(np.float32)
+
+
+@dataclass
+class RefNetMethod:
+    """Registry wrapper: builds the 12 channels, runs the network, composites into the hole."""
+
+    name: str = "refnet"
+    checkpoint: str = "refnet.pt"
+    tasks: tuple[str, ...] = ("coverrefs",)
+    _model: RefRefineNet | None = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self):  # send the path, not the weights, to worker processes
+        return {**self.__dict__, "_model": None}
+
+    def model(self) -> RefRefineNet:
+        if self._model is None:
+            self._model, _ = load_model(CHECKPOINT_DIR / self.checkpoint)
+        return self._model
+
+    def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        x = network_inputs(inputs)
+        t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+        with torch.inference_mode():
+            y = self.model()(t)[0].permute(1, 2, 0).numpy().astype(np.float32)
+        out = inputs["image"].copy()
+        out[inputs["mask"]] = y[inputs["mask"]]
+        return out
