@@ -66,7 +66,7 @@ import cv2
 import numpy as np
 
 from baselines.weiss import estimate_reflectance_weiss
-from generators.reflections import linear_to_srgb, srgb_to_linear
+from generators.shared.colour import linear_to_srgb_table as linear_to_srgb, srgb_to_linear
 from generators.task import check_views
 
 __all__ = [

@@ -103,7 +103,7 @@ import pandas as pd
 from baselines.reflection import align_to_reference, remove_reflection_min_veil
 from baselines.weiss import estimate_reflectance_weiss
 from generators.metrics import psnr, ssim
-from generators.reflections import linear_to_srgb, srgb_to_linear
+from generators.shared.colour import linear_to_srgb_table as linear_to_srgb, srgb_to_linear
 from generators.task import sample_rng
 
 __all__ = ["map_error_px", "diagnose_sample", "diagnose", "main"]

@@ -93,7 +93,7 @@ from typing import Any, Collection, Mapping, Sequence
 import pandas as pd
 
 from generators._runtime import UserError, single_thread_env
-from generators.task import Method, Task, lookup, supports
+from generators.task import Method, Task, bind, lookup, supports
 
 from . import _aggregate, _cache, _examples, _provenance, _resume, _scoring
 
@@ -343,14 +343,14 @@ def _plan(task_spec: str, method_spec: str | None, tasks: Mapping[str, Task], me
     selected_methods = resolve_methods(method_spec, methods)
     if workers is not None and workers < 1:
         raise UsageError(f"--workers must be >= 1, got {workers}")
-    plan = [(t, [m for m in selected_methods if supports(m, t)]) for t in selected_tasks]
+    plan = [(t, [bind(m, t) for m in selected_methods if supports(m, t)]) for t in selected_tasks]
     if not any(ms for _, ms in plan):
         claims = "; ".join(f"{m.name} supports {', '.join(m.tasks)}" for m in selected_methods)
         raise UsageError(f"no selected method supports any selected task "
                          f"({', '.join(t.name for t in selected_tasks)}): {claims}")
     if method_spec is not None:
         for m in selected_methods:
-            if not any(m in ms for _, ms in plan):
+            if not any(supports(m, t) for t, _ in plan):
                 print(f"note: method {m.name!r} supports none of the selected tasks "
                       f"({', '.join(t.name for t in selected_tasks)}); skipped", file=sys.stderr)
     return plan, selected_methods, workers or os.cpu_count() or 1

@@ -53,6 +53,7 @@ __all__ = [
     "metric_value",
     "Method",
     "not_applicable",
+    "bind",
     "sample_rng",
     "check_image",
     "check_views",
@@ -281,6 +282,11 @@ class Method(Protocol):
 
     ``min_views`` : int, default 1
         The fewest ``inputs["views"]`` that ``restore`` accepts (RPCA: 2).
+
+    Variants: a method whose weights depend on the task variant it runs on
+    (the fingerprint networks keep one checkpoint per preset) declares
+    ``for_task(task) -> Method``, returning the instance for that task under
+    the same name; :func:`bind` is the one caller.
     """
 
     name: str
@@ -301,6 +307,12 @@ def not_applicable(method: Method, call: Call) -> str | None:
     if views is not None and len(views) < min_views:
         return f"needs at least {min_views} views, got {len(views)}"
     return None
+
+
+def bind(method: Method, task: Task) -> Method:
+    """``method`` as it runs on ``task``: ``method.for_task(task)`` when it declares one, else ``method``."""
+    for_task = getattr(method, "for_task", None)
+    return method if for_task is None else for_task(task)
 
 
 def supports(method: Method, task: Task) -> bool:

@@ -75,6 +75,11 @@ CHECKPOINTS = {
     "rescnn": CHECKPOINT_DIR / "fingerprint_rescnn.pt",
     "unet": CHECKPOINT_DIR / "fingerprint_unet.pt",
 }
+# One checkpoint per preset (generators.fingerprints.PRESETS); the ChaLearn ones above predate the field.
+PRESET_CHECKPOINTS = {
+    "chalearn": CHECKPOINTS,
+    "sensor": {arch: CHECKPOINT_DIR / f"fingerprint_{arch}_sensor.pt" for arch in CHECKPOINTS},
+}
 _MULTIPLE = 8  # inputs are reflect-padded to a multiple of this
 
 
@@ -304,15 +309,34 @@ class _FingerprintNetMethod:
     name = ""
     tasks = ("fingerprints",)
 
-    def __init__(self, checkpoint: str | Path | None = None):
-        self.checkpoint = Path(checkpoint) if checkpoint is not None else CHECKPOINTS[self.arch]
+    def __init__(self, checkpoint: str | Path | None = None, *, preset: str = "chalearn"):
+        self.preset = preset
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else PRESET_CHECKPOINTS[preset][self.arch]
         self._model: nn.Module | None = None
+
+    def for_task(self, task) -> "_FingerprintNetMethod":
+        """The network for ``task``'s preset (``generators.task.bind``): each preset has its own weights."""
+        preset = task.params.get("preset", "chalearn")
+        if preset == self.preset:
+            return self
+        if preset not in PRESET_CHECKPOINTS:
+            raise ValueError(f"{self.name}: no weights for fingerprint preset {preset!r}; "
+                             f"have {sorted(PRESET_CHECKPOINTS)}")
+        return type(self)(preset=preset)
+
+    def __getstate__(self) -> dict:  # workers load the weights themselves
+        return {**self.__dict__, "_model": None}
 
     @property
     def model(self) -> nn.Module:
-        """The network, loaded from the checkpoint on first use."""
+        """The network, loaded from the checkpoint on first use; weights of another preset are refused."""
         if self._model is None:
-            self._model, _ = load_checkpoint(self.checkpoint, arch=self.arch)
+            model, ckpt = load_checkpoint(self.checkpoint, arch=self.arch)
+            trained = ckpt.get("meta", {}).get("trained_on")
+            if trained is not None and not any(t.split("/")[0] == self.preset for t in trained):
+                raise ValueError(f"{self.checkpoint}: trained on {', '.join(trained)}, not on the "
+                                 f"{self.preset!r} preset this task scores")
+            self._model = model
         return self._model
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
