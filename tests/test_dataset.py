@@ -152,6 +152,20 @@ def test_quantisation_is_round_half_to_even_of_the_float32_product():
     assert (want[: near.size].reshape(255, -1)[:, [0, -1]] == np.arange(255)[:, None] + [0, 1]).all()  # both sides reached
 
 
+@pytest.mark.parametrize("image_format", ["png", "jxl", "webp"])
+@pytest.mark.parametrize("png_encoder", ["imagecodecs", "opencv"])
+def test_arrays_that_are_views_with_strides_are_stored_too(image_format, png_encoder):
+    rng = np.random.default_rng(0)
+    arrays = [rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)[:, ::2],
+              (rng.integers(0, 256, (3, 20, 30, 3)).astype(np.float32) / np.float32(255))[:, :, ::2],
+              (rng.random((20, 30)) < 0.5)[:, ::2], (rng.random((3, 20, 30)) < 0.5)[:, ::2]]  # fmt: skip
+    for a in arrays:
+        assert not a.flags["C_CONTIGUOUS"]
+        ext, data, meta = dsmod._encode_array(a, image_format=image_format, png_encoder=png_encoder)
+        assert ext != "npy"
+        np.testing.assert_array_equal(dsmod._decode_array(bytes(data), meta, "t"), a)
+
+
 def test_png_is_stored_as_rgb_for_other_tools():
     from PIL import Image
 
