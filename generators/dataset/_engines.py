@@ -88,8 +88,8 @@ def _sample_members(make_sample: Callable, job: _ShardJob, index: int) -> list[t
     """The tar members of sample ``index``, made and encoded with the job's options."""
     sample = _make_sample(make_sample, job, index)
     try:
-        return _encode_sample(sample, index, image_format=job.image_format, quality=job.quality, per_frame=job.per_frame,
-                              png_encoder=job.png_encoder)
+        return _encode_sample(sample, index, image_format=job.image_format, quality=job.quality,
+                              per_frame=job.per_frame, png_encoder=job.png_encoder)
     except UserError:
         raise
     except Exception as e:

@@ -134,7 +134,8 @@ def _check_existing(out: Path, config: dict, manifest: dict | None) -> bool:
     new = {k: config[k] for k in keys} | {"image_format": _describe_storage(config)}
     diffs = (
         _describe_diff(old, new)
-        or _describe_diff({"format_version": manifest.get("format_version")}, {"format_version": config["format_version"]})
+        or _describe_diff({"format_version": manifest.get("format_version")},
+                          {"format_version": config["format_version"]})  # fmt: skip
         or _describe_diff({"encoders": manifest.get("encoders", {})}, {"encoders": config.get("encoders", {})})
     )
     if diffs:
