@@ -116,7 +116,8 @@ def measure(images: dict[str, list[np.ndarray]], *, repeat: int = 5) -> list[dic
                 "kind": kind,
                 "encoder": name,
                 "encode_ms": float(np.mean([_best_cpu_ms(lambda: encode(x), repeat) for x in imgs])),
-                "decode_ms": float(np.mean([_best_cpu_ms(lambda: _decode(b, x.shape), repeat) for x, b in zip(imgs, blobs)])),
+                "decode_ms": float(np.mean([_best_cpu_ms(lambda: _decode(b, x.shape), repeat)
+                                            for x, b in zip(imgs, blobs)])),
                 "kib": float(np.mean([len(b) for b in blobs])) / 1024,
                 "same_pixels": bool(same),
             })  # fmt: skip

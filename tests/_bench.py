@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -10,17 +11,37 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def bench_generator_cli(benchmark, tmp_path: Path, module: str, n: int, args: list[str], unit: str) -> float:
+def _children_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def bench_generator_cli(benchmark, tmp_path: Path, module: str, n: int, args: list[str], unit: str,
+                        per_sample: int = 1) -> float:  # fmt: skip
     """Run ``python -m <module> --n N --workers 2 ARGS`` once under pytest-benchmark (interpreter start-up,
-    pool start-up and shard writing included); record ``<unit>_per_second`` and per core; return the rate."""
+    the disk-space probe, pool start-up and shard writing included: the command a user runs).
+
+    Records in ``extra_info``: ``<unit>_per_second`` (``n * per_sample`` over the wall time) and per core;
+    ``cpu_s``, the CPU time of the command and its workers, and ``cpu_<unit>_per_second_2_cores``, the
+    rate two dedicated cores would give (on a shared machine wall time swings with the other jobs, CPU
+    time much less); ``mb_per_sample``, the bytes written. Returns the wall-time rate.
+    """
     runs = itertools.count()
+    outs = []
 
     def write():
+        outs.append(tmp_path / f"run{next(runs)}")
         subprocess.run([sys.executable, "-m", module, "--n", str(n), *args, "--workers", "2", "--no-progress",
-                        "--out", str(tmp_path / f"run{next(runs)}")], cwd=REPO, check=True, capture_output=True)
+                        "--out", str(outs[-1])], cwd=REPO, check=True, capture_output=True)  # fmt: skip
 
+    before = _children_cpu_s()
     benchmark.pedantic(write, rounds=1, iterations=1)
-    rate = n / benchmark.stats.stats.min
+    cpu = _children_cpu_s() - before
+    rate = n * per_sample / benchmark.stats.stats.min
+    written = sum(p.stat().st_size for p in outs[-1].glob("shard-*.tar"))
     benchmark.extra_info[f"{unit}_per_second"] = round(rate, 2)
     benchmark.extra_info[f"{unit}_per_second_per_core"] = round(rate / 2, 2)
+    benchmark.extra_info["cpu_s"] = round(cpu, 2)
+    benchmark.extra_info[f"cpu_{unit}_per_second_2_cores"] = round(n * per_sample / (cpu / 2), 2)
+    benchmark.extra_info["mb_per_sample"] = round(written / n / 1e6, 4)
     return rate

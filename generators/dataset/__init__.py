@@ -32,7 +32,7 @@ reader restores them exactly). Encoding of an array field:
 A stack of images (4-D ``(N, H, W, C)``, or a 3-D ``(N, H, W)`` stack of
 masks: views, video frames, per-frame masks) is stored frame by frame: one
 member per field, holding the N encoded images one after the other (extension
-``pngs``, ``webps`` or ``jpgs``), with the N + 1 byte offsets of the frames
+``pngs``, ``jxls``, ``webps`` or ``jpgs``), with the N + 1 byte offsets of the frames
 in the field's meta (``"frame_offsets"``; frame ``t`` is bytes
 ``[offsets[t], offsets[t + 1])``, a complete image file). :func:`read_frame`
 and ``SampleDataset.read_frame`` read and decode one frame only.

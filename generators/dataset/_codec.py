@@ -186,7 +186,8 @@ def _quantise(a: np.ndarray) -> np.ndarray:
 def _encode_png(u8: np.ndarray, image_shape: tuple[int, ...], png_encoder: str = DEFAULT_PNG_ENCODER
                 ) -> memoryview | bytes:  # fmt: skip
     img = u8.reshape(image_shape)
-    if png_encoder == "imagecodecs":
+    if png_encoder == "imagecodecs":  # it takes C-contiguous arrays only (a no-op for the writer's own)
+        img = np.ascontiguousarray(img)
         return _imagecodecs().png_encode(img, level=1, strategy=3, filter=32)  # RLE, UP (PNG_ENCODERS)
     if img.ndim == 3:
         img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
@@ -201,7 +202,7 @@ def _encode_picture(u8: np.ndarray, image_shape: tuple[int, ...], image_format: 
     ``quality``) of an 8-bit RGB or gray image."""
     img = u8.reshape(image_shape)
     if image_format == "jxl":
-        return _imagecodecs().jpegxl_encode(img, **_JXL_PARAMS)
+        return _imagecodecs().jpegxl_encode(np.ascontiguousarray(img), **_JXL_PARAMS)
     if image_format == "webp":
         from PIL import Image
 

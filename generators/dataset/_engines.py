@@ -88,8 +88,8 @@ def _sample_members(make_sample: Callable, job: _ShardJob, index: int) -> list[t
     """The tar members of sample ``index``, made and encoded with the job's options."""
     sample = _make_sample(make_sample, job, index)
     try:
-        return _encode_sample(sample, index, image_format=job.image_format, quality=job.quality, per_frame=job.per_frame,
-                              png_encoder=job.png_encoder)
+        return _encode_sample(sample, index, image_format=job.image_format, quality=job.quality,
+                              per_frame=job.per_frame, png_encoder=job.png_encoder)
     except UserError:
         raise
     except Exception as e:
@@ -174,6 +174,10 @@ def _pool_init(queue) -> None:
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def _pool_start(make_sample: Callable) -> None:
+    """Nothing: receiving ``make_sample`` imports its module, which is the point (``start_workers``)."""
+
+
 def _pool_write_shard(job: _ShardJob, make_sample: Callable) -> dict:
     return _write_shard(job, make_sample, _POOL_QUEUE.put if _POOL_QUEUE is not None else None)
 
@@ -212,6 +216,7 @@ class _LocalPool:
     def __init__(self, make_sample, report, workers: int):
         ctx = multiprocessing.get_context("spawn")  # bpy/torch are not fork-safe
         self.make_sample = make_sample
+        self.workers = workers
         self.queue = ctx.SimpleQueue()
         self.reports_samples = True
         self.futures: dict = {}
@@ -224,6 +229,13 @@ class _LocalPool:
         while (item := self.queue.get()) is not None:
             if report is not None:
                 report(item)
+
+    def start_workers(self) -> None:
+        """Spawn every worker now rather than on the first jobs (they import the generator when
+        they start and when they unpickle ``make_sample``): the start-up overlaps the caller's work."""
+        with single_thread_env():  # each submit spawns one more worker while none is idle
+            for _ in range(self.workers):
+                self.pool.submit(_pool_start, self.make_sample)
 
     def submit(self, job: _ShardJob) -> None:
         with single_thread_env():  # workers are spawned lazily, on submit

@@ -134,7 +134,8 @@ def _check_existing(out: Path, config: dict, manifest: dict | None) -> bool:
     new = {k: config[k] for k in keys} | {"image_format": _describe_storage(config)}
     diffs = (
         _describe_diff(old, new)
-        or _describe_diff({"format_version": manifest.get("format_version")}, {"format_version": config["format_version"]})
+        or _describe_diff({"format_version": manifest.get("format_version")},
+                          {"format_version": config["format_version"]})  # fmt: skip
         or _describe_diff({"encoders": manifest.get("encoders", {})}, {"encoders": config.get("encoders", {})})
     )
     if diffs:
@@ -460,10 +461,6 @@ def _run_jobs(make_sample, out, todo, done, *, n, seed, shard_size, workers, eng
         for s in todo
     ]
     remaining = n - reused
-    if check_disk:
-        estimate = _estimate_from_shard(done) if done else _estimate_from_probe(jobs[0], make_sample, shard_size)
-        announce = functools.partial(print, f"{generator}:", file=sys.stderr, flush=True) if progress else None
-        _check_disk(out, estimate, n=n, remaining=remaining, announce=announce, image_format=image_format)
     if workers is None and not (engine == "ray" and ray_address is not None):  # a cluster: its CPUs, below
         workers = os.cpu_count() or 1
     if workers is not None:
@@ -480,11 +477,8 @@ def _run_jobs(make_sample, out, todo, done, *, n, seed, shard_size, workers, eng
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(
-        total=n, initial=reused, unit="sample", desc=generator, disable=None if progress else True,
-        smoothing=0.05, dynamic_ncols=True, file=sys.stderr,
-    )  # fmt: skip
     lock = threading.Lock()
+    bar = None  # made after the size estimate is printed; nothing reports before jobs are submitted
 
     def report(k: int) -> None:
         with lock:
@@ -494,14 +488,26 @@ def _run_jobs(make_sample, out, todo, done, *, n, seed, shard_size, workers, eng
     made = 0
     ok = False
     try:
+        if engine == "local" and workers > 1:
+            runner = _LocalPool(make_sample, report, workers)
+            if check_disk and not done:
+                # Spawning the workers (each imports the generator) overlaps the size probe below,
+                # which makes and encodes up to 2 s of samples here; nothing is written before it.
+                runner.start_workers()
+        if check_disk:
+            estimate = _estimate_from_shard(done) if done else _estimate_from_probe(jobs[0], make_sample, shard_size)
+            announce = functools.partial(print, f"{generator}:", file=sys.stderr, flush=True) if progress else None
+            _check_disk(out, estimate, n=n, remaining=remaining, announce=announce, image_format=image_format)
+        bar = tqdm(
+            total=n, initial=reused, unit="sample", desc=generator, disable=None if progress else True,
+            smoothing=0.05, dynamic_ncols=True, file=sys.stderr,
+        )  # fmt: skip
         if engine == "ray":
             runner = _RayEngine(make_sample, workers, ray_address)
             if workers is None:  # on a cluster: as many shards in flight as it has CPUs
                 workers = max(1, min(runner.cpus, len(jobs)))
         elif workers == 1:
             runner = _InProcess(make_sample, report)
-        else:
-            runner = _LocalPool(make_sample, report, workers)
         pending = list(jobs)
         in_flight = 0
         disk_checked = not check_disk or bool(done)
@@ -528,7 +534,8 @@ def _run_jobs(make_sample, out, todo, done, *, n, seed, shard_size, workers, eng
             if runner is not None:
                 runner.close(abort=not ok)
         finally:
-            bar.close()
+            if bar is not None:
+                bar.close()
             if not ok:
                 for p in out.glob(".shard-*.tmp"):  # what killed workers left behind
                     with contextlib.suppress(OSError):
