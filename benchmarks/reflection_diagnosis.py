@@ -62,17 +62,18 @@ Reading: over the whole split alignment is not the cause (the true motion
 adds 0.3 dB to the minimum and nothing to the median or Weiss), nor are
 the warped borders (scored only where every frame sees, 92 % of the frame,
 every gain over the reference frame is the same within 0.02 dB: pixels a
-frame does not see take the reference frame's value); the formation is. An additive layer's mean, and any
-component much longer than its motion, is invisible to motion (``T + c``,
+frame does not see take the reference frame's value); the formation is.
+An additive layer's mean, and any component much longer than its motion,
+is invisible to motion (``T + c``,
 ``R - c`` explain every frame), so the minimum can remove at most ``R``'s
 variation along its path (+1.1 dB with everything exact), while the
 reflection's mean alone costs the reference frame 4.3 dB. A method must
 bring a prior for that veil: ``aligned-min-veil``
 (:func:`baselines.reflection.remove_reflection_min_veil`) takes it from the
 dark-channel prior (+1.02 dB over the reference frame, paired 95 % CI
-[+0.61, +1.42], 57 of 60 sequences; SSIM +0.005 [-0.001, +0.009]); the networks learn it from the
-training content (issue 23 found that this does not transfer to unseen
-photographs).
+[+0.61, +1.42], 57 of 60 sequences; SSIM +0.005 [-0.001, +0.009]); the
+networks learn it from the training content (issue 23 found that this
+does not transfer to unseen photographs).
 
 Counterfactuals (same 60 sequences re-rendered, gains over the reference
 frame in dB):
@@ -90,14 +91,16 @@ median 12 % of the light) but leaves multi-view methods *less* to gain: the
 reflection's mean still costs 4.65 dB and its moving texture is fainter.
 Three times the motion (relative motion median 4.6 px) doubles what the
 exact minimum gains but ECC, which has no coarse level at 128 px, then
-misses by more than 1 px in 18 of 60 sequences (2 px mean at two frames
+misses by more than 1 px in 18 of 60 sequences (1.8 px mean at two frames
 from the reference). Neither knob makes the multi-view task easy: the cause
 is a dense, out-of-focus reflection, most of whose energy is too smooth for
 the motion to reveal.
 
 Where the formation does allow a multi-view gain -- the 13 sequences whose
-oracle minimum gains >= 1 dB, mostly weak reflections (share < 15 %) with
-texture that moves -- alignment matters: oracle-min +2.59 dB, ecc-min
+oracle minimum gains >= 1 dB: a reflection that is either faint (5 with
+3-6 % of the light, where the reference frame already scores ~30 dB) or
+moves more (median relative motion 2.7 px against 1.5 px overall) --
+alignment matters: oracle-min +2.59 dB, ecc-min
 +1.32, aligned-min-veil +1.68 [+0.60, +2.65] (SSIM +0.013 [+0.006, +0.020],
 12 of 13 sequences), and there the teacher's lead over aligned-min-veil is
 +1.14 dB [-1.94, +3.84], not significant. On 40 sequences of seed
