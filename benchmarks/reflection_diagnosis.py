@@ -1,4 +1,4 @@
-"""Why the multi-view reflection baselines barely beat the reference frame: ``python -m benchmarks.reflection_diagnosis``.
+"""Why multi-view reflection baselines barely beat the reference frame: ``python -m benchmarks.reflection_diagnosis``.
 
 Issue 26: on the full test split the aligned median / minimum / Weiss are no
 better than returning the reference frame. This separates the three possible
