@@ -86,7 +86,7 @@ _ECC_ITERATIONS = 60
 _ECC_EPS = 1e-5
 LAMBDA = 100.0  # Li and Brown's smoothness weight on the reflection layer
 # aligned-min-veil, chosen on 40 sequences of seed 20,261,205 (not the test split); see remove_reflection_min_veil.
-RESIDUAL_SIGMA = 1.5 / 128  # blur of the moving-reflection estimate, fraction of the width (best SSIM, PSNR within 0.1 dB)
+RESIDUAL_SIGMA = 1.5 / 128  # moving-reflection blur, fraction of the width (best SSIM, PSNR within 0.1 dB of best)
 ECC_SMOOTHING = 1  # no ECC pre-filter: 0.59 instead of 0.69 px mean error on that split
 VEIL_WINDOW = 1.0  # dark-prior window, fraction of the short side
 VEIL_OMEGA = 0.95  # share of the veil removed (He, Sun and Tang 2009 keep 5 %)

@@ -245,6 +245,30 @@ def test_reflection_diagnosis_rows_and_cli(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--n", "0"])
     assert exc.value.code == 2 and "--n must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["--motion-scale", "0"])
+    assert exc.value.code == 2 and "--motion-scale must lie in (0, 10]" in capsys.readouterr().err
+
+
+def test_counterfactual_rerender_changes_only_what_it_says(samples):
+    from benchmarks.reflection_diagnosis import rerender
+
+    s = samples[2]
+    same = rerender(s)
+    np.testing.assert_array_equal(same.inputs["frames"], s.inputs["frames"])
+    np.testing.assert_array_equal(same.extras["reflection"], s.extras["reflection"])
+    weak = rerender(s, fresnel_strength=True)
+    assert 0.07 < weak.params["alpha_centre"] < 0.09
+    share = [float(srgb_to_linear(x.extras["reflection"]).mean()) for x in (s, weak)]
+    assert (share[1] < share[0]) == (weak.params["alpha_centre"] < s.params["alpha_centre"])
+    far = rerender(s, motion_scale=3.0)
+    ref = s.params["reference"]
+    for k, pose in enumerate(far.params["poses"]):
+        np.testing.assert_allclose(pose["centre"], np.asarray(s.params["poses"][k]["centre"]) * 3.0)
+    # The reference view does not move; only the exposure (a percentile over all frames) may change.
+    np.testing.assert_allclose(srgb_to_linear(far.target["clean"]) / far.params["exposure"],
+                               srgb_to_linear(s.target["clean"]) / s.params["exposure"], atol=2e-3)
+    assert not np.array_equal(far.inputs["frames"][0], s.inputs["frames"][0]) and ref == 2
 
 
 # ---------------------------------------------------------------- networks
