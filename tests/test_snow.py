@@ -246,3 +246,15 @@ def test_trainer_runs_resumes_and_refuses_another_config(tmp_path, capsys):
     assert len((tmp_path / "l.csv").read_text().strip().splitlines()) == 3
     assert train_main([*common, "--width", "8"]) == 2
     assert "differs" in capsys.readouterr().err
+
+
+def test_mask_scores():
+    from benchmarks.snow_masks import mask_iou, mask_mae
+
+    z = np.zeros((8, 8, 1), np.float32)
+    z[:4] = 0.5
+    assert mask_iou(z, z) == 1.0 and mask_mae(z, z) == 0.0
+    half = z.copy()
+    half[:2] = 0.0
+    assert mask_iou(z, half) == pytest.approx(0.5) and mask_mae(z, half) == pytest.approx(0.125)
+    assert mask_iou(np.zeros_like(z), np.zeros_like(z)) == 1.0

@@ -383,3 +383,24 @@ def test_a_renamed_method_fails_the_threshold_test_instead_of_skipping():
     with pytest.raises(pytest.fail.Exception, match="task 'no-such-task'"):
         _require(tasks=["no-such-task"])
     assert _require(tasks=["coverfill"], methods=["telea"]) is _registry()
+
+
+SNOW_CLASSICAL = ("snow-identity", "snow-median", "snow-detect-telea", "snow-detect-ns", "snow-wmgf", "snow-dcp-wmgf")
+SNOW_CLASSES = {1: "small", 2: "medium", 3: "large", 4: "mixed"}  # the snow task's condition ids
+
+
+@pytest.mark.slow
+def test_snow_desnownet_beats_every_classical_method_per_size_class(quick_aggregates):
+    """Issue 28's bar: DesnowNet beats every classical single-image method on PSNR and SSIM in every size class."""
+    _require(tasks=["snow"], methods=["desnownet", *SNOW_CLASSICAL])
+    worse = []
+    for cond, label in SNOW_CLASSES.items():
+        for metric in ("psnr", "ssim"):
+            m = _means(quick_aggregates, "snow", metric, cond)
+            got = m.get("desnownet", np.nan)
+            classical = m.reindex(list(SNOW_CLASSICAL)).dropna()
+            if np.isnan(got) or not len(classical):
+                worse.append(f"{label} {metric}: missing scores ({dict(m)})")
+            elif not got > classical.max():
+                worse.append(f"{label} {metric}: desnownet {got:.5g} vs {classical.idxmax()} {classical.max():.5g}")
+    assert not worse, "\n".join(worse)

@@ -41,6 +41,14 @@ plus a wind ``v_x`` ~ N(0, 1.5) m/s shared by all flakes of the sample,
 each flake adding turbulence N(0, 0.2) m/s per axis. A flake behind the
 scene surface at its pixel (``z > d(p)``) is hidden and dropped.
 
+=======  ========  ========  ===================  ============
+class    ``D50``   ``z_far`` ``rho`` (per m^3)    fall (m/s)
+=======  ========  ========  ===================  ============
+small    4 mm      2.5 m     400 - 1200           0.5 - 1.0
+medium   10 mm     5 m       40 - 120             0.8 - 1.5
+large    30 mm     10 m      2.5 - 7.5            1.0 - 2.0
+=======  ========  ========  ===================  ============
+
 Rasterisation (:mod:`generators.snow._flakes`). A flake at depth ``z`` covers
 a disc of diameter ``d = f D / z`` px with opacity-area ``alpha pi d^2 / 4``
 (px^2); defocus spreads it by the thin-lens blur circle ``c = f A_ap |1/z -
@@ -151,6 +159,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 import cv2
@@ -420,8 +429,6 @@ class SizeClassCall:
 def _images_folder(images: str | None) -> CoverFolder | None:
     if images is None:
         return None
-    from pathlib import Path
-
     if not Path(images).is_dir():
         raise ValueError(f"--images {images}: folder does not exist")
     try:
