@@ -11,6 +11,7 @@ from models.deepset import DeepSetMethod
 from models.fingerprint_nets import ResidualCNNMethod, UNetMethod
 from models.layout_nets import LayoutNetMethod
 from models.reflection_nets import ReflectionStudentMethod, ReflectionTeacherMethod
+from models.refnet import RefNetMethod
 
 __all__ = ["MODELS"]
 
@@ -26,5 +27,7 @@ MODELS = {
         AutoencoderMethod(),
         GatedUNetMethod(),
         LayoutNetMethod(),
+        RefNetMethod(),
+        RefNetMethod("refnet-perturbed", "refnet_perturbed.pt"),
     )
 }

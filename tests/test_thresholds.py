@@ -311,3 +311,38 @@ def test_roadseg_layout_network_beats_every_baseline(quick_aggregates):
     worse = _beats(quick_aggregates, "roadseg", "layout-gated-net", ROADSEG_BASELINES,
                    {"acc_in": True, "miou_in": True})
     assert not worse, "\n".join(worse)
+
+
+COVERREFS_SINGLE_IMAGE = ("telea", "navier-stokes", "patchmatch")
+COVERREFS_USEFUL = (111, 131)  # a reference sees >= 50 % of the hole (generators.coverrefs.condition_code)
+COVERREFS_NOT_USEFUL = (100, 110, 130)  # no reference, or none sees half the hole
+
+
+@pytest.mark.slow
+def test_coverrefs_refnet_beats_stitching_where_a_reference_sees_the_hole(quick_aggregates):
+    """Issue 29's bar, on the quick split's means (the paired CI is in the model card, from the full
+    split): the reference-aware network beats the retrieval + stitching baseline inside the hole
+    (PSNR) wherever the best reference sees at least half of the hole."""
+    _require(tasks=["coverrefs"], methods=["refnet", "retrieval-stitch"])
+    worse = []
+    for n in COVERREFS_USEFUL:
+        m = _means(quick_aggregates, "coverrefs", "psnr_hole", n)
+        got, ref = m.get("refnet", np.nan), m.get("retrieval-stitch", np.nan)
+        if not got > ref:
+            worse.append(f"condition {n}: refnet {got:.3f} dB vs retrieval-stitch {ref:.3f} dB")
+    assert not worse, "\n".join(worse)
+
+
+@pytest.mark.slow
+def test_coverrefs_refnet_not_below_the_best_single_image_fill_without_a_useful_reference(quick_aggregates):
+    """Issue 29's second bar: where no reference helps, the network's mean PSNR in the hole is not
+    below the best single-image fill's (Telea, Navier-Stokes, PatchMatch)."""
+    _require(tasks=["coverrefs"], methods=["refnet", *COVERREFS_SINGLE_IMAGE])
+    worse = []
+    for n in COVERREFS_NOT_USEFUL:
+        m = _means(quick_aggregates, "coverrefs", "psnr_hole", n)
+        best = max(m.get(x, np.nan) for x in COVERREFS_SINGLE_IMAGE)
+        got = m.get("refnet", np.nan)
+        if np.isnan(best) or not got >= best:
+            worse.append(f"condition {n}: refnet {got:.3f} dB vs best single-image fill {best:.3f} dB")
+    assert not worse, "\n".join(worse)
