@@ -319,10 +319,12 @@ COVERREFS_NOT_USEFUL = (100, 110, 130)  # no reference, or none sees half the ho
 
 
 @pytest.mark.slow
-def test_coverrefs_refnet_beats_stitching_where_a_reference_sees_the_hole(quick_aggregates):
-    """Issue 29's bar, on the quick split's means (the paired CI is in the model card, from the full
-    split): the reference-aware network beats the retrieval + stitching baseline inside the hole
-    (PSNR) wherever the best reference sees at least half of the hole."""
+def test_coverrefs_refnet_above_stitching_on_the_quick_split(quick_aggregates):
+    """Issue 29's first bar as a regression guard on the quick split's means (30 queries): the
+    reference-aware network's PSNR inside the hole is above the retrieval + stitching baseline's
+    wherever the best reference sees at least half of the hole. NOT the bar itself: on the full
+    split (100 queries) the paired difference is +0.84 dB [0.20, 1.47] at 111 but -1.47 dB
+    [-3.49, 0.33] at 131, so the bar is met with one reference only (models/checkpoints/refnet.md)."""
     _require(tasks=["coverrefs"], methods=["refnet", "retrieval-stitch"])
     worse = []
     for n in COVERREFS_USEFUL:
@@ -334,9 +336,11 @@ def test_coverrefs_refnet_beats_stitching_where_a_reference_sees_the_hole(quick_
 
 
 @pytest.mark.slow
-def test_coverrefs_refnet_not_below_the_best_single_image_fill_without_a_useful_reference(quick_aggregates):
-    """Issue 29's second bar: where no reference helps, the network's mean PSNR in the hole is not
-    below the best single-image fill's (Telea, Navier-Stokes, PatchMatch)."""
+def test_coverrefs_refnet_not_below_single_image_fills_on_the_quick_split(quick_aggregates):
+    """Issue 29's second bar as a regression guard on the quick split's means: where no reference
+    helps, the network's mean PSNR in the hole is not below the best single-image fill's (Telea,
+    Navier-Stokes, PatchMatch). NOT the bar itself: on the full split PatchMatch's mean is higher at
+    100, 110 and 130 (by 0.35, 0.04 and 1.03 dB; models/checkpoints/refnet.md)."""
     _require(tasks=["coverrefs"], methods=["refnet", *COVERREFS_SINGLE_IMAGE])
     worse = []
     for n in COVERREFS_NOT_USEFUL:
