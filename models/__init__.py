@@ -12,6 +12,7 @@ from models.desnow_nets import DesnowNetMethod
 from models.fingerprint_nets import ResidualCNNMethod, UNetMethod
 from models.layout_nets import LayoutNetMethod
 from models.reflection_nets import ReflectionStudentMethod, ReflectionTeacherMethod
+from models.refnet import RefNetMethod
 
 __all__ = ["MODELS"]
 
@@ -28,5 +29,7 @@ MODELS = {
         GatedUNetMethod(),
         LayoutNetMethod(),
         DesnowNetMethod(),
+        RefNetMethod(),
+        RefNetMethod("refnet-perturbed", "refnet_perturbed.pt"),
     )
 }

@@ -135,8 +135,8 @@ def test_covers_folder_with_an_unreadable_file_is_refused(tmp_path, capsys):
 
 def test_every_condition_is_known():
     assert set(CONDITIONS) == {"m0", "m1-low", "m1-high", "m3-low", "m3-high"}
-    assert coverrefs.condition_code(0, 0.0) == 0 and coverrefs.condition_code(3, 0.5) == 31
-    assert coverrefs.condition_code(1, 0.49) == 10
+    assert coverrefs.condition_code(0, 0.0) == 100 and coverrefs.condition_code(3, 0.5) == 131
+    assert coverrefs.condition_code(1, 0.49) == 110
 
 
 # ---------------------------------------------------------------- baselines on this task

@@ -63,9 +63,11 @@ the hole; ``low``: every reference sees < 50 %. Poses are drawn (full or
 partial, 50/50; the designated best reference of ``high`` starts full) and
 redrawn up to ``_POSE_TRIES`` times until the requested class holds; the
 class that holds in the end is what is recorded (``params["condition"]``,
-and the integer code ``params["condition_code"] = 10 * M + (1 if the best
-reference sees >= 50 % else 0)``: 0, 10, 11, 30, 31), so every score is
-filed under the truth.
+and the integer code ``params["condition_code"] = 100 + 10 * M + (1 if
+the best reference sees >= 50 % else 0)``: 100, 110, 111, 130, 131 — read
+"1, M, useful"; the leading 1 keeps every code a positive integer, as the
+harness's condition column requires), so every score is filed under the
+truth.
 
 *Distractors.* Each is, with probability 0.3, a near-duplicate of the query
 cover (the same design with a band of 10-20 % of its height repainted in its
@@ -153,8 +155,9 @@ _POSES = {  # kind -> (scale range, max rotation deg, corner jitter as a fractio
 
 
 def condition_code(m: int, best_fraction: float) -> int:
-    """The harness's condition number: ``10 * M + (best visible fraction >= 0.5)``."""
-    return 10 * int(m) + int(m > 0 and best_fraction >= USEFUL_FRACTION)
+    """The harness's condition number: ``100 + 10 * M + (best visible fraction >= 0.5)``
+    (m0 100, m1-low 110, m1-high 111, m3-low 130, m3-high 131)."""
+    return 100 + 10 * int(m) + int(m > 0 and best_fraction >= USEFUL_FRACTION)
 
 
 # ---------------------------------------------------------------- poses
@@ -461,7 +464,7 @@ def warp_to_query(gallery_image: np.ndarray, h_query_to_gallery: np.ndarray) -> 
 
 class ReferenceCondition:
     """One call per sample, filed under the sample's condition code (``params["condition_code"]``):
-    ``10 * M + 1`` when the best reference sees >= 50 % of the hole, else ``10 * M``."""
+    ``100 + 10 * M + 1`` when the best reference sees >= 50 % of the hole, else ``100 + 10 * M``."""
 
     axis = "refs"
 
@@ -486,7 +489,7 @@ def _validate(size: int, gallery: int, conditions) -> tuple[str, ...]:
 
 
 def make_task(*, size: int = 256, gallery: int = 10, conditions=tuple(CONDITIONS), covers: str | None = None,
-              test_size: int = 100, quick_size: int = 15) -> Task:
+              test_size: int = 100, quick_size: int = 30) -> Task:
     """The coverrefs task (cheap: nothing rendered). ValueError on bad parameters (one line)."""
     from generators.coverrefs._scoring import HIGHER_IS_BETTER, METRICS
 
