@@ -36,6 +36,8 @@ WEISS_SINGLE_VIEW_ATOL = 1e-4  # float32 log/exp/FFT round trip of one view
 # fixes seeds ranged from 20 to 120 dB on the same inputs.
 PATCHMATCH_STRIPES_MIN_PSNR_DB = 50.0
 PATCHMATCH_STRIPES_SEED_SPREAD_DB = 1.0  # on PSNR capped at 60 dB
+# Issue 26 #5: in-hole PSNR (capped at 60 dB) of seeds 0-3 within 3 dB on rotated periodic textures.
+PATCHMATCH_PERIODIC_SEED_SPREAD_DB = 3.0
 
 IMAGE_METHODS = sorted(n for n, m in BASELINES.items() if "image+mask" in m.tasks)
 LABEL_METHODS = sorted(n for n, m in BASELINES.items() if "labels+mask" in m.tasks)
@@ -436,6 +438,45 @@ def test_patchmatch_on_stripes_does_not_depend_on_the_seed(lines, vertical, patc
     assert min(psnr) >= PATCHMATCH_STRIPES_MIN_PSNR_DB, psnr
     capped = np.minimum(psnr, 60.0)
     assert capped.max() - capped.min() <= PATCHMATCH_STRIPES_SEED_SPREAD_DB, psnr
+
+
+def _oblique_stripes(size: int, period: float, angle_deg: float, modulation: float) -> np.ndarray:
+    """Sine stripes of ``period`` px whose normal points at ``angle_deg``, their amplitude scaled by
+    ``1 - modulation * (0.5 + 0.5 sin)`` of a slow wave (period 2 * size) along the stripe normal."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
+    t = x * np.cos(np.deg2rad(angle_deg)) + y * np.sin(np.deg2rad(angle_deg))
+    slow = 1.0 - modulation * (0.5 + 0.5 * np.sin(2 * np.pi * t / (2 * size)))
+    base = 0.5 + 0.35 * np.sin(2 * np.pi * t / period) * slow
+    return np.stack([base, 0.8 - 0.5 * base, 0.3 + 0.4 * base], axis=2).astype(np.float32)
+
+
+# Issue 26 #5: rotations (axis-aligned, rational and irrational slopes), periods 5-32 px (integer
+# and not), with and without a slow modulation, under a square plus one line of text.
+PERIODIC_GRID = [(period, angle) for angle in (0.0, 30.0, 45.0, 63.435, 97.46, 135.0) for period in (5.0, 9.74, 16.0, 32.0)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("modulation", [
+    0.0,
+    pytest.param(0.4, marks=pytest.mark.xfail(strict=True, reason=(
+        "issue 26 #5 unmet: under a slow modulation 3 of 24 textures spread more than 3 dB over seeds 0-3 "
+        "(period 5 at 0 deg: 45.4-54.6 dB; period 32 at 63.4 deg: 46.1-53.4; period 5 at 63.4 deg: 3.0); "
+        "seeds diverge in the finest level's first EM steps from the same start (EM local minima); "
+        "4 PatchMatch sweeps per E-step, bilinear upsampling of the coarse solution, 6 sweeps in the "
+        "first E-step and 4 restarts at the coarsest level did not remove them (140-case grid)"))),
+], ids=["periodic", "modulated"])
+def test_patchmatch_on_rotated_periodic_textures_does_not_depend_on_the_seed(modulation):
+    mask = _square_and_text_mask(256, 64, 1)
+    spreads = {}
+    for period, angle in PERIODIC_GRID:
+        clean = _oblique_stripes(256, period, angle, modulation)
+        damaged = np.where(mask[..., None], 0.0, clean).astype(np.float32)
+        psnr = [_hole_psnr_db(clean, inpaint_patchmatch(damaged, mask, rng=np.random.default_rng(s)), mask)
+                for s in range(4)]
+        capped = np.minimum(psnr, 60.0)
+        spreads[(period, angle)] = (float(capped.max() - capped.min()), np.round(psnr, 1).tolist())
+    worst = {k: v for k, v in spreads.items() if v[0] > PATCHMATCH_PERIODIC_SEED_SPREAD_DB}
+    assert not worst, worst
 
 
 def _run_patchmatch_sweeps(img: np.ndarray, hole: np.ndarray, sweeps: int, seed: int):
