@@ -182,6 +182,9 @@ def main(
 
     render_report(out, out / "report")
     print(f"report: {out / 'report' / 'index.html'}")
+    if args.quick:
+        print("note: quick split: its ranks are indicative only (few sequences; make leaderboard runs the full "
+              "split)", file=sys.stderr)
     if args.methods is not None:
         failed = json.loads((out / "run.json").read_text()).get("methods_failed_every_call", [])
         if failed:
