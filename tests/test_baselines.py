@@ -119,7 +119,7 @@ def test_registry_names_and_protocol():
     for name, method in BASELINES.items():
         assert isinstance(method, Method)
         assert method.name == name
-        assert set(method.tasks) <= {"views", "image+mask", "labels+mask", "reflections", "captions", "roadseg", "coverrefs"}, name
+        assert set(method.tasks) <= {"views", "image+mask", "labels+mask", "reflections", "captions", "roadseg", "coverrefs", "snow", "snow-frames"}, name
 
 
 # Baselines declared by input kind get synthetic inputs here; those declared by task name are covered
