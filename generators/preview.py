@@ -117,10 +117,10 @@ def _size_argument(make_task, size: tuple[int, int] | None) -> dict:
     import inspect
 
     w, h = size
-    default = inspect.signature(make_task).parameters["size"].default if "size" in inspect.signature(
-        make_task).parameters else None
-    if default is None:
+    parameter = inspect.signature(make_task).parameters.get("size")
+    if parameter is None:
         raise ValueError(f"{make_task.__module__} takes no size")
+    default = parameter.default
     return {"size": (h, w) if isinstance(default, tuple) or w != h else w}
 
 
