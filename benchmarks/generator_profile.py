@@ -78,6 +78,24 @@ def _coverfill():
     return make_task()
 
 
+def _snow():
+    from generators.snow import TASK
+
+    return TASK
+
+
+def _coverrefs():
+    from generators.coverrefs import TASK
+
+    return TASK
+
+
+def _roadseg():
+    from generators.roadseg import make_task
+
+    return make_task()
+
+
 GENERATORS: dict[str, Callable] = {
     "bookcovers": _bookcovers,
     "reflections": _reflections,
@@ -85,6 +103,9 @@ GENERATORS: dict[str, Callable] = {
     "fingerprints": _fingerprints,
     "fingerprints-sensor": _fingerprints_sensor,
     "coverfill": _coverfill,
+    "snow": _snow,
+    "coverrefs": _coverrefs,
+    "roadseg": _roadseg,
 }
 
 

@@ -384,9 +384,13 @@ def render_snow(p: dict, flakes: dict[str, np.ndarray], images_root: str | None 
                                        shift_px=tuple(pan * (k - r)), time_s=(k - r) / FPS)
         t_k = np.exp(-p["beta_per_m"] * d_k).astype(np.float32)[..., None]
         z3 = z_k[..., None]
-        covered = a * z3 + y_k * (1 - z3)
-        x_k = covered * t_k + airlight * (1 - t_k)
-        xs.append(np.clip(x_k, 0, 1).astype(np.float32))
+        # x = (a z + y (1 - z)) T + A (1 - T), evaluated in place (same operations, fewer temporaries)
+        x_k = y_k * (1 - z3)
+        x_k += a * z3
+        x_k *= t_k
+        x_k += airlight * (1 - t_k)
+        np.clip(x_k, 0, 1, out=x_k)
+        xs.append(x_k)
         zs.append(z3)
         if k == r:
             t_ref, fd_ref, fc_ref = t_k, fd, fc
