@@ -11,13 +11,17 @@ dilations 1, 2, 4 | 4, 2, 1 (receptive field 29 px), ReLU between layers,
 3     modal mask (visible object)
 4     occluder mask
 5     amodal mask (here the exact one; the paper predicts it)
-6-8   the single-image fill of the hole (Telea, :mod:`baselines.inpaint`;
-      our stand-in for the paper's single-image network)
+6-8   the single-image fill of the hole (PatchMatch,
+      :func:`baselines.stitching.single_image_fill`; our stand-in for the
+      paper's single-image network; Telea until input version 2)
 9-11  the reference (RGB) in the query frame: the references the retrieval
       pipeline accepts (:func:`baselines.stitching.retrieved_references`:
       BoW + k-NN re-ranking, SIFT/RANSAC homography, local gain
-      correction, ring verification), first that sees a pixel wins; 0 where
-      none sees
+      correction, ring verification), first that sees a pixel wins; inside
+      the hole, the stitching pipeline's Poisson-blended pixels
+      (:func:`baselines.stitching.stitch`; raw warped pixels until input
+      version 2); 0 where none sees. The network thus starts from what the
+      stitching baseline outputs and learns where to trust it.
 ====  =====================================================================
 
 Output: four channels, a blend logit ``a`` and a residual ``d``; the
@@ -56,6 +60,7 @@ __all__ = ["RefRefineNet", "build_model", "load_model", "make_checkpoint", "netw
 CHECKPOINT_FORMAT = "restorebench.refnet/1"
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 IN_CHANNELS = 12
+INPUT_VERSION = 2  # 1: Telea fill, raw references; 2: PatchMatch fill, seam-blended references
 _DILATIONS = (1, 2, 4)
 
 
@@ -87,6 +92,11 @@ class RefRefineNet(nn.Module):
 
 
 def build_model(config: Mapping) -> RefRefineNet:
+    """The network of a checkpoint's ``config``; ValueError when it was trained on other input channels."""
+    version = int(config.get("inputs", 1))
+    if version != INPUT_VERSION:
+        raise ValueError(f"trained on input version {version}, this code builds input version {INPUT_VERSION} "
+                         "(see models/refnet.py)")
     return RefRefineNet(width=int(config.get("width", 24)))
 
 
@@ -105,13 +115,17 @@ def network_inputs(inputs: Mapping[str, np.ndarray], references=None) -> np.ndar
     ``references``: list of ``(warped, seen)`` in the query frame; default the
     retrieval pipeline's (:func:`baselines.stitching.retrieved_references`).
     """
-    from baselines.stitching import compose_references, retrieved_references, single_image_fill
+    from baselines.stitching import compose_references, retrieved_references, single_image_fill, stitch
 
     refs = retrieved_references(inputs) if references is None else references
     image = inputs["image"]
-    ref, _ = compose_references(refs, image.shape)
+    fill = single_image_fill(inputs)
+    ref, seen = compose_references(refs, image.shape)
+    take = inputs["mask"] & seen
+    if take.any():
+        ref[take] = stitch(inputs, refs, base=fill)[take]
     masks = np.stack([inputs["modal"], inputs["occluder"], inputs["amodal"]], -1).astype(np.float32)
-    return np.concatenate([image, masks, single_image_fill(inputs), ref], -1).astype(np.float32)
+    return np.concatenate([image, masks, fill, ref], -1).astype(np.float32)
 
 
 @dataclass

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from models._training import TrainState, UserError, append_ledger, best_exporter, load_arrays, run_budget
-from models.refnet import build_model, make_checkpoint, network_inputs
+from models.refnet import INPUT_VERSION, build_model, make_checkpoint, network_inputs
 
 STATE_FORMAT = "restorebench.refnet-train/1"
 ROLES = ("retrieved", "perturbed")
@@ -60,7 +60,7 @@ def load_data(path: str | Path, cache_dir: Path) -> dict[str, np.ndarray]:
             hole.append(s.inputs["mask"])
         return {"x": np.stack(xs), "clean": np.stack(clean), "hole": np.stack(hole)}
 
-    return load_arrays(path, generator="coverrefs", cache_dir=cache_dir, decode=decode, tag="refnet")
+    return load_arrays(path, generator="coverrefs", cache_dir=cache_dir, decode=decode, tag=f"refnet-in{INPUT_VERSION}")
 
 
 def perturb_reference(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -112,7 +112,7 @@ def train(args: argparse.Namespace) -> int:
     version = int(data["data_version"])
     if int(val["data_version"]) != version:
         raise UserError("training and validation data come from different formation-model versions")
-    config = {"role": args.role, "width": args.width}
+    config = {"role": args.role, "width": args.width, "inputs": INPUT_VERSION}
     model = build_model(config)  # NCHW: see the module docstring
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     state = TrainState(args.state, fmt=STATE_FORMAT, what="refnet training-state", config=config,
@@ -123,6 +123,13 @@ def train(args: argparse.Namespace) -> int:
         rng = np.random.default_rng([args.seed, state.step])
         print(f"resumed {state.path} at step {state.step} ({state.cpu_s / 3600:.2f} CPU-h, "
               f"best val PSNR {state.best['psnr_hole']:.2f})")
+    elif args.init is not None:
+        try:  # warm start: the weights of a checkpoint with the same architecture (any input version)
+            ckpt = torch.load(args.init, map_location="cpu", weights_only=True)
+            model.load_state_dict(ckpt["model"])
+        except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is a user error
+            raise UserError(f"--init {args.init}: cannot load its weights ({type(e).__name__}: {e})") from None
+        print(f"initialised from {args.init}")
     step0 = state.step
     n, h, w = data["hole"].shape
     holes = [np.flatnonzero(data["hole"][i]) for i in range(n)]
@@ -180,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--state", required=True, help="training-state file (resumed when it exists)")
     p.add_argument("--export", default=None, help="where the best validation weights go")
     p.add_argument("--ledger", default=None)
+    p.add_argument("--init", default=None, help="warm start: weights of this checkpoint when --state does not exist")
     p.add_argument("--minutes", type=float, default=20.0)
     p.add_argument("--width", type=int, default=24)
     p.add_argument("--batch", type=int, default=12)
