@@ -1,0 +1,70 @@
+"""The shared content library (generators/shared/content.py): determinism, contract, natural statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.content_stats import dhash, gradient_kurtosis, near_duplicate_rate, spectrum_slope
+from generators.shared.content import DEFAULT_MIX, draw_dead_leaves, load_content, sample_content
+from generators.shared.covers import CoverFolder
+
+
+def test_dead_leaves_is_a_pure_function_of_seed_and_size():
+    a, b = draw_dead_leaves(7, (64, 96)), draw_dead_leaves(7, (64, 96))
+    assert a.shape == (64, 96, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, draw_dead_leaves(8, (64, 96)))
+
+
+def test_dead_leaves_have_natural_image_statistics():
+    # Ranges: the packaged photographs measured the same way (benchmarks.content_stats, 300 crops):
+    # spectrum slope p10..p90 -3.95..-2.09, gradient kurtosis p10..p90 4.5..58.5.
+    imgs = [draw_dead_leaves(s, (128, 128)) for s in range(12)]
+    slope = np.median([spectrum_slope(i) for i in imgs])
+    kurt = np.median([gradient_kurtosis(i) for i in imgs])
+    assert -3.4 < slope < -2.0, slope
+    assert kurt > 6.0, kurt  # heavy-tailed gradients (a Gaussian field gives 3)
+    assert near_duplicate_rate([dhash(i) for i in imgs]) == 0.0
+
+
+def test_gaussian_noise_fails_the_statistics_checks():
+    # The checks above can fail: white noise has a flat spectrum and Gaussian gradients.
+    noise = np.random.default_rng(0).integers(0, 256, (128, 128, 3)).astype(np.uint8)
+    assert spectrum_slope(noise) > -0.5
+    assert gradient_kurtosis(noise) < 3.5
+
+
+def test_content_mix_draws_descriptions_and_materialises_them():
+    rng = np.random.default_rng(0)
+    kinds = set()
+    for _ in range(40):
+        d = sample_content(rng)
+        kinds.add(d["kind"])
+        img = load_content(d, (48, 64))
+        assert img.shape == (48, 64, 3) and img.dtype == np.uint8
+    assert kinds == set(DEFAULT_MIX)
+    photo = load_content({"kind": "photo", "index": 0}, (40, 30))
+    assert photo.shape == (40, 30, 3)
+
+
+def test_content_mix_bad_input_is_one_clear_error(tmp_path):
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="unknown content kind 'clouds'"):
+        sample_content(rng, mix={"clouds": 1.0})
+    with pytest.raises(ValueError, match="no folder was given"):
+        sample_content(rng, mix={"user": 1.0})
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError):
+        CoverFolder(str(tmp_path))
+
+
+def test_user_images_in_the_mix(tmp_path):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((20, 30, 3), 200, np.uint8))
+    folder = CoverFolder(str(tmp_path))
+    d = sample_content(np.random.default_rng(1), mix={"user": 1.0}, user=folder)
+    assert d["kind"] == "user" and d["path"] == "a.png"
+    img = load_content(d, (16, 16), folder.root)
+    assert img.shape == (16, 16, 3) and int(img.mean()) == 200
