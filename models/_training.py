@@ -26,14 +26,9 @@ def dataset_version(path: str | Path) -> int:
 
     Raises :class:`UserError` naming the manifest when it cannot be read.
     """
-    import json
+    from generators.dataset import read_formation_version
 
-    manifest = Path(path) / "manifest.json"
-    try:
-        params = json.loads(manifest.read_text())["params"]
-        return int(params.get("version", 0))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        raise UserError(f"{path}: cannot read the data version from {manifest} ({type(e).__name__})") from None
+    return read_formation_version(path)
 
 
 class TrainState:

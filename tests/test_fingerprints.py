@@ -18,6 +18,7 @@ from baselines.fingerprint import (
 )
 from generators.dataset import read_dataset
 from generators.fingerprints import (
+    FORMATION_VERSION,
     FREQUENCY_RANGE,
     ORIENTATION_STEP,
     SENSOR_TASK,
@@ -407,8 +408,9 @@ def test_trainer_takes_both_presets_and_refuses_a_resume_on_other_data(tmp_path,
               "--val-every", "1000", "--ema", "0"]  # fmt: skip
     assert train_fingerprints(["--data", *dirs, "--val-data", *dirs, "--val-limit", "1", *common]) == 0
     ckpt = torch.load(state, weights_only=True)
-    assert ckpt["data"] == ["chalearn/v0", "sensor/v0"] and ckpt["step"] == 2
+    v = f"v{FORMATION_VERSION}"  # recorded since issue 22; datasets written before it read as v0
+    assert ckpt["data"] == [f"chalearn/{v}", f"sensor/{v}"] and ckpt["step"] == 2
     capsys.readouterr()
     assert train_fingerprints(["--data", dirs[1], "--resume", *common]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "chalearn/v0" in err and "sensor/v0" in err
+    assert err.count("\n") == 0 and f"chalearn/{v}" in err and f"sensor/{v}" in err
