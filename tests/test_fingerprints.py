@@ -54,7 +54,12 @@ from models.fingerprint_nets import (
     restore_image,
     save_checkpoint,
 )
-from tests.tolerances import PNG_ATOL
+from tests.tolerances import (
+    PNG_ATOL,
+    POINCARE_INDEX_ATOL,
+    RIDGE_PERIOD_ESTIMATE_ATOL_PX,
+    RIDGE_PERIOD_FFT_RTOL,
+)
 
 SHAPE = (HEIGHT, WIDTH, 1)
 # Masters of every class, rendered once for the module.
@@ -176,7 +181,7 @@ def test_orientation_smooth_away_from_singular_points(fp_class):
     # ... and the singular points are real: Poincare index +1/2 at cores, -1/2 at deltas.
     for (x, y), index in [(c, 0.5) for c in master.cores] + [(d, -0.5) for d in master.deltas]:
         if 12 <= x < WIDTH - 12 and 12 <= y < HEIGHT - 12:
-            assert _poincare_index(master.orientation, x, y, 8) == pytest.approx(index, abs=0.05)
+            assert _poincare_index(master.orientation, x, y, 8) == pytest.approx(index, abs=POINCARE_INDEX_ATOL)
 
 
 def test_singular_points_match_class():
@@ -211,7 +216,7 @@ def test_measured_ridge_period_in_range(fp_class):
     # Nominal periods are 8-11 px; a 128-px window measures them to about 6 %
     # (checked on 48 windows of 16 prints: ratio to the map 1.00 +- 0.06).
     assert 7.5 <= measured <= 12.0
-    assert measured == pytest.approx(float(np.median(master.period[window])), rel=0.15)
+    assert measured == pytest.approx(float(np.median(master.period[window])), rel=RIDGE_PERIOD_FFT_RTOL)
 
 
 def test_growth_converges_before_the_cap():
@@ -327,7 +332,7 @@ def test_gabor_estimates_orientation_and_period_of_a_clean_print():
     m = master.mask & (coherence > 0.3)
     err = np.angle(np.exp(2j * (theta[m].astype(np.float64) - master.orientation[m])))
     assert np.median(np.abs(err)) / 2 < np.deg2rad(10)
-    assert estimate_period(master.image) == pytest.approx(float(np.median(master.period[master.mask])), abs=1.0)
+    assert estimate_period(master.image) == pytest.approx(float(np.median(master.period[master.mask])), abs=RIDGE_PERIOD_ESTIMATE_ATOL_PX)
 
 
 # --------------------------------------------------------------------------- networks
