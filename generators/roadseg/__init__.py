@@ -37,7 +37,9 @@ Sample layout
 
 Outside the mask the two maps agree exactly (the embedded backend renders
 the static map from the same scene; CARLA pairs whose camera moved are
-discarded).
+discarded). The embedded backend's scene model is formation version
+``FORMATION_VERSION`` (1), recorded in the task's and every sample's
+``params["version"]``.
 
 Scoring (MICC-SRI): per-pixel accuracy inside the mask, per image, then
 averaged over images (``acc_in``); mean IoU over the static classes inside
@@ -48,17 +50,19 @@ are left out); accuracy over the whole image (``acc``).
 from __future__ import annotations
 
 import functools
+from argparse import ArgumentTypeError
 from typing import Any
 
 import numpy as np
 
+from generators.dataset import parse_size
 from generators.roadseg.classes import DYNAMIC, class_table, to_micc
 from generators.task import Sample, Task, uses_sample
 
-__all__ = ["NAME", "MODEL_VERSION", "TASK", "make_task", "make_sample", "UNKNOWN", "METRICS"]
+__all__ = ["NAME", "FORMATION_VERSION", "TASK", "make_task", "make_sample", "UNKNOWN", "METRICS"]
 
 NAME = "roadseg"
-MODEL_VERSION = 1
+FORMATION_VERSION = 1
 UNKNOWN = 255
 MIN_DYNAMIC = 0.01  # re-draw scenes whose dynamic objects cover less of the frame
 
@@ -104,7 +108,7 @@ def make_sample(rng: np.random.Generator, *, size: tuple[int, int] = (600, 800),
         inputs={"labels": labels, "mask": mask, "rgb": raw["rgb"]},
         target={"labels": static},
         extras={"populated": populated, "depth": raw["depth"].astype(np.float16)},
-        params={"version": MODEL_VERSION, "backend": backend, "classes": classes, "size": list(size),
+        params={"version": FORMATION_VERSION, "backend": backend, "classes": classes, "size": list(size),
                 "dynamic_fraction": float(mask.mean()), **raw["params"]},
     )
 
@@ -158,9 +162,9 @@ def make_task(*, size: tuple[int, int] | str = (600, 800), classes: str = "micc"
     """The roadseg task; ``size`` is (H, W) or ``"WxH"`` as on the command line (CARLA's order)."""
     if isinstance(size, str):
         try:
-            w, h = (int(v) for v in size.lower().split("x"))
-        except ValueError:
-            raise ValueError(f"size must look like 800x600 (width x height), got {size!r}") from None
+            w, h = parse_size(size)
+        except ArgumentTypeError as e:
+            raise ValueError(str(e)) from None
         size = (h, w)
     h, w = (int(v) for v in size)
     if not (64 <= h <= 2160 and 64 <= w <= 3840):
@@ -168,7 +172,7 @@ def make_task(*, size: tuple[int, int] | str = (600, 800), classes: str = "micc"
     table = class_table(classes)
     if backend not in ("embedded", "carla"):
         raise ValueError(f"unknown backend {backend!r}; choose from ['carla', 'embedded']")
-    params: dict[str, Any] = {"version": MODEL_VERSION, "size": [h, w], "classes": classes, "backend": backend}
+    params: dict[str, Any] = {"version": FORMATION_VERSION, "size": [h, w], "classes": classes, "backend": backend}
     if backend == "carla":
         params["carla"] = carla.describe() if carla is not None else None
     return Task(
