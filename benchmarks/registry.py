@@ -61,6 +61,10 @@ COMPARISONS: dict[str, tuple] = {
                                               "reflection-student-gt-only"))),
     "captions": (("gated-video-unet", "chalearn-autoencoder"), ("gated-video-unet", "detect-telea")),
     # MICC-SRI's order: nearest > Navier-Stokes > PatchMatch
+    # issue 29's bars, per condition: the network vs stitching (where a reference sees the hole) and vs the
+    # best single-image fill (where none helps)
+    "coverrefs": (("refnet", "retrieval-stitch"), ("refnet", "patchmatch"), ("refnet-perturbed", "retrieval-stitch"),
+                  ("retrieval-stitch", "patchmatch")),
     "roadseg": (("layout-gated-net", "nearest-labels"), ("nearest-labels", "navier-stokes-labels"),
                 ("navier-stokes-labels", "patchmatch-labels")),
 }
