@@ -88,6 +88,14 @@ def _describe(path: Path) -> str:
     return f"{params.get('preset', 'chalearn')}/v{dataset_version(path)}"
 
 
+def _same_data(saved, current) -> bool:
+    """Whether a state trained on ``saved`` datasets may continue on ``current`` ones. Datasets written
+    before issue 22 recorded no formation version (``v0``); the formation did not change when version 1
+    started being recorded, so ``v0`` and ``v1`` are the same data."""
+    norm = lambda tags: [str(t).replace("/v0", "/v1") for t in (tags if isinstance(tags, list) else [tags])]  # noqa: E731
+    return norm(saved) == norm(current)
+
+
 def _batch(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, batch: int, crop: int) -> tuple[torch.Tensor, torch.Tensor]:
     n, h, w = x.shape
     idx = rng.integers(0, n, batch)
@@ -197,7 +205,7 @@ def train(a: argparse.Namespace) -> int:
     rng = np.random.default_rng(a.seed)
     trained_on = [_describe(p) for p in data]
     state = TrainState(a.state or f"runs/fp_{a.arch}/last.pt", fmt=STATE_FORMAT, what="fingerprint training-state",
-                       config={"arch": a.arch, "net": config}, data_version=trained_on)
+                       config={"arch": a.arch, "net": config}, data_version=trained_on, same_data=_same_data)
     if a.resume and state.resume(model, optim, required=True):
         if ema is not None and state.extra.get("ema") is not None:
             ema.load_state_dict(state.extra["ema"])

@@ -419,3 +419,12 @@ def test_trainer_takes_both_presets_and_refuses_a_resume_on_other_data(tmp_path,
     assert train_fingerprints(["--data", dirs[1], "--resume", *common]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"chalearn/{v}" in err and f"sensor/{v}" in err
+
+
+def test_states_trained_before_versions_were_recorded_resume_on_version_1_data():
+    from models.train_fingerprints import _same_data
+
+    assert _same_data(["chalearn/v0", "sensor/v0"], ["chalearn/v1", "sensor/v1"])
+    assert _same_data("sensor/v0", ["sensor/v1"])
+    assert not _same_data(["sensor/v0"], ["chalearn/v1"])
+    assert not _same_data(["sensor/v1"], ["sensor/v2"])
