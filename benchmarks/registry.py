@@ -47,7 +47,7 @@ TASKS: dict[str, Task] = {
 # Primary comparisons (Task.comparisons): the orderings each field's papers claim, (method, reference),
 # reported as method minus reference; a tuple side is the best of its methods. Best learned vs best
 # classical is added for every task by the harness. tests/test_harness_differences.py checks every name.
-_ALIGNED = ("aligned-median", "aligned-min", "aligned-weiss")
+_ALIGNED = ("aligned-median", "aligned-min", "aligned-weiss", "aligned-min-veil")
 _FINGERPRINTS = (("fp-unet", "fp-residual-cnn"),)
 COMPARISONS: dict[str, tuple] = {
     "bookcovers": (("deepset", "weiss"),),  # Deep Residual Sets vs Weiss's ML estimate (raw), at every n
