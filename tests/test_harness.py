@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -695,3 +696,28 @@ def test_a_folder_mixing_runs_is_refused_when_rendered(toy_run, tmp_path, capsys
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "mixes results of different runs" in err and col.replace(
             "_", " ") in err.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class _ParityCondition:
+    """One call per sample, its condition the sample index's parity (1 odd, 2 even), as the snow
+    (size class) and coverrefs (reference condition) protocols carry one."""
+
+    axis: str | None = "parity"
+
+    def calls(self, sample, *, seed: int, index: int):
+        from generators.task import Call
+
+        yield Call(1 if index % 2 else 2, 0, sample.inputs, "")
+
+
+def test_examples_of_a_conditioned_protocol_hold_every_methods_output(tmp_path):
+    # Was: the example keys of non-view protocols had condition None, so snow's and coverrefs'
+    # examples showed "no output (skipped)" for every method.
+    task = dataclasses.replace(make_image_task(), protocol=_ParityCondition())
+    rc, out = run_toy(tmp_path, "--quick", tasks={"toyimage": task}, methods={"identity": Identity()})
+    assert rc == 0
+    entries = json.loads((out / "examples" / "examples.json").read_text())
+    assert {(e["sample"], e["condition"]) for e in entries} == {(0, 2), (1, 1)}
+    for e in entries:
+        assert all(o["file"] is not None and o["metrics"] for o in e["outputs"]), e["outputs"]
