@@ -375,8 +375,13 @@ def train(args: argparse.Namespace) -> int:
     _append_deepset_ledger(args.ledger, state, history, data_version, args)
     if args.export:
         src = best_path if best_path.is_file() else None
-        save_checkpoint(torch.load(src, weights_only=True) if src else weights(), args.export)
-        log(f"exported {'best-validation' if src else 'last'} weights to {args.export}")
+        if src is None and val is not None:
+            # Stopped before its first validation (the best-weights file is not committed): the weights at
+            # --export, chosen on validation by an earlier run, must not be replaced by unvalidated ones.
+            log(f"no validation in this run yet: {args.export} left unchanged")
+        else:
+            save_checkpoint(torch.load(src, weights_only=True) if src else weights(), args.export)
+            log(f"exported {'best-validation' if src else 'last'} weights to {args.export}")
     return 0 if state.stopped_by is None else 128 + int(state.stopped_by)
 
 
