@@ -243,6 +243,12 @@ def test_no_caption_under_0_8_s_even_at_the_clip_ends(preset, broadcast):
     assert n > N_CLIPS
 
 
+def test_a_clip_shorter_than_0_8_s_shows_captions_that_span_it():
+    caps = _captions("broadcast", frames=10)
+    assert sum(bool(c["segments"]) for c in caps) > N_CLIPS // 3
+    assert all(seg["start"] == 0 and seg["end"] == 9 for c in caps for seg in c["segments"])
+
+
 def test_broadcast_timing_1_to_7_s_and_frame_gaps(broadcast):
     clipped = 0
     for cap in broadcast:

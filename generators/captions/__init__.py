@@ -61,7 +61,8 @@ and streaming services author them.
   pause, log-uniform 0.25-2.5 s. The clip is a window into a programme: the
   first caption starts U(-3, 1) s from the clip's first frame, and a caption
   cut by either end of the clip is kept only if at least ``MIN_FRAMES`` = 21
-  frames (0.84 s, Netflix's minimum of 5/6 s) remain on screen.
+  frames (0.84 s, Netflix's minimum of 5/6 s) remain on screen, or, in a
+  clip shorter than that, if it stays on screen for the whole clip.
 * style, one per clip as in a real subtitle track: font from matplotlib's
   DejaVu and STIX families (Sans, Serif, Mono; regular/bold/italic; all
   cover every language above); colour white (~55 %), yellow (~23 %) or
@@ -78,7 +79,8 @@ languages, 55-99-word vocabularies); size 6-20 % of the frame height
 (log-uniform, median ~11 %), shrunk (down to 5 px) when two lines of 94 % of
 the width cannot hold the text; outline 1-2 px; the other style draws as
 above. Version 1's guard against flashes at the clip end never fired; now a
-caption cut by the clip end to under ``MIN_FRAMES`` is dropped. The random
+caption cut by the clip end to under ``MIN_FRAMES`` (or, in a shorter clip,
+one not reaching its end) is dropped. The random
 draws are version 1's, in its order, so a legacy clip is its version-1 clip
 without those flashes.
 
@@ -492,14 +494,15 @@ def _sample_style(rng: np.random.Generator, h: int, size_px: int | None = None) 
 
 def _sample_legacy(rng: np.random.Generator, frames: int, size: tuple[int, int]) -> dict[str, Any]:
     """Version 1's captions (``--subtitles legacy``): same draws in the same order, so a legacy clip equals
-    its version-1 clip except that a caption cut by the clip end to under :data:`MIN_FRAMES` is dropped."""
+    its version-1 clip except that a caption cut by the clip end to under :data:`MIN_FRAMES` (or, in a
+    shorter clip, one not reaching its end) is dropped."""
     h, w = size
     t = int(rng.integers(0, FPS))
     texts = []
     while t < frames:
         dur = int(round(rng.uniform(1, 4) * FPS))
         language, text = sample_sentence(rng)
-        if min(frames, t + dur) - t >= MIN_FRAMES:
+        if min(frames, t + dur) - t >= min(MIN_FRAMES, frames):
             texts.append((t, min(frames, t + dur) - 1, text, language))
         t += dur + int(round(rng.uniform(0.1, 1.5) * FPS))
     style = _sample_style(rng, h)
@@ -572,7 +575,7 @@ def _sample_broadcast(rng: np.random.Generator, frames: int, size: tuple[int, in
         chars = len(text.replace("\n", ""))
         dur = int(round(float(np.clip(chars / cps, *DURATION_S)) * FPS))
         start, end = max(t, 0), min(t + dur, frames) - 1
-        if end - start + 1 >= MIN_FRAMES:
+        if end - start + 1 >= min(MIN_FRAMES, frames):  # a clip shorter than that shows whole captions only
             segs.append({"start": start, "end": end, "text": text, "language": language, "size_px": px})
         gap = FRAME_GAP if rng.random() < 0.5 else int(round(float(np.exp(rng.uniform(*np.log(PAUSE_S)))) * FPS))
         t += dur + gap
