@@ -111,6 +111,14 @@ caption share, frames  0.55 / 0.76 / 0.97    0.32 / 0.80 / 0.98
 (``--subtitles legacy`` now: 323 captions, none under 0.8 s, otherwise as
 version 1.)
 
+Still synthetic: the text is frequency-true word salad (no grammar, no
+names or numbers, German nouns lower-case); one speaker style and one
+language for the whole clip, no italics for voice-over, no speaker colours;
+caption changes ignore the clip's shot cuts (BBC: match them); the text is
+drawn at the frame's resolution rather than downscaled from HD with the
+video, so its edges are sharper and its 1 px outline heavier than real
+burned-in subtitles at 128x128.
+
 Codec: ``--codec png`` (default) stores frames losslessly; ``--codec h264``
 passes both the captioned and the clean clip through libx264 (yuv420p,
 ``--crf``, preset medium) and back, like the challenge's MP4 files, so that
