@@ -26,12 +26,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of your own video files (default: embedded procedural clips)")
     parser.add_argument("--codec", choices=("png", "h264"), default="png",
                         help="png: lossless (default); h264: input and target through libx264 at --crf")
+    parser.add_argument("--subtitles", default="broadcast", metavar="PRESET",
+                        help="broadcast: subtitles by broadcast conventions (default); legacy: formation version 1's "
+                        "large captions (6-20 %% of the frame height), the ChaLearn-like regime")
     parser.add_argument("--crf", type=int, default=23, help="x264 constant rate factor for --codec h264 (default 23)")
     add_dataset_arguments(parser, shard_size=8)  # a 125-frame clip pair is ~7 MB: keep shards ~60 MB
 
     def build(args: argparse.Namespace):
         try:
-            task = make_task(frames=args.frames, size=args.size, codec=args.codec, crf=args.crf, videos=args.videos)
+            task = make_task(frames=args.frames, size=args.size, codec=args.codec, crf=args.crf, videos=args.videos,
+                             subtitles=args.subtitles)
         except ValueError as e:
             raise UserError(str(e)) from None
         skipped = task.params.get("videos_skipped") or 0
