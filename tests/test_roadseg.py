@@ -17,7 +17,7 @@ import torch
 from generators.roadseg import UNKNOWN, make_task
 from generators.roadseg.__main__ import main as cli
 from generators.roadseg.carla_backend import FrameRecord, check_pair
-from generators.roadseg.classes import CARLA_CLASSES, CARLA_TO_MICC, MICC_CLASSES, decode_carla_bgra, to_micc
+from generators.roadseg.classes import CARLA_CLASSES, CARLA_DYNAMIC, CARLA_TO_MICC, MICC_CLASSES, decode_carla_bgra, to_micc
 from generators.task import Sample, metric_value, sample_rng
 
 SIZE = (150, 200)
@@ -141,11 +141,17 @@ def test_carla_integration(tmp_path):
 @pytest.mark.parametrize("argv, needle", [
     (["--size", "800by600"], "size must look like 800x600"),
     (["--size", "10x10"], "out of range"),
+    (["--size", "63x64"], "out of range"),
+    (["--density", "-1"], "density must be a positive number"),
+    (["--density", "0"], "density must be a positive number"),
+    (["--density", "nan"], "density must be a positive number"),
+    (["--town-style", "venice"], "unknown town style 'venice'"),
 ])
 def test_bad_arguments_give_one_clear_error(tmp_path, capsys, argv, needle):
     rc = cli(["--n", "1", "--out", str(tmp_path / "o"), *argv])
     err = capsys.readouterr().err
-    assert rc == 2 and needle in err and "Traceback" not in err
+    assert rc == 2 and needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o" / "shard-000000.tar").exists()
 
 
 def test_deterministic_across_worker_counts(tmp_path):
@@ -158,7 +164,7 @@ def test_deterministic_across_worker_counts(tmp_path):
 
 def test_carla_class_set_keeps_every_tag(tmp_path):
     s = make_task(size=(90, 120), classes="carla").make_sample(sample_rng(0, 0))
-    assert s.inputs["mask"].any() and np.isin(s.extras["populated"][s.inputs["mask"]], (12, 14)).all()
+    assert s.inputs["mask"].any() and np.isin(s.extras["populated"][s.inputs["mask"]], CARLA_DYNAMIC).all()
     assert 11 in s.target["labels"]  # sky keeps its CARLA tag
 
 
@@ -181,6 +187,9 @@ def test_metrics_by_hand():
 # ---------------------------------------------------------------- baselines and network
 
 
+@pytest.mark.xfail(strict=True, reason="formation 2 (issue 24): streets curve, branch and end in roundabouts and "
+                   "squares, so the vanishing-line fill no longer beats nearest fill on average (measured on these "
+                   "8 samples: -0.020 in-mask accuracy); on formation 1's straight streets it did by construction")
 def test_vanishing_line_fill_beats_nearest_on_road_scenes(samples):
     from baselines import BASELINES
     from generators.roadseg import METRICS

@@ -58,7 +58,7 @@ from generators.task import Sample, Task, uses_sample
 __all__ = ["NAME", "MODEL_VERSION", "TASK", "make_task", "make_sample", "UNKNOWN", "METRICS"]
 
 NAME = "roadseg"
-MODEL_VERSION = 1
+MODEL_VERSION = 2  # 2: curved, branching streets, road users with silhouettes (issue 24)
 UNKNOWN = 255
 MIN_DYNAMIC = 0.01  # re-draw scenes whose dynamic objects cover less of the frame
 
@@ -82,7 +82,8 @@ def _coverage_probe(size: tuple[int, int]):
 
 
 def make_sample(rng: np.random.Generator, *, size: tuple[int, int] = (600, 800), classes: str = "micc",
-                backend: str = "embedded", carla: Any = None) -> Sample:
+                backend: str = "embedded", carla: Any = None, town_style: str = "mixed",
+                density: float = 1.0) -> Sample:
     """One pair (see the module docstring)."""
     if backend == "carla":
         from generators.roadseg.carla_backend import capture_sample
@@ -92,7 +93,8 @@ def make_sample(rng: np.random.Generator, *, size: tuple[int, int] = (600, 800),
         from generators.roadseg.render_embedded import render_scene
         from generators.roadseg.scene import sample_scene
 
-        scene = sample_scene(rng, size=size, min_dynamic=MIN_DYNAMIC, coverage=_coverage_probe(size))
+        scene = sample_scene(rng, size=size, min_dynamic=MIN_DYNAMIC, coverage=_coverage_probe(size),
+                             town_style=town_style, density=density)
         out = render_scene(scene)
         raw = {"static": out["static"], "populated": out["populated"], "depth": out["depth"], "rgb": out["rgb"],
                "params": {"scene": scene}}
@@ -154,8 +156,12 @@ METRICS = {"acc_in": accuracy_in_mask, "miou_in": miou_in_mask, "acc": accuracy}
 
 
 def make_task(*, size: tuple[int, int] | str = (600, 800), classes: str = "micc", backend: str = "embedded",
-              carla: Any = None) -> Task:
-    """The roadseg task; ``size`` is (H, W) or ``"WxH"`` as on the command line (CARLA's order)."""
+              carla: Any = None, town_style: str = "mixed", density: float = 1.0) -> Task:
+    """The roadseg task; ``size`` is (H, W) or ``"WxH"`` as on the command line (CARLA's order).
+
+    ``town_style`` (embedded backend): ``mixed`` or one of
+    :data:`generators.roadseg.scene.STYLES`; ``density`` multiplies the
+    number of road users (> 0; 1 = the default mix)."""
     if isinstance(size, str):
         try:
             w, h = (int(v) for v in size.lower().split("x"))
@@ -168,12 +174,25 @@ def make_task(*, size: tuple[int, int] | str = (600, 800), classes: str = "micc"
     table = class_table(classes)
     if backend not in ("embedded", "carla"):
         raise ValueError(f"unknown backend {backend!r}; choose from ['carla', 'embedded']")
+    from generators.roadseg.scene import TOWN_STYLES
+
+    if town_style not in TOWN_STYLES:
+        raise ValueError(f"unknown town style {town_style!r}; choose from {sorted(TOWN_STYLES)}")
+    try:
+        density = float(density)
+    except (TypeError, ValueError):
+        raise ValueError(f"density must be a positive number, got {density!r}") from None
+    if not (np.isfinite(density) and 0 < density <= 20):
+        raise ValueError(f"density must be a positive number up to 20 (1 = the default mix), got {density:g}")
     params: dict[str, Any] = {"version": MODEL_VERSION, "size": [h, w], "classes": classes, "backend": backend}
+    if backend == "embedded":
+        params.update(town_style=town_style, density=density)
     if backend == "carla":
         params["carla"] = carla.describe() if carla is not None else None
     return Task(
         name=NAME,
-        make_sample=functools.partial(make_sample, size=(h, w), classes=classes, backend=backend, carla=carla),
+        make_sample=functools.partial(make_sample, size=(h, w), classes=classes, backend=backend, carla=carla,
+                                      town_style=town_style, density=density),
         metrics=METRICS,
         input_kind="labels+mask",
         target_key="labels",

@@ -68,6 +68,17 @@ def _renderer(h: int, w: int):
     return _RENDERERS[key]
 
 
+_STATIC_CACHE: list = [None, None]  # (the static primitive list, its geometry): the re-draw attempts share it
+
+
+def _static_geometry(prims: list[dict]) -> dict:
+    """``build_geometry`` of a scene's static primitives, kept for the last list seen (a pure function of
+    it: the list object is held, so its id cannot be reused while cached)."""
+    if _STATIC_CACHE[0] is not prims:
+        _STATIC_CACHE[:] = [prims, build_geometry(prims)]
+    return _STATIC_CACHE[1]
+
+
 def render_scene(scene: dict, *, rgb: bool = True) -> dict[str, np.ndarray]:
     """Render ``scene`` (see :mod:`generators.roadseg.scene`).
 
@@ -86,7 +97,7 @@ def render_scene(scene: dict, *, rgb: bool = True) -> dict[str, np.ndarray]:
     sc = pyrender.Scene(bg_color=[0, 0, 0, 0], ambient_light=[1, 1, 1])
     static_nodes, dynamic_nodes = {}, {}
     for dynamic, prims, nodes in ((False, scene["static"], static_nodes), (True, scene["dynamic"], dynamic_nodes)):
-        for tag, (verts, faces) in build_geometry(prims).items():
+        for tag, (verts, faces) in (build_geometry(prims) if dynamic else _static_geometry(prims)).items():
             # the name fixes the draw order (see _draw_in_name_order): static before dynamic, then by tag,
             # so where two surfaces tie in depth the static one and then the lower tag wins
             mesh = pyrender.Mesh([pyrender.Primitive(positions=verts, indices=faces, mode=4)])
