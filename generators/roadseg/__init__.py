@@ -60,25 +60,11 @@ __all__ = ["NAME", "MODEL_VERSION", "TASK", "make_task", "make_sample", "UNKNOWN
 NAME = "roadseg"
 MODEL_VERSION = 2  # 2: curved, branching streets, road users with silhouettes (issue 24)
 UNKNOWN = 255
-MIN_DYNAMIC = 0.01  # re-draw scenes whose dynamic objects cover less of the frame
+MIN_DYNAMIC = 0.01  # re-draw scenes whose dynamic objects cover less of the frame (measured at full size)
 
 
 def _convert(tags: np.ndarray, classes: str) -> np.ndarray:
     return to_micc(tags) if classes == "micc" else tags.astype(np.uint8)
-
-
-def _coverage_probe(size: tuple[int, int]):
-    """Dynamic-area fraction of a scene, rendered at 1/4 size (cheap) for the re-draw rule."""
-    from generators.roadseg.render_embedded import render_scene
-
-    h, w = size
-
-    def coverage(scene: dict) -> float:
-        small = {**scene, "camera": {**scene["camera"], "size": [max(8, h // 4), max(8, w // 4)]}}
-        out = render_scene(small, rgb=False)
-        return float((out["populated"] != out["static"]).mean())
-
-    return coverage
 
 
 def make_sample(rng: np.random.Generator, *, size: tuple[int, int] = (600, 800), classes: str = "micc",
@@ -90,10 +76,10 @@ def make_sample(rng: np.random.Generator, *, size: tuple[int, int] = (600, 800),
 
         raw = capture_sample(rng, carla, size)
     else:
-        from generators.roadseg.render_embedded import render_scene
+        from generators.roadseg.render_embedded import dynamic_coverage, render_scene
         from generators.roadseg.scene import sample_scene
 
-        scene = sample_scene(rng, size=size, min_dynamic=MIN_DYNAMIC, coverage=_coverage_probe(size),
+        scene = sample_scene(rng, size=size, min_dynamic=MIN_DYNAMIC, coverage=dynamic_coverage,
                              town_style=town_style, density=density)
         out = render_scene(scene)
         raw = {"static": out["static"], "populated": out["populated"], "depth": out["depth"], "rgb": out["rgb"],

@@ -14,11 +14,11 @@ Street plan (all sampled; ranges per town style in :data:`STYLES`)
   people), ``residential`` (2-3 storey houses, gables, front gardens with
   hedges, fences and walls, street trees, grass verges), ``suburban``
   (arterial roads, wide verges, few low buildings far back, trees, guard
-  rails); ``mixed`` draws one per scene (0.4, 0.4, 0.2).
+  rails); ``mixed`` draws one per scene (0.45, 0.43, 0.12).
 * Main road: a centreline sampled every 2 m from 12 m behind the camera to
-  170 m ahead; straight (20 %), one bend (45 %; radius 25-250 m, up to 100
-  degrees) or an S-bend (35 %), starting 0-60 m ahead (in 20 % of scenes the
-  camera is already in the bend); grade 0 (50 %) or up to +-6 % (changing once). 1-5
+  170 m ahead; straight (15 %), one bend (45 %; radius 25-250 m, up to 100
+  degrees) or an S-bend (40 %), starting 0-60 m ahead (in 35 % of scenes the
+  camera is already in the bend); grade 0 (40 %) or up to +-8 % (changing once). 1-5
   lanes of 2.8-3.75 m, one-way or two-way, dashed lane lines and solid edge
   lines; kerbs 0.1-0.2 m high; sidewalks 1.5-6 m per side, grass verges
   0-3 m between kerb and sidewalk.
@@ -26,7 +26,7 @@ Street plan (all sampled; ranges per town style in :data:`STYLES`)
   crossing (one road each side, each at 45-135 degrees to the main road), a
   roundabout (ring radius 9-18 m, lanes 6-9 m wide, a planted island, two
   or three exits at varied angles) or a square (a paved plaza 25-60 m long
-  and 15-45 m deep on one side, with trees and lamps). Side roads: 1-3
+  and 12-30 m deep on one side, with trees and lamps). Side roads: 1-3
   lanes, sidewalks, zebra crossings and traffic lights at the mouths (some
   lights on an arm over the road).
 * Along every road side: building lots (frontage, setback, depth 8-20 m,
@@ -35,14 +35,14 @@ Street plan (all sampled; ranges per town style in :data:`STYLES`)
   trees in four crown shapes (round, cone, column, cluster); street lights
   (6-10 m, arm over the road), signs (rectangular, round, triangular).
   Behind them a second row 22-34 m back: taller blocks or (outside
-  downtown, half the scenes) large tree masses, and a row of them across
+  residential half the scenes, suburban always) large tree masses, and a row of them across
   the far end of the main road. Nothing is placed on another road's
   corridor or a plaza. Terrain covers the ground everywhere else.
 
 Camera: a dash cam on the main road at the start of the scene, in a lane
 of the camera's direction (laterally within 0.4 m of its centre), 1.3-1.7 m
 high (cars, 60 %), 1.7-2.3 m (SUVs and vans, 30 %) or 2.5-3.2 m (buses and
-trucks, 10 %), looking along the road with yaw N(0, 3) degrees, or turning
+trucks, 10 %), looking along the road with yaw N(0, 4) degrees, or turning
 (25 %): 8-25 degrees either way; pitch N(-2.5, 2.5) degrees clipped to -8..5;
 roll N(0, 0.7); horizontal field of view 60-90 degrees (90 is CARLA's default).
 
@@ -69,14 +69,14 @@ STYLES: dict[str, dict[str, Any]] = {
                      height=(12.0, 70.0), setback=(0.2, (0.5, 3.0)), front=(10.0, 35.0), gap=0.05, park=0.05,
                      gable=0.05, trees=0.6, people=2.6, vehicles=2.4, parking=0.6),
     "residential": dict(lanes=((1, 2, 3), (0.25, 0.65, 0.1)), lane_w=(2.8, 3.3), walk=(1.5, 3.0), verge=0.6,
-                        height=(7.0, 24.0), setback=(0.8, (2.0, 6.0)), front=(8.0, 20.0), gap=0.12, park=0.08,
-                        gable=0.6, trees=0.85, people=1.3, vehicles=1.8, parking=0.8),
+                        height=(8.0, 26.0), setback=(0.8, (2.0, 6.0)), front=(8.0, 20.0), gap=0.12, park=0.08,
+                        gable=0.6, trees=0.7, people=1.3, vehicles=1.8, parking=0.8),
     "suburban": dict(lanes=((2, 3, 4), (0.4, 0.3, 0.3)), lane_w=(3.3, 3.75), walk=(1.5, 3.5), verge=0.9,
-                     height=(5.0, 18.0), setback=(0.9, (4.0, 14.0)), front=(12.0, 40.0), gap=0.25, park=0.2,
+                     height=(6.0, 22.0), setback=(0.9, (3.0, 10.0)), front=(12.0, 40.0), gap=0.2, park=0.2,
                      gable=0.3, trees=0.9, people=0.6, vehicles=2.6, parking=0.3),
 }
 TOWN_STYLES = ("mixed", *STYLES)
-_MIXED = (0.4, 0.4, 0.2)
+_MIXED = (0.45, 0.43, 0.12)
 STEP = 2.0  # metres between centreline points
 TERRAIN, ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, LIGHT, SIGN, VEGETATION, GRASS = 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
 ROADLINE, STATIC, GUARDRAIL = 24, 20, 28
@@ -132,18 +132,10 @@ class Road:
         self.lanes, self.lane_w, self.half = lanes, lane_w, lanes * lane_w / 2
         self.walk, self.verge, self.kerb, self.one_way = list(walk), list(verge), kerb, one_way
         self.cut: list[tuple[float, float]] = []  # arc-length intervals without sidewalk, lines or lots
-
-    @property
-    def fwd(self) -> np.ndarray:
-        return np.column_stack([np.sin(self.heading), np.zeros_like(self.heading), -np.cos(self.heading)])
-
-    @property
-    def right(self) -> np.ndarray:
-        return np.column_stack([np.cos(self.heading), np.zeros_like(self.heading), np.sin(self.heading)])
-
-    @property
-    def s(self) -> np.ndarray:
-        return np.arange(len(self.pts)) * STEP
+        zero = np.zeros_like(heading)
+        self.fwd = np.column_stack([np.sin(heading), zero, -np.cos(heading)])
+        self.right = np.column_stack([np.cos(heading), zero, np.sin(heading)])
+        self.s = np.arange(len(pts)) * STEP
 
     def offset(self, d: float, dy: float = 0.0, idx=slice(None)) -> np.ndarray:
         """Points ``d`` metres to the right of the centreline (negative: left), ``dy`` up."""
@@ -175,10 +167,10 @@ def _cross_section(rng: np.random.Generator, st: dict, lanes: int | None = None)
 def _main_centreline(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
     s = np.arange(-12.0, 170.0 + STEP / 2, STEP)
     curv = np.zeros_like(s)
-    kind = str(rng.choice(["straight", "bend", "s-bend"], p=[0.2, 0.45, 0.35]))
+    kind = str(rng.choice(["straight", "bend", "s-bend"], p=[0.15, 0.45, 0.4]))
     bends = []
     if kind != "straight":
-        start = -rng.uniform(0, 30) if rng.random() < 0.2 else rng.uniform(0, 60)
+        start = -rng.uniform(0, 30) if rng.random() < 0.35 else rng.uniform(0, 60)
         sign = rng.choice([-1.0, 1.0])
         for _ in range(1 if kind == "bend" else 2):
             radius = float(np.exp(rng.uniform(np.log(25), np.log(250))))
@@ -192,8 +184,8 @@ def _main_centreline(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, 
     heading = np.cumsum(curv) * STEP
     heading -= heading[np.searchsorted(s, 0.0)]  # the camera's road heading is 0 at s = 0
     grades = [0.0, 0.0]
-    if rng.random() < 0.5:
-        grades = [rng.uniform(-0.06, 0.06), rng.uniform(-0.06, 0.06)]
+    if rng.random() < 0.6:
+        grades = [rng.uniform(-0.08, 0.08), rng.uniform(-0.08, 0.08)]
     s_grade = rng.uniform(20, 100)
     grade = np.where(s < s_grade, grades[0], grades[1])
     pts = np.zeros((len(s), 3))
@@ -454,7 +446,7 @@ def _junction(rng: np.random.Generator, st: dict, main: Road, ground: _Ground, b
     else:  # square: a plaza on one side
         side = int(rng.integers(2))
         sgn = -1.0 if side == 0 else 1.0
-        length, depth = rng.uniform(25, 60), rng.uniform(15, 45)
+        length, depth = rng.uniform(25, 60), rng.uniform(12, 30)
         run = slice(main.at(sj), main.at(sj + length) + 1)
         a = main.reach(side)
         prims.append(strip(main.offset(sgn * a, main.kerb, run), main.offset(sgn * (a + depth), main.kerb, run),
@@ -586,7 +578,7 @@ def _hinterland(rng: np.random.Generator, st: dict, road: Road, ground: _Ground,
                 prims: list[dict], main: bool):
     """What stands behind the first row: a second row of taller blocks or of large tree masses along both
     sides, and (main road) a row across the far end, so the town does not stop after one lot."""
-    forest = st is not STYLES["downtown"] and rng.random() < 0.5
+    forest = st is STYLES["suburban"] or (st is STYLES["residential"] and rng.random() < 0.5)
     lo, hi = np.log(st["height"][0]) + 0.3, np.log(st["height"][1]) + 0.4
     for side, sgn in ((0, -1.0), (1, 1.0)):
         s = rng.uniform(0, 10)
@@ -598,7 +590,7 @@ def _hinterland(rng: np.random.Generator, st: dict, road: Road, ground: _Ground,
             if not blocked.hits(_footprint(c[[0, 2]], depth / 2, front / 2, road.heading[i]), 1.0):
                 y = ground(c[[0, 2]])[0]
                 if forest and rng.random() < 0.7:
-                    r = rng.uniform(4, 8)
+                    r = rng.uniform(6, 12)
                     prims.append(ellipsoid((c[0], y + rng.uniform(5, 9), c[2]), (depth / 2, r, front / 2), VEGETATION,
                                            yaw=-road.heading[i]))
                 else:
@@ -678,7 +670,7 @@ def sample_scene(rng: np.random.Generator, *, size: tuple[int, int], min_dynamic
     u = rng.random()
     height = rng.uniform(1.3, 1.7) if u < 0.6 else rng.uniform(1.7, 2.3) if u < 0.9 else rng.uniform(2.5, 3.2)
     turning = rng.random() < 0.25
-    yaw = rng.choice([-1, 1]) * rng.uniform(8, 25) if turning else rng.normal(0, 3)
+    yaw = rng.choice([-1, 1]) * rng.uniform(8, 25) if turning else rng.normal(0, 4)
     pos = main.pts[i0] + main.right[i0] * lateral + [0, height, 0]
     cam = {
         "position": _r(pos), "yaw_deg": _r(-yaw), "pitch_deg": _r(np.clip(rng.normal(-2.5, 2.5), -8, 5)),
