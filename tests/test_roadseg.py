@@ -333,3 +333,24 @@ def test_sigkill_mid_run_then_resume_is_byte_identical(reference_run, tmp_path):
     r = _run_cli(out, "--workers", "2")  # the same command again resumes
     assert r.returncode == 0, r.stderr
     assert _files(out) == _files(reference_run)
+
+
+def test_class_statistics_by_hand():
+    from generators.roadseg.stats import summarise
+
+    counts = np.zeros((2, 29), int)
+    counts[0, 1], counts[1, 11] = 10, 10  # a frame of road, a frame of sky
+    statics = np.stack([np.full((4, 5), 1, np.uint8), np.full((4, 5), 11, np.uint8)])
+    lines = summarise(counts, statics, [(12, 2)], pairs=10)
+    assert "road        50.0 / 36.9 (1.36)" in lines[1] and "sky         50.0 /  4.0 (12.50)" in lines[5]
+    assert lines[8] == "frames without people 100.0%, without vehicles 100.0%"
+    assert "pedestrian: 0.5 per frame, height % of frame p10/p50/p90 50.0/50.0/50.0" in lines
+    assert lines[-2].endswith(": 0.0%")  # two different maps never agree
+
+
+def test_class_statistics_command(capsys):
+    from generators.roadseg.stats import main as stats_main
+
+    assert stats_main(["--n", "2", "--size", "96x72"]) == 0
+    out = capsys.readouterr().out
+    assert "2 frames" in out and "static-map agreement (MICC classes" in out

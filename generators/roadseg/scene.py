@@ -22,7 +22,7 @@ Street plan (all sampled; ranges per town style in :data:`STYLES`)
   lanes of 2.8-3.75 m, one-way or two-way, dashed lane lines and solid edge
   lines; kerbs 0.1-0.2 m high; sidewalks 1.5-6 m per side, grass verges
   0-3 m between kerb and sidewalk.
-* A junction 14-75 m ahead in 75 % of scenes: a T (one side road), a
+* A junction 8-60 m ahead in 75 % of scenes: a T (one side road), a
   crossing (one road each side, each at 45-135 degrees to the main road), a
   roundabout (ring radius 9-18 m, lanes 6-9 m wide, a planted island, two
   or three exits at varied angles) or a square (a paved plaza 25-60 m long
@@ -42,8 +42,8 @@ Street plan (all sampled; ranges per town style in :data:`STYLES`)
 Camera: a dash cam on the main road at the start of the scene, in a lane
 of the camera's direction (laterally within 0.4 m of its centre), 1.3-1.7 m
 high (cars, 60 %), 1.7-2.3 m (SUVs and vans, 30 %) or 2.5-3.2 m (buses and
-trucks, 10 %), looking along the road with yaw N(0, 4) degrees, or turning
-(25 %): 8-25 degrees either way; pitch N(-2.5, 2.5) degrees clipped to -8..5;
+trucks, 10 %), looking along the road with yaw N(0, 5) degrees, or turning
+(35 %): 8-30 degrees either way; pitch N(-2.5, 2.5) degrees clipped to -8..5;
 roll N(0, 0.7); horizontal field of view 60-90 degrees (90 is CARLA's default).
 
 A scene whose dynamic objects cover less than ``min_dynamic`` of the frame
@@ -379,7 +379,7 @@ def _junction(rng: np.random.Generator, st: dict, main: Road, ground: _Ground, b
     if rng.random() >= 0.75:
         return None, [], []
     kind = str(rng.choice(["T", "crossing", "roundabout", "square"], p=[0.3, 0.3, 0.2, 0.2]))
-    sj = rng.uniform(14, 75) + 12.0  # arc length from the main road's start, 12 m behind the camera
+    sj = rng.uniform(8, 60) + 12.0  # arc length from the main road's start, 12 m behind the camera
     j = main.at(sj)
     p0, fwd, right = main.pts[j], main.fwd[j], main.right[j]
     h0 = main.heading[j]
@@ -669,12 +669,13 @@ def sample_scene(rng: np.random.Generator, *, size: tuple[int, int], min_dynamic
     i0 = main.at(12.0)  # s = 0
     u = rng.random()
     height = rng.uniform(1.3, 1.7) if u < 0.6 else rng.uniform(1.7, 2.3) if u < 0.9 else rng.uniform(2.5, 3.2)
-    turning = rng.random() < 0.25
-    yaw = rng.choice([-1, 1]) * rng.uniform(8, 25) if turning else rng.normal(0, 4)
+    turning = rng.random() < 0.35
+    yaw = rng.choice([-1, 1]) * rng.uniform(8, 30) if turning else rng.normal(0, 5)
     pos = main.pts[i0] + main.right[i0] * lateral + [0, height, 0]
     cam = {
         "position": _r(pos), "yaw_deg": _r(-yaw), "pitch_deg": _r(np.clip(rng.normal(-2.5, 2.5), -8, 5)),
-        "roll_deg": _r(rng.normal(0, 0.7)), "hfov_deg": _r(rng.uniform(60.0, 90.0)), "size": list(size), "turning": bool(turning),
+        "roll_deg": _r(rng.normal(0, 0.7)), "hfov_deg": _r(rng.uniform(60.0, 90.0)), "size": list(size),
+        "turning": bool(turning),
     }
     scene = {"layout": layout, "ego_lane": ego_lane, "camera": cam, "static": static}
     st = STYLES[style]
