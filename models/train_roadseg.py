@@ -104,6 +104,12 @@ def train(args: argparse.Namespace) -> int:
     if state.resume(model, opt):
         rng = np.random.default_rng([args.seed, state.step])
         print(f"resumed {state.path} at step {state.step}")
+    elif args.init is not None:
+        try:  # warm start (e.g. from weights trained on an earlier formation version): weights only
+            model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True)["model"])
+        except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is a user error
+            raise UserError(f"--init {args.init}: cannot load its weights ({type(e).__name__}: {e})") from None
+        print(f"initialised from {args.init}")
 
     def step_fn(step: int) -> float:
         for g in opt.param_groups:
@@ -140,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--state", required=True)
     p.add_argument("--export", default=None)
     p.add_argument("--ledger", default=None)
+    p.add_argument("--init", default=None, help="warm start: weights of this checkpoint when --state does not exist")
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--batch", type=int, default=8)
