@@ -394,7 +394,7 @@ def test_shipped_networks(method_cls, sample):
 
 
 def test_trainer_takes_both_presets_and_refuses_a_resume_on_other_data(tmp_path, capsys):
-    from models.fingerprint_nets import train_fingerprints
+    from models.train_fingerprints import main as train_fingerprints
 
     dirs = []
     for preset in ("chalearn", "sensor"):
@@ -407,7 +407,7 @@ def test_trainer_takes_both_presets_and_refuses_a_resume_on_other_data(tmp_path,
               "--val-every", "1000", "--ema", "0"]  # fmt: skip
     assert train_fingerprints(["--data", *dirs, "--val-data", *dirs, "--val-limit", "1", *common]) == 0
     ckpt = torch.load(state, weights_only=True)
-    assert ckpt["data"] == ["chalearn/v0", "sensor/v0"] and ckpt["step"] == 2
+    assert ckpt["data_version"] == ["chalearn/v0", "sensor/v0"] and ckpt["step"] == 2
     capsys.readouterr()
     assert train_fingerprints(["--data", dirs[1], "--resume", *common]) == 2
     err = capsys.readouterr().err.strip()

@@ -69,3 +69,28 @@ def test_trainer_runs_resumes_and_refuses_other_config(tmp_path, capsys):
     assert train_main([*args, "--width", "8"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "differs" in err[0]
+
+
+def test_checkpoint_of_other_input_version_is_refused_and_warm_start_works(tmp_path, capsys):
+    # Input version 1 (Telea fill, raw references) checkpoints must not be scored on version-2 inputs.
+    model = RefRefineNet(width=8)
+    old = {"format": "restorebench.refnet/1", "config": {"role": "retrieved", "width": 8}, "model": model.state_dict(),
+           "meta": {}}
+    torch.save(old, tmp_path / "v1.pt")
+    with pytest.raises(ValueError, match="input version 1"):
+        load_model(tmp_path / "v1.pt")
+    from generators.coverrefs.__main__ import main as gen
+
+    data = tmp_path / "d"
+    assert gen(["--n", "2", "--size", "64", "--gallery", "3", "--out", str(data), "--workers", "1",
+                "--no-progress"]) == 0
+    args = ["retrieved", "--data", str(data), "--val-data", str(data), "--state", str(tmp_path / "s.pt"),
+            "--export", str(tmp_path / "e.pt"), "--minutes", "0.01", "--batch", "2", "--crop", "32",
+            "--val-every", "1", "--save-every", "1", "--width", "8"]
+    assert train_main([*args, "--init", str(tmp_path / "v1.pt")]) == 0
+    assert "initialised from" in capsys.readouterr().out
+    _, ckpt = load_model(tmp_path / "e.pt")
+    assert ckpt["config"]["inputs"] == 2
+    assert train_main([*args, "--state", str(tmp_path / "s2.pt"), "--init", str(tmp_path / "missing.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--init" in err[0]
