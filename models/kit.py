@@ -509,12 +509,9 @@ def dataset_version(path: str | os.PathLike) -> int:
 
     Raises :class:`UserError` naming the manifest when it cannot be read.
     """
-    manifest = Path(path) / "manifest.json"
-    try:
-        params = json.loads(manifest.read_text())["params"]
-        return int(params.get("version", 0))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
-        raise UserError(f"{path}: cannot read the data version from {manifest} ({type(e).__name__})") from None
+    from generators.dataset import read_formation_version
+
+    return read_formation_version(path)
 
 
 def load_arrays(path, *, generator: str, cache_dir, decode, tag: str = "") -> dict:

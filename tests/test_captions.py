@@ -12,6 +12,12 @@ from generators.captions import METRICS, clip_psnr, make_task, to_srt, video_dss
 from generators.captions.__main__ import main as cli
 from generators.metrics import ssim
 from generators.task import Sample, metric_value, sample_rng
+from tests.tolerances import (
+    FLOAT32_MSE_RTOL,
+    FLOAT32_POOLED_MSE_RTOL,
+    FLOAT32_PSNR_DB_ATOL,
+    ROUNDED_PSNR_DB_ATOL,
+)
 
 FRAMES = 30
 
@@ -73,9 +79,9 @@ def test_per_frame_then_per_clip_averaging():
     pred = ref.copy()
     pred[0] += 0.1
     pred[1] += 0.01
-    assert video_psnr(ref, pred) == pytest.approx(30.0, abs=1e-4)
-    assert video_mse(ref, pred) == pytest.approx((0.01 + 0.0001) / 2, rel=1e-4)
-    assert clip_psnr(ref, pred) == pytest.approx(22.9671, abs=1e-3)
+    assert video_psnr(ref, pred) == pytest.approx(30.0, abs=FLOAT32_PSNR_DB_ATOL)
+    assert video_mse(ref, pred) == pytest.approx((0.01 + 0.0001) / 2, rel=FLOAT32_MSE_RTOL)
+    assert clip_psnr(ref, pred) == pytest.approx(22.9671, abs=ROUNDED_PSNR_DB_ATOL)
     frames = [(1 - ssim(ref[k], pred[k])) / 2 for k in range(2)]
     assert video_dssim(ref, pred) == pytest.approx(np.mean(frames))
 
@@ -90,10 +96,10 @@ def test_headline_does_not_reward_untouched_caption_free_frames():
     untouched[0] += 0.2
     resynthesised = ref + np.float32(np.sqrt(0.001))
     assert next(iter(METRICS)) == "psnr_clip"
-    assert video_psnr(ref, untouched) == pytest.approx(0.9 * 100 + 0.1 * 10 * np.log10(1 / 0.04), abs=1e-3)
+    assert video_psnr(ref, untouched) == pytest.approx(0.9 * 100 + 0.1 * 10 * np.log10(1 / 0.04), abs=ROUNDED_PSNR_DB_ATOL)
     assert video_psnr(ref, untouched) > video_psnr(ref, resynthesised)
-    assert clip_psnr(ref, untouched) == pytest.approx(10 * np.log10(1 / 0.004), abs=1e-3)
-    assert clip_psnr(ref, resynthesised) == pytest.approx(30.0, abs=1e-3)
+    assert clip_psnr(ref, untouched) == pytest.approx(10 * np.log10(1 / 0.004), abs=ROUNDED_PSNR_DB_ATOL)
+    assert clip_psnr(ref, resynthesised) == pytest.approx(30.0, abs=ROUNDED_PSNR_DB_ATOL)
     assert clip_psnr(ref, ref) == 100.0  # exact restoration: the floor, not inf
 
 
@@ -107,8 +113,8 @@ def test_in_and_out_of_mask_metrics_pool_the_clip():
     mask[1, :3] = True
     pred[0, :1] = 0.1
     s = Sample(inputs={}, target={}, extras={"mask": mask})
-    assert metric_value(METRICS["mse_clip_in"], ref, pred, s) == pytest.approx(0.0025, rel=1e-5)
-    assert metric_value(METRICS["psnr_clip_in"], ref, pred, s) == pytest.approx(10 * np.log10(400), abs=1e-4)
+    assert metric_value(METRICS["mse_clip_in"], ref, pred, s) == pytest.approx(0.0025, rel=FLOAT32_POOLED_MSE_RTOL)
+    assert metric_value(METRICS["psnr_clip_in"], ref, pred, s) == pytest.approx(10 * np.log10(400), abs=FLOAT32_PSNR_DB_ATOL)
     assert metric_value(METRICS["mse_clip_out"], ref, pred, s) == 0.0
     assert metric_value(METRICS["psnr_clip_out"], ref, pred, s) == 100.0
 

@@ -202,13 +202,13 @@ def test_method_protocol():
 
 def test_checkpoint_of_another_data_version_is_refused(tmp_path, model):
     """Weights trained on another image-formation version fail with one message naming both versions."""
-    from generators.bookcovers import MODEL_VERSION
+    from generators.bookcovers import FORMATION_VERSION
 
     path = tmp_path / "old.pt"
     save_checkpoint(make_checkpoint(model), path)  # no data_version: trained on version 1
-    with pytest.raises(ValueError, match=f"version 1, the generator is version {MODEL_VERSION}"):
+    with pytest.raises(ValueError, match=f"version 1, the generator is version {FORMATION_VERSION}"):
         DeepSetMethod(path).model
-    save_checkpoint(make_checkpoint(model, data_version=MODEL_VERSION), path)
+    save_checkpoint(make_checkpoint(model, data_version=FORMATION_VERSION), path)
     assert DeepSetMethod(path).model is not None
 
 

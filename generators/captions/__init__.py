@@ -4,7 +4,7 @@ Track 2 of the ChaLearn LAP 2018 Inpainting Challenge: a clip with subtitles
 burned into its pixels in, the clean clip out. Defaults follow the challenge:
 125 frames at 25 fps (5 s), 128x128 RGB.
 
-Clips (the clean targets), formation model version ``MODEL_VERSION``
+Clips (the clean targets), formation model version ``FORMATION_VERSION``
 --------------------------------------------------------------------
 *Embedded* (default, needs nothing): procedural motion over real
 photographs (scikit-image's sample photos and the bookcovers procedural
@@ -92,13 +92,13 @@ from generators.metrics import mse as _mse
 from generators.metrics import ssim as _ssim
 from generators.task import Sample, Task, uses_sample
 
-__all__ = ["NAME", "MODEL_VERSION", "TASK", "make_task", "make_sample", "sample_clip", "render_clip",
+__all__ = ["NAME", "FORMATION_VERSION", "TASK", "make_task", "make_sample", "sample_clip", "render_clip",
            "sample_captions", "render_caption_layer", "VideoFolder", "FONTS", "to_srt",
            "clip_psnr", "clip_psnr_in", "clip_mse_in", "clip_psnr_out", "clip_mse_out",
            "video_mse", "video_psnr", "video_dssim"]
 
 NAME = "captions"
-MODEL_VERSION = 1
+FORMATION_VERSION = 1
 FPS = 25
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".mpg", ".mpeg", ".m4v")
 
@@ -521,7 +521,7 @@ def make_sample(rng: np.random.Generator, *, frames: int = 125, size: tuple[int,
     captioned, mask = burn_captions(clean, cap_p)
     if codec == "h264":
         clean, captioned = h264_round_trip(clean, crf), h264_round_trip(captioned, crf)
-    params = {"version": MODEL_VERSION, "fps": FPS, "clip": clip_p, "captions": cap_p["segments"],
+    params = {"version": FORMATION_VERSION, "fps": FPS, "clip": clip_p, "captions": cap_p["segments"],
               "style": cap_p["style"], "srt": to_srt(cap_p["segments"]),
               "codec": {"name": codec, **({"crf": int(crf), "preset": "medium", "pix_fmt": "yuv420p"}
                                           if codec == "h264" else {})},
@@ -662,7 +662,7 @@ def make_task(*, frames: int = 125, size: int = 128, codec: str = "png", crf: in
         raise ValueError(f"crf must lie in 0..51, got {crf}")
     folder = VideoFolder(videos, int(frames)) if videos is not None else None
     hw = (int(size), int(size))
-    params: dict[str, Any] = {"version": MODEL_VERSION, "frames": int(frames), "size": list(hw), "fps": FPS,
+    params: dict[str, Any] = {"version": FORMATION_VERSION, "frames": int(frames), "size": list(hw), "fps": FPS,
                               "codec": codec, "crf": int(crf) if codec == "h264" else None, "videos": None}
     if folder is not None:
         params.update(videos=folder.root, videos_count=len(folder), videos_skipped=folder.skipped)

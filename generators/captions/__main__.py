@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from generators.captions import NAME, make_task
-from generators.dataset import UserError, add_dataset_arguments, parse_square_size, run_cli
+from generators.dataset import UserError, add_dataset_arguments, add_size_argument, run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,8 +21,7 @@ def main(argv: list[str] | None = None) -> int:
         "clean clip out, per-frame caption masks and timing.",
     )
     parser.add_argument("--frames", type=int, default=125, help="frames per clip at 25 fps (default 125 = 5 s)")
-    parser.add_argument("--size", type=parse_square_size, default=128,
-                        help="frame size, N or NxN (WxH, square): 128 (default), 256 or 64..1024")
+    add_size_argument(parser, default="128", sides="64..1024", square=True)
     parser.add_argument("--videos", default=None, metavar="DIR",
                         help="folder of your own video files (default: embedded procedural clips)")
     parser.add_argument("--codec", choices=("png", "h264"), default="png",

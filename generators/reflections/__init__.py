@@ -9,7 +9,7 @@ The setting of "Distilling Reflection Dynamics for Single-Image Reflection
 Removal" (multi-frame teacher, single-frame student); the formation model
 is ours (the paper's Seq1K data are real photographs).
 
-Formation model (version ``MODEL_VERSION``)
+Formation model (version ``FORMATION_VERSION``)
 -------------------------------------------
 Units: metres, radians, pixels; images are sRGB in [0, 1] on disk and mixed
 in linear light (IEC 61966-2-1 EOTF / OETF).
@@ -105,11 +105,11 @@ from generators.shared.covers import CoverFolder, draw_procedural_cover, load_co
 from generators.metrics import lmse, ncc, psnr, ssim
 from generators.task import Sample, Task
 
-__all__ = ["NAME", "MODEL_VERSION", "TASK", "make_task", "make_sample", "sample_sequence", "render_sequence",
+__all__ = ["NAME", "FORMATION_VERSION", "TASK", "make_task", "make_sample", "sample_sequence", "render_sequence",
            "fresnel_glass"]
 
 NAME = "reflections"
-MODEL_VERSION = 1
+FORMATION_VERSION = 1
 MAX_FRAMES = 10
 _MARGIN = 0.25  # canvas margin on each side, fraction of the view size
 _N_GLASS = 1.5
@@ -239,7 +239,7 @@ def sample_sequence(rng: np.random.Generator, *, frames: int, size: tuple[int, i
         mag = rng.uniform(2, 8) * scale
         ghost = {"shift": [float(mag * np.cos(ang)), float(mag * np.sin(ang))], "gain": float(rng.uniform(0.3, 0.7))}
     return {
-        "version": MODEL_VERSION,
+        "version": FORMATION_VERSION,
         "frames": n, "reference": r, "size": [h, w],
         "fov_deg": float(np.rad2deg(fov)),
         "poses": poses,
@@ -394,7 +394,7 @@ def make_task(*, frames: int = 5, size: int = 256, images: str | None = None) ->
         raise ValueError(f"size must lie in 64..1024, got {size}")
     folder = CoverFolder(images) if images is not None else None
     hw = (int(size), int(size))
-    params: dict[str, Any] = {"version": MODEL_VERSION, "frames": int(frames), "size": list(hw), "images": None}
+    params: dict[str, Any] = {"version": FORMATION_VERSION, "frames": int(frames), "size": list(hw), "images": None}
     if folder is not None:
         params["images"], params["images_count"] = folder.root, len(folder)
     return Task(

@@ -42,7 +42,9 @@ Sample layout
 
 Outside the mask the two maps agree exactly (the embedded backend renders
 the static map from the same scene; CARLA pairs whose camera moved are
-discarded).
+discarded). The embedded backend's scene model is formation version
+``FORMATION_VERSION`` (2), recorded in the task's and every sample's
+``params["version"]``.
 
 Formation versions: 1, straight flat streets of boxes (issue 12); 2, the
 street plan and road users above (issue 24; also fixes a draw-order bug of
@@ -112,17 +114,19 @@ are left out); accuracy over the whole image (``acc``).
 from __future__ import annotations
 
 import functools
+from argparse import ArgumentTypeError
 from typing import Any
 
 import numpy as np
 
+from generators.dataset import parse_size
 from generators.roadseg.classes import DYNAMIC, class_table, to_micc
 from generators.task import Sample, Task, uses_sample
 
-__all__ = ["NAME", "MODEL_VERSION", "TASK", "make_task", "make_sample", "UNKNOWN", "METRICS"]
+__all__ = ["NAME", "FORMATION_VERSION", "TASK", "make_task", "make_sample", "UNKNOWN", "METRICS"]
 
 NAME = "roadseg"
-MODEL_VERSION = 2  # 2: curved, branching streets, road users with silhouettes (issue 24)
+FORMATION_VERSION = 2  # 2: curved, branching streets, road users with silhouettes (issue 24)
 UNKNOWN = 255
 MIN_DYNAMIC = 0.01  # re-draw scenes whose dynamic objects cover less of the frame (measured at full size)
 
@@ -156,7 +160,7 @@ def make_sample(rng: np.random.Generator, *, size: tuple[int, int] = (600, 800),
         inputs={"labels": labels, "mask": mask, "rgb": raw["rgb"]},
         target={"labels": static},
         extras={"populated": populated, "depth": raw["depth"].astype(np.float16)},
-        params={"version": MODEL_VERSION, "backend": backend, "classes": classes, "size": list(size),
+        params={"version": FORMATION_VERSION, "backend": backend, "classes": classes, "size": list(size),
                 "dynamic_fraction": float(mask.mean()), **raw["params"]},
     )
 
@@ -214,9 +218,9 @@ def make_task(*, size: tuple[int, int] | str = (600, 800), classes: str = "micc"
     number of road users (> 0; 1 = the default mix)."""
     if isinstance(size, str):
         try:
-            w, h = (int(v) for v in size.lower().split("x"))
-        except ValueError:
-            raise ValueError(f"size must look like 800x600 (width x height), got {size!r}") from None
+            w, h = parse_size(size)
+        except ArgumentTypeError as e:
+            raise ValueError(str(e)) from None
         size = (h, w)
     h, w = (int(v) for v in size)
     if not (64 <= h <= 2160 and 64 <= w <= 3840):
@@ -234,7 +238,7 @@ def make_task(*, size: tuple[int, int] | str = (600, 800), classes: str = "micc"
         raise ValueError(f"density must be a positive number, got {density!r}") from None
     if not (np.isfinite(density) and 0 < density <= 20):
         raise ValueError(f"density must be a positive number up to 20 (1 = the default mix), got {density:g}")
-    params: dict[str, Any] = {"version": MODEL_VERSION, "size": [h, w], "classes": classes, "backend": backend}
+    params: dict[str, Any] = {"version": FORMATION_VERSION, "size": [h, w], "classes": classes, "backend": backend}
     if backend == "embedded":
         params.update(town_style=town_style, density=density)
     if backend == "carla":
