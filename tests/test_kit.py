@@ -178,6 +178,7 @@ LAYOUTS = {
     "roadseg_net.pt": _kit_v1("train_roadseg", "layout_nets"),
     "snow_desnownet.pt": _kit_v1("train_snow", "desnow_nets"),
     "coverrefs_refnet.pt": _kit_v1("train_refnet", "refnet"),
+    "coverrefs_refnet_perturbed.pt": _kit_v1("train_refnet", "refnet"),
 }
 
 
