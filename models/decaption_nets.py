@@ -162,28 +162,36 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict]:
     return load_network(path, fmt=CHECKPOINT_FORMAT, what="decaptioning-network", build=build_model)
 
 
-def windows(video: torch.Tensor, window: int) -> torch.Tensor:
-    """(T, 3, H, W) -> (T, 3, window, H, W): the frames around each frame, edges replicated."""
+def windows(video: torch.Tensor, window: int, frames: torch.Tensor | None = None) -> torch.Tensor:
+    """(T, 3, H, W) -> (F, 3, window, H, W): the frames around each of ``frames`` (default all T), edges
+    replicated."""
     t = video.shape[0]
     r = window // 2
-    idx = torch.clamp(torch.arange(t)[:, None] + torch.arange(-r, r + 1)[None], 0, t - 1)
+    centre = torch.arange(t) if frames is None else frames
+    idx = torch.clamp(centre[:, None] + torch.arange(-r, r + 1)[None], 0, t - 1)
     return video[idx].permute(0, 2, 1, 3, 4)
 
 
-def restore_video(model: nn.Module, video: np.ndarray, *, batch: int = 8) -> np.ndarray:
-    """Run ``model`` over every frame of a (T, H, W, 3) float32 clip; same shape out."""
+def restore_video(model: nn.Module, video: np.ndarray, *, batch: int = 16) -> np.ndarray:
+    """Run ``model`` over every frame of a (T, H, W, 3) float32 clip; same shape out.
+
+    Inference runs under bf16 autocast (the precision the networks were trained in), ``batch`` windows
+    at a time, 2-D networks in channels-last layout; the output is float32 in [0, 1]. The gated network's
+    pass-through (``x + m (y - x)`` with ``m = 0``) stays bit-exact: the blend is computed in float32.
+    """
     t, h, w, _ = video.shape
     mult = 8 if isinstance(model, CaptionAutoencoder) else 4
     ph, pw = (-h) % mult, (-w) % mult
     x = torch.from_numpy(np.ascontiguousarray(video.transpose(0, 3, 1, 2))).float()
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    flat = model.window == 1
     out = np.empty_like(video)
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         for s in range(0, t, batch):
             idx = torch.arange(s, min(t, s + batch))
-            win = windows(x, model.window)[idx]
-            y = model(win)["image"][..., :h, :w].clamp(0, 1)
+            win = x[idx].contiguous(memory_format=torch.channels_last) if flat else windows(x, model.window, idx)
+            y = model(win)["image"].float()[..., :h, :w].clamp(0, 1)
             out[s : s + len(idx)] = y.permute(0, 2, 3, 1).numpy()
     return out
 
@@ -192,7 +200,8 @@ class _DecaptionMethod(NetMethod):
     tasks = ("captions",)
 
     def load(self, path: Path) -> nn.Module:
-        return load_model(path)[0]
+        model = load_model(path)[0]
+        return model.to(memory_format=torch.channels_last) if model.window == 1 else model
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         v = inputs["video"]
