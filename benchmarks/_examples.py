@@ -29,11 +29,19 @@ def choose_example_keys(task: Task, split_dir: Path, size: int) -> frozenset:
     """``(sample, condition, draw)`` of the calls whose outputs are shown.
 
     Tasks with a view-subset protocol: sample 0 with 1, 4 and N-1 views and
-    sample 1 with N-1 views, draw 0; single-call tasks: the first three
-    samples.
+    sample 1 with N-1 views, draw 0; other protocols: the first call of each
+    of the first three samples.
     """
     if not isinstance(task.protocol, ViewSubsets):
-        return frozenset((i, None, 0) for i in range(min(_SINGLE_EXAMPLES, size)))
+        # The first call of each of the first samples, with the condition the protocol gives it (a
+        # size class, a reference condition ...; None for single calls): keying on None alone kept no
+        # output of tasks whose calls carry a condition.
+        keys = set()
+        for i in range(min(_SINGLE_EXAMPLES, size)):
+            call = next(iter(task.protocol.calls(_load(split_dir, i), seed=task.test_seed, index=i)), None)
+            if call is not None:
+                keys.add((i, call.condition, call.draw))
+        return frozenset(keys)
     n_total = _load(split_dir, 0).inputs[task.protocol.key].shape[0]
     top = n_total - 1
     keys = {(0, n, 0) for n in (*_VIEW_COUNTS, top) if 1 <= n <= top}

@@ -3,7 +3,8 @@
 For each generator with the task its command makes by default (``bookcovers``
 10 views at 256x256; ``reflections`` 5 frames at 256x256, all extras;
 ``captions`` 125 frames at 128x128, PNG; ``fingerprints`` and
-``fingerprints-sensor``; ``coverfill`` 128x128), after two warm-up samples
+``fingerprints-sensor``; ``coverfill`` 128x128; every registered task's
+package's ``TASK``, see :func:`default_tasks`), after two warm-up samples
 (compiled kernels, caches), ``--n`` samples are made and encoded in this
 process, one thread (OpenCV, OpenMP, BLAS, numba), as a worker does. Reported per sample, in CPU
 milliseconds (``time.process_time``: robust on a shared machine, not a
@@ -30,7 +31,7 @@ import io
 import os
 import pstats
 import time
-from typing import Callable, Sequence
+from typing import Sequence
 
 from generators._runtime import THREAD_ENV_VARS
 
@@ -39,74 +40,29 @@ from generators._runtime import THREAD_ENV_VARS
 for _var in THREAD_ENV_VARS:
     os.environ.setdefault(_var, "1")
 
-__all__ = ["GENERATORS", "profile", "main"]
+__all__ = ["default_tasks", "profile", "main"]
 
 
-def _bookcovers():
-    from generators.bookcovers import TASK
+def default_tasks() -> dict:
+    """Each registered task's generator as its command makes it by default, by task name.
 
-    return TASK
+    The module-level tasks (``TASK``; fingerprints' ``SENSOR_TASK``) of the
+    packages that make the tasks of :data:`benchmarks.registry.TASKS`, so a
+    registered task is profiled without an entry here (a variant that only
+    the registry builds, such as ``snow-frames``, has none).
+    """
+    import importlib
 
+    from benchmarks.registry import TASKS
+    from generators.task import Task
 
-def _reflections():
-    from generators.reflections import TASK
-
-    return TASK
-
-
-def _captions():
-    from generators.captions import TASK
-
-    return TASK
-
-
-def _fingerprints():
-    from generators.fingerprints import TASK
-
-    return TASK
-
-
-def _fingerprints_sensor():
-    from generators.fingerprints import SENSOR_TASK
-
-    return SENSOR_TASK
-
-
-def _coverfill():
-    from generators.coverfill import make_task
-
-    return make_task()
-
-
-def _snow():
-    from generators.snow import TASK
-
-    return TASK
-
-
-def _coverrefs():
-    from generators.coverrefs import TASK
-
-    return TASK
-
-
-def _roadseg():
-    from generators.roadseg import make_task
-
-    return make_task()
-
-
-GENERATORS: dict[str, Callable] = {
-    "bookcovers": _bookcovers,
-    "reflections": _reflections,
-    "captions": _captions,
-    "fingerprints": _fingerprints,
-    "fingerprints-sensor": _fingerprints_sensor,
-    "coverfill": _coverfill,
-    "snow": _snow,
-    "coverrefs": _coverrefs,
-    "roadseg": _roadseg,
-}
+    out: dict[str, Task] = {}
+    for task in TASKS.values():
+        module = importlib.import_module(getattr(task.make_sample, "func", task.make_sample).__module__)
+        for value in vars(module).values():
+            if isinstance(value, Task) and value.name in TASKS:
+                out.setdefault(value.name, value)
+    return out
 
 
 def profile(name: str, *, n: int = 8, top: int = 12) -> dict:
@@ -117,7 +73,7 @@ def profile(name: str, *, n: int = 8, top: int = 12) -> dict:
     from generators.task import sample_rng
 
     cv2.setNumThreads(1)
-    task = GENERATORS[name]()
+    task = default_tasks()[name]
     for i in range(2):  # warm-up: numba kernels, texture caches
         task.make_sample(sample_rng(1, i))
     make = 0.0
@@ -149,15 +105,16 @@ def profile(name: str, *, n: int = 8, top: int = 12) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.generator_profile", description=__doc__.split("\n")[0])
+    generators = list(default_tasks())
     parser.add_argument("names", nargs="*", metavar="NAME",
-                        help=f"generators to profile (default all: {', '.join(GENERATORS)})")  # fmt: skip
+                        help=f"generators to profile (default all: {', '.join(generators)})")  # fmt: skip
     parser.add_argument("--n", type=int, default=8, help="samples per generator (default 8)")
     parser.add_argument("--top", type=int, default=12, help="parts of make_sample to list (default 12)")
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.names) - set(GENERATORS))
+    unknown = sorted(set(args.names) - set(generators))
     if unknown:
-        parser.error(f"unknown generator {unknown[0]!r}; choose from {', '.join(GENERATORS)}")
-    for name in args.names or list(GENERATORS):
+        parser.error(f"unknown generator {unknown[0]!r}; choose from {', '.join(generators)}")
+    for name in args.names or generators:
         r = profile(name, n=args.n, top=args.top)
         enc = sum(r["encode_ms"].values())
         print(f"## {name}: {r['make_ms'] + enc:.0f} ms CPU per sample = make {r['make_ms']:.0f} + encode {enc:.0f}")

@@ -47,7 +47,7 @@ TASKS: dict[str, Task] = {
 # Primary comparisons (Task.comparisons): the orderings each field's papers claim, (method, reference),
 # reported as method minus reference; a tuple side is the best of its methods. Best learned vs best
 # classical is added for every task by the harness. tests/test_harness_differences.py checks every name.
-_ALIGNED = ("aligned-median", "aligned-min", "aligned-weiss")
+_ALIGNED = ("aligned-median", "aligned-min", "aligned-weiss", "aligned-min-veil")
 _FINGERPRINTS = (("fp-unet", "fp-residual-cnn"),)
 COMPARISONS: dict[str, tuple] = {
     "bookcovers": (("deepset", "weiss"),),  # Deep Residual Sets vs Weiss's ML estimate (raw), at every n
@@ -61,6 +61,10 @@ COMPARISONS: dict[str, tuple] = {
                                               "reflection-student-gt-only"))),
     "captions": (("gated-video-unet", "chalearn-autoencoder"), ("gated-video-unet", "detect-telea")),
     # MICC-SRI's order: nearest > Navier-Stokes > PatchMatch
+    # issue 29's bars, per condition: the network vs stitching (where a reference sees the hole) and vs the
+    # best single-image fill (where none helps)
+    "coverrefs": (("refnet", "retrieval-stitch"), ("refnet", "patchmatch"), ("refnet-perturbed", "retrieval-stitch"),
+                  ("retrieval-stitch", "patchmatch")),
     "roadseg": (("layout-gated-net", "nearest-labels"), ("nearest-labels", "navier-stokes-labels"),
                 ("navier-stokes-labels", "patchmatch-labels")),
 }

@@ -5,7 +5,10 @@ A single-image inpainting task that scores the inpainting baselines
 covers: the clean cover is the target; the input is the cover with a hole
 mask made of free-form brush strokes and rectangles (Yu et al. 2019-style
 free-form masks aiming at 5-25 % of the pixels; the fraction reached is
-recorded in ``params["hole_fraction"]``), masked pixels set to 0.
+recorded in ``params["hole_fraction"]``), masked pixels set to 0. This is
+formation version ``FORMATION_VERSION`` (1), recorded in the task's and every
+sample's ``params["version"]`` (since issue 22; older datasets record none,
+which reads as 0, and the writer will not extend them).
 
 ``python -m generators.coverfill --n N --out DIR [--size 128]`` writes a
 dataset through the shared writer.
@@ -21,10 +24,11 @@ import numpy as np
 
 from generators.metrics import mse, psnr, ssim
 from generators.shared.covers import draw_procedural_cover
-from generators.dataset import UserError, add_dataset_arguments, parse_square_size, run_cli
+from generators.dataset import UserError, add_dataset_arguments, add_size_argument, run_cli
 from generators.task import Sample, Task
 
 NAME = "coverfill"
+FORMATION_VERSION = 1  # bump when the same parameters make other samples (module docstring)
 HOLE_FRACTION = (0.05, 0.25)  # of all pixels
 _MAX_STROKES = 10
 
@@ -87,7 +91,7 @@ def make_sample(rng: np.random.Generator, *, size: tuple[int, int] = (128, 128))
     return Sample(
         inputs={"image": image, "mask": mask},
         target={"clean": clean},
-        params={"cover_seed": cover_seed, "mask": mask_params, "hole_fraction": float(mask.mean())},
+        params={"version": FORMATION_VERSION, "cover_seed": cover_seed, "mask": mask_params, "hole_fraction": float(mask.mean())},
     )
 
 
@@ -107,7 +111,7 @@ def make_task(*, size: int = 128) -> Task:
         test_size=40,
         test_seed=1_000_003,
         quick_size=8,
-        params={"size": list(hw), "hole_fraction": list(HOLE_FRACTION)},
+        params={"version": FORMATION_VERSION, "size": list(hw), "hole_fraction": list(HOLE_FRACTION)},
         higher_is_better={"psnr": True, "ssim": True, "mse": False},
     )
 
@@ -117,8 +121,7 @@ TASK = make_task()
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m generators.coverfill", description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=parse_square_size, default=128,
-                        help="image size, N or NxN (WxH, square), 64..1024 (default 128)")
+    add_size_argument(parser, default="128", sides="64..1024", square=True)
     add_dataset_arguments(parser)
 
     def build(args: argparse.Namespace):

@@ -27,6 +27,16 @@ number of views, a draw, the inputs). Most tasks make one call per sample
 one decorated with :func:`uses_sample` also gets the sample, so it can read
 masks or class tables from ``extras``/``params``.
 
+Formation version: every task module states its formation model (how a
+sample is made, with units) in its docstring and numbers it with the
+module constant ``FORMATION_VERSION``, bumped whenever the same parameters
+would make different samples. The task records it in its parameters as
+``params["version"]`` (the key every existing dataset manifest uses), so a
+dataset, a cached test split or a training state knows which formation made
+it; :func:`formation_version` is the one reader (of a task's parameters or a
+dataset manifest's), and the dataset writer refuses to extend a dataset of
+another formation version.
+
 Randomness: sample ``i`` of a dataset with seed ``s`` is made from
 ``sample_rng(s, i)`` and from nothing else, so it is identical for one worker,
 sixteen workers or a Ray cluster.
@@ -59,7 +69,12 @@ __all__ = [
     "check_views",
     "check_mask",
     "lookup",
+    "formation_version",
+    "FORMATION_KEY",
 ]
+
+# The key of the formation version in a task's (and a dataset manifest's) params.
+FORMATION_KEY = "version"
 
 
 @dataclass(frozen=True)
@@ -226,7 +241,8 @@ class Task:
         Test-split size used by ``benchmarks.run --quick``.
     params : dict
         The generator parameters behind ``make_sample`` (resolution, number of
-        views ...), JSON-able; part of the dataset hash.
+        views ...), JSON-able; part of the dataset hash. Holds the formation
+        version under ``"version"`` (:func:`formation_version`).
     higher_is_better : mapping of str to bool
         Direction of each metric, for ranking.
     protocol : EvalProtocol
@@ -263,6 +279,29 @@ class Task:
     classes: tuple[LabelClass, ...] = ()
     family: str = ""
     comparisons: tuple[tuple[str | tuple[str, ...], str | tuple[str, ...]], ...] = ()
+
+    @property
+    def formation_version(self) -> int:
+        """The task's formation version (its module's ``FORMATION_VERSION``), read from ``params``."""
+        return formation_version(self.params)
+
+
+def formation_version(params: Mapping[str, Any]) -> int:
+    """The formation version recorded in task parameters or a dataset manifest's ``params``.
+
+    Parameters
+    ----------
+    params : mapping
+        ``Task.params``, or the ``"params"`` of a dataset manifest (the
+        task's parameters when the dataset was written).
+
+    Returns
+    -------
+    int
+        ``params["version"]``; 0 when none is recorded (a dataset written
+        before its task recorded one).
+    """
+    return int(params.get(FORMATION_KEY, 0))
 
 
 @runtime_checkable

@@ -41,7 +41,6 @@ window; model; meta); :mod:`models.train_captions` trains both.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -50,14 +49,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models._checkpoint import load_network, save_checkpoint
-from models._checkpoint import make_checkpoint as _make_checkpoint
+from models.kit import NetMethod, load_network, save_checkpoint
+from models.kit import make_checkpoint as _make_checkpoint
 
 __all__ = ["CaptionAutoencoder", "GatedVideoUNet", "build_model", "load_model", "make_checkpoint",
            "save_checkpoint", "restore_video", "AutoencoderMethod", "GatedUNetMethod", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "restorebench.decaption/1"
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 
 
 class CaptionAutoencoder(nn.Module):
@@ -190,37 +188,26 @@ def restore_video(model: nn.Module, video: np.ndarray, *, batch: int = 8) -> np.
     return out
 
 
-@dataclass
-class _NetMethod:
-    name: str
-    checkpoint: str
-    tasks: tuple[str, ...] = ("captions",)
-    _model: nn.Module | None = field(default=None, repr=False, compare=False)
+class _DecaptionMethod(NetMethod):
+    tasks = ("captions",)
 
-    def __getstate__(self):  # workers load the weights themselves
-        return {**self.__dict__, "_model": None}
-
-    def model(self) -> nn.Module:
-        if self._model is None:
-            self._model, _ = load_model(CHECKPOINT_DIR / self.checkpoint)
-        return self._model
+    def load(self, path: Path) -> nn.Module:
+        return load_model(path)[0]
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         v = inputs["video"]
         if not isinstance(v, np.ndarray) or v.ndim != 4 or v.shape[3] != 3:
             raise ValueError(f"video: expected (T, H, W, 3), got {getattr(v, 'shape', type(v).__name__)}")
-        return restore_video(self.model(), v.astype(np.float32, copy=False))
+        return restore_video(self.model, v.astype(np.float32, copy=False))
 
 
-class AutoencoderMethod(_NetMethod):
+class AutoencoderMethod(_DecaptionMethod):
     """The ChaLearn organisers' autoencoder baseline (trained here, shipped)."""
 
-    def __init__(self):
-        super().__init__(name="chalearn-autoencoder", checkpoint="decaption_autoencoder.pt")
+    name, checkpoint_name = "chalearn-autoencoder", "decaption_autoencoder.pt"
 
 
-class GatedUNetMethod(_NetMethod):
+class GatedUNetMethod(_DecaptionMethod):
     """Gated spatio-temporal U-Net (5-frame window)."""
 
-    def __init__(self):
-        super().__init__(name="gated-video-unet", checkpoint="decaption_gated.pt")
+    name, checkpoint_name = "gated-video-unet", "decaption_gated.pt"

@@ -75,7 +75,6 @@ defaults, about 1.8 GB for a 3840x2160 frame - whatever the number of views.
 from __future__ import annotations
 
 import hashlib
-import zipfile
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -87,7 +86,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from generators.task import check_image, check_views
-from models._checkpoint import save_checkpoint as _save
+from models.kit import CHECKPOINT_DIR, NetMethod, load_network, save_checkpoint
 
 __all__ = [
     "DeepSetConfig",
@@ -104,7 +103,7 @@ __all__ = [
     "EncodingCache",
 ]
 
-CHECKPOINT_PATH = Path(__file__).resolve().parent / "checkpoints" / "deepset_bookcovers.pt"
+CHECKPOINT_PATH = CHECKPOINT_DIR / "deepset_bookcovers.pt"
 CHECKPOINT_FORMAT = "restorebench.deepset/1"
 _STRIDE = 4  # total downsampling of phi: frames are padded to a multiple of this
 _DEFAULT_TILE = 512  # frames with a side above this are processed in tiles
@@ -328,72 +327,16 @@ def make_checkpoint(model: DeepSet, **extra) -> dict:
     }
 
 
-def save_checkpoint(ckpt: dict, path: str | Path) -> None:
-    """Write ``ckpt`` atomically and durably: :func:`models._checkpoint.save_checkpoint`."""
-    _save(ckpt, path)
+def load_checkpoint(path: str | Path) -> tuple[DeepSet, dict]:
+    """Read a Deep Set checkpoint; return ``(model in eval mode, raw dict)``.
 
-
-def load_checkpoint(path: str | Path, *, map_location: str | torch.device = "cpu") -> tuple[DeepSet, dict]:
-    """Read a checkpoint written by :func:`save_checkpoint`; return ``(model, ckpt)``.
-
-    The model is in eval mode. ``ckpt`` is the raw dict (optimizer state etc.
-    when it is a training checkpoint).
-
-    Raises
-    ------
-    ValueError
-        One message naming ``path`` and what is wrong, when the file is
-        missing, unreadable, truncated, not a Deep Set checkpoint, or its
-        weights do not fit the network its config describes.
+    ``ckpt`` is the raw dict (step, history, data version ... of the
+    export). Every problem (missing, unreadable, truncated, another format,
+    a bad config, weights that do not fit) is one ``ValueError`` naming
+    ``path`` (:func:`models.kit.load_network`).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: checkpoint file not found")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"{path}: not a readable torch checkpoint (corrupt or truncated?): {msg}") from None
-    except Exception as e:  # weights_only unpickler refusing a foreign object, etc.
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"{path}: cannot load checkpoint: {type(e).__name__}: {msg[:200]}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        got = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise ValueError(f"{path}: not a Deep Set checkpoint (format {got!r}, expected {CHECKPOINT_FORMAT!r})")
-    for key in ("config", "model"):
-        if key not in ckpt:
-            raise ValueError(f"{path}: checkpoint has no {key!r} entry")
-    try:
-        config = DeepSetConfig.from_dict(ckpt["config"])
-        model = DeepSet(config)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{path}: bad model config {ckpt['config']!r}: {e}") from None
-    problem = _state_dict_mismatch(model, ckpt["model"])
-    if problem:
-        raise ValueError(f"{path}: weights do not match the configured network: {problem}")
-    model.load_state_dict(ckpt["model"])
-    model.eval()
-    return model, ckpt
-
-
-def _state_dict_mismatch(model: nn.Module, state: Mapping) -> str:
-    """A one-line description of how ``state`` differs from ``model.state_dict()`` ('' if it fits)."""
-    if not isinstance(state, Mapping):
-        return f"'model' entry is a {type(state).__name__}, not a state dict"
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-        for k in sorted(set(own) & set(state))
-        if not isinstance(state[k], torch.Tensor) or state[k].shape != own[k].shape
-    ]
-    parts = []
-    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)):
-        if items:
-            more = f" (+{len(items) - 3} more)" if len(items) > 3 else ""
-            parts.append(f"{len(items)} {label}: {', '.join(items[:3])}{more}")
-    return "; ".join(parts)
+    return load_network(path, fmt=CHECKPOINT_FORMAT, what="Deep Set",
+                        build=lambda config: DeepSet(DeepSetConfig.from_dict(config)))
 
 
 # ---------------------------------------------------------------------------
@@ -594,10 +537,10 @@ def check_data_version(ckpt: Mapping, path: str | Path) -> None:
     if not VIEWS_SINCE <= trained <= MODEL_VERSION:
         raise ValueError(f"{path}: trained on bookcovers image-formation version {trained}, the generator is "
                          f"version {MODEL_VERSION} (same views since {VIEWS_SINCE}); retrain "
-                         "(python -m models.train --task bookcovers)")
+                         "(python -m models.train_deepset)")
 
 
-class DeepSetMethod:
+class DeepSetMethod(NetMethod):
     """The ``"deepset"`` method for the bookcovers task.
 
     Loads the shipped checkpoint (or ``checkpoint``) on first use.
@@ -610,26 +553,18 @@ class DeepSetMethod:
         Tile size for large frames, see :func:`restore_stream`.
     """
 
-    name = "deepset"
-    tasks = ("bookcovers",)
+    name, checkpoint_name, tasks = "deepset", CHECKPOINT_PATH.name, ("bookcovers",)
+    _per_process = ("_model", "_cache")  # encodings stay in the process that made them
 
     def __init__(self, checkpoint: str | Path | None = None, *, tile: int | None = _DEFAULT_TILE):
-        self.checkpoint = Path(checkpoint) if checkpoint is not None else CHECKPOINT_PATH
+        super().__init__(checkpoint=checkpoint)
         self.tile = tile
-        self._model: DeepSet | None = None
         self._cache: EncodingCache | None = None
 
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_cache": None}  # encodings stay in the process that made them
-
-    @property
-    def model(self) -> DeepSet:
-        """The network, loaded from the checkpoint on first access."""
-        if self._model is None:
-            model, ckpt = load_checkpoint(self.checkpoint)
-            check_data_version(ckpt, self.checkpoint)
-            self._model = model
-        return self._model
+    def load(self, path: Path) -> DeepSet:
+        model, ckpt = load_checkpoint(path)
+        check_data_version(ckpt, path)
+        return model
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """``inputs["views"]`` (N, H, W, 3) float32 in [0, 1] -> clean (H, W, 3)."""

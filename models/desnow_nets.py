@@ -33,7 +33,6 @@ width; ``model``: state dict; ``meta``), loadable with
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -42,14 +41,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models._checkpoint import load_network
-from models._checkpoint import make_checkpoint as _make_checkpoint
+from models.kit import NetMethod, load_network
+from models.kit import make_checkpoint as _make_checkpoint
 
 __all__ = ["DesnowNet", "build_model", "load_model", "make_checkpoint", "pyramid_loss", "DesnowNetMethod",
            "CHECKPOINT_FORMAT", "Z_FLOOR"]
 
 CHECKPOINT_FORMAT = "restorebench.desnow/1"
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 Z_FLOOR = 0.05  # 1 - z is clamped to this: y' stays bounded where a flake is (nearly) opaque
 PYRAMID_LEVELS = 4
 
@@ -128,30 +126,20 @@ def _pad4(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
     return (F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x), (h, w)
 
 
-@dataclass
-class DesnowNetMethod:
+class DesnowNetMethod(NetMethod):
     """The shipped DesnowNet-style network as a method on ``snow`` (single image)."""
 
-    name: str = "desnownet"
-    checkpoint: str = "desnownet.pt"
-    tasks: tuple[str, ...] = ("snow",)
-    learned: bool = True
-    _model: DesnowNet | None = field(default=None, repr=False, compare=False)
+    name, checkpoint_name, tasks = "desnownet", "desnownet.pt", ("snow",)
 
-    def __getstate__(self):  # send the path, not the weights, to worker processes
-        return {**self.__dict__, "_model": None}
-
-    def model(self) -> DesnowNet:
-        if self._model is None:
-            self._model, _ = load_model(CHECKPOINT_DIR / self.checkpoint)
-        return self._model
+    def load(self, path: Path) -> DesnowNet:
+        return load_model(path)[0]
 
     def estimate(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """``{"clean": (H, W, 3), "z": (H, W, 1)}`` float32 in [0, 1] for one (H, W, 3) image."""
         x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].float()
         x, (h, w) = _pad4(x)
         with torch.inference_mode():
-            out = self.model()(x)
+            out = self.model(x)
         y = out["y"][0, :, :h, :w].clamp(0, 1).permute(1, 2, 0).numpy().astype(np.float32)
         z = out["z"][0, :, :h, :w].clamp(0, 1).permute(1, 2, 0).numpy().astype(np.float32)
         return {"clean": y, "z": z}

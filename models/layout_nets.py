@@ -23,7 +23,6 @@ targets never hold dynamic ones). Checkpoint format
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -32,14 +31,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models._checkpoint import load_network, save_checkpoint
-from models._checkpoint import make_checkpoint as _make_checkpoint
+from models.kit import NetMethod, load_network, save_checkpoint
+from models.kit import make_checkpoint as _make_checkpoint
 
 __all__ = ["LayoutInpaintNet", "build_model", "load_model", "make_checkpoint", "save_checkpoint", "one_hot_input",
            "LayoutNetMethod", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "restorebench.layout/1"
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 
 
 class _G(nn.Module):
@@ -118,24 +116,18 @@ def predict_labels(model: LayoutInpaintNet, labels: np.ndarray, mask: np.ndarray
     return np.where(mask, pred, labels)
 
 
-@dataclass
-class LayoutNetMethod:
+class LayoutNetMethod(NetMethod):
     """The shipped layout-inpainting network on roadseg (MICC classes)."""
 
-    name: str = "layout-gated-net"
-    checkpoint: str = "layout_net.pt"
-    tasks: tuple[str, ...] = ("roadseg",)
-    _model: LayoutInpaintNet | None = field(default=None, repr=False, compare=False)
+    name, checkpoint_name, tasks = "layout-gated-net", "layout_net.pt", ("roadseg",)
 
-    def __getstate__(self):
-        return {**self.__dict__, "_model": None}
+    def load(self, path: Path) -> LayoutInpaintNet:
+        return load_model(path)[0]
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-        if self._model is None:
-            self._model, _ = load_model(CHECKPOINT_DIR / self.checkpoint)
         labels, mask = inputs["labels"], np.asarray(inputs["mask"], bool)
         known = labels[~mask]
-        if known.size and int(known.max()) >= self._model.num_classes:
+        if known.size and int(known.max()) >= self.model.num_classes:
             raise ValueError(f"labels hold class {int(known.max())} but the network knows "
-                             f"{self._model.num_classes} classes (trained on --classes micc)")
-        return predict_labels(self._model, labels, mask)
+                             f"{self.model.num_classes} classes (trained on --classes micc)")
+        return predict_labels(self.model, labels, mask)

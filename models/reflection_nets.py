@@ -30,7 +30,6 @@ with ``torch.load(weights_only=True)``. Training: :mod:`models.train_reflections
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -39,14 +38,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models._checkpoint import load_network, save_checkpoint
-from models._checkpoint import make_checkpoint as _make_checkpoint
+from models.kit import NetMethod, load_network, save_checkpoint
+from models.kit import make_checkpoint as _make_checkpoint
 
 __all__ = ["LayerSeparationNet", "build_model", "load_model", "make_checkpoint", "save_checkpoint",
            "teacher_inputs", "ReflectionTeacherMethod", "ReflectionStudentMethod", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "restorebench.reflection/1"
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 TEACHER_FRAMES = 3
 
 
@@ -138,45 +136,34 @@ def _pad4(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
     return (F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x), (h, w)
 
 
-@dataclass
-class _NetMethod:
-    name: str
-    checkpoint: str
-    frames_used: str
-    tasks: tuple[str, ...] = ("reflections",)
-    _model: LayerSeparationNet | None = field(default=None, repr=False, compare=False)
+class _ReflectionMethod(NetMethod):
+    tasks = ("reflections",)
+    frames_used = ""
 
-    def __getstate__(self):  # send the path, not the weights, to worker processes
-        return {**self.__dict__, "_model": None}
-
-    def model(self) -> LayerSeparationNet:
-        if self._model is None:
-            self._model, _ = load_model(CHECKPOINT_DIR / self.checkpoint)
-        return self._model
+    def load(self, path: Path) -> LayerSeparationNet:
+        return load_model(path)[0]
 
     def _run(self, stack: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(stack.transpose(0, 3, 1, 2).reshape(1, -1, *stack.shape[1:3])))
         x, (h, w) = _pad4(x.float())
         with torch.inference_mode():
-            t = self.model()(x)["t"][..., :h, :w]
+            t = self.model(x)["t"][..., :h, :w]
         return t[0].clamp(0, 1).permute(1, 2, 0).numpy().astype(np.float32)
 
 
-class ReflectionTeacherMethod(_NetMethod):
+class ReflectionTeacherMethod(_ReflectionMethod):
     """Three-frame teacher: frames t-1, t, t+1 aligned on the transmission."""
 
-    def __init__(self, name: str = "reflection-teacher", checkpoint: str = "reflection_teacher.pt"):
-        super().__init__(name=name, checkpoint=checkpoint, frames_used="3")
+    name, checkpoint_name, frames_used = "reflection-teacher", "reflection_teacher.pt", "3"
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         return self._run(teacher_inputs(inputs["frames"]))
 
 
-class ReflectionStudentMethod(_NetMethod):
+class ReflectionStudentMethod(_ReflectionMethod):
     """Single-frame student: sees the reference frame only."""
 
-    def __init__(self, name: str = "reflection-student", checkpoint: str = "reflection_student.pt"):
-        super().__init__(name=name, checkpoint=checkpoint, frames_used="1")
+    name, checkpoint_name, frames_used = "reflection-student", "reflection_student.pt", "1"
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         f = inputs["frames"]

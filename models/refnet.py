@@ -43,7 +43,6 @@ Checkpoints: format ``restorebench.refnet/1`` (``config``: width; ``model``;
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -51,14 +50,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from models._checkpoint import load_network
-from models._checkpoint import make_checkpoint as _make_checkpoint
+from models.kit import CHECKPOINT_DIR, NetMethod, load_network
+from models.kit import make_checkpoint as _make_checkpoint
 
 __all__ = ["RefRefineNet", "build_model", "load_model", "make_checkpoint", "network_inputs", "RefNetMethod",
            "CHECKPOINT_FORMAT", "IN_CHANNELS"]
 
 CHECKPOINT_FORMAT = "restorebench.refnet/1"
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 IN_CHANNELS = 12
 INPUT_VERSION = 2  # 1: Telea fill, raw references; 2: PatchMatch fill, seam-blended references
 _DILATIONS = (1, 2, 4)
@@ -128,28 +126,19 @@ def network_inputs(inputs: Mapping[str, np.ndarray], references=None) -> np.ndar
     return np.concatenate([image, masks, fill, ref], -1).astype(np.float32)
 
 
-@dataclass
-class RefNetMethod:
+class RefNetMethod(NetMethod):
     """Registry wrapper: builds the 12 channels, runs the network, composites into the hole."""
 
-    name: str = "refnet"
-    checkpoint: str = "refnet.pt"
-    tasks: tuple[str, ...] = ("coverrefs",)
-    _model: RefRefineNet | None = field(default=None, repr=False, compare=False)
+    name, checkpoint_name, tasks = "refnet", "refnet.pt", ("coverrefs",)
 
-    def __getstate__(self):  # send the path, not the weights, to worker processes
-        return {**self.__dict__, "_model": None}
-
-    def model(self) -> RefRefineNet:
-        if self._model is None:
-            self._model, _ = load_model(CHECKPOINT_DIR / self.checkpoint)
-        return self._model
+    def load(self, path: Path) -> RefRefineNet:
+        return load_model(path)[0]
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         x = network_inputs(inputs)
         t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
         with torch.inference_mode():
-            y = self.model()(t)[0].permute(1, 2, 0).numpy().astype(np.float32)
+            y = self.model(t)[0].permute(1, 2, 0).numpy().astype(np.float32)
         out = inputs["image"].copy()
         out[inputs["mask"]] = y[inputs["mask"]]
         return out

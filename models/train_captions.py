@@ -20,7 +20,6 @@ validation clips: per-frame PSNR averaged over clips (the task metric);
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from models.losses import grad_l1, ssim_loss
-from models._training import TrainState, UserError, append_ledger, best_exporter, load_arrays, run_budget
 from models.decaption_nets import build_model, make_checkpoint, restore_video
+from models.kit import UserError, add_common_flags, fit, load_arrays, pin_threads, run_cli, start
 
 STATE_FORMAT = "restorebench.decaption-train/1"
 
@@ -89,7 +88,7 @@ def evaluate(model, data: dict) -> dict[str, float]:
 
 
 def train(args: argparse.Namespace) -> int:
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
     torch.manual_seed(args.seed)
     cache = Path(args.state).parent / "cache"
     train_data = load_data(args.data, cache)
@@ -100,15 +99,8 @@ def train(args: argparse.Namespace) -> int:
     config = {"arch": args.arch, "width": args.width, "window": 1 if args.arch == "autoencoder" else 5}
     model = build_model(config)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    state = TrainState(args.state, fmt=STATE_FORMAT, what="decaptioning training-state", config=config,
-                       data_version=version)
-    state.best = {"psnr": -np.inf}
-    rng = np.random.default_rng(args.seed)
-    if state.resume(model, opt):
-        rng = np.random.default_rng([args.seed, state.step])
-        print(f"resumed {state.path} at step {state.step} ({state.cpu_s / 3600:.2f} CPU-h, "
-              f"best val PSNR {state.best['psnr']:.2f})")
-    step0 = state.step
+    state, rng = start(args, model=model, optimizer=opt, fmt=STATE_FORMAT, what="decaptioning training-state",
+                       config=config, data_version=version, key="psnr")
 
     def step_fn(step: int) -> float:
         for g in opt.param_groups:
@@ -127,44 +119,23 @@ def train(args: argparse.Namespace) -> int:
         opt.step()
         return float(loss.item())
 
-    export = best_exporter(args.export, model=model, config=config, make_checkpoint=make_checkpoint, state=state,
-                           data_version=version, data=str(args.data), lr=args.lr, batch=args.batch, crop=args.crop)
-    last = run_budget(state=state, model=model, optimizer=opt, minutes=args.minutes, step_fn=step_fn,
-                      evaluate=lambda: evaluate(model, val_data), key="psnr", val_every=args.val_every,
-                      save_every=args.save_every, export=export)
-    step, cpu_s, best = state.step, state.cpu_s, state.best
-    append_ledger(args.ledger, ["arch", "steps", "cpu_hours", "data_version", "val_psnr", "best_psnr", "best_step"],
-                  [args.arch, step, round(cpu_s / 3600, 3), version, round(last.get("psnr", float("nan")), 3),
-                   round(best["psnr"], 3), best.get("step", "")])
-    print(f"stopped at step {step} ({step - step0} this run), {cpu_s / 3600:.2f} CPU-h; best val PSNR {best['psnr']:.2f}")
+    fit(args, state, model=model, optimizer=opt, config=config, step_fn=step_fn,
+        evaluate=lambda: evaluate(model, val_data), make_checkpoint=make_checkpoint,
+        ledger_lead={"arch": args.arch}, ledger_val=(("val_psnr", "psnr", 3),))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m models.train_captions", description=__doc__.splitlines()[0])
     p.add_argument("arch", choices=("autoencoder", "gated"))
-    p.add_argument("--data", required=True)
-    p.add_argument("--val-data", required=True)
-    p.add_argument("--state", required=True)
-    p.add_argument("--export", default=None)
-    p.add_argument("--ledger", default=None)
-    p.add_argument("--minutes", type=float, default=30.0)
+    add_common_flags(p, batch=8, crop=64, val_every=300, save_every=300)
     p.add_argument("--width", type=int, default=None, help="default: 32 (autoencoder), 16 (gated)")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-every", type=int, default=300)
-    p.add_argument("--save-every", type=int, default=300)
-    args = p.parse_args(argv)
-    if args.width is None:
-        args.width = 32 if args.arch == "autoencoder" else 16
-    try:
-        return train(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+
+    def check(p, args):
+        if args.width is None:
+            args.width = 32 if args.arch == "autoencoder" else 16
+
+    return run_cli(p, train, argv, check=check)
 
 
 if __name__ == "__main__":

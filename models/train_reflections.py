@@ -32,7 +32,6 @@ weights. A line is appended to ``--ledger`` at the end of each run.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from models.losses import grad_l1
-from models._training import TrainState, UserError, append_ledger, best_exporter, load_arrays, run_budget
+from models.kit import UserError, add_common_flags, fit, load_arrays, pin_threads, run_cli, start
 from models.reflection_nets import build_model, load_model, make_checkpoint, teacher_inputs
 
 STATE_FORMAT = "restorebench.reflection-train/1"
@@ -101,7 +100,7 @@ def evaluate(model, data: dict, frames: int) -> dict[str, float]:
 
 
 def train(args: argparse.Namespace) -> int:
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
     torch.manual_seed(args.seed)
     role_frames = 3 if args.role == "teacher" else 1
     cache_dir = Path(args.state).parent / "cache"
@@ -123,15 +122,8 @@ def train(args: argparse.Namespace) -> int:
         teacher = teacher.to(memory_format=torch.channels_last)
         for p in teacher.parameters():
             p.requires_grad_(False)
-    state = TrainState(args.state, fmt=STATE_FORMAT, what="reflection training-state", config=config,
-                       data_version=version)
-    state.best = {"psnr": -np.inf}
-    rng = np.random.default_rng(args.seed)
-    if state.resume(model, opt):
-        rng = np.random.default_rng([args.seed, state.step])
-        print(f"resumed {state.path} at step {state.step} ({state.cpu_s / 3600:.2f} CPU-h, "
-              f"best val PSNR {state.best['psnr']:.2f})")
-    step0 = state.step
+    state, rng = start(args, model=model, optimizer=opt, fmt=STATE_FORMAT, what="reflection training-state",
+                       config=config, data_version=version, key="psnr")
     m = len(train_data["clean"])
     h, w = train_data["clean"].shape[1:3]
 
@@ -163,49 +155,26 @@ def train(args: argparse.Namespace) -> int:
         opt.step()
         return float(loss.item())
 
-    export = best_exporter(args.export, model=model, config=config, make_checkpoint=make_checkpoint, state=state,
-                           data_version=version, data=str(args.data), lr=args.lr, batch=args.batch, crop=args.crop)
-    last = run_budget(state=state, model=model, optimizer=opt, minutes=args.minutes, step_fn=step_fn,
-                      evaluate=lambda: evaluate(model, val_data, role_frames), key="psnr",
-                      val_every=args.val_every, save_every=args.save_every, export=export)
-    step, cpu_s, best = state.step, state.cpu_s, state.best
-    append_ledger(args.ledger, ["role", "distill", "steps", "cpu_hours", "data_version", "val_psnr", "val_ssim",
-                                "best_psnr", "best_step"],
-                  [args.role, config["distill"], step, round(cpu_s / 3600, 3), version,
-                   round(last.get("psnr", float("nan")), 3), round(last.get("ssim", float("nan")), 4),
-                   round(best["psnr"], 3), best.get("step", "")])
-    print(f"stopped at step {step} ({step - step0} this run), {cpu_s / 3600:.2f} CPU-h in total; "
-          f"best val PSNR {best['psnr']:.2f}")
+    fit(args, state, model=model, optimizer=opt, config=config, step_fn=step_fn,
+        evaluate=lambda: evaluate(model, val_data, role_frames), make_checkpoint=make_checkpoint,
+        ledger_lead={"role": args.role, "distill": config["distill"]},
+        ledger_val=(("val_psnr", "psnr", 3), ("val_ssim", "ssim", 4)))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m models.train_reflections", description=__doc__.splitlines()[0])
     p.add_argument("role", choices=("teacher", "student"))
-    p.add_argument("--data", required=True)
-    p.add_argument("--val-data", required=True)
-    p.add_argument("--state", required=True, help="training-state file (resumed when it exists)")
-    p.add_argument("--export", default=None, help="where the best validation weights go")
+    add_common_flags(p, batch=12, crop=64, val_every=250, save_every=250)
     p.add_argument("--teacher", default=None, help="teacher checkpoint (student with --distill 1)")
     p.add_argument("--distill", type=int, choices=(0, 1), default=1)
-    p.add_argument("--ledger", default=None)
-    p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--width", type=int, default=24)
-    p.add_argument("--batch", type=int, default=12)
-    p.add_argument("--crop", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-every", type=int, default=250)
-    p.add_argument("--save-every", type=int, default=250)
-    args = p.parse_args(argv)
-    if args.role == "student" and args.distill and not args.teacher:
-        p.error("student with --distill 1 needs --teacher")
-    try:
-        return train(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+
+    def check(p, args):
+        if args.role == "student" and args.distill and not args.teacher:
+            p.error("student with --distill 1 needs --teacher")
+
+    return run_cli(p, train, argv, check=check)
 
 
 if __name__ == "__main__":

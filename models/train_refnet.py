@@ -34,14 +34,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from models._training import TrainState, UserError, append_ledger, best_exporter, load_arrays, run_budget
+from models.kit import UserError, add_common_flags, fit, load_arrays, pin_threads, run_cli, start, warm_start
 from models.refnet import INPUT_VERSION, build_model, make_checkpoint, network_inputs
 
 STATE_FORMAT = "restorebench.refnet-train/1"
@@ -104,7 +103,7 @@ def evaluate(model, data: dict) -> dict[str, float]:
 
 
 def train(args: argparse.Namespace) -> int:
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
     torch.manual_seed(args.seed)
     cache_dir = Path(args.state).parent / "cache"
     data = load_data(args.data, cache_dir)
@@ -115,22 +114,11 @@ def train(args: argparse.Namespace) -> int:
     config = {"role": args.role, "width": args.width, "inputs": INPUT_VERSION}
     model = build_model(config)  # NCHW: see the module docstring
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    state = TrainState(args.state, fmt=STATE_FORMAT, what="refnet training-state", config=config,
-                       data_version=version)
-    state.best = {"psnr_hole": -np.inf}
-    rng = np.random.default_rng(args.seed)
-    if state.resume(model, opt):
-        rng = np.random.default_rng([args.seed, state.step])
-        print(f"resumed {state.path} at step {state.step} ({state.cpu_s / 3600:.2f} CPU-h, "
-              f"best val PSNR {state.best['psnr_hole']:.2f})")
-    elif args.init is not None:
-        try:  # warm start: the weights of a checkpoint with the same architecture (any input version)
-            ckpt = torch.load(args.init, map_location="cpu", weights_only=True)
-            model.load_state_dict(ckpt["model"])
-        except Exception as e:  # noqa: BLE001 - any unreadable checkpoint is a user error
-            raise UserError(f"--init {args.init}: cannot load its weights ({type(e).__name__}: {e})") from None
+    state, rng = start(args, model=model, optimizer=opt, fmt=STATE_FORMAT, what="refnet training-state",
+                       config=config, data_version=version, key="psnr_hole")
+    if not state.resumed and args.init is not None:
+        warm_start(model, args.init)  # the weights of a checkpoint with the same architecture (any input version)
         print(f"initialised from {args.init}")
-    step0 = state.step
     n, h, w = data["hole"].shape
     holes = [np.flatnonzero(data["hole"][i]) for i in range(n)]
     c = args.crop
@@ -164,48 +152,25 @@ def train(args: argparse.Namespace) -> int:
         opt.step()
         return float(loss.item())
 
-    export = best_exporter(args.export, model=model, config=config, make_checkpoint=make_checkpoint, state=state,
-                           data_version=version, data=str(args.data), lr=args.lr, batch=args.batch, crop=args.crop)
-    last = run_budget(state=state, model=model, optimizer=opt, minutes=args.minutes, step_fn=step_fn,
-                      evaluate=lambda: evaluate(model, val), key="psnr_hole", val_every=args.val_every,
-                      save_every=args.save_every, export=export)
-    step, cpu_s, best = state.step, state.cpu_s, state.best
-    append_ledger(args.ledger, ["role", "steps", "cpu_hours", "data_version", "val_psnr_hole_n40", "val_mse_hole_n40",
-                                "best_psnr_hole", "best_step"],
-                  [args.role, step, round(cpu_s / 3600, 3), version, round(last.get("psnr_hole", float("nan")), 3),
-                   round(last.get("mse_hole", float("nan")), 5), round(best["psnr_hole"], 3), best.get("step", "")])
-    print(f"stopped at step {step} ({step - step0} this run), {cpu_s / 3600:.2f} CPU-h in total; "
-          f"best val PSNR in the hole {best['psnr_hole']:.2f}")
+    fit(args, state, model=model, optimizer=opt, config=config, step_fn=step_fn, evaluate=lambda: evaluate(model, val),
+        make_checkpoint=make_checkpoint, ledger_lead={"role": args.role},
+        ledger_val=(("val_psnr_hole_n40", "psnr_hole", 3), ("val_mse_hole_n40", "mse_hole", 5)))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m models.train_refnet", description=__doc__.splitlines()[0])
     p.add_argument("role", choices=ROLES)
-    p.add_argument("--data", required=True)
-    p.add_argument("--val-data", required=True)
-    p.add_argument("--state", required=True, help="training-state file (resumed when it exists)")
-    p.add_argument("--export", default=None, help="where the best validation weights go")
-    p.add_argument("--ledger", default=None)
+    add_common_flags(p, minutes=20.0, batch=12, crop=64, val_every=200, save_every=200)
     p.add_argument("--init", default=None, help="warm start: weights of this checkpoint when --state does not exist")
-    p.add_argument("--minutes", type=float, default=20.0)
     p.add_argument("--width", type=int, default=24)
-    p.add_argument("--batch", type=int, default=12)
-    p.add_argument("--crop", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--drop", type=float, default=0.3, help="perturbed: share of steps without a reference")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-every", type=int, default=200)
-    p.add_argument("--save-every", type=int, default=200)
-    args = p.parse_args(argv)
-    if not 0 <= args.drop <= 1:
-        p.error("--drop must lie in [0, 1]")
-    try:
-        return train(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+
+    def check(p, args):
+        if not 0 <= args.drop <= 1:
+            p.error("--drop must lie in [0, 1]")
+
+    return run_cli(p, train, argv, check=check)
 
 
 if __name__ == "__main__":

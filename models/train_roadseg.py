@@ -17,14 +17,13 @@ appended to ``--ledger``.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models._training import TrainState, UserError, append_ledger, best_exporter, load_arrays, run_budget
+from models.kit import UserError, add_common_flags, fit, load_arrays, pin_threads, run_cli, start, warm_start
 from models.layout_nets import build_model, make_checkpoint, one_hot_input, predict_labels
 
 STATE_FORMAT = "restorebench.layout-train/1"
@@ -86,7 +85,7 @@ def evaluate(model, data: dict) -> dict[str, float]:
 
 
 def train(args: argparse.Namespace) -> int:
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
     torch.manual_seed(args.seed)
     cache = Path(args.state).parent / "cache"
     data = load_data(args.data, cache)
@@ -97,13 +96,11 @@ def train(args: argparse.Namespace) -> int:
     config = {"num_classes": k, "width": args.width}
     model = build_model(config)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    state = TrainState(args.state, fmt=STATE_FORMAT, what="layout training-state", config=config,
-                       data_version=version)
-    state.best = {"acc_in": -1.0}
-    rng = np.random.default_rng(args.seed)
-    if state.resume(model, opt):
-        rng = np.random.default_rng([args.seed, state.step])
-        print(f"resumed {state.path} at step {state.step}")
+    state, rng = start(args, model=model, optimizer=opt, fmt=STATE_FORMAT, what="layout training-state",
+                       config=config, data_version=version, key="acc_in")
+    if not state.resumed and args.init is not None:
+        warm_start(model, args.init)  # weights trained on an earlier formation version, say
+        print(f"initialised from {args.init}")
 
     def step_fn(step: int) -> float:
         for g in opt.param_groups:
@@ -120,41 +117,17 @@ def train(args: argparse.Namespace) -> int:
         opt.step()
         return float(loss.item())
 
-    export = best_exporter(args.export, model=model, config=config, make_checkpoint=make_checkpoint, state=state,
-                           data_version=version, data=str(args.data), lr=args.lr, batch=args.batch, crop=args.crop)
-    last = run_budget(state=state, model=model, optimizer=opt, minutes=args.minutes, step_fn=step_fn,
-                      evaluate=lambda: evaluate(model, val), key="acc_in", val_every=args.val_every,
-                      save_every=args.save_every, export=export)
-    step, cpu_s, best = state.step, state.cpu_s, state.best
-    append_ledger(args.ledger, ["steps", "cpu_hours", "data_version", "val_acc_in", "best_acc_in", "best_step"],
-                  [step, round(cpu_s / 3600, 3), version, round(last.get("acc_in", float("nan")), 4),
-                   round(best["acc_in"], 4), best.get("step", "")])
-    print(f"stopped at step {step}, {cpu_s / 3600:.2f} CPU-h; best val acc_in {best['acc_in']:.4f}")
+    fit(args, state, model=model, optimizer=opt, config=config, step_fn=step_fn, evaluate=lambda: evaluate(model, val),
+        make_checkpoint=make_checkpoint, ledger_val=(("val_acc_in", "acc_in", 4),), best_digits=4)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m models.train_roadseg", description=__doc__.splitlines()[0])
-    p.add_argument("--data", required=True)
-    p.add_argument("--val-data", required=True)
-    p.add_argument("--state", required=True)
-    p.add_argument("--export", default=None)
-    p.add_argument("--ledger", default=None)
-    p.add_argument("--minutes", type=float, default=30.0)
+    add_common_flags(p, batch=8, crop=96, val_every=400, save_every=400)
+    p.add_argument("--init", default=None, help="warm start: weights of this checkpoint when --state does not exist")
     p.add_argument("--width", type=int, default=16)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=int, default=96)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-every", type=int, default=400)
-    p.add_argument("--save-every", type=int, default=400)
-    args = p.parse_args(argv)
-    try:
-        return train(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_cli(p, train, argv)
 
 
 if __name__ == "__main__":

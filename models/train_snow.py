@@ -26,13 +26,12 @@ each run.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from models._training import TrainState, UserError, append_ledger, best_exporter, load_arrays, run_budget
+from models.kit import UserError, add_common_flags, fit, load_arrays, pin_threads, run_cli, start
 from models.desnow_nets import build_model, make_checkpoint, pyramid_loss
 
 STATE_FORMAT = "restorebench.desnow-train/1"
@@ -80,7 +79,7 @@ def evaluate(model, data: dict) -> dict[str, float]:
 
 
 def train(args: argparse.Namespace) -> int:
-    torch.set_num_threads(args.threads)
+    pin_threads(args.threads)
     torch.manual_seed(args.seed)
     cache_dir = Path(args.state).parent / "cache"
     train_data = load_data(args.data, cache_dir)
@@ -91,14 +90,8 @@ def train(args: argparse.Namespace) -> int:
     config = {"width": args.width}
     model = build_model(config).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-    state = TrainState(args.state, fmt=STATE_FORMAT, what="desnow training-state", config=config, data_version=version)
-    state.best = {"psnr": -np.inf}
-    rng = np.random.default_rng(args.seed)
-    if state.resume(model, opt):
-        rng = np.random.default_rng([args.seed, state.step])
-        print(f"resumed {state.path} at step {state.step} ({state.cpu_s / 3600:.2f} CPU-h, "
-              f"best val PSNR {state.best['psnr']:.2f})")
-    step0 = state.step
+    state, rng = start(args, model=model, optimizer=opt, fmt=STATE_FORMAT, what="desnow training-state",
+                       config=config, data_version=version, key="psnr")
     m = len(train_data["clean"])
     h, w = train_data["clean"].shape[1:3]
     if args.crop > min(h, w) or args.crop % 4:
@@ -124,44 +117,17 @@ def train(args: argparse.Namespace) -> int:
         opt.step()
         return float(loss.item())
 
-    export = best_exporter(args.export, model=model, config=config, make_checkpoint=make_checkpoint, state=state,
-                           data_version=version, data=str(args.data), lr=args.lr, batch=args.batch, crop=args.crop)
-    last = run_budget(state=state, model=model, optimizer=opt, minutes=args.minutes, step_fn=step_fn,
-                      evaluate=lambda: evaluate(model, val_data), key="psnr",
-                      val_every=args.val_every, save_every=args.save_every, export=export)
-    step, cpu_s, best = state.step, state.cpu_s, state.best
-    append_ledger(args.ledger, ["steps", "cpu_hours", "data_version", "val_psnr", "val_ssim", "val_z_mae",
-                                "best_psnr", "best_step"],
-                  [step, round(cpu_s / 3600, 3), version, round(last.get("psnr", float("nan")), 3),
-                   round(last.get("ssim", float("nan")), 4), round(last.get("z_mae", float("nan")), 4),
-                   round(best["psnr"], 3), best.get("step", "")])
-    print(f"stopped at step {step} ({step - step0} this run), {cpu_s / 3600:.2f} CPU-h in total; "
-          f"best val PSNR {best['psnr']:.2f}")
+    fit(args, state, model=model, optimizer=opt, config=config, step_fn=step_fn,
+        evaluate=lambda: evaluate(model, val_data), make_checkpoint=make_checkpoint,
+        ledger_val=(("val_psnr", "psnr", 3), ("val_ssim", "ssim", 4), ("val_z_mae", "z_mae", 4)))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m models.train_snow", description=__doc__.splitlines()[0])
-    p.add_argument("--data", required=True)
-    p.add_argument("--val-data", required=True)
-    p.add_argument("--state", required=True, help="training-state file (resumed when it exists)")
-    p.add_argument("--export", default=None, help="where the best validation weights go")
-    p.add_argument("--ledger", default=None)
-    p.add_argument("--minutes", type=float, default=30.0)
+    add_common_flags(p, batch=8, crop=64, val_every=250, save_every=250)
     p.add_argument("--width", type=int, default=16)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--crop", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-every", type=int, default=250)
-    p.add_argument("--save-every", type=int, default=250)
-    args = p.parse_args(argv)
-    try:
-        return train(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_cli(p, train, argv)
 
 
 if __name__ == "__main__":

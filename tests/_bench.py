@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import resource
 import subprocess
 import sys
@@ -19,26 +18,25 @@ def _children_cpu_s() -> float:
 def bench_generator_cli(benchmark, tmp_path: Path, module: str, n: int, args: list[str], unit: str,
                         per_sample: int = 1) -> float:  # fmt: skip
     """Run ``python -m <module> --n N --workers 2 ARGS`` once under pytest-benchmark (interpreter start-up,
-    the disk-space probe, pool start-up and shard writing included: the command a user runs).
+    the disk-space probe, pool start-up and shard writing included: the command a user runs), writing
+    the dataset to ``tmp_path / "out"`` (where a test checks what was written).
 
     Records in ``extra_info``: ``<unit>_per_second`` (``n * per_sample`` over the wall time) and per core;
     ``cpu_s``, the CPU time of the command and its workers, and ``cpu_<unit>_per_second_2_cores``, the
     rate two dedicated cores would give (on a shared machine wall time swings with the other jobs, CPU
     time much less); ``mb_per_sample``, the bytes written. Returns the wall-time rate.
     """
-    runs = itertools.count()
-    outs = []
+    out = tmp_path / "out"
 
     def write():
-        outs.append(tmp_path / f"run{next(runs)}")
         subprocess.run([sys.executable, "-m", module, "--n", str(n), *args, "--workers", "2", "--no-progress",
-                        "--out", str(outs[-1])], cwd=REPO, check=True, capture_output=True)  # fmt: skip
+                        "--out", str(out)], cwd=REPO, check=True, capture_output=True)  # fmt: skip
 
     before = _children_cpu_s()
     benchmark.pedantic(write, rounds=1, iterations=1)
     cpu = _children_cpu_s() - before
     rate = n * per_sample / benchmark.stats.stats.min
-    written = sum(p.stat().st_size for p in outs[-1].glob("shard-*.tar"))
+    written = sum(p.stat().st_size for p in out.glob("shard-*.tar"))
     benchmark.extra_info[f"{unit}_per_second"] = round(rate, 2)
     benchmark.extra_info[f"{unit}_per_second_per_core"] = round(rate / 2, 2)
     benchmark.extra_info["cpu_s"] = round(cpu, 2)

@@ -18,6 +18,7 @@ from generators.bookcovers.__main__ import main
 from generators.bookcovers.scene import SHAPES, camera_distance, sample_scene
 from generators.dataset import read_dataset
 from generators.task import check_image, check_mask, check_views, sample_rng
+from tests.tolerances import FAST_RENDER_MODEL_ATOL, FLOAT32_ROUNDING_ATOL, FLOAT64_ATOL, POINT_LIGHT_RTOL
 
 
 def _hand_scene(size=(64, 64), *, occluders=(), lights=(), ambient=(1.0, 1.0, 1.0), f0=0.0, roughness=0.5):
@@ -105,7 +106,7 @@ def test_unoccluded_pixels_follow_the_intrinsic_model(sample):
     ok = ~occ & (sh < 1).all(-1) & (sp < 1).all(-1)
     assert ok.mean() > 0.5
     err = np.abs(views - recon).max(-1)
-    assert err[ok].max() < 2e-3
+    assert err[ok].max() < FAST_RENDER_MODEL_ATOL
     # occluded pixels mostly do not look like the cover
     inner = occ.copy()
     inner[:, 1:-1, 1:-1] &= occ[:, :-2, 1:-1] & occ[:, 2:, 1:-1] & occ[:, 1:-1, :-2] & occ[:, 1:-1, 2:]
@@ -119,8 +120,8 @@ def test_neutral_light_shows_the_target():
     out = bc.render(scene)
     free = ~out["occlusion"][0]
     assert 0.05 < out["occlusion"][0].mean() < 0.5
-    np.testing.assert_allclose(out["views"][0][free], out["clean"][free], atol=2e-3)
-    np.testing.assert_allclose(out["shading"][0], 1 / render_fast.SHADING_SCALE, atol=1e-6)
+    np.testing.assert_allclose(out["views"][0][free], out["clean"][free], atol=FAST_RENDER_MODEL_ATOL)
+    np.testing.assert_allclose(out["shading"][0], 1 / render_fast.SHADING_SCALE, atol=FLOAT32_ROUNDING_ATOL)
     assert out["specular"].max() == 0
 
 
@@ -130,12 +131,12 @@ def test_point_light_falloff_at_the_centre():
     scene = _hand_scene(size=(65, 65), lights=[_light((0.0, 0.0, z), power=power, radius=1e-4)], ambient=(0, 0, 0))
     out = bc.render(scene)
     s_centre = out["shading"][0, 32, 32, 0] * render_fast.SHADING_SCALE
-    assert s_centre == pytest.approx(power / (4 * math.pi * z * z) / math.pi, rel=1e-4)
+    assert s_centre == pytest.approx(power / (4 * math.pi * z * z) / math.pi, rel=POINT_LIGHT_RTOL)
     # off-centre: cos / r^2 = z / r^3
     x = ((10 + 0.5) / 65 - 0.5)
     r = math.hypot(x, z)
     s_edge = out["shading"][0, 32, 10, 0] * render_fast.SHADING_SCALE
-    assert s_edge == pytest.approx(power * z / r**3 / (4 * math.pi * math.pi), rel=1e-4)
+    assert s_edge == pytest.approx(power * z / r**3 / (4 * math.pi * math.pi), rel=POINT_LIGHT_RTOL)
 
 
 def test_sphere_projects_to_the_predicted_disc():
@@ -168,7 +169,7 @@ def test_each_shape_occludes_and_casts_a_shadow(shape):
     # shadow: the same scene without the occluder is brighter somewhere, never darker
     free = bc.render(_hand_scene(size=(96, 96), lights=[light], ambient=(0.1, 0.1, 0.1)))
     diff = free["shading"][0] - out["shading"][0]
-    assert diff.min() > -1e-6
+    assert diff.min() > -FLOAT32_ROUNDING_ATOL
     assert (diff > 0.05).sum() > 20
 
 
@@ -205,7 +206,7 @@ def test_scene_is_json_and_within_the_frustum():
                 assert o["shape"] in SHAPES
                 assert 0 < o["position"][2] < d
                 q = np.array(o["rotation"])
-                assert abs(np.linalg.norm(q) - 1) < 1e-9
+                assert abs(np.linalg.norm(q) - 1) < FLOAT64_ATOL
 
 
 def test_bad_arguments():

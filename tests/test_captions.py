@@ -8,10 +8,34 @@ import numpy as np
 import pytest
 import torch
 
-from generators.captions import METRICS, clip_psnr, make_task, to_srt, video_dssim, video_mse, video_psnr
+from generators.captions import (
+    FORMATION_VERSION,
+    FPS,
+    MAX_LINE_CHARS,
+    MAX_LINES,
+    METRICS,
+    SAFE_WIDTH,
+    SUBTITLES,
+    _font,
+    clip_psnr,
+    make_task,
+    render_caption_layer,
+    sample_captions,
+    to_srt,
+    video_dssim,
+    video_mse,
+    video_psnr,
+)
+from generators.captions._text import sample_dialogue_sentence, word_table
 from generators.captions.__main__ import main as cli
 from generators.metrics import ssim
 from generators.task import Sample, metric_value, sample_rng
+from tests.tolerances import (
+    FLOAT32_MSE_RTOL,
+    FLOAT32_POOLED_MSE_RTOL,
+    FLOAT32_PSNR_DB_ATOL,
+    ROUNDED_PSNR_DB_ATOL,
+)
 
 FRAMES = 30
 
@@ -73,9 +97,9 @@ def test_per_frame_then_per_clip_averaging():
     pred = ref.copy()
     pred[0] += 0.1
     pred[1] += 0.01
-    assert video_psnr(ref, pred) == pytest.approx(30.0, abs=1e-4)
-    assert video_mse(ref, pred) == pytest.approx((0.01 + 0.0001) / 2, rel=1e-4)
-    assert clip_psnr(ref, pred) == pytest.approx(22.9671, abs=1e-3)
+    assert video_psnr(ref, pred) == pytest.approx(30.0, abs=FLOAT32_PSNR_DB_ATOL)
+    assert video_mse(ref, pred) == pytest.approx((0.01 + 0.0001) / 2, rel=FLOAT32_MSE_RTOL)
+    assert clip_psnr(ref, pred) == pytest.approx(22.9671, abs=ROUNDED_PSNR_DB_ATOL)
     frames = [(1 - ssim(ref[k], pred[k])) / 2 for k in range(2)]
     assert video_dssim(ref, pred) == pytest.approx(np.mean(frames))
 
@@ -90,10 +114,10 @@ def test_headline_does_not_reward_untouched_caption_free_frames():
     untouched[0] += 0.2
     resynthesised = ref + np.float32(np.sqrt(0.001))
     assert next(iter(METRICS)) == "psnr_clip"
-    assert video_psnr(ref, untouched) == pytest.approx(0.9 * 100 + 0.1 * 10 * np.log10(1 / 0.04), abs=1e-3)
+    assert video_psnr(ref, untouched) == pytest.approx(0.9 * 100 + 0.1 * 10 * np.log10(1 / 0.04), abs=ROUNDED_PSNR_DB_ATOL)
     assert video_psnr(ref, untouched) > video_psnr(ref, resynthesised)
-    assert clip_psnr(ref, untouched) == pytest.approx(10 * np.log10(1 / 0.004), abs=1e-3)
-    assert clip_psnr(ref, resynthesised) == pytest.approx(30.0, abs=1e-3)
+    assert clip_psnr(ref, untouched) == pytest.approx(10 * np.log10(1 / 0.004), abs=ROUNDED_PSNR_DB_ATOL)
+    assert clip_psnr(ref, resynthesised) == pytest.approx(30.0, abs=ROUNDED_PSNR_DB_ATOL)
     assert clip_psnr(ref, ref) == 100.0  # exact restoration: the floor, not inf
 
 
@@ -107,8 +131,8 @@ def test_in_and_out_of_mask_metrics_pool_the_clip():
     mask[1, :3] = True
     pred[0, :1] = 0.1
     s = Sample(inputs={}, target={}, extras={"mask": mask})
-    assert metric_value(METRICS["mse_clip_in"], ref, pred, s) == pytest.approx(0.0025, rel=1e-5)
-    assert metric_value(METRICS["psnr_clip_in"], ref, pred, s) == pytest.approx(10 * np.log10(400), abs=1e-4)
+    assert metric_value(METRICS["mse_clip_in"], ref, pred, s) == pytest.approx(0.0025, rel=FLOAT32_POOLED_MSE_RTOL)
+    assert metric_value(METRICS["psnr_clip_in"], ref, pred, s) == pytest.approx(10 * np.log10(400), abs=FLOAT32_PSNR_DB_ATOL)
     assert metric_value(METRICS["mse_clip_out"], ref, pred, s) == 0.0
     assert metric_value(METRICS["psnr_clip_out"], ref, pred, s) == 100.0
 
@@ -135,11 +159,12 @@ def test_deterministic_across_worker_counts(tmp_path):
     (["--size", "63"], "size must lie in 64..1024"),
     (["--crf", "60", "--codec", "h264"], "crf must lie in 0..51"),
     (["--videos", "/nonexistent"], "does not exist"),
+    (["--subtitles", "huge"], "unknown subtitles preset 'huge'"),
 ])
 def test_bad_arguments_give_one_clear_error(tmp_path, capsys, argv, needle):
     rc = cli(["--n", "1", "--out", str(tmp_path / "o"), *argv])
     err = capsys.readouterr().err
-    assert rc == 2 and needle in err and "Traceback" not in err
+    assert rc == 2 and needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 def test_user_videos_decoded_and_bad_files_skipped(tmp_path, capsys):
@@ -166,6 +191,133 @@ def test_user_videos_decoded_and_bad_files_skipped(tmp_path, capsys):
     rc = cli(["--n", "1", "--frames", "20", "--size", "64", "--out", str(tmp_path / "p"), "--videos", str(folder)])
     err = capsys.readouterr().err
     assert rc == 2 and "no readable video" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- subtitle conventions (formation version 2)
+
+N_CLIPS = 40
+
+
+def _captions(preset, size=128, frames=125, n=N_CLIPS):
+    return [sample_captions(sample_rng(0, i), frames=frames, size=(size, size), subtitles=preset) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def broadcast():
+    return _captions("broadcast")
+
+
+@pytest.mark.parametrize("size", [128, 256])
+def test_broadcast_line_height_is_4_to_6_percent(size):
+    """Line height = font size in px (em) / frame height, as the module docstring defines it; the
+    rendered ink of "Hg" (cap top to descender bottom, rows of alpha >= 0.5) is 0.55-1.0 of that size, so
+    the size is real."""
+    for cap in _captions("broadcast", size=size, frames=25, n=20):
+        px = cap["style"]["size_px"]
+        assert 0.04 <= px / size <= 0.06
+        assert all(seg["size_px"] == px for seg in cap["segments"])
+        plain = {**cap["style"], "outline_px": 0, "shadow": False, "box": "none", "jitter_px": [0, 0]}
+        rows = np.nonzero(render_caption_layer("Hg", plain, (size, size))[..., 3].max(axis=1) >= 0.5)[0]
+        assert 0.55 * px <= rows[-1] - rows[0] + 1 <= px
+
+
+def test_broadcast_lines_fit_42_characters_two_lines_and_the_safe_width(broadcast):
+    for cap in broadcast:
+        font = _font(cap["style"]["file"], cap["style"]["size_px"])
+        for seg in cap["segments"]:
+            lines = seg["text"].split("\n")
+            assert 1 <= len(lines) <= MAX_LINES == 2
+            for ln in lines:
+                assert 0 < len(ln) <= MAX_LINE_CHARS == 42
+                assert font.getlength(ln) + 2 * cap["style"]["outline_px"] <= SAFE_WIDTH * 128
+
+
+@pytest.mark.parametrize("preset", SUBTITLES)
+def test_no_caption_under_0_8_s_even_at_the_clip_ends(preset, broadcast):
+    caps = broadcast if preset == "broadcast" else _captions(preset)
+    n = 0
+    for cap in caps:
+        for seg in cap["segments"]:
+            assert (seg["end"] - seg["start"] + 1) / FPS >= 0.8
+            n += 1
+    assert n > N_CLIPS
+
+
+def test_a_clip_shorter_than_0_8_s_shows_captions_that_span_it():
+    caps = _captions("broadcast", frames=10)
+    assert sum(bool(c["segments"]) for c in caps) > N_CLIPS // 3
+    assert all(seg["start"] == 0 and seg["end"] == 9 for c in caps for seg in c["segments"])
+
+
+def test_broadcast_timing_1_to_7_s_and_frame_gaps(broadcast):
+    clipped = 0
+    for cap in broadcast:
+        segs = cap["segments"]
+        for k, seg in enumerate(segs):
+            d = (seg["end"] - seg["start"] + 1) / FPS
+            assert d <= 7.0
+            if seg["start"] > 0 and seg["end"] < 124:
+                assert d >= 1.0  # only the clip's ends cut a caption shorter (to >= MIN_FRAMES)
+            else:
+                clipped += d < 1.0
+            if k:
+                assert seg["start"] - segs[k - 1]["end"] - 1 >= 2  # Netflix's minimum frame gap
+    assert clipped < N_CLIPS
+
+
+def test_broadcast_text_looks_like_dialogue(broadcast):
+    langs = {seg["language"] for cap in broadcast for seg in cap["segments"]}
+    assert {"en", "el", "ru"} <= langs or len(langs) >= 5
+    for cap in broadcast:
+        assert len({seg["language"] for seg in cap["segments"]}) <= 1  # one language per clip
+    words, p = word_table("en")
+    assert words[:3] == ("the", "to", "and") and p[0] > 20 * p[999]
+    rng = np.random.default_rng(0)
+    sentences = [sample_dialogue_sentence(rng, "en") for _ in range(300)]
+    assert all(s[0].isupper() and s.endswith((".", "?", "!")) for s in sentences)
+    tokens = [w.strip(",.?!") for s in sentences for w in s.split()]
+    assert 4 <= np.median([len(s.split()) for s in sentences]) <= 8
+    top = {w for w in words[:10]}
+    assert 0.15 < np.mean([t.lower() in top for t in tokens]) < 0.45  # Zipf: ten words make up ~a quarter
+
+
+def test_every_font_covers_every_language():
+    from fontTools.ttLib import TTFont
+
+    from generators.captions import FONTS, _font_root
+    from generators.captions._text import DIALOGUE_LANGUAGES
+
+    letters = set("-.,?!;'\u00bf\u00a1\u00a0")
+    for lang in DIALOGUE_LANGUAGES:
+        for w in word_table(lang)[0]:
+            letters |= set(w) | set(w[:1].upper())
+    for files in FONTS.values():
+        for file in files.values():
+            cmap = TTFont(str(_font_root() / file))["cmap"].getBestCmap()
+            assert not [c for c in letters if ord(c) not in cmap], file
+
+
+def test_legacy_preset_keeps_version_1_ranges():
+    from generators.captions._text import WORDS
+
+    vocab = {w.lower() for ws in WORDS.values() for w in ws}
+    for cap in _captions("legacy"):
+        assert 0.06 * 128 - 0.5 <= cap["style"]["size_px"] <= 0.2 * 128 + 0.5
+        assert cap["style"]["outline_px"] in (0, 1, 2)
+        segs = cap["segments"]
+        assert not segs or segs[0]["start"] < FPS
+        for k, seg in enumerate(segs):
+            assert seg["end"] - seg["start"] + 1 <= 4 * FPS
+            if k:
+                assert round(0.1 * FPS) <= seg["start"] - segs[k - 1]["end"] - 1 <= round(1.5 * FPS)
+            assert seg["language"] in WORDS and seg["text"].count("\n") <= 1
+            assert {w.strip(",.?!-").lower() for w in seg["text"].split()} - {""} <= vocab
+
+
+def test_task_records_the_preset():
+    s = make_task(frames=10, size=64, subtitles="legacy").make_sample(sample_rng(0, 0))
+    assert s.params["subtitles"] == "legacy" and s.params["version"] == FORMATION_VERSION == 2
+    assert make_task(frames=10, size=64).params["subtitles"] == "broadcast"
 
 
 # ---------------------------------------------------------------- baselines

@@ -202,13 +202,13 @@ def test_method_protocol():
 
 def test_checkpoint_of_another_data_version_is_refused(tmp_path, model):
     """Weights trained on another image-formation version fail with one message naming both versions."""
-    from generators.bookcovers import MODEL_VERSION
+    from generators.bookcovers import FORMATION_VERSION
 
     path = tmp_path / "old.pt"
     save_checkpoint(make_checkpoint(model), path)  # no data_version: trained on version 1
-    with pytest.raises(ValueError, match=f"version 1, the generator is version {MODEL_VERSION}"):
+    with pytest.raises(ValueError, match=f"version 1, the generator is version {FORMATION_VERSION}"):
         DeepSetMethod(path).model
-    save_checkpoint(make_checkpoint(model, data_version=MODEL_VERSION), path)
+    save_checkpoint(make_checkpoint(model, data_version=FORMATION_VERSION), path)
     assert DeepSetMethod(path).model is not None
 
 
@@ -248,7 +248,7 @@ def test_shipped_checkpoint_beats_mean_and_median_on_held_out_bookcovers():
     assert avg["deepset"] > avg["mean"] and avg["deepset"] > avg["median"], avg
 
 
-# -- training (models/train.py) ------------------------------------------------
+# -- training (models/train_deepset.py) ------------------------------------------------
 
 
 def make_shadow_sample(rng: np.random.Generator):
@@ -275,14 +275,14 @@ def shadow_data(tmp_path_factory):
 
 
 def _train_args(data, out, steps, *extra):
-    return ["--task", "bookcovers", "--data", str(data), "--val-data", str(data), "--out", str(out),
+    return ["--data", str(data), "--val-data", str(data), "--out", str(out),
             "--steps", str(steps), "--batch", "2", "--crop", "16", "--max-views", "3", "--epoch-size", "4",
             "--channels", "4,6,8", "--log-every", "1", "--save-every", "1", "--threads", "1", *extra]
 
 
 def test_train_resume_is_exact_and_exports(shadow_data, tmp_path):
     """4 steps in one go == 2 steps + --resume to 4 (optimizer, scheduler and rng states restored)."""
-    from models.train import main
+    from models.train_deepset import main
 
     a, b = tmp_path / "a" / "last.pt", tmp_path / "b" / "last.pt"
     export = tmp_path / "export.pt"
@@ -291,7 +291,7 @@ def test_train_resume_is_exact_and_exports(shadow_data, tmp_path):
     assert main(_train_args(shadow_data, b, 4, "--resume")) == 0
     ca, cb = torch.load(a, weights_only=True), torch.load(b, weights_only=True)
     assert ca["step"] == cb["step"] == 4
-    assert ca["scheduler"] == cb["scheduler"]
+    assert ca["extra"]["scheduler"] == cb["extra"]["scheduler"]
     for k in ca["model"]:
         torch.testing.assert_close(ca["model"][k], cb["model"][k], rtol=0, atol=0)
     model, meta = load_checkpoint(export)
@@ -299,9 +299,9 @@ def test_train_resume_is_exact_and_exports(shadow_data, tmp_path):
 
 
 def test_train_bad_input_is_one_line(shadow_data, tmp_path, capsys):
-    from models.train import main
+    from models.train_deepset import main
 
-    assert main(_train_args(shadow_data, tmp_path / "x.pt", 1, "--task", "nope")) == 2
+    assert main(_train_args(shadow_data, tmp_path / "x.pt", 1, "--channels", "4,6")) == 2
     assert main(_train_args(tmp_path / "missing", tmp_path / "x.pt", 1)) == 2
     assert main(_train_args(shadow_data, tmp_path / "x.pt", 1, "--resume")) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -27,7 +27,7 @@ from generators.fingerprints.__main__ import main
 from generators.fingerprints.master import HEIGHT, WIDTH, render_master, sample_master
 from generators.fingerprints.minutiae import BIFURCATION, ENDING, binarise_print, crossing_number, extract_minutiae
 from generators.task import check_image, sample_rng
-from tests.tolerances import PNG_ATOL
+from tests.tolerances import FLOAT32_ROUNDING_ATOL, PNG_ATOL
 
 SHAPE = (HEIGHT, WIDTH, 1)
 PRESET_NAMES = sorted(PRESETS)
@@ -214,11 +214,11 @@ def test_sensor_distortion_warps_target_and_ground_truth_together():
     params = sample_params(sample_rng(6, 0), preset="sensor")
     params["degradations"] = {k: None for k in sensor.STEPS}
     plain = render_sample(params)
-    np.testing.assert_allclose(plain.inputs["image"], plain.target["clean"], atol=1e-6)  # 1 - (1 - x)
+    np.testing.assert_allclose(plain.inputs["image"], plain.target["clean"], atol=FLOAT32_ROUNDING_ATOL)  # 1 - (1 - x)
     params["degradations"]["distortion"] = sensor.sample_distortion(sample_rng(6, 1), 1.0)
     warped = render_sample(params)
     assert not np.array_equal(warped.target["clean"], plain.target["clean"])
-    np.testing.assert_allclose(warped.inputs["image"], warped.target["clean"], atol=1e-6)
+    np.testing.assert_allclose(warped.inputs["image"], warped.target["clean"], atol=FLOAT32_ROUNDING_ATOL)
     # The warped ridge map still matches the warped ink.
     clean, ex = warped.target["clean"][..., 0], warped.extras
     assert clean[ex["ridges"]].mean() + 0.3 < clean[ex["mask"] & ~ex["ridges"]].mean()

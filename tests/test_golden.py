@@ -10,6 +10,7 @@ import pytest
 
 from generators import bookcovers, captions, coverfill, coverrefs, fingerprints, reflections, roadseg, snow
 from generators.task import Sample, sample_rng
+from tests.tolerances import GOLDEN_FLOAT_ATOL
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 SEED, INDEX = 2026, 3
@@ -25,9 +26,6 @@ TINY_TASKS = {
     "snow-frames": lambda: snow.make_task(frames=3, size=64),
     "coverrefs": lambda: coverrefs.make_task(size=64, gallery=4),
 }
-
-
-FLOAT_ULPS_ATOL = 1e-6  # see the float branch of the test below
 
 
 def flatten(sample: Sample) -> dict[str, np.ndarray]:
@@ -47,11 +45,8 @@ def test_generator_output_matches_its_golden_sample(name):
     for k in want:
         assert got[k].dtype == want[k].dtype and got[k].shape == want[k].shape, k
         if np.issubdtype(want[k].dtype, np.floating):
-            # Float fields may differ by an ulp between CPUs: numpy dispatches float32 transcendental
-            # functions to the SIMD kernels the CPU has (the reflections golden, made on an AMD EPYC,
-            # differs by <= 3e-7 in 16 % of its alpha values on an AVX-512 Intel Xeon). 1e-6 is far
-            # below any intended change (8-bit quantisation steps are 4e-3).
-            np.testing.assert_allclose(got[k], want[k], rtol=0, atol=FLOAT_ULPS_ATOL, err_msg=f"{name}: {k} changed")
+            # Float fields may differ by an ulp between CPUs (see GOLDEN_FLOAT_ATOL).
+            np.testing.assert_allclose(got[k], want[k], rtol=0, atol=GOLDEN_FLOAT_ATOL, err_msg=f"{name}: {k} changed")
         else:
             np.testing.assert_array_equal(got[k], want[k], err_msg=f"{name}: {k} changed")
     params = json.loads((GOLDEN_DIR / f"{name}.params.json").read_text())

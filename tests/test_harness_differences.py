@@ -17,13 +17,13 @@ import pytest
 
 from benchmarks import _aggregate
 from tests.test_harness import HalfGain, LearnedMedian, MeanViews, run_toy, toy_tasks
+from tests.tolerances import BOOTSTRAP_HALF_WIDTH_RTOL, SPLIT_SIZE_ATOL
 
 OFFSET = 0.5  # dB: learned model above the best classical method
 SPREAD = 3.0  # dB: between-sequence spread of difficulty
 NOISE = 0.4  # dB: per-sequence noise of the model-minus-reference difference
 # The 95% half-width of a mean of n values with sd NOISE is about 1.96 * NOISE / sqrt(n);
-# bootstrap percentiles on one synthetic draw stay within 20% of it.
-HALF_WIDTH_RTOL = 0.2
+# bootstrap percentiles on one synthetic draw stay within BOOTSTRAP_HALF_WIDTH_RTOL (20 %) of it.
 
 
 def _rows(n: int, *, seed: int = 0, conditions=(None,), draws: int = 1) -> pd.DataFrame:
@@ -66,7 +66,7 @@ def test_paired_difference_finds_a_known_offset_against_the_best_classical_metho
     d = diff[diff.metric == "psnr"].squeeze()
     assert d["method"] == "net" and d["reference"] == "a"  # not b's gain-corrected variant
     assert d["ci_low"] < OFFSET < d["ci_high"]
-    assert d["half_width"] == pytest.approx(1.96 * NOISE / np.sqrt(50), rel=HALF_WIDTH_RTOL)
+    assert d["half_width"] == pytest.approx(1.96 * NOISE / np.sqrt(50), rel=BOOTSTRAP_HALF_WIDTH_RTOL)
     # Pairing cancels the between-sequence spread: each method's own interval is ~SPREAD/NOISE wider.
     agg = _aggregate.aggregate(rows, pd.DataFrame(), metrics_by_task={"toy": ["psnr"]},
                                directions={"toy": {"psnr": True}})
@@ -95,16 +95,16 @@ def test_interval_shrinks_as_one_over_sqrt_n_and_the_split_size_estimate_holds()
     for n in (50, 200):
         diff = _differences(_rows(n, seed=n))
         hw[n] = diff.loc[diff.metric == "psnr", "half_width"].item()
-    assert hw[200] / hw[50] == pytest.approx(0.5, rel=HALF_WIDTH_RTOL)
+    assert hw[200] / hw[50] == pytest.approx(0.5, rel=BOOTSTRAP_HALF_WIDTH_RTOL)
     # From the 50-sequence run, the size for half the half-width is about 4 x 50.
     sizes = _aggregate.estimate_split_sizes(_differences(_rows(50, seed=50)), target_half_width=hw[50] / 2)
-    assert sizes.squeeze()["n_needed"] == pytest.approx(200, abs=1)
+    assert sizes.squeeze()["n_needed"] == pytest.approx(200, abs=SPLIT_SIZE_ATOL)
     target = 1.96 * NOISE / np.sqrt(200)
     sizes = _aggregate.estimate_split_sizes(_differences(_rows(50, seed=50)), target_half_width=target)
     n_needed = sizes.squeeze()["n_needed"]
-    assert n_needed == pytest.approx(200, rel=2 * HALF_WIDTH_RTOL)
+    assert n_needed == pytest.approx(200, rel=2 * BOOTSTRAP_HALF_WIDTH_RTOL)
     got = _differences(_rows(n_needed, seed=7))
-    assert got.loc[got.metric == "psnr", "half_width"].item() == pytest.approx(target, rel=HALF_WIDTH_RTOL)
+    assert got.loc[got.metric == "psnr", "half_width"].item() == pytest.approx(target, rel=BOOTSTRAP_HALF_WIDTH_RTOL)
 
 
 def test_reference_is_chosen_per_condition_and_draws_are_averaged_first():

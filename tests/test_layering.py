@@ -1,4 +1,4 @@
-"""The layers import downward only, and the trainer flags reach the trainer (issue 10).
+"""The layers import downward only.
 
 Order: ``generators`` (the contract, metrics, datasets, tasks) < ``baselines`` and
 ``models`` < ``benchmarks`` < ``leaderboard``. A module may import its own layer and
@@ -89,18 +89,3 @@ def test_the_checker_sees_a_planted_violation(tmp_path, where, source, expect):
     bad.write_text("from generators.task import Sample\nfrom generators.shared.covers import load_cover\n"
                    if where.startswith("generators/snowy") else "import numpy\n")
     assert layering_violations(tmp_path) == []
-
-
-def test_models_train_passes_fingerprint_flags_through(monkeypatch):
-    """`--lr 1e-4 --batch 10` once trained with lr 1e-3 and batch 4 (the flags equalled the Deep Set
-    defaults and were taken for "not given")."""
-    import models.train as train
-
-    seen = {}
-    monkeypatch.setattr(train, "train_fingerprints", lambda words: seen.setdefault("words", words) and 0)
-    train.main(["--task", "fingerprints", "--data", "d", "--lr", "1e-4", "--batch", "10"])
-    assert seen["words"] == ["--data", "d", "--lr", "1e-4", "--batch", "10"]
-    from models.fingerprint_nets import make_parser
-
-    args = make_parser().parse_args(seen["words"])
-    assert args.lr == pytest.approx(1e-4) and args.batch == 10

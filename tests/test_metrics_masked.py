@@ -6,6 +6,7 @@ import pytest
 
 from generators.metrics import (average_precision, chord_distance, euclidean_distance, manhattan_distance, mse,
                                 mse_masked, psnr, psnr_masked, recall_at_k, ssim, ssim_masked)
+from tests.tolerances import FLOAT32_ROUNDING_RTOL, FLOAT32_ZERO_ATOL, FLOAT64_RTOL
 
 
 @pytest.fixture
@@ -19,9 +20,9 @@ def pair():
 def test_full_mask_equals_the_unmasked_metrics(pair):
     t, p = pair
     full = np.ones(t.shape[:2], bool)
-    assert mse_masked(t, p, mask=full) == pytest.approx(mse(t, p), rel=1e-12)
-    assert psnr_masked(t, p, mask=full) == pytest.approx(psnr(t, p), rel=1e-12)
-    assert ssim_masked(t, p, mask=full) == pytest.approx(ssim(t, p), rel=1e-12)
+    assert mse_masked(t, p, mask=full) == pytest.approx(mse(t, p), rel=FLOAT64_RTOL)
+    assert psnr_masked(t, p, mask=full) == pytest.approx(psnr(t, p), rel=FLOAT64_RTOL)
+    assert ssim_masked(t, p, mask=full) == pytest.approx(ssim(t, p), rel=FLOAT64_RTOL)
 
 
 def test_masked_scores_see_only_the_region(pair):
@@ -52,8 +53,8 @@ def test_distances_by_hand():
 
 def test_chord_distance_properties(pair):
     t, p = pair
-    assert chord_distance(t, t) == pytest.approx(0.0, abs=1e-7)
-    assert chord_distance(t, 0.5 * t) == pytest.approx(0.0, abs=1e-7)  # gain-invariant
+    assert chord_distance(t, t) == pytest.approx(0.0, abs=FLOAT32_ZERO_ATOL)
+    assert chord_distance(t, 0.5 * t) == pytest.approx(0.0, abs=FLOAT32_ZERO_ATOL)  # gain-invariant
     a = np.zeros((1, 2, 1), np.float32)
     b = a.copy()
     a[0, 0, 0], b[0, 1, 0] = 1.0, 1.0
@@ -62,7 +63,7 @@ def test_chord_distance_properties(pair):
     mask = np.zeros(t.shape[:2], bool)
     mask[5, 5] = True
     v = t[5, 5] / np.linalg.norm(t[5, 5]) - p[5, 5] / np.linalg.norm(p[5, 5])
-    assert chord_distance(t, p, mask=mask) == pytest.approx(float(np.linalg.norm(v)), rel=1e-6)
+    assert chord_distance(t, p, mask=mask) == pytest.approx(float(np.linalg.norm(v)), rel=FLOAT32_ROUNDING_RTOL)
 
 
 def test_retrieval_scores_by_hand():

@@ -42,7 +42,9 @@ from tests.tolerances import (
     BLENDER_FAST_PSNR_DB_MIN,
     BLENDER_FAST_SSIM_MEAN,
     BLENDER_FAST_SSIM_MIN,
+    BLENDER_SRGB_ATOL,
     BLENDER_UNITS_RTOL,
+    FLOAT64_ATOL,
 )
 
 _NO_BPY = rb.check_blender()
@@ -100,13 +102,13 @@ def test_unit_meshes_follow_the_scene_model(shape):
         "cone": np.minimum(np.abs(rho - (1 - z) / 2), np.abs(z + 1) + np.maximum(rho - 1, 0)),
         "torus": np.hypot(rho - 1, z) - 0.3,
     }[shape]
-    np.testing.assert_allclose(surface, 0, atol=1e-9)
-    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1, atol=1e-9)
+    np.testing.assert_allclose(surface, 0, atol=FLOAT64_ATOL)
+    np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1, atol=FLOAT64_ATOL)
     # UVs are the docstring's, except at the poles/apex where u is undefined.
     defined = rho > 1e-6 if shape not in ("cube", "sheet") else np.ones(len(verts), bool)
     expected = _analytic_uv(shape, verts, normals)
-    assert _wrap_distance(uvs[defined, 0], expected[defined, 0]).max() < 1e-9
-    np.testing.assert_allclose(uvs[defined, 1], expected[defined, 1], atol=1e-9)
+    assert _wrap_distance(uvs[defined, 0], expected[defined, 0]).max() < FLOAT64_ATOL
+    np.testing.assert_allclose(uvs[defined, 1], expected[defined, 1], atol=FLOAT64_ATOL)
     # Every face is wound outwards; no face on an azimuthal parametrisation
     # (u = atan2(y, x) / 2 pi + 0.5) straddles the seam, where u jumps from 1 to 0.
     azimuthal = np.abs(normals[:, 2]) < 1 - 1e-9 if shape not in ("cube", "sheet") else np.zeros(len(verts), bool)
@@ -242,7 +244,7 @@ def test_standard_view_transform_is_clip_then_srgb_oetf(tmp_path):
 
     back = cv2.imread(str(tmp_path / "ramp.png"), cv2.IMREAD_UNCHANGED)[0, :, 2] / 65535.0
     # 16-bit PNG: half a step is 7.6e-6; Blender's OCIO maths adds a few 1e-6.
-    np.testing.assert_allclose(back, linear_to_srgb(ramp), atol=3e-5)
+    np.testing.assert_allclose(back, linear_to_srgb(ramp), atol=BLENDER_SRGB_ATOL)
 
 
 @needs_bpy

@@ -8,6 +8,12 @@ import pytest
 from generators.snow import SIZE_CLASSES, make_task
 from generators.snow.__main__ import main as cli
 from generators.task import sample_rng
+from tests.tolerances import (
+    AIRLIGHT_ESTIMATE_ATOL,
+    FLOAT32_ATOL,
+    GUIDED_FILTER_LINEAR_ATOL,
+    TRANSMISSION_ATOL,
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +39,7 @@ def test_layout_and_ranges(samples):
 
 def test_image_follows_the_documented_formation(samples):
     for s in samples:
-        np.testing.assert_allclose(s.inputs["image"], _compose(s), atol=1e-5)
+        np.testing.assert_allclose(s.inputs["image"], _compose(s), atol=FLOAT32_ATOL)
 
 
 @pytest.mark.parametrize("size_class", ["small", "medium", "large", "mixed"])
@@ -100,7 +106,7 @@ def test_sequences_share_the_background_and_move_the_flakes():
     assert s.inputs["frames"].shape == (3, 64, 64, 3) and s.extras["z"].shape == (3, 64, 64, 1)
     assert not np.array_equal(s.extras["z"][0], s.extras["z"][2])
     r = s.params["reference"]
-    np.testing.assert_allclose(s.inputs["frames"][r], _compose_frame(s, r), atol=1e-5)
+    np.testing.assert_allclose(s.inputs["frames"][r], _compose_frame(s, r), atol=FLOAT32_ATOL)
 
 
 def _compose_frame(s, k):
@@ -113,7 +119,7 @@ def test_roadseg_backgrounds_use_the_rendered_depth():
     s = task.make_sample(sample_rng(0, 0))
     assert s.params["background"]["kind"] == "roadseg"
     d = s.extras["depth"].astype(np.float32)
-    np.testing.assert_allclose(s.extras["t"][..., 0], np.exp(-s.params["beta_per_m"] * d), atol=2e-3)
+    np.testing.assert_allclose(s.extras["t"][..., 0], np.exp(-s.params["beta_per_m"] * d), atol=TRANSMISSION_ATOL)
 
 
 @pytest.mark.parametrize("argv, needle", [
@@ -175,7 +181,7 @@ def test_dark_channel_removes_a_uniform_veil():
     clean[:16] = 0.9  # sky
     veiled = (clean * 0.6 + 0.9 * 0.4).astype(np.float32)
     j, t, airlight = dehaze_dark_channel(veiled)
-    np.testing.assert_allclose(airlight, 0.9, atol=0.01)
+    np.testing.assert_allclose(airlight, 0.9, atol=AIRLIGHT_ESTIMATE_ATOL)
     assert np.abs(j - clean)[16:].mean() < 0.5 * np.abs(veiled - clean)[16:].mean()
 
 
@@ -186,8 +192,8 @@ def test_guided_filter_keeps_constant_and_linear_images():
     # A source linear in the guide is reproduced (He et al.: q = a I + b, exact when eps -> 0); reflected
     # borders break linearity in the outer radius only.
     out = guided_filter(g, 0.5 * g + 0.2, eps=1e-8)
-    np.testing.assert_allclose(out[:, 5:-5], (0.5 * g + 0.2)[:, 5:-5], atol=1e-3)
-    np.testing.assert_allclose(guided_filter(g, np.full_like(g, 0.3)), 0.3, atol=1e-5)
+    np.testing.assert_allclose(out[:, 5:-5], (0.5 * g + 0.2)[:, 5:-5], atol=GUIDED_FILTER_LINEAR_ATOL)
+    np.testing.assert_allclose(guided_filter(g, np.full_like(g, 0.3)), 0.3, atol=FLOAT32_ATOL)
 
 
 def test_temporal_median_removes_moving_flakes():
@@ -220,7 +226,7 @@ def test_desnownet_shapes_and_translucency_inversion():
     assert out["y"].shape == (2, 3, 32, 32) and out["z"].shape == (2, 1, 32, 32)
     assert 0 <= float(out["z"].min()) and float(out["z"].max()) <= 1
     # y' inverts the snow model where z < 1: x = a z + y' (1 - z).
-    torch.testing.assert_close(out["a"] * out["z"] + out["y_prime"] * (1 - out["z"]), x, atol=1e-5, rtol=0)
+    torch.testing.assert_close(out["a"] * out["z"] + out["y_prime"] * (1 - out["z"]), x, atol=FLOAT32_ATOL, rtol=0)
     assert float(pyramid_loss(x, x)) == 0.0 and float(pyramid_loss(x, 1 - x)) > 0
 
 

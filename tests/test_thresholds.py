@@ -23,6 +23,7 @@ import pytest
 
 from benchmarks import _thresholds
 from benchmarks._thresholds import Floor, check_floors, derive_floors, format_thresholds, load_floors
+from tests.tolerances import TOML_FLOAT_RTOL
 
 META, FLOORS = load_floors()
 GAIN = " (gain-corrected)"
@@ -90,7 +91,7 @@ def test_thresholds_round_trip_through_toml(tmp_path):
     for a, b in zip(floors, floors2):
         assert (a.task, a.method, a.base_method, a.metric, a.condition, a.direction) == \
                (b.task, b.method, b.base_method, b.metric, b.condition, b.direction)
-        assert b.bound == pytest.approx(a.bound, rel=1e-5)
+        assert b.bound == pytest.approx(a.bound, rel=TOML_FLOAT_RTOL)
     path.write_text('floors = [ { task = "t", method = "a", metric = "m", direction = "up", bound = 1, '
                     'measured = 1, margin = 0 } ]')
     with pytest.raises(ValueError, match=r"floors\[0\]"):

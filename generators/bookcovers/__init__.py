@@ -10,6 +10,8 @@ pixel-aligned with the views.
 The scene model (geometry, camera, light transport, colour) is specified in
 :mod:`generators.bookcovers.scene`; :mod:`generators.bookcovers.render_fast`
 renders it on the CPU, ``generators.bookcovers.render_blender`` with Cycles.
+Its formation version is ``FORMATION_VERSION`` (3; the changes are listed
+where the constant is defined), recorded in ``params["version"]``.
 
 Sample layout
 -------------
@@ -33,7 +35,7 @@ covers_dir=None, **options) -> dict`` with the keys ``views``,
 
 Command line (a resumable sharded dataset, see :mod:`generators.dataset`)::
 
-    python -m generators.bookcovers --n 200000 --out DIR [--views 10] [--size 256 | HxW]
+    python -m generators.bookcovers --n 200000 --out DIR [--views 10] [--size 256 | WxH]
         [--renderer fast|blender] [--covers DIR] [--recycle K] [--seed S] [--workers N]
         [--engine local|ray] [--shard-size K]
 """
@@ -51,8 +53,9 @@ from generators.shared.covers import CoverFolder, load_cover, load_texture, text
 from generators.bookcovers.scene import sample_scene, validate_size
 from generators.task import Sample, Task, ViewSubsets
 
-__all__ = ["TASK", "RENDERERS", "make_task", "make_sample", "sample_scene", "render"]
+__all__ = ["NAME", "FORMATION_VERSION", "VIEWS_SINCE", "TASK", "RENDERERS", "make_task", "make_sample", "sample_scene", "render"]
 
+NAME = "bookcovers"
 RENDERERS = ("fast", "blender")
 # Version of the image-formation model (scene.py docstring). Part of the
 # task parameters, so cached test splits and existing datasets made under an
@@ -61,9 +64,11 @@ RENDERERS = ("fast", "blender")
 # occlusion mask also looks for occluder slivers on silhouette pixels with
 # 4x4 stratified rays (views, targets, shading and specular are those of
 # version 2, byte for byte).
-MODEL_VERSION = 3
+FORMATION_VERSION = 3
+# The old name, still read by models/deepset.py and models/train.py; new code says FORMATION_VERSION.
+MODEL_VERSION = FORMATION_VERSION
 # The oldest version whose views and targets equal this version's: weights
-# trained on data of versions VIEWS_SINCE..MODEL_VERSION fit the current task.
+# trained on data of versions VIEWS_SINCE..FORMATION_VERSION fit the current task.
 VIEWS_SINCE = 2
 
 
@@ -221,14 +226,14 @@ def make_task(
         raise ValueError(f"unknown renderer {renderer!r}; choose from {list(RENDERERS)}")
     folder = None
     params: dict[str, Any] = {
-        "version": MODEL_VERSION, "views": int(views), "size": list(hw), "renderer": renderer, "covers": None
+        "version": FORMATION_VERSION, "views": int(views), "size": list(hw), "renderer": renderer, "covers": None
     }
     if covers is not None:
         folder = CoverFolder(covers)
         params["covers"] = folder.root
         params["covers_count"] = len(folder)
     return Task(
-        name="bookcovers",
+        name=NAME,
         make_sample=functools.partial(
             make_sample, views=int(views), size=hw, renderer=renderer, covers=folder, renderer_options=renderer_options
         ),

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import argparse
 
-from generators.bookcovers import RENDERERS, make_task
+from generators.bookcovers import NAME, RENDERERS, make_task
 from generators.bookcovers.scene import MAX_SIZE, MIN_SIZE
-from generators.dataset import UserError, add_dataset_arguments, parse_size, run_cli
+from generators.dataset import UserError, add_dataset_arguments, add_size_argument, run_cli
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -23,10 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Book covers seen through occluders under changing light: views -> clean cover.",
     )
     parser.add_argument("--views", type=int, default=10, help="views per sequence (default 10)")
-    parser.add_argument(
-        "--size", type=parse_size, default=(256, 256),
-        help=f"image size, N (square) or WxH (width x height), each {MIN_SIZE}..{MAX_SIZE} (default 256)"
-    )
+    add_size_argument(parser, default="256", sides=f"each side {MIN_SIZE}..{MAX_SIZE}")
     parser.add_argument("--renderer", choices=RENDERERS, default="fast", help="fast (CPU ray caster) or blender (Cycles)")
     parser.add_argument("--covers", default=None, help="folder of cover images (default: procedural covers)")
     parser.add_argument(
@@ -61,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(str(e)) from None
         return task.make_sample, dict(task.params)
 
-    return run_cli(parser, build, argv, generator="bookcovers")
+    return run_cli(parser, build, argv, generator=NAME)
 
 
 if __name__ == "__main__":

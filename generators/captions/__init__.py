@@ -4,8 +4,8 @@ Track 2 of the ChaLearn LAP 2018 Inpainting Challenge: a clip with subtitles
 burned into its pixels in, the clean clip out. Defaults follow the challenge:
 125 frames at 25 fps (5 s), 128x128 RGB.
 
-Clips (the clean targets), formation model version ``MODEL_VERSION``
---------------------------------------------------------------------
+Clips (the clean targets), formation model version ``FORMATION_VERSION`` (2)
+------------------------------------------------------------------------
 *Embedded* (default, needs nothing): procedural motion over real
 photographs (scikit-image's sample photos and the bookcovers procedural
 covers). A *shot* is a background photograph on a canvas larger than the
@@ -25,19 +25,99 @@ resized; unreadable or too-short files are skipped and counted.
 
 Captions (sampled, then applied; all in ``params["captions"]``)
 ----------------------------------------------------------------
-* timing: segments of U(1, 4) s separated by gaps of U(0.1, 1.5) s, the
-  first starting in the first second; each segment has its own text (1-2
-  lines, :mod:`generators.captions._text`, six Latin-script languages);
+Two presets, ``--subtitles`` (recorded as ``params["subtitles"]``).
+
+*broadcast* (default, new in formation version 2): subtitles as broadcasters
+and streaming services author them.
+
+* size: the *line height* is the font size in pixels (the em square that
+  TTML's ``tts:fontSize`` sets and FreeType rasterises; stored as
+  ``size_px``) over the frame height, drawn U(4 %, 6 %) per clip and rounded
+  to whole pixels inside that range (6-7 px at 128x128, 11-15 px at 256).
+  The rendered ink of ``"Hg"`` (cap top to descender bottom, rows of
+  alpha >= 0.5) is 0.55-1.0 of it (FreeType's hinting at 6-7 px). For
+  reference, BBC Subtitle Guidelines 9.2.1 author a line pitch of 7-8 % of
+  the video height at ``lineHeight`` 120 %, i.e. a font size of about
+  5.8-6.7 %, and note that viewers prefer 0.6-0.8 of that; Ofcom asks for a
+  capital V of at least 20 of 576 lines (3.5 %, a font size of about 4.8 %
+  in DejaVu Sans).
+* lines: at most ``MAX_LINES`` = 2 lines of at most ``MAX_LINE_CHARS`` = 42
+  characters (Netflix Timed Text Style Guide, general requirements and
+  English template), each no wider than ``SAFE_WIDTH`` = 90 % of the frame
+  (BBC: 90 % for 4:3; at 128x128 the width binds first, at about 24-40
+  characters). One line when the text fits, else the two lines of most even
+  length, a break after punctuation preferred (Netflix line treatment).
+* text: :func:`generators.captions._text.sample_dialogue_sentence`, one
+  language per clip among English, Spanish, French, German, Russian, Italian,
+  Portuguese and Greek, words drawn by their real frequency (wordfreq 3.1.1
+  tables in ``words/``). A sentence that two lines cannot hold continues in
+  the next caption; a one-line sentence shares its caption with the next
+  sentence (25 %) or with a second speaker's line, each led by a dash (15 %).
+* timing: a reading speed U(12, 17) characters per second per clip (BBC:
+  160-180 words per minute; Netflix adult programmes: at most 17); each
+  caption is shown ``clip(characters / speed, 1 s, 7 s)`` (Netflix: at most
+  7 s per event), rounded to frames. Captions follow each other after a
+  gap of 2 frames (chained, 50 %; Netflix's minimum frame gap) or a speech
+  pause, log-uniform 0.25-2.5 s. The clip is a window into a programme: the
+  first caption starts U(-3, 1) s from the clip's first frame, and a caption
+  cut by either end of the clip is kept only if at least ``MIN_FRAMES`` = 21
+  frames (0.84 s, Netflix's minimum of 5/6 s) remain on screen, or, in a
+  clip shorter than that, if it stays on screen for the whole clip.
 * style, one per clip as in a real subtitle track: font from matplotlib's
-  DejaVu and STIX families (Sans, Serif, Mono; regular/bold/italic);
-  size 6-20 % of the frame height (log-uniform, median ~11 %); colour white
-  (60 %), yellow (25 %) or another (15 %); a black outline of 1-2 px (60 %)
+  DejaVu and STIX families (Sans, Serif, Mono; regular/bold/italic; all
+  cover every language above); colour white (~55 %), yellow (~23 %) or
+  another; a black outline of ``max(1, round(size_px / 8))`` px (60 %)
   and/or a drop shadow (30 %); a box: none (50 %), semi-transparent black
-  (opacity 0.35-0.75, 30 %) or opaque black (20 %); bottom centre with a
-  jitter of a few pixels (90 %) or top centre;
-* compositing: the caption layer (RGBA, rendered by Pillow with
-  anti-aliasing) is alpha-blended over each frame of its segment in sRGB, as
-  burn-in tools do.
+  (opacity 0.35-0.75, 30 %) or opaque black (20 %); bottom centre (margin
+  3-10 % of the height, jitter of up to 3 px, 90 %) or top centre.
+
+*legacy* (formation version 1's captions, the ChaLearn-like regime of large
+captions): segments of U(1, 4) s separated by gaps of U(0.1, 1.5) s, the
+first starting in the first second, each with its own text (1-2 lines,
+:func:`generators.captions._text.sample_sentence`, six Latin-script
+languages, 55-99-word vocabularies); size 6-20 % of the frame height
+(log-uniform, median ~11 %), shrunk (down to 5 px) when two lines of 94 % of
+the width cannot hold the text; outline 1-2 px; the other style draws as
+above. Version 1's guard against flashes at the clip end never fired; now a
+caption cut by the clip end to under ``MIN_FRAMES`` (or, in a shorter clip,
+one not reaching its end) is dropped. The random
+draws are version 1's, in its order, so a legacy clip is its version-1 clip
+without those flashes.
+
+Compositing: the caption layer (RGBA, rendered by Pillow with FreeType's
+anti-aliasing) is alpha-blended over each frame of its segment in sRGB, as
+burn-in tools do. At 128x128 a 6-7 px broadcast caption is anti-aliased and
+its letters are legible when zoomed, but an outline of 1 px is as wide as
+the strokes; real broadcast frames downscaled to 128 px would carry a
+thinner, blurrier halo.
+
+Measured (``python -m benchmarks.caption_stats --n 200``, seed 0, clips
+0-199, 125 frames, 128x128; min / median / max over captions; share over
+clips), version 1 (= ``legacy`` before the flash fix) against version 2:
+
+=====================  ====================  ====================
+statistic              version 1             version 2 (broadcast)
+=====================  ====================  ====================
+captions               386                   375
+line height, % H       3.9 / 9.4 / 19.5      4.7 / 4.7 / 5.5
+ink of "Hg", % H       3.9 / 9.4 / 18.0      3.9 / 3.9 / 6.2
+characters per line    2 / 14 / 37           3 / 24 / 42
+lines per caption      1.73 (283 two-line)   1.65 (243 two-line)
+duration, s            0.04 / 1.80 / 3.96    0.84 / 2.00 / 4.76
+under 0.8 s            61                    0
+caption share, frames  0.55 / 0.76 / 0.97    0.32 / 0.80 / 0.98
+=====================  ====================  ====================
+
+(``--subtitles legacy`` now: 323 captions, none under 0.8 s, otherwise as
+version 1.)
+
+Still synthetic: the text is frequency-true word salad (no grammar, no
+names or numbers, German nouns lower-case); one speaker style and one
+language for the whole clip, no italics for voice-over, no speaker colours;
+caption changes ignore the clip's shot cuts (BBC: match them); the text is
+drawn at the frame's resolution rather than downscaled from HD with the
+video, so its edges are sharper and its 1 px outline heavier than real
+burned-in subtitles at 128x128.
 
 Codec: ``--codec png`` (default) stores frames losslessly; ``--codec h264``
 passes both the captioned and the clean clip through libx264 (yuv420p,
@@ -50,9 +130,10 @@ Sample layout
 * ``inputs["video"]``: (T, H, W, 3) float32 sRGB, the captioned clip;
 * ``target["clean"]``: (T, H, W, 3), the clean clip;
 * ``extras["mask"]``: (T, H, W) bool, caption alpha > 0 per frame;
-* ``params``: source and motion parameters, ``fps``, ``captions`` (start
-  and end frame, text, language of each), ``style``, ``srt`` (the same
-  timing as SubRip text), ``codec``.
+* ``params``: ``version``, ``subtitles`` (the preset), source and motion
+  parameters, ``fps``, ``captions`` (start and end frame, text, language
+  and font size of each), ``style`` (with ``reading_cps`` for broadcast),
+  ``srt`` (the same timing as SubRip text), ``codec``.
 
 Scoring
 -------
@@ -87,19 +168,31 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from generators.shared.covers import draw_procedural_cover, photographs
-from generators.captions._text import sample_sentence
+from generators.captions._text import sample_dialogue_sentence, sample_language, sample_sentence
 from generators.metrics import mse as _mse
 from generators.metrics import ssim as _ssim
 from generators.task import Sample, Task, uses_sample
 
-__all__ = ["NAME", "MODEL_VERSION", "TASK", "make_task", "make_sample", "sample_clip", "render_clip",
-           "sample_captions", "render_caption_layer", "VideoFolder", "FONTS", "to_srt",
+__all__ = ["NAME", "FORMATION_VERSION", "TASK", "make_task", "make_sample", "sample_clip", "render_clip",
+           "sample_captions", "render_caption_layer", "break_lines", "SUBTITLES", "VideoFolder", "FONTS", "to_srt",
            "clip_psnr", "clip_psnr_in", "clip_mse_in", "clip_psnr_out", "clip_mse_out",
            "video_mse", "video_psnr", "video_dssim"]
 
 NAME = "captions"
-MODEL_VERSION = 1
+FORMATION_VERSION = 2
 FPS = 25
+SUBTITLES = ("broadcast", "legacy")  # caption presets (--subtitles); the first is the default
+# The broadcast preset's conventions (module docstring, "Captions", with their sources).
+LINE_HEIGHT = (0.04, 0.06)  # font size (em) as a fraction of the frame height
+MAX_LINE_CHARS = 42
+MAX_LINES = 2
+SAFE_WIDTH = 0.9  # of the frame width a line may use
+DURATION_S = (1.0, 7.0)  # a caption's time on screen, before clipping by the clip's ends
+MIN_FRAMES = int(np.ceil(FPS * 5 / 6))  # 21 frames = 0.84 s: shorter remains at the clip's ends are dropped
+READING_CPS = (12.0, 17.0)  # characters per second, one speed per clip
+FRAME_GAP = 2  # frames between chained captions
+PAUSE_S = (0.25, 2.5)  # a speech pause between captions (log-uniform)
+FIRST_START_S = (-3.0, 1.0)  # the clip is a window into a programme: a caption may already be on
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".mpg", ".mpeg", ".m4v")
 
 
@@ -383,41 +476,134 @@ def fit_caption(text: str, style: dict, width: int) -> tuple[str, int]:
         px -= 1
 
 
-def sample_captions(rng: np.random.Generator, *, frames: int, size: tuple[int, int]) -> dict[str, Any]:
-    """Timing, texts and one style for the clip (JSON-able)."""
-    h, w = size
-    segs, t = [], int(rng.integers(0, FPS))
-    texts = []
-    while t < frames:
-        dur = int(round(rng.uniform(1, 4) * FPS))
-        if frames - t >= FPS // 2 or not segs:  # no caption flashes for less than half a second at the end
-            language, text = sample_sentence(rng)
-            texts.append((t, min(frames, t + dur) - 1, text, language))
-        t += dur + int(round(rng.uniform(0.1, 1.5) * FPS))
+def _sample_style(rng: np.random.Generator, h: int, size_px: int | None = None) -> dict[str, Any]:
+    """One style per clip; ``size_px`` None draws version 1's size (6-20 % of ``h``, log-uniform) and outline
+    (1-2 px), else the outline is scaled to the font (``max(1, round(size_px / 8))`` px)."""
     family = list(FONTS)[int(rng.choice(len(FONTS), p=[0.45, 0.25, 0.15, 0.15]))]
     variant = ["regular", "bold", "italic", "bold-italic"][int(rng.choice(4, p=[0.45, 0.3, 0.15, 0.1]))]
     colour_name = (["white"] * 12 + ["yellow"] * 5 + list(_COLOURS)[2:])[int(rng.integers(12 + 5 + 5))]
     box = ["none", "semi", "opaque"][int(rng.choice(3, p=[0.5, 0.3, 0.2]))]
-    style = {
+    legacy = size_px is None
+    if legacy:
+        size_px = int(round(h * float(np.exp(rng.uniform(np.log(0.06), np.log(0.2))))))
+    outline = (int(rng.integers(1, 3)) if legacy else max(1, round(size_px / 8))) if rng.random() < 0.6 else 0
+    return {
             "font": family, "font_style": variant, "file": FONTS[family][variant],
-            "size_px": int(round(h * float(np.exp(rng.uniform(np.log(0.06), np.log(0.2)))))),
+            "size_px": int(size_px),
             "colour": colour_name, "rgb": list(_COLOURS[colour_name]),
-            "outline_px": int(rng.integers(1, 3)) if rng.random() < 0.6 else 0,
+            "outline_px": outline,
             "shadow": bool(rng.random() < 0.3),
             "box": box, "box_opacity": float(rng.uniform(0.35, 0.75)) if box == "semi" else (1.0 if box == "opaque" else 0.0),
             "position": "bottom" if rng.random() < 0.9 else "top",
             "margin": float(rng.uniform(0.03, 0.1)),
             "jitter_px": [int(v) for v in rng.integers(-3, 4, size=2)],
     }
+
+
+def _sample_legacy(rng: np.random.Generator, frames: int, size: tuple[int, int]) -> dict[str, Any]:
+    """Version 1's captions (``--subtitles legacy``): same draws in the same order, so a legacy clip equals
+    its version-1 clip except that a caption cut by the clip end to under :data:`MIN_FRAMES` (or, in a
+    shorter clip, one not reaching its end) is dropped."""
+    h, w = size
+    t = int(rng.integers(0, FPS))
+    texts = []
+    while t < frames:
+        dur = int(round(rng.uniform(1, 4) * FPS))
+        language, text = sample_sentence(rng)
+        if min(frames, t + dur) - t >= min(MIN_FRAMES, frames):
+            texts.append((t, min(frames, t + dur) - 1, text, language))
+        t += dur + int(round(rng.uniform(0.1, 1.5) * FPS))
+    style = _sample_style(rng, h)
+    segs = []
     for start, end, text, language in texts:
         laid, px = fit_caption(text, style, w)
-        segs.append({"start": start, "end": end, "text": laid, "language": language, "size_px": px})
+        # Version 1 rendered below 5 px at 5 px; record the size rendered.
+        segs.append({"start": start, "end": end, "text": laid, "language": language, "size_px": max(5, px)})
     return {"segments": segs, "style": style}
+
+
+def break_lines(text: str, fits) -> list[str] | None:
+    """``text`` on one line if ``fits(line)``, else on the two lines that fit with the most even
+    widths (a break after punctuation preferred, as the Netflix guide asks); None if none fit."""
+    if fits(text):
+        return [text]
+    words = text.split(" ")
+    best, best_key = None, None
+    for k in range(1, len(words)):
+        a, b = " ".join(words[:k]), " ".join(words[k:])
+        if fits(a) and fits(b):
+            key = (not a.endswith((",", ".", "?", "!", ";")), abs(len(a) - len(b)))
+            if best_key is None or key < best_key:
+                best, best_key = [a, b], key
+    return best
+
+
+def _sample_events(rng: np.random.Generator, language: str, fits) -> list[str]:
+    """Caption texts of one or two sentences: a sentence that two lines cannot hold continues in
+    the next caption; a short one may share its caption with the next sentence, or with a second
+    speaker's line (``- A`` / ``- B``)."""
+    words = sample_dialogue_sentence(rng, language).split(" ")
+    events = []
+    while words:
+        k = len(words)
+        while k > 1 and break_lines(" ".join(words[:k]), fits) is None:
+            k -= 1
+        events.append(break_lines(" ".join(words[:k]), fits) or [" ".join(words[:k])])
+        words = words[k:]
+    last = events[-1]
+    u = rng.random()
+    if len(last) == 1 and u < 0.4:
+        other = sample_dialogue_sentence(rng, language)
+        if u < 0.15 and fits(f"- {last[0]}") and fits(f"- {other}"):
+            events[-1] = [f"- {last[0]}", f"- {other}"]
+        elif u >= 0.15 and (both := break_lines(f"{last[0]} {other}", fits)) is not None:
+            events[-1] = both
+    return ["\n".join(e) for e in events]
+
+
+def _sample_broadcast(rng: np.random.Generator, frames: int, size: tuple[int, int]) -> dict[str, Any]:
+    """Version 2's captions (the default): see the module docstring, "Captions"."""
+    h, w = size
+    lo, hi = int(np.ceil(LINE_HEIGHT[0] * h)), max(int(np.ceil(LINE_HEIGHT[0] * h)), int(LINE_HEIGHT[1] * h))
+    px = int(np.clip(round(rng.uniform(*LINE_HEIGHT) * h), lo, hi))
+    style = _sample_style(rng, h, px)
+    language = sample_language(rng)
+    cps = float(rng.uniform(*READING_CPS))
+    font, stroke, avail = _font(style["file"], px), int(style["outline_px"]), SAFE_WIDTH * w
+
+    def fits(line: str) -> bool:
+        return len(line) <= MAX_LINE_CHARS and font.getlength(line) + 2 * stroke <= avail
+
+    segs, queue = [], []
+    t = int(round(rng.uniform(*FIRST_START_S) * FPS))
+    while t < frames:
+        if not queue:
+            queue = _sample_events(rng, language, fits)
+        text = queue.pop(0)
+        chars = len(text.replace("\n", ""))
+        dur = int(round(float(np.clip(chars / cps, *DURATION_S)) * FPS))
+        start, end = max(t, 0), min(t + dur, frames) - 1
+        if end - start + 1 >= min(MIN_FRAMES, frames):  # a clip shorter than that shows whole captions only
+            segs.append({"start": start, "end": end, "text": text, "language": language, "size_px": px})
+        gap = FRAME_GAP if rng.random() < 0.5 else int(round(float(np.exp(rng.uniform(*np.log(PAUSE_S)))) * FPS))
+        t += dur + gap
+    return {"segments": segs, "style": {**style, "reading_cps": cps}}
+
+
+def sample_captions(rng: np.random.Generator, *, frames: int, size: tuple[int, int],
+                    subtitles: str = "broadcast") -> dict[str, Any]:
+    """Timing, texts and one style for the clip (JSON-able): ``subtitles`` is a preset of
+    :data:`SUBTITLES` (module docstring, "Captions")."""
+    if subtitles == "broadcast":
+        return _sample_broadcast(rng, frames, size)
+    if subtitles == "legacy":
+        return _sample_legacy(rng, frames, size)
+    raise KeyError(f"{subtitles!r}; choose from {sorted(SUBTITLES)}")
 
 
 @functools.lru_cache(maxsize=64)
 def _font(file: str, px: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(_font_root() / file), max(5, int(px)))
+    return ImageFont.truetype(str(_font_root() / file), max(1, int(px)))
 
 
 def render_caption_layer(text: str, style: dict, size: tuple[int, int], px: int | None = None) -> np.ndarray:
@@ -513,15 +699,17 @@ def h264_round_trip(clip: np.ndarray, crf: int, fps: int = FPS) -> np.ndarray:
 
 
 def make_sample(rng: np.random.Generator, *, frames: int = 125, size: tuple[int, int] = (128, 128),
-                codec: str = "png", crf: int = 23, videos: VideoFolder | None = None) -> Sample:
+                codec: str = "png", crf: int = 23, videos: VideoFolder | None = None,
+                subtitles: str = "broadcast") -> Sample:
     """One captioned clip: inputs {"video"}, target {"clean"}, extras {"mask"}."""
     clip_p = sample_clip(rng, frames=frames, size=size, videos=videos)
-    cap_p = sample_captions(rng, frames=frames, size=size)
+    cap_p = sample_captions(rng, frames=frames, size=size, subtitles=subtitles)
     clean = render_clip(clip_p, videos.root if videos is not None else None)
     captioned, mask = burn_captions(clean, cap_p)
     if codec == "h264":
         clean, captioned = h264_round_trip(clean, crf), h264_round_trip(captioned, crf)
-    params = {"version": MODEL_VERSION, "fps": FPS, "clip": clip_p, "captions": cap_p["segments"],
+    params = {"version": FORMATION_VERSION, "fps": FPS, "subtitles": subtitles, "clip": clip_p,
+              "captions": cap_p["segments"],
               "style": cap_p["style"], "srt": to_srt(cap_p["segments"]),
               "codec": {"name": codec, **({"crf": int(crf), "preset": "medium", "pix_fmt": "yuv420p"}
                                           if codec == "h264" else {})},
@@ -648,7 +836,7 @@ HIGHER_IS_BETTER = {"psnr_clip": True, "dssim": False, "psnr_clip_in": True, "ms
 
 
 def make_task(*, frames: int = 125, size: int = 128, codec: str = "png", crf: int = 23,
-              videos: str | None = None) -> Task:
+              videos: str | None = None, subtitles: str = "broadcast") -> Task:
     """The captions task with its generator parameters fixed (cheap; nothing rendered)."""
     if int(frames) < 1:
         raise ValueError(f"frames must be >= 1, got {frames}")
@@ -660,16 +848,19 @@ def make_task(*, frames: int = 125, size: int = 128, codec: str = "png", crf: in
         raise ValueError(f"unknown codec {codec!r}; choose from ['h264', 'png']")
     if not 0 <= int(crf) <= 51:
         raise ValueError(f"crf must lie in 0..51, got {crf}")
+    if subtitles not in SUBTITLES:
+        raise ValueError(f"unknown subtitles preset {subtitles!r}; choose from {sorted(SUBTITLES)}")
     folder = VideoFolder(videos, int(frames)) if videos is not None else None
     hw = (int(size), int(size))
-    params: dict[str, Any] = {"version": MODEL_VERSION, "frames": int(frames), "size": list(hw), "fps": FPS,
-                              "codec": codec, "crf": int(crf) if codec == "h264" else None, "videos": None}
+    params: dict[str, Any] = {"version": FORMATION_VERSION, "frames": int(frames), "size": list(hw), "fps": FPS,
+                              "codec": codec, "crf": int(crf) if codec == "h264" else None, "videos": None,
+                              "subtitles": subtitles}
     if folder is not None:
         params.update(videos=folder.root, videos_count=len(folder), videos_skipped=folder.skipped)
     return Task(
         name=NAME,
         make_sample=functools.partial(make_sample, frames=int(frames), size=hw, codec=codec, crf=int(crf),
-                                      videos=folder),
+                                      videos=folder, subtitles=subtitles),
         metrics=METRICS,
         input_kind="video",
         target_key="clean",

@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from generators.captions import NAME, make_task
-from generators.dataset import UserError, add_dataset_arguments, parse_square_size, run_cli
+from generators.dataset import UserError, add_dataset_arguments, add_size_argument, run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,18 +21,21 @@ def main(argv: list[str] | None = None) -> int:
         "clean clip out, per-frame caption masks and timing.",
     )
     parser.add_argument("--frames", type=int, default=125, help="frames per clip at 25 fps (default 125 = 5 s)")
-    parser.add_argument("--size", type=parse_square_size, default=128,
-                        help="frame size, N or NxN (WxH, square): 128 (default), 256 or 64..1024")
+    add_size_argument(parser, default="128", sides="64..1024", square=True)
     parser.add_argument("--videos", default=None, metavar="DIR",
                         help="folder of your own video files (default: embedded procedural clips)")
     parser.add_argument("--codec", choices=("png", "h264"), default="png",
                         help="png: lossless (default); h264: input and target through libx264 at --crf")
+    parser.add_argument("--subtitles", default="broadcast", metavar="PRESET",
+                        help="broadcast: subtitles by broadcast conventions (default); legacy: formation version 1's "
+                        "large captions (6-20 %% of the frame height), the ChaLearn-like regime")
     parser.add_argument("--crf", type=int, default=23, help="x264 constant rate factor for --codec h264 (default 23)")
     add_dataset_arguments(parser, shard_size=8)  # a 125-frame clip pair is ~7 MB: keep shards ~60 MB
 
     def build(args: argparse.Namespace):
         try:
-            task = make_task(frames=args.frames, size=args.size, codec=args.codec, crf=args.crf, videos=args.videos)
+            task = make_task(frames=args.frames, size=args.size, codec=args.codec, crf=args.crf, videos=args.videos,
+                             subtitles=args.subtitles)
         except ValueError as e:
             raise UserError(str(e)) from None
         skipped = task.params.get("videos_skipped") or 0

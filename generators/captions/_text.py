@@ -1,16 +1,33 @@
-"""Offline subtitle text: small word lists in six Latin-script languages and a
-sentence sampler with subtitle-like statistics.
+"""Offline subtitle text for the captions generator.
 
-Subtitle conventions (e.g. the BBC and Netflix timed-text style guides): at
-most two lines, about 37-42 characters per line, 1-4 s on screen; sentences
-are short (median around 7 words), start with a capital, end with
-punctuation, and dialogue lines sometimes start with a dash. Words are drawn
-Zipf-like (rank ``r`` with weight ``1 / (r + 2)``) from frequency-ordered
-lists, so short function words dominate as in real text. Accented letters
-(é, ñ, ü, ç, ã, à ...) come with the languages.
+Version 2 (the ``broadcast`` preset): :func:`sample_dialogue_sentence` draws
+one sentence in one of eight languages (English, French, German, Spanish,
+Italian, Portuguese, Greek, Russian; every bundled DejaVu and STIX face
+covers their letters). Words are drawn independently with the probability of
+their real frequency, ``p(w) ~ 10 ** zipf(w)``, from the 3000 most frequent
+words of each language in wordfreq 3.1.1 (tables in ``words/``, how they
+were derived and their licence in ``words/README.md``; wordfreq's sources
+include OpenSubtitles, so dialogue words are frequent). Sentence length in
+words is log-normal (median 6, sigma 0.6, 1-16 words), as subtitle dialogue
+is mostly short. The sentence is then punctuated: a capital first letter, a
+comma after a word with probability 0.07, and one end mark (``.`` 55 %,
+``?`` 25 %, ``!`` 12 %, ``...`` 8 %) in each language's convention
+(Spanish opening ``¿`` / ``¡``; Greek question mark ``;``; French
+no-break space before ``? !``); English ``i`` becomes ``I``; French and
+Italian elisions that wordfreq splits off (``l``, ``qu`` ...) are joined to
+a following vowel-initial word (``l'homme``) or dropped. Still word salad:
+no grammar, no bigram statistics, German nouns lower-case (wordfreq
+case-folds).
+
+Version 1 (the ``legacy`` preset): :func:`sample_sentence`, small word
+lists in six Latin-script languages drawn Zipf-like (rank ``r`` with weight
+``1 / (r + 2)``), wrapped at 40 characters, at most two lines.
 """
 
 from __future__ import annotations
+
+import functools
+from pathlib import Path
 
 import numpy as np
 
@@ -77,3 +94,68 @@ def _wrap(text: str) -> list[str]:
             cur = f"{cur} {word}" if cur else word
     lines.append(cur)
     return lines[:2]
+
+
+# ---------------------------------------------------------------- version 2: frequency tables
+
+DIALOGUE_LANGUAGES = {"en": 0.35, "es": 0.12, "fr": 0.1, "de": 0.1, "ru": 0.1, "it": 0.08, "pt": 0.08, "el": 0.07}
+_ELIDED = {"fr": {"l", "d", "j", "n", "s", "c", "qu", "m", "t"},
+           "it": {"l", "d", "c", "un", "dell", "all", "nell", "dall", "sull"}}
+_VOWELS = set("aeiouyhàâäéèêëîïôöùûüœæáíóú")
+_DIALOGUE_END = (".", "?", "!", "...")
+_DIALOGUE_END_P = (0.55, 0.25, 0.12, 0.08)
+
+
+@functools.lru_cache(maxsize=None)
+def word_table(language: str) -> tuple[tuple[str, ...], np.ndarray]:
+    """``(words, probabilities)`` of ``words/<language>.tsv``, most frequent first;
+    ``p ~ 10 ** zipf`` normalised over the table."""
+    path = Path(__file__).parent / "words" / f"{language}.tsv"
+    rows = [ln.split("\t") for ln in path.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
+    zipf = np.array([float(z) for _, z in rows])
+    p = 10.0 ** (zipf - zipf.max())
+    return tuple(w for w, _ in rows), p / p.sum()
+
+
+def sample_language(rng: np.random.Generator) -> str:
+    """One language of :data:`DIALOGUE_LANGUAGES` by its weight."""
+    langs = list(DIALOGUE_LANGUAGES)
+    p = np.array([DIALOGUE_LANGUAGES[k] for k in langs])
+    return langs[int(rng.choice(len(langs), p=p / p.sum()))]
+
+
+def sample_dialogue_sentence(rng: np.random.Generator, language: str) -> str:
+    """One punctuated sentence (no line breaks) in ``language``; see the module docstring."""
+    words, p = word_table(language)
+    n = int(np.clip(round(rng.lognormal(np.log(6.0), 0.6)), 1, 16))
+    picked = [words[int(i)] for i in rng.choice(len(words), size=n + 1, p=p)]  # one spare for a dropped elision
+    elided = _ELIDED.get(language, set())
+    out: list[str] = []
+    for k, w in enumerate(picked):
+        if out and out[-1].endswith("'"):
+            out[-1] += w
+            continue
+        if w in elided:
+            nxt = picked[k + 1] if k + 1 < len(picked) else ""
+            if nxt[:1] in _VOWELS and nxt not in elided:
+                out.append(w + "'")
+            continue
+        if language == "en" and (w == "i" or w.startswith("i'")):
+            w = "I" + w[1:]
+        out.append(w)
+        if len(out) == n:
+            break
+    out = out[:n] or [words[0]]
+    for k in range(len(out) - 1):
+        if rng.random() < 0.07:
+            out[k] += ","
+    out[0] = out[0][:1].upper() + out[0][1:]
+    end = _DIALOGUE_END[int(rng.choice(len(_DIALOGUE_END), p=_DIALOGUE_END_P))]
+    text = " ".join(out)
+    if language == "es" and end in "?!":
+        text = ("\u00bf" if end == "?" else "\u00a1") + text
+    elif language == "el" and end == "?":
+        end = ";"
+    elif language == "fr" and end in "?!":
+        end = "\u00a0" + end
+    return text + end

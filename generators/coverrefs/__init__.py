@@ -9,7 +9,7 @@ whose text differs). A method predicts the query as it would look without
 the occluders. Retrieval (which gallery items show the query's cover),
 alignment (where they show it) and filling are all part of the task.
 
-Formation model (version ``MODEL_VERSION``)
+Formation model (version ``FORMATION_VERSION``)
 -------------------------------------------
 Every picture of a cover starts from a *canonical* render of the bookcovers
 scene (:mod:`generators.bookcovers.scene`, fast renderer): the cover fills an
@@ -130,11 +130,11 @@ from generators.shared.covers import CoverFolder, load_cover, load_texture
 from generators.shared.colour import linear_to_srgb, srgb_to_linear
 from generators.task import Call, Sample, Task
 
-__all__ = ["NAME", "MODEL_VERSION", "CONDITIONS", "TASK", "make_task", "make_sample", "condition_code",
+__all__ = ["NAME", "FORMATION_VERSION", "CONDITIONS", "TASK", "make_task", "make_sample", "condition_code",
            "ReferenceCondition", "warp_to_query", "open_cover_folder"]
 
 NAME = "coverrefs"
-MODEL_VERSION = 1
+FORMATION_VERSION = 1
 # name -> (M, wanted class of the best reference: None, "low" or "high")
 CONDITIONS: dict[str, tuple[int, str | None]] = {
     "m0": (0, None), "m1-low": (1, "low"), "m1-high": (1, "high"), "m3-low": (3, "low"), "m3-high": (3, "high"),
@@ -427,7 +427,7 @@ def make_sample(rng: np.random.Generator, *, size: int = 256, gallery: int = 10,
     best = float(fractions.max()) if m else 0.0
     oracle = int(np.argmax(np.where(is_ref, fractions, -1.0))) if m else -1
     params = {
-        "version": MODEL_VERSION, "size": [s, s], "gallery": int(gallery), "references": m,
+        "version": FORMATION_VERSION, "size": [s, s], "gallery": int(gallery), "references": m,
         "condition_requested": name,
         "condition": "m0" if m == 0 else f"m{m}-{'high' if best >= USEFUL_FRACTION else 'low'}",
         "condition_code": condition_code(m, best), "best_visible_fraction": best,
@@ -495,7 +495,7 @@ def make_task(*, size: int = 256, gallery: int = 10, conditions=tuple(CONDITIONS
 
     conds = _validate(size, gallery, conditions)
     folder = open_cover_folder(covers) if covers is not None else None
-    params: dict[str, Any] = {"version": MODEL_VERSION, "size": [int(size), int(size)], "gallery": int(gallery),
+    params: dict[str, Any] = {"version": FORMATION_VERSION, "size": [int(size), int(size)], "gallery": int(gallery),
                               "conditions": list(conds), "covers": None}
     if folder is not None:
         params["covers"], params["covers_count"] = folder.root, len(folder)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 
 from generators.coverrefs import CONDITIONS, MAX_GALLERY, NAME, make_task
-from generators.dataset import task_cli
+from generators.dataset import add_size_argument, task_cli
 
 
 def _flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--size", type=int, default=256, help="image side in pixels, 64..1024 (default 256)")
+    add_size_argument(parser, default="256", sides="64..1024", square=True)
     parser.add_argument("--gallery", type=int, default=10,
                         help=f"gallery images per query, at least the largest M of --conditions, at most {MAX_GALLERY}")
     parser.add_argument("--conditions", default=",".join(CONDITIONS),

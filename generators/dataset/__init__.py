@@ -88,7 +88,9 @@ runs (the dataset is extended; the old, shorter last shard is remade) but
 never shrink; any other change (generator, params, seed, shard size, image
 format or quality, encoders, versions of the libraries recorded on both sides
 while work remains) is refused with
-:class:`UserError`.
+:class:`UserError`. A change of the task's formation version (``params["version"]``,
+see :func:`generators.task.formation_version`) is refused first, with a message
+naming both versions: new-formation samples must never extend an old dataset.
 
 ``manifest.json`` exists from the first moment with ``"complete": false`` and
 no shard list; when every shard is done it is atomically replaced by the final
@@ -127,7 +129,15 @@ from __future__ import annotations
 #   _reader   read_manifest, read_dataset, read_frame, SampleDataset
 #   _cli      add_dataset_arguments, run_cli
 from generators.dataset._atomic import _sha256_file
-from generators.dataset._cli import add_dataset_arguments, parse_size, parse_square_size, run_cli, select_extras, task_cli
+from generators.dataset._cli import (
+    add_dataset_arguments,
+    add_size_argument,
+    parse_size,
+    parse_square_size,
+    run_cli,
+    select_extras,
+    task_cli,
+)
 from generators.dataset._codec import IMAGE_FORMATS, _decode_array, _encode_array, _encode_sample
 from generators.dataset._common import (
     DEBUG_ENV,
@@ -137,7 +147,7 @@ from generators.dataset._common import (
     UserError,
     _package_versions,
 )
-from generators.dataset._reader import _SampleDataset, read_dataset, read_frame, read_manifest
+from generators.dataset._reader import _SampleDataset, read_dataset, read_formation_version, read_frame, read_manifest
 from generators.dataset._writer import compute_dataset_hash, write_dataset
 
 __all__ = [
@@ -146,11 +156,13 @@ __all__ = [
     "read_dataset",
     "read_frame",
     "read_manifest",
+    "read_formation_version",
     "compute_dataset_hash",
     "SampleDataset",
     "add_dataset_arguments",
     "run_cli",
     "parse_size",
+    "add_size_argument",
     "parse_square_size",
     "task_cli",
 ]

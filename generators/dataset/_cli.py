@@ -235,17 +235,21 @@ def task_cli(
 def parse_size(text: str) -> tuple[int, int]:
     """A ``--size`` value as image tools write it: ``WxH`` (e.g. ``384x256``) or ``N`` for N x N.
 
-    Returns ``(width, height)``; the one size convention of every generator's command line.
+    Returns ``(width, height)``; the one size convention of every generator's command line
+    (:data:`SIZE_HELP` says it in ``--help``). Raises ``argparse.ArgumentTypeError``
+    (a usage error) for anything else.
     """
     parts = str(text).lower().split("x")
     try:
         vals = [int(p) for p in parts]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected N or WxH (e.g. 256 or 384x256), got {text!r}") from None
+        vals = []
     if len(vals) == 1:
         vals = vals * 2
     if len(vals) != 2 or min(vals) < 1:
-        raise argparse.ArgumentTypeError(f"expected N or WxH with positive sides (e.g. 256 or 384x256), got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"size must look like 800x600 (WxH: width x height) or 256 (N x N), positive, got {text!r}"
+        )
     return vals[0], vals[1]
 
 
@@ -255,3 +259,27 @@ def parse_square_size(text: str) -> int:
     if w != h:
         raise argparse.ArgumentTypeError(f"this task makes square images: give N or NxN, got {text!r} (WxH)")
     return w
+
+
+def add_size_argument(parser: argparse.ArgumentParser, *, default: str, sides: str, square: bool = False) -> None:
+    """Add ``--size`` as every generator spells it: ``WxH`` as image tools write it, ``N`` for N x N.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    default : str
+        The default as a user would type it (``"256"``, ``"800x600"``); argparse
+        parses it like a typed value.
+    sides : str
+        The accepted range for ``--help``, e.g. ``"64..1024"`` (the task checks it).
+    square : bool
+        The task makes square images: the value is :func:`parse_square_size`'s
+        ``N`` (``NxN`` accepted, ``WxH`` with W != H refused); else
+        :func:`parse_size`'s ``(width, height)``.
+    """
+    if square:
+        text = f"image size, N or NxN (WxH; this task's images are square), {sides} (default {default})"
+    else:
+        text = f"image size, WxH (width x height) or N for N x N, {sides} (default {default})"
+    parser.add_argument("--size", type=parse_square_size if square else parse_size, default=default, metavar="WxH",
+                        help=text)

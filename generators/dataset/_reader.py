@@ -22,7 +22,7 @@ from generators.dataset._common import (
     _one_line,
 )
 from generators.dataset._tar import _check_keys, _group_by_key, _iter_members
-from generators.task import Sample
+from generators.task import Sample, formation_version
 
 
 def read_manifest(directory: str | os.PathLike) -> dict:
@@ -50,6 +50,22 @@ def read_manifest(directory: str | os.PathLike) -> dict:
     if not manifest.get("complete"):
         raise UserError(f"dataset in {directory} is incomplete; re-run the generator command to finish it")
     return manifest
+
+
+def read_formation_version(directory: str | os.PathLike) -> int:
+    """The formation version of the dataset in ``directory`` (finished or not): see
+    :func:`generators.task.formation_version`; 0 when its manifest records none.
+
+    Raises
+    ------
+    UserError
+        Naming the manifest, when it is missing or unreadable.
+    """
+    path = Path(directory) / MANIFEST
+    try:
+        return formation_version(json.loads(path.read_text())["params"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise UserError(f"{directory}: cannot read the formation version from {path} ({type(e).__name__})") from None
 
 
 def _read_shard_bytes(directory: Path, record: dict, verify: bool) -> bytes:

@@ -46,7 +46,7 @@ from generators.dataset._common import (
 )
 from generators.dataset._engines import _InProcess, _LocalPool, _probe_sample_bytes, _RayEngine, _ShardJob
 from generators.dataset._tar import _TAR_BLOCK, _TAR_RECORD
-from generators.task import Sample
+from generators.task import FORMATION_KEY, Sample, formation_version
 
 
 def compute_dataset_hash(manifest: Mapping[str, Any]) -> str:
@@ -129,6 +129,7 @@ def _check_existing(out: Path, config: dict, manifest: dict | None) -> bool:
         return False
     if manifest.get("format") != FORMAT:
         raise UserError(f"{out / MANIFEST} is not a RestoreBench dataset manifest; use another --out directory")
+    _check_formation(out, config, manifest)
     keys = ("generator", "params", "seed", "shard_size")
     old = {k: manifest.get(k) for k in keys} | {"image_format": _describe_storage(manifest)}
     new = {k: config[k] for k in keys} | {"image_format": _describe_storage(config)}
@@ -149,6 +150,19 @@ def _check_existing(out: Path, config: dict, manifest: dict | None) -> bool:
             "(n may only grow); use a new --out directory"
         )
     return config["n"] == manifest["n"] and bool(manifest.get("complete"))
+
+
+def _check_formation(out: Path, config: dict, manifest: dict) -> None:
+    """Refuse to extend a dataset of the same generator made under another formation version."""
+    if manifest.get("generator") != config["generator"] or not isinstance(manifest.get("params"), Mapping):
+        return  # another generator, or no params at all: the settings check names the difference
+    old, new = formation_version(manifest["params"]), formation_version(config["params"])
+    if old != new:
+        recorded = f"version {old}" if FORMATION_KEY in manifest["params"] else "version 0 (none recorded)"
+        raise UserError(
+            f"{out} holds {config['generator']} samples of formation {recorded}; this generator makes formation "
+            f"version {new}, and the two must not mix in one dataset; use a new --out directory"
+        )
 
 
 def _check_versions(out: Path, config: dict, manifest: dict) -> None:

@@ -28,6 +28,11 @@ contextual Gabor filtering, impression) is made by
 :mod:`generators.fingerprints.master`, the minutiae are read off the clean
 print by :mod:`generators.fingerprints.minutiae`.
 
+Formation version ``FORMATION_VERSION`` (1) covers both presets as described
+here; it is recorded in the task's and every sample's ``params["version"]``
+(recorded since issue 22: older datasets record none, which reads as 0, and
+the writer will not extend them with version-1 samples).
+
 Alignment: the geometric degradations (rotation, elastic deformation; skin
 distortion in the sensor preset) warp the clean target and the ground-truth
 fields with the same map as the input (their Jacobian turns orientation and
@@ -62,9 +67,9 @@ Sample layout
   bifurcation; angle in radians in [0, 2 pi) along the ridge orientation,
   see :func:`~generators.fingerprints.minutiae.extract_minutiae`),
   ``severity``, ``master`` (every master parameter), ``degradations``
-  (name -> parameters, None when not applied), ``growth_iterations`` and,
-  for the sensor preset, ``preset``. :func:`render_sample` re-creates a
-  sample from its params.
+  (name -> parameters, None when not applied), ``growth_iterations``,
+  ``version`` (the formation version) and, for the sensor preset,
+  ``preset``. :func:`render_sample` re-creates a sample from its params.
 
 Minutiae are what the clean print shows: about 42 per print (sensor 39;
 real full prints have 30-80), 0.5 % of them within 6 px of another (sensor
@@ -134,6 +139,8 @@ from generators.fingerprints.minutiae import binarise_print, extract_minutiae
 from generators.task import Sample, Task, check_image
 
 __all__ = [
+    "NAME",
+    "FORMATION_VERSION",
     "TASK",
     "SENSOR_TASK",
     "CLASSES",
@@ -150,6 +157,8 @@ __all__ = [
 ]
 
 NAME = "fingerprints"
+# Formation version of both presets (module docstring); bump it when the same parameters make other prints.
+FORMATION_VERSION = 1
 # Preset -> task name. "chalearn" is the challenge's definition and stays byte-identical.
 PRESETS = {"chalearn": NAME, "sensor": f"{NAME}-sensor"}
 # Compact ground-truth fields (uint8, stored as PNG): orientation code k means
@@ -365,6 +374,7 @@ def render_sample(params: dict) -> Sample:
         extras={"orientation_u8": orientation_u8, "frequency_u8": frequency_u8, "mask": f["mask"], "ridges": ridges,
                 **extras},  # fmt: skip
         params={
+            "version": FORMATION_VERSION,
             **({"preset": preset} if preset != "chalearn" else {}),
             "class": m["class"],
             "subclass": m["subclass"],
@@ -413,7 +423,7 @@ def make_task(*, classes: str = "natural", severity: Sequence[float] = (0.0, 1.0
     """
     lo, hi = _check_arguments(classes, severity)
     _check_preset(preset)
-    params = {"classes": classes, "severity": [lo, hi], "height": HEIGHT, "width": WIDTH}
+    params = {"version": FORMATION_VERSION, "classes": classes, "severity": [lo, hi], "height": HEIGHT, "width": WIDTH}
     if preset != "chalearn":  # part of the identity only when not the default, so existing datasets keep theirs
         params["preset"] = preset
     return Task(

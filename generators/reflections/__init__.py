@@ -9,7 +9,7 @@ The setting of "Distilling Reflection Dynamics for Single-Image Reflection
 Removal" (multi-frame teacher, single-frame student); the formation model
 is ours (the paper's Seq1K data are real photographs).
 
-Formation model (version ``MODEL_VERSION``)
+Formation model (version ``FORMATION_VERSION``)
 -------------------------------------------
 Units: metres, radians, pixels; images are sRGB in [0, 1] on disk and mixed
 in linear light (IEC 61966-2-1 EOTF / OETF).
@@ -209,12 +209,12 @@ from generators.shared.covers import CoverFolder
 from generators.metrics import lmse, ncc, psnr, ssim
 from generators.task import Sample, Task
 
-__all__ = ["NAME", "MODEL_VERSION", "TASK", "GLASS_PRESETS", "CONTENT_MIXES", "make_task", "make_sample",
+__all__ = ["NAME", "FORMATION_VERSION", "TASK", "GLASS_PRESETS", "CONTENT_MIXES", "make_task", "make_sample",
            "sample_sequence", "render_sequence", "fresnel_surface", "fresnel_glass", "relative_motion_px",
            "DERIVED_PARAMS"]
 
 NAME = "reflections"
-MODEL_VERSION = 2
+FORMATION_VERSION = 2
 MAX_FRAMES = 10
 _MARGIN = 0.25  # canvas margin on each side, fraction of the view size
 _N_GLASS = 1.5
@@ -386,7 +386,7 @@ def sample_sequence(rng: np.random.Generator, *, frames: int, size: tuple[int, i
     t_src = _sample_source(rng, mix, images, None)
     r_src = _sample_source(rng, mix, images, t_src["key"])
     p: dict[str, Any] = {
-        "version": MODEL_VERSION,
+        "version": FORMATION_VERSION,
         "frames": n, "reference": r, "size": [h, w],
         "content": "user" if images is not None else content,
         "fov_deg": float(np.rad2deg(fov)),
@@ -621,7 +621,7 @@ def make_task(*, frames: int = 5, size: int = 256, images: str | None = None, gl
         raise ValueError("give either --images DIR or --content photos, not both")
     folder = CoverFolder(images) if images is not None else None
     hw = (int(size), int(size))
-    params: dict[str, Any] = {"version": MODEL_VERSION, "frames": int(frames), "size": list(hw), "images": None,
+    params: dict[str, Any] = {"version": FORMATION_VERSION, "frames": int(frames), "size": list(hw), "images": None,
                               "glass": glass, "content": content if folder is None else "user"}
     if folder is not None:
         params["images"], params["images_count"] = folder.root, len(folder)

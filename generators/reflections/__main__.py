@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from generators.dataset import parse_square_size, task_cli
+from generators.dataset import add_size_argument, task_cli
 from generators.reflections import CONTENT_MIXES, GLASS_PRESETS, MAX_FRAMES, NAME, make_task
 
 
 def _flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=5, help=f"frames per sequence, 2..{MAX_FRAMES} (default 5)")
-    parser.add_argument("--size", type=parse_square_size, default=256,
-                        help="frame size, N or NxN (WxH, square), 64..1024 (default 256)")
+    add_size_argument(parser, default="256", sides="64..1024", square=True)
     parser.add_argument("--images", default=None, metavar="DIR",
                         help="folder of photographs for the layers (default: the --content mix)")
     parser.add_argument("--glass", default="fresnel", metavar="|".join(GLASS_PRESETS),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from generators.dataset import UserError, add_dataset_arguments, run_cli
+from generators.dataset import UserError, add_dataset_arguments, add_size_argument, run_cli
 from generators.roadseg import NAME, make_task
 
 
@@ -21,9 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--backend", choices=("embedded", "carla"), default="embedded",
                         help="embedded procedural 3-D streets (default) or a running CARLA 0.9.16 server")
-    parser.add_argument("--size", default="800x600", metavar="WxH", help="image size, width x height (default 800x600)")
+    add_size_argument(parser, default="800x600", sides="64..3840 x 64..2160")
     parser.add_argument("--classes", choices=("micc", "carla"), default="micc",
                         help="MICC-SRI's nine classes (default) or every CARLA tag")
+    parser.add_argument("--town-style", default="mixed", metavar="STYLE",
+                        help="embedded backend: mixed (default; one style drawn per scene), downtown, residential "
+                        "or suburban")
+    parser.add_argument("--density", default=1.0, type=float,
+                        help="embedded backend: road-user density multiplier, > 0 (default 1)")
     parser.add_argument("--carla-host", default="localhost")
     parser.add_argument("--carla-port", type=int, default=2000)
     parser.add_argument("--carla-timeout", type=float, default=10.0, help="seconds to wait for the server")
@@ -44,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.workers not in (None, 1):
                 raise UserError("--backend carla drives one server: use --workers 1")
         try:
-            task = make_task(size=args.size, classes=args.classes, backend=args.backend, carla=carla_cfg)
+            task = make_task(size=args.size[::-1], classes=args.classes, backend=args.backend, carla=carla_cfg,
+                             town_style=args.town_style, density=args.density)
         except ValueError as e:
             raise UserError(str(e)) from None
         return task.make_sample, dict(task.params)

@@ -59,7 +59,12 @@ def class_table(kind: str) -> tuple[LabelClass, ...]:
 
 def to_micc(tags: np.ndarray) -> np.ndarray:
     """CARLA tags (uint8) -> MICC-SRI class ids (uint8)."""
-    return CARLA_TO_MICC[np.asarray(tags, np.uint8)]
+    tags = np.asarray(tags, np.uint8)
+    if tags.ndim == 2 and tags.size:
+        import cv2
+
+        return cv2.LUT(np.ascontiguousarray(tags), CARLA_TO_MICC)  # the same table, several times faster
+    return CARLA_TO_MICC[tags]
 
 
 def decode_carla_bgra(raw: bytes | np.ndarray, height: int, width: int) -> np.ndarray:

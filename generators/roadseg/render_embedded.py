@@ -3,10 +3,12 @@
 Labels are rendered in pyrender's segmentation mode: every mesh (one per
 CARLA tag) is drawn flat in a colour whose red channel is its tag, with no
 lighting or anti-aliasing, so each pixel holds exactly one tag; pixels that
-no mesh covers are sky (tag 11). The static map draws only the static
-meshes, the populated map all of them, from the same camera object in the
-same scene, so the two are pixel-aligned by construction. Depth (metres
-along the optical axis, 0 for sky) comes from the populated render; the
+no mesh covers are sky (tag 11). The static meshes are drawn in one pass and the
+dynamic ones in another, from the same camera; the populated map and the
+depth (metres along the optical axis, 0 for sky) are the two composited by
+depth (a dynamic pixel wins where strictly nearer), so the static and
+populated maps are pixel-aligned by construction and agree wherever no road
+user is in front. The static pass is shared by a scene's re-draw attempts. the
 shaded RGB extra colours each class with CARLA's palette, lit by a fixed sun
 from normals estimated from the depth map (Lambert) with distance haze.
 """
@@ -22,13 +24,14 @@ import numpy as np
 from generators.roadseg.classes import CARLA_CLASSES
 from generators.roadseg.scene import build_geometry
 
-__all__ = ["render_scene", "camera_pose"]
+__all__ = ["render_scene", "render_layers", "dynamic_coverage", "camera_pose"]
 
 SKY = 11
 _RENDERERS: dict[tuple[int, int], object] = {}
 _PALETTE = np.zeros((256, 3), np.float32)
 for _c in CARLA_CLASSES:
     _PALETTE[_c.id] = _c.color
+_PALETTE_U8 = _PALETTE.astype(np.uint8).reshape(256, 1, 3)
 
 
 def camera_pose(cam: dict) -> np.ndarray:
@@ -68,6 +71,74 @@ def _renderer(h: int, w: int):
     return _RENDERERS[key]
 
 
+def _render_layer(prims: list[dict], cam: dict, dynamic: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One offscreen pass over ``prims`` alone: (H, W) uint8 tags (SKY where nothing is drawn) and (H, W)
+    float32 depth in metres along the optical axis (0 where nothing is drawn)."""
+    import pyrender
+
+    h, w = cam["size"]
+    sc = pyrender.Scene(bg_color=[0, 0, 0, 0], ambient_light=[1, 1, 1])
+    nodes = {}
+    for tag, (verts, faces) in build_geometry(prims).items():
+        # the name fixes the draw order (see _draw_in_name_order): by tag, so where two surfaces tie in
+        # depth the lower tag wins
+        mesh = pyrender.Mesh([pyrender.Primitive(positions=verts, indices=faces, mode=4)])
+        node = sc.add(mesh, name=f"{int(dynamic)}-{tag:03d}")
+        nodes[node] = (tag, 255, 0)  # green marks "covered", so tag 0 differs from no mesh
+    sc.add(pyrender.PerspectiveCamera(yfov=_yfov(cam), aspectRatio=w / h, znear=0.1, zfar=1000.0),
+           pose=camera_pose(cam))
+    colour, depth = _renderer(h, w).render(sc, flags=pyrender.RenderFlags.SEG, seg_node_map=nodes)
+    tags = np.where(colour[..., 1] == 255, colour[..., 0], SKY).astype(np.uint8)
+    return tags, np.asarray(depth, np.float32)
+
+
+def _yfov(cam: dict) -> float:
+    h, w = cam["size"]
+    return float(2 * np.arctan(np.tan(np.deg2rad(cam["hfov_deg"]) / 2) * h / w))
+
+
+# The last static layer and the last composite, each with the objects it was made from (held, so their
+# ids cannot be reused while cached): the re-draw attempts of one scene share the static pass, and the
+# final render reuses the pass that measured the accepted attempt's coverage.
+_STATIC_CACHE: list = [None, None, None]  # (static prims, camera, (tags, depth))
+_LAYERS_CACHE: list = [None, None]  # (scene dict's dynamic prims, layers)
+
+
+def clear_cache() -> None:
+    """Forget the cached passes (tests that re-render one scene under other conditions)."""
+    _STATIC_CACHE[:] = [None, None, None]
+    _LAYERS_CACHE[:] = [None, None]
+
+
+def render_layers(scene: dict) -> dict[str, np.ndarray]:
+    """``static`` and ``populated`` (H, W) uint8 CARLA tags and ``depth`` (H, W) float32 metres (0 = sky).
+
+    Two passes composited by depth: the static primitives alone (cached per scene, so each re-draw
+    attempt renders only its road users), then the dynamic ones alone; a dynamic pixel replaces the
+    static one where it is strictly nearer (ties keep the static surface, as one depth-tested pass
+    drawing the static meshes first would).
+    """
+    cam = scene["camera"]
+    if _STATIC_CACHE[0] is not scene["static"] or _STATIC_CACHE[1] != cam:
+        _STATIC_CACHE[:] = [scene["static"], dict(cam), _render_layer(scene["static"], cam, dynamic=False)]
+    if _LAYERS_CACHE[0] is scene["dynamic"] and _LAYERS_CACHE[1]["camera"] == cam and \
+            _LAYERS_CACHE[1]["static_prims"] is scene["static"]:
+        return _LAYERS_CACHE[1]["layers"]
+    static, static_depth = _STATIC_CACHE[2]
+    dyn, dyn_depth = _render_layer(scene["dynamic"], cam, dynamic=True)
+    front = (dyn_depth > 0) & ((static_depth <= 0) | (dyn_depth < static_depth))
+    layers = {"static": static, "populated": np.where(front, dyn, static),
+              "depth": np.where(front, dyn_depth, static_depth)}
+    _LAYERS_CACHE[:] = [scene["dynamic"], {"camera": dict(cam), "static_prims": scene["static"], "layers": layers}]
+    return layers
+
+
+def dynamic_coverage(scene: dict) -> float:
+    """Fraction of the frame where a road user is in front of the static scene (the re-draw rule)."""
+    out = render_layers(scene)
+    return float(np.count_nonzero(out["populated"] != out["static"]) / out["static"].size)
+
+
 def render_scene(scene: dict, *, rgb: bool = True) -> dict[str, np.ndarray]:
     """Render ``scene`` (see :mod:`generators.roadseg.scene`).
 
@@ -77,53 +148,41 @@ def render_scene(scene: dict, *, rgb: bool = True) -> dict[str, np.ndarray]:
     (H, W) float32 metres (0 = sky), and ``rgb`` (H, W, 3) float32 in [0, 1]
     when asked.
     """
-    import pyrender
-
-    cam = scene["camera"]
-    h, w = cam["size"]
-    hfov = np.deg2rad(cam["hfov_deg"])
-    yfov = 2 * np.arctan(np.tan(hfov / 2) * h / w)
-    sc = pyrender.Scene(bg_color=[0, 0, 0, 0], ambient_light=[1, 1, 1])
-    static_nodes, dynamic_nodes = {}, {}
-    for dynamic, prims, nodes in ((False, scene["static"], static_nodes), (True, scene["dynamic"], dynamic_nodes)):
-        for tag, (verts, faces) in build_geometry(prims).items():
-            # the name fixes the draw order (see _draw_in_name_order): static before dynamic, then by tag,
-            # so where two surfaces tie in depth the static one and then the lower tag wins
-            mesh = pyrender.Mesh([pyrender.Primitive(positions=verts, indices=faces, mode=4)])
-            node = sc.add(mesh, name=f"{int(dynamic)}-{tag:03d}")
-            nodes[node] = (tag, 255, 0)  # green marks "covered", so tag 0 differs from no mesh
-    sc.add(pyrender.PerspectiveCamera(yfov=yfov, aspectRatio=w / h, znear=0.1, zfar=1000.0), pose=camera_pose(cam))
-    r = _renderer(h, w)
-    flags = pyrender.RenderFlags.SEG
-    static_rgb, _ = r.render(sc, flags=flags, seg_node_map=static_nodes)
-    pop_rgb, depth = r.render(sc, flags=flags, seg_node_map={**static_nodes, **dynamic_nodes})
-    static = np.where(static_rgb[..., 1] == 255, static_rgb[..., 0], SKY).astype(np.uint8)
-    populated = np.where(pop_rgb[..., 1] == 255, pop_rgb[..., 0], SKY).astype(np.uint8)
-    out = {"static": static, "populated": populated, "depth": depth.astype(np.float32)}
+    out = dict(render_layers(scene))
     if rgb:
-        out["rgb"] = shade(populated, out["depth"], yfov)
+        out["rgb"] = shade(out["populated"], out["depth"], _yfov(scene["camera"]))
     return out
 
 
 def shade(tags: np.ndarray, depth: np.ndarray, yfov: float) -> np.ndarray:
-    """Class colours lit by a sun from normals of the depth map, with haze."""
+    """Class colours lit by a sun from normals of the depth map, with haze.
+
+    The normal of the back-projected surface P(x, y) = (u z / f, -v z / f, -z)
+    (u, v pixel offsets from the centre, z the depth, f the focal length in
+    pixels) is dP/dx x dP/dy, which divided by z is (-f z_x, f z_y,
+    -(z + u z_x + v z_y)); z_x, z_y are central differences. Lambert term
+    |n . sun| lit from 0.45 to 1; haze 1 - exp(-z / 250 m) towards a pale sky.
+    """
     import cv2
 
     h, w = tags.shape
     f = np.float32((h / 2) / np.tan(yfov / 2))
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     z = np.where(depth > 0, depth, np.float32(1000.0)).astype(np.float32)
-    px, py, pz = (xs - w / 2) * z / f, -(ys - h / 2) * z / f, -z
-    d = lambda a, dx, dy: cv2.Sobel(a, cv2.CV_32F, dx, dy, ksize=1)  # noqa: E731
-    ax, ay, az = d(px, 1, 0), d(py, 1, 0), d(pz, 1, 0)  # tangent along x
-    bx, by, bz = d(px, 0, 1), d(py, 0, 1), d(pz, 0, 1)  # tangent along y
-    nx, ny, nz = ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx
-    norm = np.sqrt(nx * nx + ny * ny + nz * nz) + np.float32(1e-9)
+    zx = cv2.Sobel(z, cv2.CV_32F, 1, 0, ksize=1, scale=0.5)
+    zy = cv2.Sobel(z, cv2.CV_32F, 0, 1, ksize=1, scale=0.5)
+    u = np.arange(w, dtype=np.float32) - np.float32(w / 2)
+    v = (np.arange(h, dtype=np.float32) - np.float32(h / 2))[:, None]
+    nz = -(z + u * zx + v * zy)
+    zx *= f
+    zy *= f
     sun = np.array([0.4, 0.8, 0.45], np.float32)
     sun /= np.linalg.norm(sun)
-    lit = 0.45 + 0.55 * np.clip(np.abs(nx * sun[0] + ny * sun[1] + nz * sun[2]) / norm, 0, 1)
-    col = _PALETTE[tags] / 255.0 * lit[..., None]
-    haze = 1 - np.exp(-z / 250.0)
-    col = col * (1 - haze[..., None]) + np.array([0.75, 0.8, 0.85], np.float32) * haze[..., None]
+    dot = np.abs(-zx * sun[0] + zy * sun[1] + nz * sun[2])
+    norm = cv2.sqrt(zx * zx + zy * zy + nz * nz) + np.float32(1e-9)
+    haze = 1 - cv2.exp(z * np.float32(-1 / 250.0))
+    k = (0.45 + 0.55 * np.minimum(dot / norm, 1)) * (1 - haze) * np.float32(1 / 255)
+    palette = cv2.LUT(cv2.merge([tags, tags, tags]), _PALETTE_U8)
+    col = palette * k[..., None]
+    col += haze[..., None] * np.array([0.75, 0.8, 0.85], np.float32)
     col[depth <= 0] = _PALETTE[SKY] / 255.0
-    return np.clip(col, 0, 1).astype(np.float32)
+    return np.clip(col, 0, 1, out=col)

@@ -1,38 +1,54 @@
-"""Procedural street scenes for roadseg's embedded backend (sampled, then built).
+"""Procedural street scenes for roadseg's embedded backend (formation version 2).
 
-Coordinates: metres, right-handed, ``y`` up, the ego lane running along
-``-z`` (the camera looks down ``-z`` as OpenGL cameras do), ``x`` to the
-right. A scene is a JSON-able dict of primitives, each with a CARLA tag
-(:mod:`generators.roadseg.classes`) and ``dynamic`` (people and vehicles):
+Coordinates: metres, right-handed, ``y`` up; the camera starts looking
+down ``-z`` (as OpenGL cameras do), ``x`` to its right. A scene is a
+JSON-able dict: ``layout`` (the sampled street plan), ``camera``,
+``static`` and ``dynamic`` primitive lists (kinds in
+:mod:`generators.roadseg.geometry`), each primitive with a CARLA tag
+(:mod:`generators.roadseg.classes`). Road users are sampled in
+:mod:`generators.roadseg.actors`.
 
-* ``box``: ``centre`` (x, y, z), ``size`` (x, y, z), ``yaw`` (radians about
-  y) and optional ``pitch`` (about the box's own x axis, for swinging limbs);
-* ``cylinder``: ``centre``, ``radius``, ``height`` (vertical axis);
-* ``ellipsoid``: ``centre``, ``radii``.
+Street plan (all sampled; ranges per town style in :data:`STYLES`)
+------------------------------------------------------------------
+* Town style: ``downtown`` (tall closed frontages, wide sidewalks, many
+  people), ``residential`` (2-3 storey houses, gables, front gardens with
+  hedges, fences and walls, street trees, grass verges), ``suburban``
+  (arterial roads, wide verges, few low buildings far back, trees, guard
+  rails); ``mixed`` draws one per scene (0.45, 0.43, 0.12).
+* Main road: a centreline sampled every 2 m from 12 m behind the camera to
+  170 m ahead; straight (15 %), one bend (45 %; radius 25-250 m, up to 100
+  degrees) or an S-bend (40 %), starting 0-60 m ahead (in 35 % of scenes the
+  camera is already in the bend); grade 0 (40 %) or up to +-8 % (changing once). 1-5
+  lanes of 2.8-3.75 m, one-way or two-way, dashed lane lines and solid edge
+  lines; kerbs 0.1-0.2 m high; sidewalks 1.5-6 m per side, grass verges
+  0-3 m between kerb and sidewalk.
+* A junction 8-60 m ahead in 75 % of scenes: a T (one side road), a
+  crossing (one road each side, each at 45-135 degrees to the main road), a
+  roundabout (ring radius 9-18 m, lanes 6-9 m wide, a planted island, two
+  or three exits at varied angles) or a square (a paved plaza 25-60 m long
+  and 12-30 m deep on one side, with trees and lamps). Side roads: 1-3
+  lanes, sidewalks, zebra crossings and traffic lights at the mouths (some
+  lights on an arm over the road).
+* Along every road side: building lots (frontage, setback, depth 8-20 m,
+  height log-uniform per style, flat roofs or gables), gaps of lawn, parks
+  with several trees; front gardens with hedges, fences or walls; street
+  trees in four crown shapes (round, cone, column, cluster); street lights
+  (6-10 m, arm over the road), signs (rectangular, round, triangular).
+  Behind them a second row 22-34 m back: taller blocks or (outside
+  residential half the scenes, suburban always) large tree masses, and a row of them across
+  the far end of the main road. Nothing is placed on another road's
+  corridor or a plaza. Terrain covers the ground everywhere else.
 
-Layout (all sampled): a main road of 2-4 lanes (3.2-3.6 m), dashed lane
-lines and solid edge lines; kerbs with sidewalks (2-5 m wide, 0.15 m
-high) on both sides; in half of the scenes a cross street 18-60 m ahead
-(8-14 m wide) with a zebra crossing before it and traffic lights at its
-corners; building blocks on both sides (frontage 8-30 m, depth 10-20 m,
-height log-uniform 5-35 m, setback 0-4 m with lawn or fence in front, gaps
-of lawn); street lights every 18-35 m (6-9 m tall, with an arm over the
-road), traffic signs, trees (trunk and ellipsoid canopy) in sidewalk
-planters; terrain beyond. Dynamic objects where they occur in traffic: cars
-in the lanes (both directions on two-way roads) and parked at the kerbs,
-with real dimensions and four body shapes (sedan, hatchback, SUV, van;
-length 3.9-5.3 m, width 1.7-2.05 m), wheels; people (1.5-1.95 m; legs,
-torso, arms, head; legs and arms swung by a walking phase) on sidewalks,
-sometimes in groups of 2-4, and on the zebra crossing.
-
-Camera: a dash cam 1.5-2.0 m above the road in the ego lane (laterally
-within 0.4 m of its centre), looking along the lane with yaw N(0, 2) deg,
-pitch N(-2, 1.5) deg and roll N(0, 1) deg; CARLA's default 90-degree
-horizontal field of view.
+Camera: a dash cam on the main road at the start of the scene, in a lane
+of the camera's direction (laterally within 0.4 m of its centre), 1.3-1.7 m
+high (cars, 60 %), 1.7-2.3 m (SUVs and vans, 30 %) or 2.5-3.2 m (buses and
+trucks, 10 %), looking along the road with yaw N(0, 5) degrees, or turning
+(35 %): 8-30 degrees either way; pitch N(-2.5, 2.5) degrees clipped to -8..5;
+roll N(0, 0.7); horizontal field of view 60-90 degrees (90 is CARLA's default).
 
 A scene whose dynamic objects cover less than ``min_dynamic`` of the frame
-(MICC-SRI required a minimum dynamic area) is re-drawn with more objects,
-up to 6 attempts; the attempt count is recorded.
+(MICC-SRI required a minimum dynamic area) is re-drawn with 1.5 times the
+road users, up to 6 attempts; the attempt count is recorded.
 """
 
 from __future__ import annotations
@@ -41,271 +57,641 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["sample_scene", "build_geometry", "CAR_SHAPES"]
+from generators.roadseg.geometry import build_geometry
 
-# (length, width, body height, cabin height, cabin length fraction, cabin offset fraction)
-CAR_SHAPES = {
-    "sedan": ((4.4, 5.0), (1.75, 1.9), 0.75, 0.62, 0.5, -0.05),
-    "hatchback": ((3.9, 4.3), (1.7, 1.8), 0.8, 0.65, 0.6, -0.12),
-    "suv": ((4.5, 5.0), (1.85, 2.0), 1.0, 0.75, 0.6, -0.08),
-    "van": ((4.8, 5.3), (1.9, 2.05), 1.25, 0.85, 0.75, -0.1),
+__all__ = ["sample_scene", "build_geometry", "STYLES", "TOWN_STYLES", "Road"]
+
+# Per style: lanes (choices, probabilities), lane width, sidewalk, verge probability, building height (log-uniform),
+# setback (probability, range), frontage, gap / park probability, gable probability, street-tree probability,
+# density of people and of vehicles (multipliers of the scene density), parking probability.
+STYLES: dict[str, dict[str, Any]] = {
+    "downtown": dict(lanes=((2, 3, 4, 5), (0.3, 0.3, 0.3, 0.1)), lane_w=(3.0, 3.6), walk=(3.0, 6.0), verge=0.1,
+                     height=(12.0, 70.0), setback=(0.2, (0.5, 3.0)), front=(10.0, 35.0), gap=0.05, park=0.05,
+                     gable=0.05, trees=0.6, people=2.6, vehicles=2.4, parking=0.6),
+    "residential": dict(lanes=((1, 2, 3), (0.25, 0.65, 0.1)), lane_w=(2.8, 3.3), walk=(1.5, 3.0), verge=0.6,
+                        height=(8.0, 26.0), setback=(0.8, (2.0, 6.0)), front=(8.0, 20.0), gap=0.12, park=0.08,
+                        gable=0.6, trees=0.7, people=1.3, vehicles=1.8, parking=0.8),
+    "suburban": dict(lanes=((2, 3, 4), (0.4, 0.3, 0.3)), lane_w=(3.3, 3.75), walk=(1.5, 3.5), verge=0.9,
+                     height=(6.0, 22.0), setback=(0.9, (3.0, 10.0)), front=(12.0, 40.0), gap=0.2, park=0.2,
+                     gable=0.3, trees=0.9, people=0.6, vehicles=2.6, parking=0.3),
 }
+TOWN_STYLES = ("mixed", *STYLES)
+_MIXED = (0.45, 0.43, 0.12)
+STEP = 2.0  # metres between centreline points
+TERRAIN, ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, LIGHT, SIGN, VEGETATION, GRASS = 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
+ROADLINE, STATIC, GUARDRAIL = 24, 20, 28
 
 
 def _r(v: Any) -> Any:
     """Round floats to millimetres for compact, stable JSON."""
     if isinstance(v, (list, tuple, np.ndarray)):
-        return [_r(x) for x in v]
+        return np.round(np.asarray(v, np.float64), 3).tolist()
     return round(float(v), 3)
 
 
-def _box(c, s, tag, yaw=0.0, pitch=0.0, dynamic=False) -> dict:
-    d = {"kind": "box", "centre": _r(c), "size": _r(s), "tag": int(tag), "yaw": _r(yaw), "dynamic": dynamic}
-    if pitch:
-        d["pitch"] = _r(pitch)
+def _rot(d: dict, yaw=0.0, pitch=0.0, roll=0.0) -> dict:
+    for k, v in (("yaw", yaw), ("pitch", pitch), ("roll", roll)):
+        if v:
+            d[k] = _r(v)
     return d
 
 
-def _cyl(c, radius, height, tag, dynamic=False) -> dict:
-    return {"kind": "cylinder", "centre": _r(c), "radius": _r(radius), "height": _r(height), "tag": int(tag),
+def box(c, s, tag, yaw=0.0, pitch=0.0, roll=0.0, dynamic=False) -> dict:
+    return _rot({"kind": "box", "centre": _r(c), "size": _r(s), "tag": int(tag), "dynamic": dynamic}, yaw, pitch, roll)
+
+
+def cylinder(c, radius, height, tag, yaw=0.0, pitch=0.0, roll=0.0, dynamic=False) -> dict:
+    return _rot({"kind": "cylinder", "centre": _r(c), "radius": _r(radius), "height": _r(height), "tag": int(tag),
+                 "dynamic": dynamic}, yaw, pitch, roll)
+
+
+def cone(c, radius, height, tag, dynamic=False) -> dict:
+    return {"kind": "cone", "centre": _r(c), "radius": _r(radius), "height": _r(height), "tag": int(tag),
             "dynamic": dynamic}
 
 
-def _ell(c, radii, tag, dynamic=False) -> dict:
-    return {"kind": "ellipsoid", "centre": _r(c), "radii": _r(radii), "tag": int(tag), "dynamic": dynamic}
+def ellipsoid(c, radii, tag, yaw=0.0, dynamic=False) -> dict:
+    return _rot({"kind": "ellipsoid", "centre": _r(c), "radii": _r(radii), "tag": int(tag), "dynamic": dynamic}, yaw)
 
 
-def _car(rng: np.random.Generator, x: float, z: float, yaw: float) -> list[dict]:
-    shape = str(rng.choice(list(CAR_SHAPES)))
-    (l0, l1), (w0, w1), bh, ch, cl, co = CAR_SHAPES[shape]
-    length, width = rng.uniform(l0, l1), rng.uniform(w0, w1)
-    clear = 0.28
-    fwd = np.array([np.sin(yaw), 0, np.cos(yaw)])  # the car's length axis
-    out = [_box((x, clear + bh / 2, z), (width, bh, length), 14, yaw, dynamic=True),
-           _box(np.array([x, clear + bh + ch / 2, z]) + fwd * co * length, (width * 0.9, ch, length * cl), 14, yaw,
-                dynamic=True)]
-    side = np.array([np.cos(yaw), 0, -np.sin(yaw)])
-    for a in (-0.36, 0.36):
-        for b in (-0.5, 0.5):
-            c = np.array([x, 0.33, z]) + fwd * a * length + side * b * (width - 0.1)
-            out.append(_cyl(c, 0.33, 0.22, 14, dynamic=True))
+def prism(c, profile, width, tag, yaw=0.0, pitch=0.0, roll=0.0, dynamic=False) -> dict:
+    return _rot({"kind": "prism", "centre": _r(c), "profile": _r(profile), "width": _r(width), "tag": int(tag),
+                 "dynamic": dynamic}, yaw, pitch, roll)
+
+
+def strip(left, right, tag) -> dict:
+    return {"kind": "strip", "left": _r(left), "right": _r(right), "tag": int(tag), "dynamic": False}
+
+
+class Road:
+    """A road while the scene is sampled: centreline points (N, 3), unit headings, cross-section."""
+
+    def __init__(self, pts: np.ndarray, heading: np.ndarray, lanes: int, lane_w: float, walk, verge, kerb: float,
+                 one_way: bool):
+        self.pts, self.heading = pts, heading  # heading: radians from -z towards +x
+        self.lanes, self.lane_w, self.half = lanes, lane_w, lanes * lane_w / 2
+        self.walk, self.verge, self.kerb, self.one_way = list(walk), list(verge), kerb, one_way
+        self.cut: list[tuple[float, float]] = []  # arc-length intervals without sidewalk, lines or lots
+        zero = np.zeros_like(heading)
+        self.fwd = np.column_stack([np.sin(heading), zero, -np.cos(heading)])
+        self.right = np.column_stack([np.cos(heading), zero, np.sin(heading)])
+        self.s = np.arange(len(pts)) * STEP
+
+    def offset(self, d: float, dy: float = 0.0, idx=slice(None)) -> np.ndarray:
+        """Points ``d`` metres to the right of the centreline (negative: left), ``dy`` up."""
+        return self.pts[idx] + self.right[idx] * d + np.array([0.0, dy, 0.0])
+
+    def reach(self, side: int) -> float:
+        """Distance from the centreline to the outer edge of the sidewalk on ``side`` (0 left, 1 right)."""
+        return self.half + self.verge[side] + self.walk[side]
+
+    def at(self, s: float) -> int:
+        return int(np.clip(round(s / STEP), 0, len(self.pts) - 1))
+
+    def is_cut(self, s: float, margin: float = 0.0) -> bool:
+        return any(a - margin <= s <= b + margin for a, b in self.cut)
+
+    def describe(self) -> dict:
+        return {"start": _r(self.pts[0]), "end": _r(self.pts[-1]), "length": _r(STEP * (len(self.pts) - 1)),
+                "lanes": self.lanes, "lane_width": _r(self.lane_w), "one_way": self.one_way,
+                "sidewalks": _r(self.walk), "verges": _r(self.verge), "kerb": _r(self.kerb)}
+
+
+def _cross_section(rng: np.random.Generator, st: dict, lanes: int | None = None) -> dict:
+    n = int(rng.choice(st["lanes"][0], p=st["lanes"][1])) if lanes is None else lanes
+    verge = [rng.uniform(0.8, 3.0) if rng.random() < st["verge"] else 0.0 for _ in range(2)]
+    return dict(lanes=n, lane_w=rng.uniform(*st["lane_w"]), walk=[rng.uniform(*st["walk"]) for _ in range(2)],
+                verge=verge, kerb=rng.uniform(0.1, 0.2), one_way=bool(n == 1 or rng.random() < 0.15))
+
+
+def _main_centreline(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
+    s = np.arange(-12.0, 170.0 + STEP / 2, STEP)
+    curv = np.zeros_like(s)
+    kind = str(rng.choice(["straight", "bend", "s-bend"], p=[0.15, 0.45, 0.4]))
+    bends = []
+    if kind != "straight":
+        start = -rng.uniform(0, 30) if rng.random() < 0.35 else rng.uniform(0, 60)
+        sign = rng.choice([-1.0, 1.0])
+        for _ in range(1 if kind == "bend" else 2):
+            radius = float(np.exp(rng.uniform(np.log(25), np.log(250))))
+            angle = np.deg2rad(rng.uniform(15, 100 if kind == "bend" else 60))
+            length = radius * angle
+            curv[(s >= start) & (s < start + length)] = sign / radius
+            bends.append({"start": _r(start), "radius": _r(radius), "angle_deg": _r(np.rad2deg(angle)),
+                          "turn": "right" if sign > 0 else "left"})
+            start += length + rng.uniform(10, 40)
+            sign = -sign
+    heading = np.cumsum(curv) * STEP
+    heading -= heading[np.searchsorted(s, 0.0)]  # the camera's road heading is 0 at s = 0
+    grades = [0.0, 0.0]
+    if rng.random() < 0.6:
+        grades = [rng.uniform(-0.08, 0.08), rng.uniform(-0.08, 0.08)]
+    s_grade = rng.uniform(20, 100)
+    grade = np.where(s < s_grade, grades[0], grades[1])
+    pts = np.zeros((len(s), 3))
+    d = np.column_stack([np.sin(heading), grade, -np.cos(heading)]) * STEP
+    pts[1:] = np.cumsum(d[:-1], axis=0)
+    pts -= pts[np.searchsorted(s, 0.0)]
+    return pts, heading, {"shape": kind, "bends": bends, "grades": _r(grades), "grade_change_at": _r(s_grade)}
+
+
+class _Ground:
+    """Ground height: that of the nearest main-road centreline point (roads, lots and terrain agree)."""
+
+    def __init__(self, main: Road):
+        self.p = main.pts
+
+    def __call__(self, xz: np.ndarray) -> np.ndarray:
+        xz = np.atleast_2d(np.asarray(xz, np.float64))
+        d = ((xz[:, None, 0] - self.p[None, :, 0]) ** 2 + (xz[:, None, 1] - self.p[None, :, 2]) ** 2)
+        return self.p[np.argmin(d, axis=1), 1]
+
+
+def _straight_road(origin: np.ndarray, heading: float, length: float, ground: _Ground, xs: dict) -> Road:
+    s = np.arange(0.0, length + STEP / 2, STEP)
+    pts = origin[None, :] + np.outer(s, [np.sin(heading), 0.0, -np.cos(heading)])
+    pts[:, 1] = ground(pts[:, [0, 2]])
+    return Road(pts, np.full(len(s), heading), **xs)
+
+
+class _Blocked:
+    """Corridors where nothing may stand: roads with their sidewalks, rings, plazas."""
+
+    def __init__(self):
+        self.items: list[tuple[np.ndarray, float]] = []  # (points (N, 2) in xz, reach)
+
+    def add(self, pts: np.ndarray, reach: float):
+        """``pts``: (N, 3) world points; nothing may stand within ``reach`` metres of them."""
+        self.items.append((np.atleast_2d(np.asarray(pts, np.float64))[:, [0, 2]], reach))
+
+    def hits(self, xz: np.ndarray, margin: float) -> bool:
+        xz = np.atleast_2d(xz)
+        for pts, reach in self.items:
+            d2 = ((xz[:, None, :] - pts[None, :, :]) ** 2).sum(-1)
+            if d2.min() < (reach + margin) ** 2:
+                return True
+        return False
+
+
+def _footprint(c: np.ndarray, half_x: float, half_z: float, yaw: float) -> np.ndarray:
+    """Corners, edge midpoints and centre of a yawed rectangle, in xz."""
+    u = np.array([np.cos(yaw), np.sin(yaw)])  # local x in world xz
+    v = np.array([np.sin(yaw), -np.cos(yaw)])  # local -z (forward)
+    pts = [c + a * half_x * u + b * half_z * v for a in (-1, 0, 1) for b in (-1, 0, 1)]
+    return np.array(pts)
+
+
+# ------------------------------------------------------------------------------------------- furniture
+
+
+def _tree(rng: np.random.Generator, base: np.ndarray, scale: float = 1.0) -> list[dict]:
+    shape = str(rng.choice(["round", "cone", "column", "cluster"], p=[0.45, 0.2, 0.15, 0.2]))
+    trunk = rng.uniform(1.8, 3.2) * scale
+    r = rng.uniform(1.6, 3.6) * scale
+    x, y, z = base
+    out = [cylinder((x, y + trunk / 2, z), rng.uniform(0.1, 0.22) * scale, trunk + 0.2, VEGETATION)]
+    if shape == "round":
+        out.append(ellipsoid((x, y + trunk + r * 0.8, z), (r, r * rng.uniform(0.8, 1.3), r), VEGETATION,
+                             yaw=rng.uniform(0, np.pi)))
+    elif shape == "cone":
+        out.append(cone((x, y + trunk * 0.5, z), r * 0.9, rng.uniform(2.5, 4.5) * r, VEGETATION))
+    elif shape == "column":
+        out.append(ellipsoid((x, y + trunk + 1.6 * r, z), (r * 0.6, r * 2.0, r * 0.6), VEGETATION))
+    else:
+        for _ in range(3):
+            off = rng.normal(0, 0.6 * r, 3) * np.array([1, 0.4, 1])
+            rr = r * rng.uniform(0.6, 0.9)
+            out.append(ellipsoid((x + off[0], y + trunk + rr * 0.8 + off[1], z + off[2]), (rr, rr * 0.85, rr),
+                                 VEGETATION))
     return out
 
 
-def _person(rng: np.random.Generator, x: float, z: float) -> list[dict]:
-    h = rng.uniform(1.5, 1.95)
-    yaw = rng.uniform(-np.pi, np.pi)
-    swing = np.deg2rad(rng.uniform(0, 28)) * np.sin(rng.uniform(0, 2 * np.pi))
-    fwd = np.array([np.sin(yaw), 0, np.cos(yaw)])
-    side = np.array([np.cos(yaw), 0, -np.sin(yaw)])
-    leg, torso, head = 0.47 * h, 0.3 * h, 0.065 * h
-    base = np.array([x, 0.15, z])  # people stand on the sidewalk surface (crossings: 0.15 m low, fine)
-    parts = []
-    for s, sw in ((-1, swing), (1, -swing)):
-        hip = base + np.array([0, leg, 0]) + side * s * 0.09 * h / 1.75
-        centre = hip - np.array([0, leg / 2 * np.cos(sw), 0]) + fwd * (leg / 2 * np.sin(sw))
-        parts.append(_box(centre, (0.12 * h / 1.75, leg, 0.14 * h / 1.75), 12, yaw, pitch=sw, dynamic=True))
-    tc = base + np.array([0, leg + torso / 2, 0])
-    parts.append(_box(tc, (0.36 * h / 1.75, torso, 0.22 * h / 1.75), 12, yaw, dynamic=True))
-    for s, sw in ((-1, -swing), (1, swing)):
-        sh = tc + np.array([0, torso / 2 - 0.03, 0]) + side * s * 0.22 * h / 1.75
-        arm = 0.36 * h
-        centre = sh - np.array([0, arm / 2 * np.cos(sw), 0]) + fwd * (arm / 2 * np.sin(sw))
-        parts.append(_box(centre, (0.08 * h / 1.75, arm, 0.09 * h / 1.75), 12, yaw, pitch=sw, dynamic=True))
-    parts.append(_ell(tc + np.array([0, torso / 2 + head * 1.2, 0]), (head, head * 1.15, head), 12, dynamic=True))
-    return parts
+def _street_light(pos: np.ndarray, toward: np.ndarray, h: float) -> list[dict]:
+    arm = 1.6
+    tip = pos + toward * arm
+    yaw = np.arctan2(-toward[2], toward[0])  # the box's local x along the arm
+    return [cylinder(pos + [0, h / 2, 0], 0.11, h, POLE),
+            box((pos + tip) / 2 + [0, h - 0.1, 0], (arm + 0.1, 0.12, 0.15), POLE, yaw=yaw),
+            box(tip + [0, h - 0.25, 0], (0.5, 0.15, 0.3), POLE, yaw=yaw)]
 
 
-def _static(rng: np.random.Generator) -> tuple[dict, list[dict]]:
-    lanes = int(rng.choice([2, 3, 4], p=[0.45, 0.3, 0.25]))
-    lane_w = rng.uniform(3.2, 3.6)
-    road_w = lanes * lane_w
-    half = road_w / 2
-    walk = [rng.uniform(2.0, 5.0), rng.uniform(2.0, 5.0)]  # left, right
-    far = 160.0
-    cross = None
-    if rng.random() < 0.5:
-        cross = {"z": -rng.uniform(18, 60), "width": rng.uniform(8, 14)}
-    prims = [_box((0, -0.05, -far / 2 + 5), (road_w, 0.1, far + 10), 1)]
-    prims.append(_box((0, -0.08, -far / 2 + 5), (400, 0.02, far + 260), 10))  # terrain under everything
-    # Lane lines (road lines): solid edges, dashed separators.
-    for x in (-half + 0.15, half - 0.15):
-        prims.append(_box((x, 0.003, -far / 2 + 5), (0.15, 0.006, far + 10), 24))
-    for k in range(1, lanes):
-        x = -half + k * lane_w
-        for z0 in np.arange(2.0, -far, -9.0):
-            prims.append(_box((x, 0.003, z0 - 1.5), (0.12, 0.006, 3.0), 24))
-    zc0 = zc1 = None
-    if cross is not None:
-        zc0, zc1 = cross["z"] + cross["width"] / 2, cross["z"] - cross["width"] / 2
-        prims.append(_box((0, -0.049, cross["z"]), (400, 0.1, cross["width"]), 1))
-        for x0 in np.arange(-half + 0.4, half - 0.4, 1.0):  # zebra stripes before the junction
-            prims.append(_box((x0 + 0.25, 0.004, zc0 + 2.5), (0.5, 0.008, 3.0), 24))
-    for side, sgn in ((0, -1), (1, 1)):
-        w = walk[side]
-        xin, xout = sgn * half, sgn * (half + w)
-        xm = (xin + xout) / 2
-        segments = [(5.0, -far)] if cross is None else [(5.0, zc0), (zc1, -far)]
-        for za, zb in segments:
-            prims.append(_box((xm, 0.075, (za + zb) / 2), (w, 0.15, za - zb), 2))
-            # buildings along this segment
-            z = za
-            while z > zb + 4:
-                front = rng.uniform(8, 30)
-                if rng.random() < 0.15:  # a lawn gap
-                    prims.append(_box((sgn * (half + w + 8), 0.02, z - front / 2), (16, 0.04, front), 10))
-                    if rng.random() < 0.6:
-                        prims.append(_cyl((sgn * (half + w + 6), 1.5, z - front / 2), 0.2, 3.0, 9))
-                        prims.append(_ell((sgn * (half + w + 6), 4.5, z - front / 2), [rng.uniform(1.8, 3.2)] * 3, 9))
-                    z -= front
-                    continue
-                front = min(front, z - zb)
-                setback = rng.uniform(0, 4) if rng.random() < 0.5 else 0.0
-                depth = rng.uniform(10, 20)
-                height = float(np.exp(rng.uniform(np.log(5), np.log(35))))
-                x0 = sgn * (half + w + setback + depth / 2)
-                prims.append(_box((x0, height / 2, z - front / 2), (depth, height, front - 0.3), 3))
-                if setback > 0.5:
-                    prims.append(_box((sgn * (half + w + setback / 2), 0.02, z - front / 2), (setback, 0.04, front), 10))
-                    if rng.random() < 0.5:
-                        fh = rng.uniform(1.0, 1.8)
-                        prims.append(_box((sgn * (half + w + 0.1), 0.15 + fh / 2, z - front / 2), (0.05, fh, front), 5))
-                z -= front
-            # street furniture on the sidewalk edge
-            step = rng.uniform(18, 35)
-            for zp in np.arange(za - rng.uniform(2, step), zb, -step):
-                xp = sgn * (half + 0.5)
-                hgt = rng.uniform(6, 9)
-                prims.append(_cyl((xp, hgt / 2, zp), 0.12, hgt, 6))
-                prims.append(_box((xp - sgn * 1.0, hgt - 0.1, zp), (2.0, 0.12, 0.15), 6))
-            if rng.random() < 0.6:
-                zt = za - rng.uniform(3, 12)
-                if zt > zb:
-                    prims.append(_cyl((sgn * (half + 0.4), 1.25, zt), 0.05, 2.5, 6))
-                    prims.append(_box((sgn * (half + 0.4), 2.4, zt), (0.6, 0.6, 0.05), 8))
-            if rng.random() < 0.5:
-                for zt in np.arange(za - rng.uniform(3, 8), zb, -rng.uniform(8, 15)):
-                    xt = sgn * (half + min(1.2, w / 2))
-                    prims.append(_cyl((xt, 1.5, zt), 0.15, 3.0, 9))
-                    r = rng.uniform(1.3, 2.5)
-                    prims.append(_ell((xt, 3.0 + r, zt), (r, r * rng.uniform(0.9, 1.3), r), 9))
-        if cross is not None:  # traffic lights at the near corners
-            prims.append(_cyl((sgn * (half + 0.4), 1.8, zc0 - 0.3), 0.08, 3.6, 6))
-            prims.append(_box((sgn * (half + 0.4), 3.9, zc0 - 0.3), (0.35, 0.9, 0.3), 7))
-    layout = {"lanes": lanes, "lane_width": _r(lane_w), "road_width": _r(road_w), "sidewalks": _r(walk),
-              "cross_street": None if cross is None else {k: _r(v) for k, v in cross.items()}}
-    return layout, prims
+def _sign(rng: np.random.Generator, pos: np.ndarray, yaw: float) -> list[dict]:
+    h = rng.uniform(2.0, 2.8)
+    out = [cylinder(pos + [0, h / 2, 0], 0.04, h, POLE)]
+    shape = rng.integers(3)
+    top = pos + [0, h + 0.05, 0]
+    if shape == 0:
+        out.append(box(top, (rng.uniform(0.5, 0.9), rng.uniform(0.5, 0.9), 0.04), SIGN, yaw=yaw))
+    elif shape == 1:
+        out.append(cylinder(top, 0.35, 0.04, SIGN, yaw=yaw, pitch=np.pi / 2))
+    else:
+        out.append(prism(top, [(-0.35, -0.3), (0.35, -0.3), (0.0, 0.32)], 0.04, SIGN, yaw=yaw + np.pi / 2))
+    return out
 
 
-def _dynamic(rng: np.random.Generator, layout: dict, ego_lane: int, density: float) -> list[dict]:
-    lanes, lw, half = layout["lanes"], layout["lane_width"], layout["road_width"] / 2
-    prims = []
-    two_way = lanes >= 2 and rng.random() < 0.7
-    for lane in range(lanes):
-        xc = -half + (lane + 0.5) * lw
-        oncoming = two_way and lane < lanes // 2
-        n = rng.poisson(1.6 * density)
-        zs = np.sort(rng.uniform(-90, -6 if lane != ego_lane else -8, size=n))[::-1]
-        last = None
-        for z in zs:
-            if last is not None and last - z < 7.5:
+def _traffic_light(rng: np.random.Generator, pos: np.ndarray, across: np.ndarray, span: float) -> list[dict]:
+    """A pole at ``pos``; in 40 % an arm reaching ``span`` metres along ``across`` with the lights on it."""
+    h = rng.uniform(3.2, 4.0)
+    yaw = np.arctan2(across[0], across[2])  # the box's local z along the arm
+    out = [cylinder(pos + [0, h / 2, 0], 0.09, h, POLE)]
+    if rng.random() < 0.4:
+        hh = rng.uniform(5.0, 6.0)
+        out[0] = cylinder(pos + [0, hh / 2, 0], 0.12, hh, POLE)
+        mid = pos + across * span / 2
+        out.append(box(mid + [0, hh - 0.15, 0], (0.15, 0.15, span), POLE, yaw=yaw))
+        out.append(box(pos + across * span * 0.8 + [0, hh - 0.75, 0], (0.35, 0.95, 0.3), LIGHT, yaw=yaw))
+    else:
+        out.append(box(pos + [0, h + 0.45, 0], (0.35, 0.9, 0.3), LIGHT, yaw=yaw))
+    return out
+
+
+# ----------------------------------------------------------------------------------------- road surfaces
+
+
+def _runs(road: Road, margin: float = 0.0) -> list[slice]:
+    """Index ranges of the centreline outside the road's cut intervals."""
+    keep = np.array([not road.is_cut(s, margin) for s in road.s])
+    out, i = [], 0
+    while i < len(keep):
+        if keep[i]:
+            j = i
+            while j + 1 < len(keep) and keep[j + 1]:
+                j += 1
+            if j > i:
+                out.append(slice(i, j + 1))
+            i = j + 1
+        else:
+            i += 1
+    return out
+
+
+def _surfaces(road: Road) -> list[dict]:
+    """Road, lines, kerbs, verges and sidewalks of one road (side roads start at the main road's edge)."""
+    out = [strip(road.offset(-road.half), road.offset(road.half), ROAD)]
+    for run in _runs(road, margin=1.0):
+        for d in (-road.half + 0.15, road.half - 0.15):  # solid edge lines
+            out.append(strip(road.offset(d - 0.07, 0.02, run), road.offset(d + 0.07, 0.02, run), ROADLINE))
+        for k in range(1, road.lanes):  # dashed separators: 3 m of every 9 m
+            d = -road.half + k * road.lane_w
+            idx = np.arange(run.start, run.stop)
+            for j in idx[(road.s[idx] % 9.0) < 0.1]:
+                if j + 2 <= run.stop - 1:
+                    out.append(strip(road.offset(d - 0.06, 0.02, slice(j, j + 2)),
+                                     road.offset(d + 0.06, 0.02, slice(j, j + 2)), ROADLINE))
+    for run in _runs(road):
+        for side, sgn in ((0, -1.0), (1, 1.0)):
+            k, v, w = road.kerb, road.verge[side], road.walk[side]
+            a, b, c = road.half, road.half + v, road.half + v + w
+            out.append(strip(road.offset(sgn * a, 0.0, run), road.offset(sgn * a, k, run), SIDEWALK))  # kerb face
+            if v > 0:
+                out.append(strip(road.offset(sgn * a, k, run), road.offset(sgn * b, k, run), GRASS))
+            out.append(strip(road.offset(sgn * b, k, run), road.offset(sgn * c, k, run), SIDEWALK))
+    return out
+
+
+def _ring(centre: np.ndarray, r0: float, r1: float, y: float, tag: int, gaps: list[tuple[float, float]]) -> list[dict]:
+    """Annulus r0..r1 around ``centre`` at height ``y``, without the angular ``gaps`` (radians)."""
+    angles = np.linspace(0, 2 * np.pi, 73)
+    keep = np.array([not any(abs(np.angle(np.exp(1j * (a - g)))) < half for g, half in gaps) for a in angles])
+    out, i = [], 0
+    while i < len(angles):
+        if keep[i]:
+            j = i
+            while j + 1 < len(angles) and keep[j + 1]:
+                j += 1
+            if j > i:
+                a = angles[i:j + 1]
+                ring = lambda r: np.column_stack([centre[0] + r * np.sin(a), np.full(len(a), y),  # noqa: E731
+                                                  centre[2] - r * np.cos(a)])
+                out.append(strip(ring(r0), ring(r1), tag))
+            i = j + 1
+        else:
+            i += 1
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ layout
+
+
+def _junction(rng: np.random.Generator, st: dict, main: Road, ground: _Ground, blocked: _Blocked,
+              prims: list[dict]) -> tuple[dict | None, list[Road], list[dict]]:
+    """A junction on the main road (or none): its description, its side roads, its crossings (for people)."""
+    if rng.random() >= 0.75:
+        return None, [], []
+    kind = str(rng.choice(["T", "crossing", "roundabout", "square"], p=[0.3, 0.3, 0.2, 0.2]))
+    sj = rng.uniform(8, 60) + 12.0  # arc length from the main road's start, 12 m behind the camera
+    j = main.at(sj)
+    p0, fwd, right = main.pts[j], main.fwd[j], main.right[j]
+    h0 = main.heading[j]
+    sides: list[Road] = []
+    crossings: list[dict] = []
+    info: dict[str, Any] = {"kind": kind, "ahead": _r(sj - 12.0)}
+    if kind in ("T", "crossing"):
+        which = [int(rng.integers(2))] if kind == "T" else [0, 1]
+        angles = []
+        for side in which:
+            sgn = -1.0 if side == 0 else 1.0
+            ang = np.deg2rad(rng.uniform(45, 135))
+            heading = h0 + sgn * ang  # turning left (side 0) or right from the main road's direction
+            xs = _cross_section(rng, st, lanes=int(rng.choice([1, 2, 3], p=[0.3, 0.55, 0.15])))
+            road = _straight_road(p0.copy(), heading, 110.0, ground, xs)
+            start = (main.reach(side) + 0.5) / max(np.sin(ang), 0.5)
+            road.cut.append((0.0, start))
+            # the main road's sidewalk opens for the side road's width, measured along the main road
+            w = (road.reach(0) + road.reach(1)) / 2 / max(np.sin(ang), 0.5) + 1.0
+            sa = sj + main.reach(side) / np.tan(ang)  # where the side road's centreline crosses the sidewalk
+            main.cut.append((sa - w, sa + w))
+            sides.append(road)
+            angles.append(_r(np.rad2deg(sgn * ang)))
+            crossings.append({"road": road, "s": start + 1.5})
+        info["angles_deg"] = angles
+        crossings.append({"road": main, "s": sj - max(r.reach(0) for r in sides) - 3.0})
+        # traffic lights at the near corners of the main road
+        for side, sgn in ((0, -1.0), (1, 1.0)):
+            pos = main.offset(sgn * (main.half + 0.5), main.kerb, main.at(crossings[-1]["s"] - 2.0))
+            prims += _traffic_light(rng, pos, -right * sgn, main.half)
+    elif kind == "roundabout":
+        r_out = rng.uniform(9, 18)
+        width = min(rng.uniform(6, 9), r_out - 3)
+        walk = rng.uniform(2, 4)
+        centre = p0 + fwd * r_out
+        centre[1] = ground(centre[[0, 2]])[0]
+        s_c = sj + r_out
+        main.cut.append((sj - 1.0, s_c + r_out + walk + 2.0))
+        gaps = [(h0, np.arcsin(min(1.0, (main.reach(0) + 1) / r_out))),
+                (h0 + np.pi, np.arcsin(min(1.0, (main.reach(0) + 1) / r_out)))]
+        exits = []
+        for _ in range(int(rng.integers(1, 3))):
+            a = h0 + np.pi + rng.choice([-1, 1]) * np.deg2rad(rng.uniform(50, 130))
+            if all(abs(np.angle(np.exp(1j * (a - g)))) > 0.8 for g, _ in gaps):
+                xs = _cross_section(rng, st, lanes=int(rng.choice([1, 2], p=[0.4, 0.6])))
+                o = centre + np.array([np.sin(a), 0.0, -np.cos(a)]) * (r_out - 1.0)
+                road = _straight_road(o, a, 100.0, ground, xs)
+                road.cut.append((0.0, walk + 1.5))
+                sides.append(road)
+                gaps.append((a, np.arcsin(min(1.0, (road.reach(0) + 1) / r_out))))
+                exits.append(_r(np.rad2deg(a - h0)))
+        y = centre[1]
+        prims += _ring(centre, r_out - width, r_out + 0.5, y, ROAD, [])
+        prims += _ring(centre, r_out + 0.5, r_out + 0.5 + walk, y + 0.15, SIDEWALK, gaps)
+        island = r_out - width
+        prims.append(cylinder(centre + [0, 0.05, 0], island, 0.5, GRASS))
+        prims.append(cylinder(centre + [0, 0.0, 0], island + 0.05, 0.35, SIDEWALK))  # its kerb
+        for _ in range(int(rng.integers(1, 4))):
+            off = rng.normal(0, island * 0.3, 3) * [1, 0, 1]
+            prims += _tree(rng, centre + off + [0, 0.3, 0], scale=rng.uniform(0.8, 1.3))
+        blocked.add(centre[None], r_out + walk + 0.5)
+        crossings.append({"road": main, "s": sj - 3.0})
+        info.update(radius=_r(r_out), width=_r(width), exits_deg=exits)
+    else:  # square: a plaza on one side
+        side = int(rng.integers(2))
+        sgn = -1.0 if side == 0 else 1.0
+        length, depth = rng.uniform(25, 60), rng.uniform(12, 30)
+        run = slice(main.at(sj), main.at(sj + length) + 1)
+        a = main.reach(side)
+        prims.append(strip(main.offset(sgn * a, main.kerb, run), main.offset(sgn * (a + depth), main.kerb, run),
+                           SIDEWALK))
+        mid = main.offset(sgn * (a + depth / 2), 0.0, run)
+        blocked.add(mid, depth / 2 + 1.0)
+        for _ in range(int(rng.integers(2, 8))):
+            i = int(rng.integers(run.start, run.stop))
+            pos = main.offset(sgn * (a + rng.uniform(2, depth - 2)), main.kerb, i)
+            prims += _tree(rng, pos) if rng.random() < 0.6 else [cylinder(pos + [0, 2, 0], 0.1, 4.0, POLE)]
+        if rng.random() < 0.5:  # a monument
+            i = (run.start + run.stop) // 2
+            pos = main.offset(sgn * (a + depth / 2), main.kerb, i)
+            prims.append(box(pos + [0, 1.0, 0], (2.5, 2.0, 2.5), STATIC, yaw=-main.heading[i]))
+        info.update(side="left" if side == 0 else "right", length=_r(length), depth=_r(depth))
+    return info, sides, crossings
+
+
+def _lots(rng: np.random.Generator, st: dict, road: Road, ground: _Ground, blocked: _Blocked, prims: list[dict]):
+    """Buildings, gardens, parks, street trees and furniture along both sides of ``road``."""
+    lights = rng.random() < 0.8
+    light_side = int(rng.integers(3))  # 0 left, 1 right, 2 both
+    light_step, light_h = rng.uniform(20, 40), rng.uniform(6, 10)
+    trees = rng.random() < st["trees"]
+    tree_step = rng.uniform(6, 14)
+    fence_kind = [int(rng.choice([0, 1, 2, 3], p=[0.3, 0.3, 0.2, 0.2])) for _ in range(2)]  # none/hedge/fence/wall
+    guard = st is STYLES["suburban"] and rng.random() < 0.3
+    gable = rng.random() < st["gable"]
+    total = road.s[-1]
+    for side, sgn in ((0, -1.0), (1, 1.0)):
+        edge = road.reach(side)
+        s = rng.uniform(0, 6)
+        while s < total - 4:
+            front = rng.uniform(*st["front"])
+            sm = s + front / 2
+            i = road.at(sm)
+            if road.is_cut(sm, margin=front / 2) or sm > total:
+                s += 3.0
                 continue
-            yaw = (np.pi if oncoming else 0.0) + rng.normal(0, 0.03)
-            prims += _car(rng, xc + rng.normal(0, 0.25), z, yaw)
-            last = z
-    for sgn in (-1, 1):  # parked cars at the kerb, inside the outer lanes' edge
-        if rng.random() < 0.5 * density:
-            for z in np.arange(-rng.uniform(4, 15), -70, -rng.uniform(5.5, 9)):
-                if rng.random() < 0.7:
-                    prims += _car(rng, sgn * (half - 1.05), z, rng.normal(0, 0.02))
-    walk = layout["sidewalks"]
-    for sgn, w in ((-1, walk[0]), (1, walk[1])):
-        for _ in range(rng.poisson(4 * density)):
-            z = -rng.uniform(2, 60)
-            x = sgn * (half + rng.uniform(0.4, max(0.5, w - 0.3)))
-            group = 1 if rng.random() < 0.7 else int(rng.integers(2, 5))
-            for _ in range(group):
-                prims += _person(rng, x + rng.normal(0, 0.4), z + rng.normal(0, 0.7))
-    cross = layout["cross_street"]
-    if cross is not None:
-        zc0 = cross["z"] + cross["width"] / 2 + 2.5
-        for _ in range(rng.poisson(1.5 * density)):
-            prims += _person(rng, rng.uniform(-half, half), zc0 + rng.uniform(-1.2, 1.2))
-    return prims
+            heading = road.heading[i]
+            normal = road.right[i] * sgn
+            setback = rng.uniform(*st["setback"][1]) if rng.random() < st["setback"][0] else 0.0
+            u = rng.random()
+            if u < st["park"]:  # a park: lawn and trees
+                depth = rng.uniform(15, 40)
+                c = road.pts[i] + normal * (edge + depth / 2 + 0.5)
+                fp = _footprint(c[[0, 2]], depth / 2, front / 2, heading)
+                if not blocked.hits(fp, 0.5):
+                    y = ground(c[[0, 2]])[0]
+                    prims.append(box((c[0], y + 0.05, c[2]), (depth, 0.2, front), GRASS, yaw=-heading))
+                    for _ in range(int(rng.integers(2, 7))):
+                        off = normal * rng.uniform(-depth / 2 + 2, depth / 2 - 1) + road.fwd[i] * rng.uniform(
+                            -front / 2, front / 2)
+                        prims += _tree(rng, np.array([c[0] + off[0], y + 0.1, c[2] + off[2]]),
+                                       scale=rng.uniform(0.9, 1.6))
+                s += front
+                continue
+            if u < st["park"] + st["gap"]:  # a gap: lawn, maybe a tree
+                c = road.pts[i] + normal * (edge + 6)
+                if not blocked.hits(_footprint(c[[0, 2]], 5, front / 2, heading), 0.5):
+                    y = ground(c[[0, 2]])[0]
+                    prims.append(box((c[0], y + 0.03, c[2]), (10, 0.1, front), GRASS, yaw=-heading))
+                    if rng.random() < 0.6:
+                        prims += _tree(rng, np.array([c[0], y + 0.05, c[2]]))
+                s += front
+                continue
+            depth = rng.uniform(8, 20)
+            height = float(np.exp(rng.uniform(*np.log(st["height"]))))
+            for attempt in range(2):
+                c = road.pts[i] + normal * (edge + setback + depth / 2 + 1.0)
+                fp = _footprint(c[[0, 2]], depth / 2, front / 2, heading)
+                if not blocked.hits(fp, 0.3):
+                    break
+                front /= 2
+                sm = s + front / 2
+                i = road.at(sm)
+                heading, normal = road.heading[i], road.right[i] * sgn
+            else:
+                s += 4.0
+                continue
+            y = ground(c[[0, 2]])[0]
+            prims.append(box((c[0], y + height / 2 - 1.0, c[2]), (depth, height + 2.0, front - 0.2), BUILDING,
+                             yaw=-heading))
+            if gable and height < 16 and rng.random() < 0.7:
+                roof = rng.uniform(2.0, 4.5)
+                prims.append(prism((c[0], y + height + 0.99, c[2]),
+                                   [(-depth / 2, 0.0), (depth / 2, 0.0), (0.0, roof)], front - 0.2, BUILDING,
+                                   yaw=np.pi / 2 - heading))
+            if setback > 1.0:  # front garden
+                g = road.pts[i] + normal * (edge + setback / 2 + 0.5)
+                yg = ground(g[[0, 2]])[0]
+                prims.append(box((g[0], yg + 0.03, g[2]), (setback, 0.12, front), GRASS, yaw=-heading))
+                fk = fence_kind[side]
+                f = road.pts[i] + normal * (edge + 0.8)
+                if fk == 1:
+                    hh = rng.uniform(0.8, 1.8)
+                    prims.append(box((f[0], yg + hh / 2, f[2]), (0.6, hh, front - 1.0), VEGETATION, yaw=-heading))
+                elif fk in (2, 3):
+                    hh = rng.uniform(0.9, 1.9) if fk == 2 else rng.uniform(0.6, 1.4)
+                    prims.append(box((f[0], yg + hh / 2, f[2]), (0.06 if fk == 2 else 0.3, hh, front - 1.0),
+                                     FENCE if fk == 2 else WALL, yaw=-heading))
+                if setback > 3.0 and rng.random() < 0.5:
+                    prims += _tree(rng, np.array([g[0], yg, g[2]]) + road.fwd[i] * rng.uniform(-front / 3, front / 3))
+            s += front + (rng.uniform(1, 6) if rng.random() < st["gap"] else 0.0)
+        # street furniture on the sidewalk
+        for run in _runs(road, margin=2.0):
+            s0, s1 = road.s[run.start], road.s[run.stop - 1]
+            if lights and light_side in (side, 2):
+                for sp in np.arange(s0 + rng.uniform(1, light_step), s1, light_step):
+                    i = road.at(sp)
+                    pos = road.offset(sgn * (road.half + road.verge[side] + 0.5), road.kerb, i)
+                    prims += _street_light(pos, -road.right[i] * sgn, light_h)
+            if trees:
+                d = road.half + (road.verge[side] / 2 if road.verge[side] > 0 else min(1.2, road.walk[side] / 2))
+                for sp in np.arange(s0 + rng.uniform(1, tree_step), s1, tree_step):
+                    i = road.at(sp)
+                    prims += _tree(rng, road.offset(sgn * d, road.kerb, i))
+            if rng.random() < 0.6:
+                sp = s0 + rng.uniform(2, 15)
+                if sp < s1:
+                    i = road.at(sp)
+                    prims += _sign(rng, road.offset(sgn * (road.half + 0.4), road.kerb, i), -road.heading[i])
+            if guard and road.verge[side] > 0:
+                prims.append(strip(road.offset(sgn * (road.half + 0.4), 0.5, run),
+                                   road.offset(sgn * (road.half + 0.4), 0.8, run), GUARDRAIL))
 
 
-def sample_scene(rng: np.random.Generator, *, size: tuple[int, int], min_dynamic: float = 0.0,
-                 coverage=None) -> dict[str, Any]:
-    """Sample one scene (JSON-able). ``coverage(scene) -> fraction`` measures the
-    dynamic area for the re-draw rule; without it no re-draw happens."""
-    layout, static = _static(rng)
-    lanes, lw, half = layout["lanes"], layout["lane_width"], layout["road_width"] / 2
-    ego_lane = int(rng.integers(lanes // 2, lanes)) if lanes > 1 else 0
+def _hinterland(rng: np.random.Generator, st: dict, road: Road, ground: _Ground, blocked: _Blocked,
+                prims: list[dict], main: bool):
+    """What stands behind the first row: a second row of taller blocks or of large tree masses along both
+    sides, and (main road) a row across the far end, so the town does not stop after one lot."""
+    forest = st is STYLES["suburban"] or (st is STYLES["residential"] and rng.random() < 0.5)
+    lo, hi = np.log(st["height"][0]) + 0.3, np.log(st["height"][1]) + 0.4
+    for side, sgn in ((0, -1.0), (1, 1.0)):
+        s = rng.uniform(0, 10)
+        while s < road.s[-1]:
+            front = rng.uniform(15, 40)
+            i = road.at(s + front / 2)
+            depth = rng.uniform(12, 30)
+            c = road.pts[i] + road.right[i] * sgn * (road.reach(side) + rng.uniform(22, 34) + depth / 2)
+            if not blocked.hits(_footprint(c[[0, 2]], depth / 2, front / 2, road.heading[i]), 1.0):
+                y = ground(c[[0, 2]])[0]
+                if forest and rng.random() < 0.7:
+                    r = rng.uniform(6, 12)
+                    prims.append(ellipsoid((c[0], y + rng.uniform(5, 9), c[2]), (depth / 2, r, front / 2), VEGETATION,
+                                           yaw=-road.heading[i]))
+                else:
+                    h = float(np.exp(rng.uniform(lo, hi)))
+                    prims.append(box((c[0], y + h / 2 - 1.0, c[2]), (depth, h + 2.0, front), BUILDING,
+                                     yaw=-road.heading[i]))
+            s += front + rng.uniform(0, 4)
+    if main:
+        end, fwd, right = road.pts[-1], road.fwd[-1], road.right[-1]
+        for d in np.arange(-60.0, 61.0, 24.0):
+            c = end + fwd * rng.uniform(8, 20) + right * d
+            y = ground(c[[0, 2]])[0]
+            if forest:
+                prims.append(ellipsoid((c[0], y + 6, c[2]), (14, rng.uniform(6, 10), 10), VEGETATION))
+            else:
+                h = float(np.exp(rng.uniform(lo, hi)))
+                prims.append(box((c[0], y + h / 2 - 1.0, c[2]), (24, h + 2.0, 15), BUILDING, yaw=-road.heading[-1]))
+
+
+def _terrain(main: Road, ground: _Ground) -> list[dict]:
+    """Ground beyond everything: rows of a 10 m grid at the ground height, 0.06 m below the roads
+    (0.3 m on slopes, where the grid's linear interpolation of the ground errs by up to ~0.15 m)."""
+    lo, hi = main.pts[:, [0, 2]].min(0) - 170.0, main.pts[:, [0, 2]].max(0) + 170.0
+    xs, zs = np.arange(lo[0], hi[0] + 10, 10.0), np.arange(lo[1], hi[1] + 10, 10.0)
+    gx, gz = np.meshgrid(xs, zs)
+    drop = 0.06 if np.ptp(main.pts[:, 1]) < 1e-6 else 0.3
+    gy = ground(np.column_stack([gx.ravel(), gz.ravel()])).reshape(gx.shape) - drop
+    grid = np.stack([gx, gy, gz], axis=-1)
+    return [strip(grid[k], grid[k + 1], TERRAIN) for k in range(len(zs) - 1)]
+
+
+def _static(rng: np.random.Generator, style: str) -> tuple[dict, list[dict], list[Road], list[dict]]:
+    st = STYLES[style]
+    pts, heading, shape = _main_centreline(rng)
+    main = Road(pts, heading, **_cross_section(rng, st))
+    ground = _Ground(main)
+    blocked = _Blocked()
+    prims: list[dict] = []
+    prims += _terrain(main, ground)
+    junction, sides, crossings = _junction(rng, st, main, ground, blocked, prims)
+    roads = [main, *sides]
+    for road in roads:
+        blocked.add(road.pts, max(road.reach(0), road.reach(1)) + 0.3)
+    for road in roads:
+        prims += _surfaces(road)
+    for c in crossings:  # zebra stripes
+        road, i = c["road"], c["road"].at(c["s"])
+        for d in np.arange(-road.half + 0.5, road.half - 0.4, 1.0):
+            prims.append(strip(road.offset(d, 0.025, slice(i, i + 2)), road.offset(d + 0.5, 0.025, slice(i, i + 2)),
+                               ROADLINE))
+    for road in roads:
+        _lots(rng, st, road, ground, blocked, prims)
+    for k, road in enumerate(roads):
+        _hinterland(rng, st, road, ground, blocked, prims, main=k == 0)
+    layout = {"style": style, "main": {**main.describe(), **shape}, "junction": junction,
+              "side_roads": [r.describe() for r in sides]}
+    return layout, prims, roads, crossings
+
+
+def sample_scene(rng: np.random.Generator, *, size: tuple[int, int], min_dynamic: float = 0.0, coverage=None,
+                 town_style: str = "mixed", density: float = 1.0) -> dict[str, Any]:
+    """Sample one scene (JSON-able). ``coverage(scene) -> fraction`` measures the dynamic area for the
+    re-draw rule; without it no re-draw happens. ``density`` scales the number of road users."""
+    from generators.roadseg.actors import sample_road_users
+
+    if town_style not in TOWN_STYLES:
+        raise ValueError(f"unknown town style {town_style!r}; choose from {sorted(TOWN_STYLES)}")
+    if not (np.isfinite(density) and density > 0):
+        raise ValueError(f"density must be a positive number (1 = the default mix), got {density}")
+    style = str(rng.choice(list(STYLES), p=_MIXED)) if town_style == "mixed" else town_style
+    layout, static, roads, crossings = _static(rng, style)
+    main = roads[0]
+    forward = [k for k in range(main.lanes) if main.one_way or k >= main.lanes // 2]
+    ego_lane = int(rng.choice(forward))
+    lateral = -main.half + (ego_lane + 0.5) * main.lane_w + rng.uniform(-0.4, 0.4)
+    i0 = main.at(12.0)  # s = 0
+    u = rng.random()
+    height = rng.uniform(1.3, 1.7) if u < 0.6 else rng.uniform(1.7, 2.3) if u < 0.9 else rng.uniform(2.5, 3.2)
+    turning = rng.random() < 0.35
+    yaw = rng.choice([-1, 1]) * rng.uniform(8, 30) if turning else rng.normal(0, 5)
+    pos = main.pts[i0] + main.right[i0] * lateral + [0, height, 0]
     cam = {
-        "position": _r([-half + (ego_lane + 0.5) * lw + rng.uniform(-0.4, 0.4), rng.uniform(1.5, 2.0), 0.0]),
-        "yaw_deg": _r(rng.normal(0, 2)), "pitch_deg": _r(rng.normal(-2, 1.5)), "roll_deg": _r(rng.normal(0, 1)),
-        "hfov_deg": 90.0, "size": list(size),
+        "position": _r(pos), "yaw_deg": _r(-yaw), "pitch_deg": _r(np.clip(rng.normal(-2.5, 2.5), -8, 5)),
+        "roll_deg": _r(rng.normal(0, 0.7)), "hfov_deg": _r(rng.uniform(60.0, 90.0)), "size": list(size),
+        "turning": bool(turning),
     }
     scene = {"layout": layout, "ego_lane": ego_lane, "camera": cam, "static": static}
-    density = 1.0
+    st = STYLES[style]
+    base = float(np.exp(rng.uniform(np.log(0.25), np.log(2.5)))) * density
+    people = 0.0 if rng.random() < 0.15 else base * st["people"]
+    vehicles = 0.0 if (rng.random() < 0.1 and people > 0) else base * st["vehicles"]
+    user_seed = rng.integers(2**63)
     for attempt in range(1, 7):
-        scene["dynamic"] = _dynamic(rng, layout, ego_lane, density)
+        users_rng = np.random.default_rng([int(user_seed), attempt])
+        scene["dynamic"] = sample_road_users(users_rng, roads, crossings, layout, ego_lane,
+                                             people=people, vehicles=vehicles)
         scene["attempts"] = attempt
+        scene["density"] = {"people": _r(people), "vehicles": _r(vehicles)}
         if coverage is None or coverage(scene) >= min_dynamic:
             break
-        density *= 1.5
+        people, vehicles = people * 1.5 if people else people, vehicles * 1.5 if vehicles else vehicles
+        if not people and not vehicles:
+            break
     return scene
-
-
-def _templates() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Unit primitives as (vertices, triangles): a box of side 1, a 12-sided
-    cylinder of radius 1 and height 1 along y, an icosphere of radius 1."""
-    import trimesh
-
-    box = trimesh.creation.box(extents=(1, 1, 1))
-    cyl = trimesh.creation.cylinder(radius=1.0, height=1.0, sections=12)
-    cyl.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0]))  # trimesh's run along z
-    ico = trimesh.creation.icosphere(subdivisions=2, radius=1.0)
-    return {k: (np.asarray(m.vertices, np.float64), np.asarray(m.faces, np.uint32))
-            for k, m in (("box", box), ("cylinder", cyl), ("ellipsoid", ico))}
-
-
-_TEMPLATES: dict | None = None
-
-
-def _rot_y(a: float) -> np.ndarray:
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
-
-
-def _rot_x(a: float) -> np.ndarray:
-    c, s = np.cos(a), np.sin(a)
-    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
-
-
-def build_geometry(prims: list[dict]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Triangle soup per tag: ``{tag: (vertices (V, 3) float32, triangles (F, 3) uint32)}``.
-
-    Each primitive is a unit template scaled, rotated (pitch about x, then
-    yaw about y) and moved; plain numpy, no per-primitive mesh objects.
-    """
-    global _TEMPLATES
-    if _TEMPLATES is None:
-        _TEMPLATES = _templates()
-    parts: dict[int, list] = {}
-    for p in prims:
-        v, f = _TEMPLATES[p["kind"]]
-        if p["kind"] == "box":
-            m = _rot_y(p["yaw"]) @ _rot_x(p.get("pitch", 0.0)) @ np.diag(p["size"])
-        elif p["kind"] == "cylinder":
-            m = np.diag([p["radius"], p["height"], p["radius"]])
-        else:
-            m = np.diag(p["radii"])
-        parts.setdefault(p["tag"], []).append((v @ m.T + np.asarray(p["centre"]), f))
-    out = {}
-    for tag, items in parts.items():
-        offsets = np.cumsum([0] + [len(v) for v, _ in items[:-1]])
-        verts = np.concatenate([v for v, _ in items]).astype(np.float32)
-        faces = np.concatenate([f + np.uint32(o) for (_, f), o in zip(items, offsets)])
-        out[tag] = (verts, faces)
-    return out

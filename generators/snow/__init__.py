@@ -8,7 +8,7 @@ formation is depth-consistent, which the published sets are not: flakes live
 in 3-D camera space, so their apparent size, defocus, density and streak
 length follow their depth.
 
-Formation model (version ``MODEL_VERSION``)
+Formation model (version ``FORMATION_VERSION``)
 -------------------------------------------
 Units: metres, seconds, pixels; images sRGB in [0, 1], mixed in sRGB as
 Snow100K and CSD do.
@@ -170,11 +170,11 @@ from generators.metrics import psnr, ssim
 from generators.snow._flakes import DEPTH_BINS, rasterise_flakes
 from generators.task import Call, Sample, Task
 
-__all__ = ["NAME", "MODEL_VERSION", "TASK", "SIZE_CLASSES", "CLASSES", "make_task", "make_sample",
+__all__ = ["NAME", "FORMATION_VERSION", "TASK", "SIZE_CLASSES", "CLASSES", "make_task", "make_sample",
            "sample_snow", "render_snow", "SizeClassCall", "BACKGROUNDS", "MAX_FRAMES"]
 
 NAME = "snow"
-MODEL_VERSION = 1
+FORMATION_VERSION = 1
 MAX_FRAMES = 10
 FPS = 25.0
 D_MAX = 300.0  # m: depth cap (sky and beyond)
@@ -268,7 +268,7 @@ def sample_snow(rng: np.random.Generator, *, size: tuple[int, int], size_class: 
                  "gamma": float(rng.uniform(0.7, 1.5)), "roll_deg": float(rng.uniform(-5, 5))}
     u = float(rng.uniform(0, 1))
     params = {
-        "version": MODEL_VERSION, "size": [h, w], "frames": int(frames), "reference": int(frames) // 2,
+        "version": FORMATION_VERSION, "size": [h, w], "frames": int(frames), "reference": int(frames) // 2,
         "size_class": label, "condition": SIZE_CLASSES[label], "background": bg, "depth_prior": prior,
         "fov_deg": fov, "focal_px": float(focal), "aperture_m": _loguniform(rng, 0.002, 0.012),
         "focus_m": _loguniform(rng, 3.0, 30.0), "exposure_s": exposure, "wind_ms": wind,
@@ -456,7 +456,7 @@ def make_task(*, size: int = 256, size_class: str = "any", density_scale: float 
         raise ValueError(f"unknown background {background!r}; choose from {list(BACKGROUNDS)}")
     folder = _images_folder(images)
     hw = (int(size), int(size))
-    params: dict[str, Any] = {"version": MODEL_VERSION, "size": list(hw), "size_class": size_class,
+    params: dict[str, Any] = {"version": FORMATION_VERSION, "size": list(hw), "size_class": size_class,
                               "density_scale": float(density_scale), "frames": int(frames),
                               "background": background if folder is None else "images", "images": None,
                               "depth_bins": DEPTH_BINS}

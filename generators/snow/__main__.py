@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 
-from generators.dataset import task_cli
+from generators.dataset import add_size_argument, task_cli
 from generators.snow import BACKGROUNDS, MAX_FRAMES, NAME, SIZE_CLASSES, make_task
 
 
 def _flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--size", type=int, default=256, help="image side in pixels, 64..1024 (default 256)")
+    add_size_argument(parser, default="256", sides="64..1024", square=True)
     parser.add_argument("--size-class", default="any",
                         help=f"flake size class: any (drawn per sample) or one of {', '.join(SIZE_CLASSES)}")
     parser.add_argument("--density-scale", type=float, default=1.0,

@@ -15,6 +15,7 @@ import argparse
 
 import numpy as np
 
+from generators.dataset import add_size_argument
 from generators.snow import SIZE_CLASSES, render_snow, sample_snow
 from generators.task import sample_rng
 
@@ -47,7 +48,7 @@ def measure(size_class: str, *, n: int, size: int, seed: int = 0) -> dict[str, f
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m generators.snow.stats", description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=200)
-    p.add_argument("--size", type=int, default=256)
+    add_size_argument(p, default="256", sides="64..1024", square=True)
     args = p.parse_args(argv)
     print(f"| class ({args.n} images, {args.size}x{args.size}) | flakes sampled | visible | diameter px p50 / p90 "
           "| defocus px p50 | pixels z > 0.1 | mean z | mean T |")

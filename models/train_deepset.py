@@ -1,14 +1,8 @@
-"""Train the learned models on generated shards.
+"""Train the Deep Set on *bookcovers* shards (Wieschollek et al. 2018, sec. 4.2).
 
-    python -m models.train --task bookcovers --data DIR --val-data DIR \\
-        --out runs/deepset/last.pt --export models/checkpoints/deepset_bookcovers.pt
+    python -m models.train_deepset --data DIR --val-data DIR \\
+        --state runs/deepset/last.pt --export models/checkpoints/deepset_bookcovers.pt
 
-``TRAINERS`` maps a task name to its training function ``train(args) -> int``
-(the exit code); every trainer reads the common flags of :func:`make_parser`
-and may ignore those it has no use for.
-
-Deep Set training on *bookcovers* (Wieschollek et al. 2018, sec. 4.2)
---------------------------------------------------------------------
 * Adam, lr 1e-4, betas (0.9, 0.999), eps 1e-8; MSE loss on the unclamped
   output.
 * Batches of ``--batch`` (10) sequences. Each batch draws one sequence length
@@ -24,19 +18,23 @@ Deep Set training on *bookcovers* (Wieschollek et al. 2018, sec. 4.2)
   three times the training-set size (each sequence seen about three times per
   epoch, each time with another crop and subset of views). The learning rate
   is multiplied by ``--lr-gamma`` (0.1) every ``--lr-step-epochs`` (5) epochs
-  (``StepLR``), and the validation set is scored after every epoch.
+  (``StepLR``), and the validation set is scored after every epoch (or every
+  ``--val-every`` steps).
 * Validation: every held-out sequence with ``n = 1 + (i mod 9)`` views drawn
   with a fixed generator, full frames; PSNR of the model and, for comparison,
   of the per-pixel mean and median of the same views.
-* Checkpoints (``--out``): model, optimizer, scheduler, step, epoch, the torch
-  and numpy generator states and the configuration, written atomically every
-  ``--save-every`` steps, after each validation and on exit (also on SIGTERM
-  or Ctrl-C). ``--resume`` continues from ``--out``. ``--export`` writes the
-  weights of the best validation epoch (no optimizer state) for shipping.
+* Training state (``--state``, also spelt ``--out``): a :class:`models.kit.TrainState`
+  (model, optimizer, step, CPU seconds, best validation) whose ``extra`` holds
+  the scheduler, the validation history, the torch and numpy generator states
+  and the run's flags; written atomically every ``--save-every`` steps, after
+  each validation and on exit (also on SIGTERM or Ctrl-C, exit status 128 +
+  signal). ``--resume`` continues it (exactly: the same batches as one long
+  run). The weights of the best validation go to ``<state>_best.pt`` as
+  they happen and ``--export`` receives them at the end (no optimizer state).
 
 The training set is decoded once into memory as 8-bit arrays (the shards are
 8-bit PNG, so this loses nothing): 3000 sequences of 10 views at 128x128 take
-1.6 GB. The decoded arrays are cached as ``.npz`` in ``cache/`` beside ``--out`` (named by
+1.6 GB. The decoded arrays are cached as ``.npz`` in ``cache/`` beside ``--state`` (named by
 the dataset manifest's sha256), so a resumed run starts in seconds.
 """
 
@@ -46,31 +44,20 @@ import argparse
 import json
 import math
 import os
-import signal
-import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
-from models.deepset import (
-    CHECKPOINT_FORMAT,
-    DeepSet,
-    DeepSetConfig,
-    load_checkpoint,
-    make_checkpoint,
-    save_checkpoint,
-)
-from models._training import UserError, append_ledger, dataset_version
+from models.deepset import DeepSet, DeepSetConfig, make_checkpoint
+from models.kit import (TrainState, UserError, add_common_flags, append_ledger, dataset_version, pin_threads,
+                        run_budget, run_cli, save_checkpoint, warm_start)
 from models.losses import ssim_loss
-from models.fingerprint_nets import train_fingerprints
 
-__all__ = ["TRAINERS", "make_parser", "main", "train_bookcovers", "load_view_dataset", "evaluate_views"]
+__all__ = ["main", "make_parser", "train", "load_view_dataset", "evaluate_views", "baseline_scores"]
 
-
-_UserError = UserError  # bad input: one line on stderr and exit code 2
+STATE_FORMAT = "restorebench.deepset-train/1"
 
 
 # ---------------------------------------------------------------------------
@@ -99,20 +86,20 @@ def load_view_dataset(path: str | Path, *, limit: int | None = None) -> tuple[np
 
     path = Path(path)
     if not path.is_dir():
-        raise _UserError(f"dataset directory not found: {path}")
+        raise UserError(f"dataset directory not found: {path}")
     views, clean = [], []
     for _, sample in read_dataset(path):
         if "views" not in sample.inputs or "clean" not in sample.target:
-            raise _UserError(f"{path}: samples need inputs['views'] and target['clean']")
+            raise UserError(f"{path}: samples need inputs['views'] and target['clean']")
         views.append(_to_uint8(sample.inputs["views"]))
         clean.append(_to_uint8(sample.target["clean"]))
         if limit is not None and len(views) >= limit:
             break
     if not views:
-        raise _UserError(f"{path}: no samples")
+        raise UserError(f"{path}: no samples")
     shapes = {v.shape for v in views}
     if len(shapes) != 1:
-        raise _UserError(f"{path}: samples differ in shape {sorted(shapes)}; training needs one size")
+        raise UserError(f"{path}: samples differ in shape {sorted(shapes)}; training needs one size")
     return np.stack(views), np.stack(clean)
 
 
@@ -251,7 +238,7 @@ def _format_table(scores: dict[str, dict[int, float]]) -> str:
 
 
 # ---------------------------------------------------------------------------
-# The bookcovers trainer
+# The trainer
 # ---------------------------------------------------------------------------
 
 
@@ -259,36 +246,38 @@ def _parse_channels(text: str) -> DeepSetConfig:
     try:
         c1, c2, c3 = (int(v) for v in text.split(","))
     except ValueError:
-        raise _UserError(f"--channels must be three integers like 16,32,64, got {text!r}") from None
+        raise UserError(f"--channels must be three integers like 16,32,64, got {text!r}") from None
     if min(c1, c2, c3) < 1:
-        raise _UserError(f"--channels must be positive, got {text!r}")
+        raise UserError(f"--channels must be positive, got {text!r}")
     return DeepSetConfig(c1=c1, c2=c2, c3=c3)
 
 
 def _check_args(args: argparse.Namespace) -> None:
     for name in ("steps", "batch", "accum", "crop", "save_every", "log_every", "lr_step_epochs"):
         if getattr(args, name) < 1:
-            raise _UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+            raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.val_every is not None and args.val_every < 1:
+        raise UserError(f"--val-every must be >= 1, got {args.val_every}")
     if not 1 <= args.min_views <= args.max_views:
-        raise _UserError(f"need 1 <= --min-views <= --max-views, got {args.min_views}, {args.max_views}")
+        raise UserError(f"need 1 <= --min-views <= --max-views, got {args.min_views}, {args.max_views}")
     if args.crop % 4:
-        raise _UserError(f"--crop must be a multiple of 4, got {args.crop}")
+        raise UserError(f"--crop must be a multiple of 4, got {args.crop}")
     if args.lr <= 0:
-        raise _UserError(f"--lr must be > 0, got {args.lr}")
+        raise UserError(f"--lr must be > 0, got {args.lr}")
 
 
-def train_bookcovers(args: argparse.Namespace) -> int:
+def train(args: argparse.Namespace) -> int:
     """Train the Deep Set on a bookcovers dataset; see the module docstring."""
     _check_args(args)
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
+    pin_threads(args.threads)
+    out = Path(args.state)
     log = _Logger(out.with_suffix(".log"))
 
     views, clean = _load_cached(args.data, limit=args.limit, cache_dir=out.parent / "cache")
     if views.shape[-1] != 3:
-        raise _UserError(f"{args.data}: expected RGB views, got shape {views.shape[1:]}")
+        raise UserError(f"{args.data}: expected RGB views, got shape {views.shape[1:]}")
     if args.max_views > views.shape[1]:
-        raise _UserError(f"--max-views {args.max_views} exceeds the {views.shape[1]} views per sequence in {args.data}")
+        raise UserError(f"--max-views {args.max_views} exceeds the {views.shape[1]} views per sequence in {args.data}")
     val = None
     if args.val_data:
         vviews, vclean = _load_cached(args.val_data, limit=args.val_limit, cache_dir=out.parent / "cache")
@@ -296,8 +285,8 @@ def train_bookcovers(args: argparse.Namespace) -> int:
         val = (vviews, vclean, subsets)
     data_version = dataset_version(args.data)
     if args.val_data and dataset_version(args.val_data) != data_version:
-        raise _UserError(f"--val-data is image-formation version {dataset_version(args.val_data)}, "
-                         f"--data version {data_version}")
+        raise UserError(f"--val-data is image-formation version {dataset_version(args.val_data)}, "
+                        f"--data version {data_version}")
     epoch_size = args.epoch_size or 3 * len(views)
     steps_per_epoch = max(1, math.ceil(epoch_size / (args.batch * args.accum)))
     log(f"train {args.data}: {views.shape[0]} sequences x {views.shape[1]} views {views.shape[2]}x{views.shape[3]}; "
@@ -305,19 +294,13 @@ def train_bookcovers(args: argparse.Namespace) -> int:
         f"= {steps_per_epoch} steps")
 
     config = _parse_channels(args.channels)
-    train_config = {k: v for k, v in vars(args).items() if k not in ("resume", "export", "func")}
+    train_config = {k: v for k, v in vars(args).items() if k not in ("resume", "export")}
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     model = DeepSet(config)
     if args.init and not args.resume:
-        try:
-            init, init_ckpt = load_checkpoint(args.init)
-        except ValueError as e:
-            raise _UserError(str(e)) from None
-        if init.config != config:
-            raise _UserError(f"--init: {args.init} holds a network with {init.config}, not {config}")
-        model.load_state_dict(init.state_dict())
-        log(f"initialised from {args.init} (trained on data version {init_ckpt.get('data_version', 1)})")
+        init = warm_start(model, args.init)
+        log(f"initialised from {args.init} (trained on data version {init.get('data_version', 1)})")
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=1e-8)
@@ -327,128 +310,96 @@ def train_bookcovers(args: argparse.Namespace) -> int:
             opt, lambda t: args.lr_gamma + (1 - args.lr_gamma) * 0.5 * (1 + math.cos(math.pi * min(t, args.steps) / args.steps)))
     else:
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=args.lr_step_epochs, gamma=args.lr_gamma)
-    step, best, history, elapsed0, cpu0 = 0, -math.inf, [], 0.0, 0.0
-    if args.resume:
-        if not out.is_file():
-            raise _UserError(f"--resume: no checkpoint at {out}")
-        try:
-            loaded, ckpt = load_checkpoint(out)
-        except ValueError as e:
-            raise _UserError(str(e)) from None
-        if loaded.config != config:
-            raise _UserError(f"--resume: {out} holds a network with {loaded.config}, not {config}")
-        if "optimizer" not in ckpt:
-            raise _UserError(f"--resume: {out} is a weights-only checkpoint (no optimizer state)")
-        if not _same_views(int(ckpt.get("data_version", 1)), data_version):
-            raise _UserError(f"--resume: {out} was trained on image-formation version {ckpt.get('data_version', 1)}, "
-                             f"--data is version {data_version}; start a new run (--init to warm-start)")
-        model.load_state_dict(loaded.state_dict())
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        step, best = int(ckpt["step"]), float(ckpt["best_val_psnr"])
-        history = json.loads(ckpt["history"])
-        elapsed0 = float(ckpt["wall_time_s"])
-        cpu0 = float(ckpt.get("cpu_time_s", 0.0))
-        torch.set_rng_state(ckpt["torch_rng"])
-        rng.bit_generator.state = json.loads(ckpt["numpy_rng"])
-        log(f"resumed from {out} at step {step} (lr {sched.get_last_lr()[0]:.2e})")
+    state = TrainState(out, fmt=STATE_FORMAT, what="Deep Set training-state", config=config.to_dict(),
+                       data_version=data_version, same_data=_same_views)
+    history, wall0 = [], 0.0
+    if args.resume and state.resume(model, opt, required=True):
+        sched.load_state_dict(state.extra["scheduler"])
+        history = json.loads(state.extra["history"])
+        wall0 = float(state.extra["wall_time_s"])
+        torch.set_rng_state(state.extra["torch_rng"])
+        rng.bit_generator.state = json.loads(state.extra["numpy_rng"])
+        log(f"resumed from {out} at step {state.step} (lr {sched.get_last_lr()[0]:.2e})")
     log(f"model {sum(p.numel() for p in model.parameters())} parameters, config {config.to_dict()}")
+    t_start = time.time()
+    state.collect = lambda: {"scheduler": sched.state_dict(), "history": json.dumps(history),
+                             "wall_time_s": wall0 + time.time() - t_start, "torch_rng": torch.get_rng_state(),
+                             "numpy_rng": json.dumps(rng.bit_generator.state), "train_config": json.dumps(train_config)}
 
-    def checkpoint() -> dict:
-        return make_checkpoint(
-            model,
-            optimizer=opt.state_dict(),
-            scheduler=sched.state_dict(),
-            step=step,
-            best_val_psnr=best,
-            history=json.dumps(history),
-            wall_time_s=elapsed0 + time.time() - t_start,
-            cpu_time_s=cpu0 + time.process_time() - c_start,
-            data_version=data_version,
-            torch_rng=torch.get_rng_state(),
-            numpy_rng=json.dumps(rng.bit_generator.state),
-            train_config=json.dumps(train_config),
-        )
+    def weights() -> dict:
+        """What ships in models/checkpoints: the weights and the run's record, no optimizer state."""
+        return make_checkpoint(model, step=state.step, best_val_psnr=state.best.get("psnr", -math.inf),
+                               history=json.dumps(history), wall_time_s=wall0 + time.time() - t_start,
+                               cpu_time_s=state.cpu_s, data_version=data_version, train_config=json.dumps(train_config))
 
-    stop = {"signal": None}
-
-    def on_signal(signum, frame):
-        stop["signal"] = signum
-
-    old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    t_start, c_start = time.time(), time.process_time()
     baselines = None
     if val is not None:
         baselines = baseline_scores(*val)
         log("validation baselines (fixed):\n" + _format_table(baselines))
-    run_limit = args.time_limit * 60 if args.time_limit else math.inf
-    loss_sum, loss_n, t_log = 0.0, 0, time.time()
-    try:
-        while step < args.steps and stop["signal"] is None and time.time() - t_start < run_limit:
-            model.train()
-            opt.zero_grad(set_to_none=True)
-            for _ in range(args.accum):
-                n = int(rng.integers(args.min_views, args.max_views + 1))
-                x, y = _draw_batch(views, clean, batch=args.batch, n=n, crop=args.crop, rng=rng)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-                    pred = model(x)
-                loss = _loss(pred.float(), y, args.loss) / args.accum
-                loss.backward()
-                loss_sum, loss_n = loss_sum + float(loss.detach()) * args.accum, loss_n + 1
-            opt.step()
-            step += 1
-            if step % args.log_every == 0:
-                dt = time.time() - t_log
-                log(f"step {step} loss {loss_sum / loss_n:.5f} lr {sched.get_last_lr()[0]:.1e} "
-                    f"{dt / args.log_every:.2f} s/step")
-                loss_sum, loss_n, t_log = 0.0, 0, time.time()
-            if args.schedule == "cosine":
-                sched.step()
-            if step % steps_per_epoch == 0:
-                if args.schedule == "step":
-                    sched.step()
-                if val is not None:
-                    scores = {**evaluate_views(model, *val, baselines=False), **baselines}
-                    psnr_all = float(np.mean(list(scores["deepset"].values())))
-                    history.append({"step": step, "epoch": step // steps_per_epoch, "val": scores})
-                    log(f"validation after epoch {step // steps_per_epoch} (step {step}):\n{_format_table(scores)}")
-                    if psnr_all > best:
-                        best = psnr_all
-                        save_checkpoint(_weights_only(checkpoint()), out.with_name(out.stem + "_best.pt"))
-                save_checkpoint(checkpoint(), out)
-            elif step % args.save_every == 0:
-                save_checkpoint(checkpoint(), out)
-    finally:
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
-        final = checkpoint()
-        save_checkpoint(final, out)
-        log(f"saved {out} at step {step}" + (f" (stopped by signal {stop['signal']})" if stop["signal"] else ""))
-        _append_deepset_ledger(args.ledger, final, history, data_version, args)
+    loss_acc = {"sum": 0.0, "n": 0, "t": time.time()}
+
+    def step_fn(step: int) -> float:
+        opt.zero_grad(set_to_none=True)
+        total = 0.0
+        for _ in range(args.accum):
+            n = int(rng.integers(args.min_views, args.max_views + 1))
+            x, y = _draw_batch(views, clean, batch=args.batch, n=n, crop=args.crop, rng=rng)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+                pred = model(x)
+            loss = _loss(pred.float(), y, args.loss) / args.accum
+            loss.backward()
+            total += float(loss.detach())
+            loss_acc["sum"], loss_acc["n"] = loss_acc["sum"] + float(loss.detach()) * args.accum, loss_acc["n"] + 1
+        opt.step()
+        done = step + 1
+        if done % args.log_every == 0:
+            dt = time.time() - loss_acc["t"]
+            log(f"step {done} loss {loss_acc['sum'] / loss_acc['n']:.5f} lr {sched.get_last_lr()[0]:.1e} "
+                f"{dt / args.log_every:.2f} s/step")
+            loss_acc.update(sum=0.0, n=0, t=time.time())
+        if args.schedule == "cosine" or done % steps_per_epoch == 0:
+            sched.step()
+        return total
+
+    def evaluate() -> dict:
+        scores = {**evaluate_views(model, *val, baselines=False), **baselines}
+        history.append({"step": state.step, "epoch": state.step // steps_per_epoch, "val": scores})
+        log(f"validation after epoch {state.step // steps_per_epoch} (step {state.step}):\n{_format_table(scores)}")
+        return {"psnr": float(np.mean(list(scores["deepset"].values())))}
+
+    best_path = out.with_name(out.stem + "_best.pt")
+    run_budget(state=state, model=model, optimizer=opt, step_fn=step_fn, minutes=args.minutes, max_steps=args.steps,
+               evaluate=None if val is None else evaluate, key="psnr", val_every=args.val_every or steps_per_epoch,
+               save_every=args.save_every, export=lambda last: save_checkpoint(weights(), best_path), log=log)
+    log(f"saved {out} at step {state.step}" + (f" (stopped by signal {state.stopped_by})" if state.stopped_by else ""))
+    _append_deepset_ledger(args.ledger, state, history, data_version, args)
     if args.export:
-        best_path = out.with_name(out.stem + "_best.pt")
         src = best_path if best_path.is_file() else None
-        ckpt = torch.load(src, weights_only=True) if src else _weights_only(checkpoint())
-        save_checkpoint(ckpt, args.export)
-        log(f"exported {'best-validation' if src else 'last'} weights to {args.export}")
-    return 0 if stop["signal"] is None else 128 + int(stop["signal"])
+        if src is None and val is not None:
+            # Stopped before its first validation (the best-weights file is not committed): the weights at
+            # --export, chosen on validation by an earlier run, must not be replaced by unvalidated ones.
+            log(f"no validation in this run yet: {args.export} left unchanged")
+        else:
+            save_checkpoint(torch.load(src, weights_only=True) if src else weights(), args.export)
+            log(f"exported {'best-validation' if src else 'last'} weights to {args.export}")
+    return 0 if state.stopped_by is None else 128 + int(state.stopped_by)
 
 
 LEDGER_NS = (3, 4, 6, 9)  # view counts whose validation scores go into the ledger
 
 
-def _append_deepset_ledger(path, ckpt: dict, history: list, data_version: int, args) -> None:
+def _append_deepset_ledger(path, state: TrainState, history: list, data_version: int, args) -> None:
     """One ledger row per run: steps, cumulative CPU-hours, data version, last validation per n."""
     if not path or not history:
         return
     last = history[-1]["val"]
     cols = ["steps", "cpu_hours", "data_version", "val_sequences"]
-    row = [ckpt["step"], round(ckpt["cpu_time_s"] / 3600, 3), data_version, args.val_limit or "all"]
+    row = [state.step, round(state.cpu_s / 3600, 3), data_version, args.val_limit or "all"]
     for n in LEDGER_NS:
         cols += [f"psnr_n{n}", f"psnr_gi_n{n}", f"ssim_n{n}", f"weiss_psnr_n{n}", f"weiss_gi_n{n}"]
         row += [round(last[k].get(n, float("nan")), 3) for k in ("deepset", "deepset_gi", "deepset_ssim", "weiss", "weiss_gi")]
     cols += ["best_val_psnr"]
-    row += [round(ckpt["best_val_psnr"], 3)]
+    row += [round(state.best.get("psnr", -math.inf), 3)]
     append_ledger(path, cols, row)
 
 
@@ -475,13 +426,6 @@ def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
     return loss
 
 
-def _weights_only(ckpt: dict) -> dict:
-    """Drop the optimizer/scheduler/rng state: what ships in models/checkpoints."""
-    keep = ("format", "config", "model", "step", "best_val_psnr", "history", "wall_time_s", "cpu_time_s",
-            "data_version", "train_config")
-    return {k: ckpt[k] for k in keep if k in ckpt}
-
-
 class _Logger:
     """Print to stdout and append to a log file beside the checkpoint."""
 
@@ -496,36 +440,24 @@ class _Logger:
             f.write(line + "\n")
 
 
-TRAINERS: dict[str, Callable[[argparse.Namespace], int]] = {"bookcovers": train_bookcovers, "fingerprints": train_fingerprints}
-
-
 def make_parser() -> argparse.ArgumentParser:
-    """The command-line flags shared by every trainer."""
-    p = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--task", required=True, help=f"one of {sorted(TRAINERS)}")
-    p.add_argument("--data", required=True, help="training dataset directory (generators.dataset layout)")
-    p.add_argument("--val-data", default=None, help="held-out dataset directory (another generator seed)")
-    p.add_argument("--out", default="runs/deepset_bookcovers/last.pt", help="training checkpoint (resumable)")
-    p.add_argument("--export", default=None, help="write the best weights here when done (weights only)")
-    p.add_argument("--resume", action="store_true", help="continue from --out")
+    """The flags of ``python -m models.train_deepset``: the common ones (:func:`models.kit.add_common_flags`) and the Deep Set's."""
+    p = argparse.ArgumentParser(prog="python -m models.train_deepset", description=__doc__.split("\n\n")[0])
+    add_common_flags(p, minutes=None, batch=10, crop=96, lr=1e-4, threads=2, val_every=None, save_every=200,
+                     val_required=False, state_default="runs/deepset_bookcovers/last.pt", state_aliases=("--out",),
+                     minutes_aliases=("--time-limit",))
+    p.add_argument("--resume", action="store_true", help="continue from --state")
     p.add_argument("--steps", type=int, default=10_000, help="total optimizer steps")
-    p.add_argument("--time-limit", type=float, default=None, help="stop (and save) after this many minutes")
-    p.add_argument("--batch", type=int, default=10, help="sequences per batch")
     p.add_argument("--accum", type=int, default=1, help="batches per optimizer step (gradient accumulation)")
-    p.add_argument("--crop", type=int, default=96, help="random crop side in pixels (multiple of 4)")
     p.add_argument("--min-views", type=int, default=1)
     p.add_argument("--max-views", type=int, default=9)
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate")
     p.add_argument("--lr-gamma", type=float, default=0.1, help="StepLR factor")
     p.add_argument("--lr-step-epochs", type=int, default=5, help="StepLR period in epochs")
     p.add_argument("--epoch-size", type=int, default=None, help="sequences per epoch (default 3 x training-set size)")
     p.add_argument("--channels", default="16,32,64", help="widths c1,c2,c3 of the network")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--save-every", type=int, default=200, help="steps between checkpoints")
     p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training sequences")
     p.add_argument("--val-limit", type=int, default=None, help="use only the first N validation sequences")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
                    help="bf16 autocast for the forward pass (default on; the loss and weights stay float32)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
@@ -534,29 +466,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--schedule", choices=("step", "cosine"), default="step",
                    help="step: x lr-gamma every lr-step-epochs; cosine: per step from lr to lr x lr-gamma over --steps")
     p.add_argument("--init", default=None, help="warm-start from the weights of this checkpoint (new run)")
-    p.add_argument("--ledger", default=None, help="append one CSV row per run (steps, CPU-hours, validation)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse flags and run the trainer of ``--task``; bad input -> one line on stderr, exit 2."""
-    from generators.dataset import UserError as DatasetError
-
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--task")
-    known, rest = pre.parse_known_args(argv)
-    if known.task == "fingerprints":
-        # The fingerprint trainer has its own flags and defaults: hand it the words as given, so an
-        # explicit flag is never mistaken for "left at the default" (it once was, when equal to ours).
-        return train_fingerprints(rest)
-    args = make_parser().parse_args(argv)
-    try:
-        if args.task not in TRAINERS:
-            raise _UserError(f"unknown task {args.task!r}; choose from {sorted(TRAINERS)}")
-        return TRAINERS[args.task](args)
-    except (_UserError, DatasetError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    """Parse flags and train; bad input -> one ``error:`` line on stderr, exit 2."""
+    return run_cli(make_parser(), train, argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,247 @@
+"""The model kit (models/kit.py): the one Method wrapper, checkpoint loader, training state, loop and flags.
+
+The committed training states (models/checkpoints/state/*.pt) come in three
+older layouts (Deep Set, fingerprint networks, the first kit layout without
+``extra``); each resumes here through :class:`models.kit.TrainState`, the
+way its trainer resumes it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+
+from models import MODELS
+from models.kit import (CHECKPOINT_DIR, NetMethod, TrainState, add_common_flags, migrate_state, read_checkpoint,
+                        run_budget, save_checkpoint)
+
+STATES = CHECKPOINT_DIR / "state"
+TRAINERS = ["train_deepset", "train_fingerprints", "train_captions", "train_reflections", "train_roadseg",
+            "train_snow", "train_refnet"]
+COMMON = ["--data", "--val-data", "--state", "--export", "--ledger", "--minutes", "--batch", "--crop", "--lr",
+          "--threads", "--seed", "--val-every", "--save-every"]
+
+
+# -- the Method wrapper -----------------------------------------------------------
+
+
+def test_every_learned_method_is_a_net_method_that_pickles_without_its_network():
+    for name, method in MODELS.items():
+        assert isinstance(method, NetMethod) and method.learned and method.name == name and method.tasks
+        method._model = torch.nn.Linear(1, 1)  # as if loaded
+        try:
+            clone = pickle.loads(pickle.dumps(method))
+        finally:
+            method._model = None
+        assert all(getattr(clone, k) is None for k in clone._per_process), name
+        assert clone.name == name and clone.checkpoint == method.checkpoint
+
+
+_LOADS: list = []
+
+
+class _Counting(NetMethod):
+    name, tasks, checkpoint_name = "counting", ("toy",), "x.pt"
+
+    def load(self, path: Path):
+        _LOADS.append(path)
+        return torch.nn.Identity()
+
+
+def test_the_network_loads_once_per_process(tmp_path):
+    calls, Counting = _LOADS, _Counting
+    calls.clear()
+    m = Counting()
+    assert m.model is m.model and len(calls) == 1 and calls[0] == CHECKPOINT_DIR / "x.pt"
+    assert pickle.loads(pickle.dumps(m)).model is not None and len(calls) == 2
+    assert Counting(checkpoint=tmp_path / "y.pt").checkpoint == tmp_path / "y.pt"
+
+
+# -- checkpoints -----------------------------------------------------------------
+
+
+def test_read_checkpoint_checks_format_and_version_in_one_line(tmp_path):
+    path = tmp_path / "c.pt"
+    save_checkpoint({"format": "restorebench.toy", "version": 2, "config": {}, "model": {}}, path)
+    assert read_checkpoint(path, fmt="restorebench.toy", what="toy", version=2)["version"] == 2
+    for kw, match in ((dict(fmt="restorebench.other", what="other"), "not a other checkpoint"),
+                      (dict(fmt="restorebench.toy", what="toy", version=1), "checkpoint version 2, this code reads 1"),
+                      (dict(fmt="restorebench.toy", what="toy", keys=("arch",)), "no 'arch' entry")):
+        with pytest.raises(ValueError, match=match) as e:
+            read_checkpoint(path, **kw)
+        assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+# -- the loop ----------------------------------------------------------------------
+
+
+def _toy(tmp_path):
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    state = TrainState(tmp_path / "s.pt", fmt="restorebench.toy-train/1", what="toy training-state",
+                       config={"w": 1}, data_version=3)
+
+    def step_fn(step):
+        opt.zero_grad()
+        loss = model(torch.ones(1, 2)).square().mean()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return model, opt, state, step_fn
+
+
+def test_run_budget_restores_the_previous_signal_handlers_and_stops_on_sigterm(tmp_path):
+    model, opt, state, step_fn = _toy(tmp_path)
+    mine = lambda *_: None  # noqa: E731
+    old = {s: signal.signal(s, mine) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        def stepping(step):
+            if step == 2:
+                signal.raise_signal(signal.SIGTERM)  # the loop finishes this step, saves and returns
+            return step_fn(step)
+
+        scores = iter([{"v": 1.0}, {"v": 3.0}, {"v": 2.0}])
+        exported = []
+        run_budget(state=state, model=model, optimizer=opt, step_fn=stepping, minutes=1.0, evaluate=lambda: next(scores),
+                   key="v", val_every=1, save_every=100, export=exported.append, max_steps=50)
+        assert state.step == 3 and state.stopped_by == signal.SIGTERM
+        assert state.best == {"v": 3.0, "step": 2} and exported == [{"v": 1.0}, {"v": 3.0}]
+        assert signal.getsignal(signal.SIGTERM) is mine and signal.getsignal(signal.SIGINT) is mine
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    model2, opt2, again, _ = _toy(tmp_path)
+    assert again.resume(model2, opt2) and again.step == 3 and again.best["v"] == 3.0
+    for a, b in zip(model.parameters(), model2.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_train_state_refuses_another_config_or_data_version(tmp_path):
+    from generators._runtime import UserError
+
+    model, opt, state, step_fn = _toy(tmp_path)
+    run_budget(state=state, model=model, optimizer=opt, step_fn=step_fn, minutes=None, evaluate=None, key="v",
+               val_every=None, save_every=1, max_steps=2)
+    for kw, match in ((dict(config={"w": 2}, data_version=3), "differs"),
+                      (dict(config={"w": 1}, data_version=4), "data version 3, the data is version 4")):
+        other = TrainState(state.path, fmt=state.fmt, what=state.what, **kw)
+        with pytest.raises(UserError, match=match) as e:
+            other.resume(model, opt)
+        assert "\n" not in str(e.value)
+    with pytest.raises(UserError, match="--resume: no checkpoint"):
+        TrainState(tmp_path / "none.pt", fmt=state.fmt, what="toy", config={}, data_version=1).resume(
+            model, opt, required=True)
+
+
+# -- the committed training states, one per old layout ------------------------------
+
+
+def _deepset(raw):
+    from generators.bookcovers import MODEL_VERSION
+    from models.deepset import DeepSet, DeepSetConfig
+    from models.train_deepset import STATE_FORMAT, _same_views
+
+    net = DeepSet(DeepSetConfig.from_dict(raw["config"]))
+    return net, STATE_FORMAT, raw["config"], MODEL_VERSION, _same_views
+
+
+def _fingerprint(raw):
+    from models.fingerprint_nets import _DEFAULT_CONFIGS, build_model
+    from models.train_fingerprints import STATE_FORMAT
+
+    config = _DEFAULT_CONFIGS[raw["arch"]]
+    return build_model(raw["arch"], config), STATE_FORMAT, {"arch": raw["arch"], "net": config}, ["chalearn/v0"], None
+
+
+def _kit_v1(module: str, nets: str):
+    def make(raw):
+        trainer, net = importlib.import_module(f"models.{module}"), importlib.import_module(f"models.{nets}")
+        return net.build_model(raw["config"]), trainer.STATE_FORMAT, raw["config"], raw["data_version"], None
+    return make
+
+
+LAYOUTS = {
+    "bookcovers_deepset.pt": _deepset,
+    "fingerprints_unet.pt": _fingerprint,
+    "fingerprints_rescnn.pt": _fingerprint,
+    "captions_autoencoder.pt": _kit_v1("train_captions", "decaption_nets"),
+    "captions_gated.pt": _kit_v1("train_captions", "decaption_nets"),
+    "reflections_teacher.pt": _kit_v1("train_reflections", "reflection_nets"),
+    "reflections_student.pt": _kit_v1("train_reflections", "reflection_nets"),
+    "reflections_student_gt_only.pt": _kit_v1("train_reflections", "reflection_nets"),
+    "roadseg_net.pt": _kit_v1("train_roadseg", "layout_nets"),
+    "snow_desnownet.pt": _kit_v1("train_snow", "desnow_nets"),
+    "coverrefs_refnet.pt": _kit_v1("train_refnet", "refnet"),
+    "coverrefs_refnet_perturbed.pt": _kit_v1("train_refnet", "refnet"),
+}
+
+
+def test_every_committed_state_has_a_migration_test():
+    assert {p.name for p in STATES.glob("*.pt")} <= set(LAYOUTS)
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_committed_state_resumes_and_saves_in_the_current_layout(name, tmp_path):
+    path = STATES / name
+    if not path.is_file():
+        pytest.skip(f"{name} is not committed on this branch")
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    net, fmt, config, data_version, same = LAYOUTS[name](raw)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    state = TrainState(path, fmt=fmt, what="training-state", config=config, data_version=data_version, same_data=same)
+    assert state.resume(net, opt)
+    weights = raw["model"]
+    assert state.step == int(raw["step"]) and state.step > 0
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(v, weights[k], rtol=0, atol=0)
+    assert len(opt.state_dict()["state"]) == len(list(net.parameters()))  # Adam moments restored
+    if name == "bookcovers_deepset.pt":
+        assert state.best["psnr"] == raw["best_val_psnr"] and {"scheduler", "torch_rng", "numpy_rng"} <= set(state.extra)
+    if name.startswith("fingerprints_"):
+        assert state.best["mse"] == raw["best"]["mse"] and state.extra["elapsed"] == raw["elapsed"]
+    # saved again, it is the current layout, and resumes as itself
+    state.path = tmp_path / name
+    state.save(net, opt)
+    saved = torch.load(state.path, weights_only=True)
+    assert saved["format"] == fmt and "extra" in saved and migrate_state(saved, state.path) is saved
+    again = TrainState(state.path, fmt=fmt, what="training-state", config=config, data_version=data_version,
+                       same_data=same)
+    assert again.resume(net, opt) and again.step == state.step
+
+
+# -- the shared flags ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", TRAINERS)
+def test_every_trainer_takes_the_common_flags(module, capsys):
+    main = importlib.import_module(f"models.{module}").main
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    usage = capsys.readouterr().out
+    missing = [f for f in COMMON if f not in usage]
+    assert not missing, f"{module} lacks {missing}"
+
+
+def test_flags_reach_the_trainer_as_given():
+    """`--lr 1e-4 --batch 10` once trained the fingerprint networks with lr 1e-3 and batch 4 (issue 10)."""
+    from models.train_fingerprints import make_parser
+
+    args = make_parser().parse_args(["--data", "d", "--lr", "1e-4", "--batch", "10", "--out", "s.pt",
+                                     "--time-limit", "5"])
+    assert args.lr == pytest.approx(1e-4) and args.batch == 10 and args.state == "s.pt" and args.minutes == 5.0
+
+
+def test_add_common_flags_leaves_skipped_flags_to_the_trainer():
+    import argparse
+
+    p = add_common_flags(argparse.ArgumentParser(), skip=("val-every",))
+    p.add_argument("--val-every", type=float, default=5.0)
+    args = p.parse_args(["--data", "d", "--val-data", "v", "--state", "s"])
+    assert args.val_every == 5.0 and args.minutes == 30.0 and args.threads == 1
