@@ -453,7 +453,8 @@ def add_common_flags(p, *, minutes: float | None = 30.0, batch: int = 8, crop: i
     ``--data``, ``--val-data``, ``--state`` (resumed when it exists),
     ``--export`` (best validation weights), ``--ledger``, ``--minutes``
     (wall-clock budget), ``--batch``, ``--crop``, ``--lr``, ``--threads``,
-    ``--seed``, ``--val-every`` and ``--save-every`` (steps); the names in
+    ``--seed``, ``--val-every`` and ``--save-every`` (steps), ``--init``
+    (warm start, :func:`warm_start`; :func:`start` applies it); the names in
     ``skip`` are left to the trainer. ``state_aliases`` / ``minutes_aliases``
     keep older spellings (``--out``, ``--time-limit``) working.
     """
@@ -475,6 +476,8 @@ def add_common_flags(p, *, minutes: float | None = 30.0, batch: int = 8, crop: i
         (("--seed",), dict(type=int, default=0)),
         (("--val-every",), dict(type=int, default=val_every, help="steps between validations")),
         (("--save-every",), dict(type=int, default=save_every, help="steps between saves of the state")),
+        (("--init",), dict(default=None, help="warm start a new run (no --state yet) from the weights of this "
+                                              "checkpoint or state (another formation or input version allowed)")),
     ]
     for names, kw in flags:
         if names[0].lstrip("-") not in skip:
@@ -556,7 +559,7 @@ def load_arrays(path, *, generator: str, cache_dir, decode, tag: str = "") -> di
 
 def start(args, *, model, optimizer, fmt: str, what: str, config: dict, data_version, key: str,
           higher_is_better: bool = True):
-    """Seed, then resume ``--state`` when it exists: ``(state, rng)``.
+    """Seed, then resume ``--state`` when it exists, else warm-start from ``--init`` if given: ``(state, rng)``.
 
     ``rng`` is ``default_rng(seed)`` for a new run and ``default_rng([seed,
     step])`` for a resumed one (a resumed run draws other batches than the
@@ -570,6 +573,9 @@ def start(args, *, model, optimizer, fmt: str, what: str, config: dict, data_ver
         rng = np.random.default_rng([args.seed, state.step])
         best = f", best val {key} {state.best[key]:.4f}" if key in state.best else ""
         print(f"resumed {state.path} at step {state.step} ({state.cpu_s / 3600:.2f} CPU-h{best})")
+    elif getattr(args, "init", None) is not None:
+        warm_start(model, args.init)
+        print(f"initialised from {args.init}")
     state.key, state.higher_is_better = key, higher_is_better
     return state, rng
 

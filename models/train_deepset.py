@@ -465,7 +465,6 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", choices=("mse", "mse+l1", "mse+l1+ssim"), default="mse", help="training loss")
     p.add_argument("--schedule", choices=("step", "cosine"), default="step",
                    help="step: x lr-gamma every lr-step-epochs; cosine: per step from lr to lr x lr-gamma over --steps")
-    p.add_argument("--init", default=None, help="warm-start from the weights of this checkpoint (new run)")
     return p
 
 

@@ -175,7 +175,6 @@ def make_parser() -> argparse.ArgumentParser:
                    help="bf16 autocast for the forward pass (default on; weights and loss stay float32)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                    help="channels-last memory format (default on)")
-    p.add_argument("--init", default=None, help="warm-start a new run from the weights of this checkpoint")
     return p
 
 

@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 import torch
 
-from models.kit import UserError, add_common_flags, fit, load_arrays, pin_threads, run_cli, start, warm_start
+from models.kit import UserError, add_common_flags, fit, load_arrays, pin_threads, run_cli, start
 from models.refnet import INPUT_VERSION, build_model, make_checkpoint, network_inputs
 
 STATE_FORMAT = "restorebench.refnet-train/1"
@@ -116,9 +116,6 @@ def train(args: argparse.Namespace) -> int:
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     state, rng = start(args, model=model, optimizer=opt, fmt=STATE_FORMAT, what="refnet training-state",
                        config=config, data_version=version, key="psnr_hole")
-    if not state.resumed and args.init is not None:
-        warm_start(model, args.init)  # the weights of a checkpoint with the same architecture (any input version)
-        print(f"initialised from {args.init}")
     n, h, w = data["hole"].shape
     holes = [np.flatnonzero(data["hole"][i]) for i in range(n)]
     c = args.crop
@@ -162,7 +159,6 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m models.train_refnet", description=__doc__.splitlines()[0])
     p.add_argument("role", choices=ROLES)
     add_common_flags(p, minutes=20.0, batch=12, crop=64, val_every=200, save_every=200)
-    p.add_argument("--init", default=None, help="warm start: weights of this checkpoint when --state does not exist")
     p.add_argument("--width", type=int, default=24)
     p.add_argument("--drop", type=float, default=0.3, help="perturbed: share of steps without a reference")
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.kit import UserError, add_common_flags, fit, load_arrays, pin_threads, run_cli, start, warm_start
+from models.kit import UserError, add_common_flags, fit, load_arrays, pin_threads, run_cli, start
 from models.layout_nets import build_model, make_checkpoint, one_hot_input, predict_labels
 
 STATE_FORMAT = "restorebench.layout-train/1"
@@ -98,9 +98,6 @@ def train(args: argparse.Namespace) -> int:
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     state, rng = start(args, model=model, optimizer=opt, fmt=STATE_FORMAT, what="layout training-state",
                        config=config, data_version=version, key="acc_in")
-    if not state.resumed and args.init is not None:
-        warm_start(model, args.init)  # weights trained on an earlier formation version, say
-        print(f"initialised from {args.init}")
 
     def step_fn(step: int) -> float:
         for g in opt.param_groups:
@@ -125,7 +122,6 @@ def train(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m models.train_roadseg", description=__doc__.splitlines()[0])
     add_common_flags(p, batch=8, crop=96, val_every=400, save_every=400)
-    p.add_argument("--init", default=None, help="warm start: weights of this checkpoint when --state does not exist")
     p.add_argument("--width", type=int, default=16)
     return run_cli(p, train, argv)
 

@@ -308,9 +308,8 @@ def _traffic_light(rng: np.random.Generator, pos: np.ndarray, across: np.ndarray
 # ----------------------------------------------------------------------------------------- road surfaces
 
 
-def _runs(road: Road, margin: float = 0.0) -> list[slice]:
-    """Index ranges of the centreline outside the road's cut intervals."""
-    keep = np.array([not road.is_cut(s, margin) for s in road.s])
+def _true_runs(keep: np.ndarray) -> list[slice]:
+    """Index ranges of the runs of at least two consecutive True values of ``keep``."""
     out, i = [], 0
     while i < len(keep):
         if keep[i]:
@@ -323,6 +322,11 @@ def _runs(road: Road, margin: float = 0.0) -> list[slice]:
         else:
             i += 1
     return out
+
+
+def _runs(road: Road, margin: float = 0.0) -> list[slice]:
+    """Index ranges of the centreline outside the road's cut intervals."""
+    return _true_runs(np.array([not road.is_cut(s, margin) for s in road.s]))
 
 
 def _surfaces(road: Road) -> list[dict]:
@@ -353,20 +357,12 @@ def _ring(centre: np.ndarray, r0: float, r1: float, y: float, tag: int, gaps: li
     """Annulus r0..r1 around ``centre`` at height ``y``, without the angular ``gaps`` (radians)."""
     angles = np.linspace(0, 2 * np.pi, 73)
     keep = np.array([not any(abs(np.angle(np.exp(1j * (a - g)))) < half for g, half in gaps) for a in angles])
-    out, i = [], 0
-    while i < len(angles):
-        if keep[i]:
-            j = i
-            while j + 1 < len(angles) and keep[j + 1]:
-                j += 1
-            if j > i:
-                a = angles[i:j + 1]
-                ring = lambda r: np.column_stack([centre[0] + r * np.sin(a), np.full(len(a), y),  # noqa: E731
-                                                  centre[2] - r * np.cos(a)])
-                out.append(strip(ring(r0), ring(r1), tag))
-            i = j + 1
-        else:
-            i += 1
+    out = []
+    for run in _true_runs(keep):
+        a = angles[run]
+        ring = lambda r: np.column_stack([centre[0] + r * np.sin(a), np.full(len(a), y),  # noqa: E731
+                                          centre[2] - r * np.cos(a)])
+        out.append(strip(ring(r0), ring(r1), tag))
     return out
 
 
