@@ -38,6 +38,7 @@ TASKS: dict[str, Task] = {
         fingerprints.SENSOR_TASK,
         coverfill.TASK,
         reflections.make_task(frames=5, size=128),
+        reflections.make_task(frames=5, size=128, content="photos"),  # reflections-real: the sim-to-real check
         captions.TASK,
         roadseg.make_task(size=(300, 400)),
         snow.make_task(size=128),
@@ -61,6 +62,10 @@ COMPARISONS: dict[str, tuple] = {
                     ("reflection-student", "reflection-student-gt-only"),
                     *((m, _ALIGNED) for m in ("reflection-teacher", "reflection-student",
                                               "reflection-student-gt-only"))),
+    "reflections-real": (("reflection-teacher", "reflection-student"),
+                         ("reflection-student", "reflection-student-gt-only"),
+                         *((m, _ALIGNED) for m in ("reflection-teacher", "reflection-student",
+                                                   "reflection-student-gt-only"))),
     "captions": (("gated-video-unet", "chalearn-autoencoder"), ("gated-video-unet", "detect-telea")),
     # MICC-SRI's order: nearest > Navier-Stokes > PatchMatch
     # issue 29's bars, per condition: the network vs stitching (where a reference sees the hole) and vs the

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from models.losses import grad_l1
-from models.kit import UserError, add_common_flags, fit, load_arrays, pin_threads, run_cli, start, warm_start
+from models.kit import UserError, add_common_flags, fit, load_arrays, pin_threads, run_cli, start
 from models.reflection_nets import build_model, load_model, make_checkpoint, teacher_inputs
 
 STATE_FORMAT = "restorebench.reflection-train/1"
@@ -124,9 +124,6 @@ def train(args: argparse.Namespace) -> int:
             p.requires_grad_(False)
     state, rng = start(args, model=model, optimizer=opt, fmt=STATE_FORMAT, what="reflection training-state",
                        config=config, data_version=version, key="psnr")
-    if not state.resumed and args.init is not None:
-        warm_start(model, args.init)  # weights trained on an earlier formation version, say
-        print(f"initialised from {args.init}")
     m = len(train_data["clean"])
     h, w = train_data["clean"].shape[1:3]
 
@@ -169,7 +166,6 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m models.train_reflections", description=__doc__.splitlines()[0])
     p.add_argument("role", choices=("teacher", "student"))
     add_common_flags(p, batch=12, crop=64, val_every=250, save_every=250)
-    p.add_argument("--init", default=None, help="warm start: weights of this checkpoint when --state does not exist")
     p.add_argument("--teacher", default=None, help="teacher checkpoint (student with --distill 1)")
     p.add_argument("--distill", type=int, choices=(0, 1), default=1)
     p.add_argument("--width", type=int, default=24)

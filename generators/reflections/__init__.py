@@ -607,7 +607,9 @@ def make_task(*, frames: int = 5, size: int = 256, images: str | None = None, gl
     ``glass``: ``"fresnel"`` (default, physically calibrated) or ``"strong"`` (the published
     strong-reflection regime, formation version 1's strength and ghost); ``content``: ``"mix"``
     (dead leaves and procedural covers) or ``"photos"`` (the packaged photographs, the real-content
-    split); ``images`` (a folder) replaces ``content``.
+    split); ``images`` (a folder) replaces ``content``. The photographs make the task
+    ``reflections-real`` (family ``reflections``): the sim-to-real check scores the networks trained
+    on the default mix on the same formation with real content.
     """
     if not 2 <= int(frames) <= MAX_FRAMES:
         raise ValueError(f"frames must lie in 2..{MAX_FRAMES}, got {frames}")
@@ -626,7 +628,8 @@ def make_task(*, frames: int = 5, size: int = 256, images: str | None = None, gl
     if folder is not None:
         params["images"], params["images_count"] = folder.root, len(folder)
     return Task(
-        name=NAME,
+        name=f"{NAME}-real" if content == "photos" and folder is None else NAME,
+        family=NAME,
         make_sample=functools.partial(make_sample, frames=int(frames), size=hw, glass=glass, content=content,
                                       images=folder),
         metrics={"psnr": psnr, "ssim": ssim, "lmse": lmse, "ncc": ncc},
