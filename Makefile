@@ -29,6 +29,7 @@ leaderboard: $(STAMP)
 	@rm -rf leaderboard/full && mkdir -p leaderboard/full
 	@cp -r results/full/report/. leaderboard/full/
 	@cp results/full/aggregates.csv results/full/differences.csv results/full/split_sizes.csv results/full/failures_summary.csv results/full/run.json leaderboard/full/
+	@$(VENV)/bin/python -m leaderboard.summary results/full > leaderboard/full/summary.md
 
 chromium:
 	@command -v chromium >/dev/null || { command -v apt-get >/dev/null && (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) || echo "note: chromium not installed; the report browser test will skip"; }

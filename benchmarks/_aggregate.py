@@ -66,6 +66,16 @@ N_DIFF_RESAMPLES = 2000
 SIZING_METRIC = "psnr"
 TARGET_HALF_WIDTH = 0.3  # dB of PSNR: issue 14's bar for the learned-vs-best-classical difference
 SIZING_TARGETS = {"psnr": TARGET_HALF_WIDTH, "ssim": 0.005, "acc_in": 0.005}
+
+
+def sizing_target(metric: str, primary: str | None = None) -> float | None:
+    """The half-width a metric's comparisons are sized for: :data:`SIZING_TARGETS` by name, and a task's
+    primary metric by its family (``psnr_clip`` and ``psnr_hole`` are PSNRs: 0.3 dB); else None."""
+    if metric in SIZING_TARGETS:
+        return SIZING_TARGETS[metric]
+    if primary is not None and metric == primary:
+        return SIZING_TARGETS.get(metric.split("_")[0])
+    return None
 """Issue 25's bars for every primary comparison's 95% half-width, by metric (``acc_in``: roadseg's
 in-mask label accuracy, its first metric); the metrics :func:`estimate_split_sizes` sizes."""
 
@@ -415,7 +425,7 @@ def paired_differences(
     -------
     DataFrame with :data:`DIFFERENCE_COLUMNS`, one row per (task, n,
     comparison, metric), ``mean_diff`` = method - reference (see module
-    docstring); ``n_needed`` for the metrics of :data:`SIZING_TARGETS`.
+    docstring); ``n_needed`` for the metrics :func:`sizing_target` gives a target.
     """
     learned, comparisons = set(learned), dict(comparisons or {})
     out = []
@@ -453,7 +463,7 @@ def paired_differences(
                 key = f"{t}|{model}|{ref}|{metric}|{'' if n is None else n}"
                 mean, lo, hi = paired_bootstrap_difference(va, vb, key=key, n_resamples=n_resamples)
                 half = (hi - lo) / 2.0
-                target = SIZING_TARGETS.get(metric)
+                target = sizing_target(metric, primary[t])
                 out.append({
                     "task": t, "comparison": "; ".join(labels), "method": model, "reference": ref,
                     "metric": metric, "condition": n,
@@ -504,7 +514,7 @@ def estimate_split_sizes(
         :func:`paired_differences` output, or a results directory / a
         ``differences.parquet`` or ``.csv`` file written by ``benchmarks.run``.
     metric : str, optional
-        The one metric to size; default: every metric of :data:`SIZING_TARGETS`
+        The one metric to size; default: every metric :func:`sizing_target` sizes
         (PSNR when only ``target_half_width`` is given).
     target_half_width : float, optional
         In the metric's units; default the metric's :data:`SIZING_TARGETS` entry.
@@ -517,15 +527,22 @@ def estimate_split_sizes(
     """
     if metric is None and target_half_width is not None:
         metric = SIZING_METRIC
-    targets = dict(SIZING_TARGETS) if metric is None else {metric: target_half_width or SIZING_TARGETS.get(metric)}
-    for m, target in targets.items():
+    fixed = None if metric is None else {metric: target_half_width or SIZING_TARGETS.get(metric)}
+    for m, target in (fixed or {}).items():
         if target is None or target <= 0:
             raise ValueError(f"target_half_width for {m} must be > 0, got {target}")
     diff = read_differences(differences) if not isinstance(differences, pd.DataFrame) else differences
     out = []
-    d = diff[diff["metric"].isin(targets) & diff["half_width"].notna() & (diff["n_samples"] > 1)]
+    if fixed is not None:
+        target_of = diff["metric"].map(fixed)
+    else:  # every sized metric: SIZING_TARGETS by name, and each task's primary metric by its family
+        primary = diff["primary_metric"] if "primary_metric" in diff else pd.Series(None, index=diff.index)
+        target_of = pd.Series([sizing_target(m, p if isinstance(p, str) else None)
+                               for m, p in zip(diff["metric"], primary)], index=diff.index, dtype=float)
+    d = diff.assign(_target=target_of)
+    d = d[d["_target"].notna() & d["half_width"].notna() & (d["n_samples"] > 1)]
     for (task, m), g in d.groupby(["task", "metric"], sort=True):
-        target = targets[m]
+        target = float(g["_target"].iloc[0])
         need = np.ceil(g["n_samples"].to_numpy(float) * (g["half_width"].to_numpy(float) / target) ** 2)
         worst = int(np.argmax(need))
         w = g.iloc[worst]

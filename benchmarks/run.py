@@ -529,8 +529,8 @@ _PROTOCOL = {
                    f"the mean difference, {_aggregate.N_DIFF_RESAMPLES} resamples of the sequence "
                    f"indices, seed {_aggregate.BOOTSTRAP_SEED} + crc32(comparison)",
     "split_sizes": f"test-split size for primary-comparison half-widths of {_aggregate.SIZING_TARGETS} "
-                   "(by metric): ceil(n * (half_width / target)^2), the most any comparison and n of the "
-                   "task needs",
+                   "(by metric; a task's primary metric by its family, e.g. psnr_clip as psnr): "
+                   "ceil(n * (half_width / target)^2), the most any comparison and n of the task needs",
     "runtime_s": "wall seconds of one restore() call, one torch thread per worker process",
 }
 

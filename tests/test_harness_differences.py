@@ -170,6 +170,16 @@ def test_split_sizes_cover_every_sized_metric():
     assert sizes.set_index("metric").loc["ssim", "n_needed"] == 30 * 4  # (0.01 / 0.005)^2
 
 
+def test_a_primary_metric_is_sized_by_its_family():
+    assert _aggregate.sizing_target("psnr_clip", "psnr_clip") == 0.3  # captions' headline is a PSNR
+    assert _aggregate.sizing_target("ssim_hole", "ssim_hole") == 0.005
+    assert _aggregate.sizing_target("psnr_clip_in", "psnr_clip") is None  # a secondary variant is not sized
+    assert _aggregate.sizing_target("mse", "mse") is None
+    diff = _differences(_rows(30)).assign(metric="psnr_clip", primary_metric="psnr_clip")
+    sizes = _aggregate.estimate_split_sizes(diff)
+    assert list(sizes["metric"]) == ["psnr_clip"] and sizes["target_half_width"].item() == 0.3
+
+
 def test_estimate_split_sizes_reads_a_results_directory(tmp_path):
     diff = _differences(_rows(40))
     diff.to_csv(tmp_path / "differences.csv", index=False)

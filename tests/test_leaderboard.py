@@ -170,6 +170,20 @@ def test_markdown_table_shows_rank_groups(results, capsys):
     assert "indicative only" not in table
 
 
+def test_summary_tables_come_from_the_run(results, capsys):
+    from leaderboard import summary
+
+    assert summary.main([str(results)]) == 0
+    out = capsys.readouterr().out
+    run = json.loads((results / "run.json").read_text())
+    diff = pd.read_csv(results / "differences.csv")
+    best = diff[diff.comparison.str.startswith(summary.BEST) & (diff.metric == "mse")].iloc[0]
+    assert f"{best.method} " in out and f"[{best.ci_low:.3f}, {best.ci_high:.3f}]" in out
+    for task, info in run["tasks"].items():
+        assert f"| {task} | {info['size']} |" in out  # every task has its budget row
+    assert summary.main([str(results / "nowhere")]) == 2
+
+
 def test_not_a_results_dir_is_one_line(tmp_path, capsys):
     assert leaderboard_main([str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
