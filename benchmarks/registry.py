@@ -84,10 +84,12 @@ COMPARISONS: dict[str, tuple] = {
 #   captions      80  ~6 s/clip (two video networks, bf16) - needs ~1,400 (autoencoder vs detect-telea): budget-bound
 #   fingerprints 500, sensor 450  ~0.2 s - the 0.3 dB size (489 / 446 needed)
 #   reflections  800  ~0.3 s - needed 1,115 on formation 1; re-derived from the published run
-#   roadseg 200, coverfill 200, coverrefs 200, snow 320, snow-frames 320: cheap; coverrefs per condition (issue 29)
+#   reflections-real 300 (the sim-to-real check: the networks' gain over the input frame, issue 23)
+#   snow 800 (~0.2 s; 200 per size class, ~750 per class needed for 0.3 dB), snow-frames 320
+#   roadseg 200, coverfill 200, coverrefs 200: cheap; coverrefs per condition (issue 29)
 SPLIT_SIZES: dict[str, int] = {
     "bookcovers": 120, "captions": 80, "fingerprints": 500, "fingerprints-sensor": 450, "reflections": 800,
-    "roadseg": 200, "coverfill": 200, "coverrefs": 200, "snow": 320, "snow-frames": 320,
+    "reflections-real": 300, "roadseg": 200, "coverfill": 200, "coverrefs": 200, "snow": 800, "snow-frames": 320,
 }
 TASKS = {name: replace(t, comparisons=t.comparisons + COMPARISONS.get(name, ()),
                        test_size=SPLIT_SIZES.get(name, t.test_size)) for name, t in TASKS.items()}
