@@ -131,7 +131,7 @@ import pandas as pd
 from baselines.reflection import align_to_reference, remove_reflection_min_veil
 from baselines.weiss import estimate_reflectance_weiss
 from generators.metrics import psnr, ssim
-from generators.reflections import _unit, fresnel_glass, render_sequence
+from generators.reflections import DERIVED_PARAMS, _unit, fresnel_glass, render_sequence
 from generators.shared.colour import linear_to_srgb_table as linear_to_srgb, srgb_to_linear
 from generators.task import Sample, sample_rng
 
@@ -233,15 +233,19 @@ def rerender(sample, *, fresnel_strength: bool = False, motion_scale: float = 1.
 
     ``fresnel_strength``: the reflection strength at the frame centre set to
     the glass's own two-surface Fresnel reflectance at the centre ray
-    (0.077-0.081) instead of the sampled ``a0`` (issue 23); ``motion_scale``:
-    every camera centre moved ``motion_scale`` times as far from the
-    reference (both layers' motion, and their relative motion, scale with it).
+    (0.077-0.081) instead of the sampled ``a0`` (issue 23; for the fresnel
+    preset of formation version 2, the radiance ratio set to 1);
+    ``motion_scale``: every camera centre moved ``motion_scale`` times as far
+    from the reference (both layers' motion, and their relative motion, scale
+    with it).
     """
-    p = {k: v for k, v in sample.params.items() if k not in ("exposure", "homographies_t", "homographies_r")}
+    p = {k: v for k, v in sample.params.items() if k not in DERIVED_PARAMS}
     p = {**p, "poses": [{**pose, "centre": [c * motion_scale for c in pose["centre"]]} for pose in p["poses"]]}
     if fresnel_strength:
         g = _unit(np.deg2rad(p["glass"]["yaw_deg"]), np.deg2rad(p["glass"]["pitch_deg"]))
         p["alpha_centre"] = float(fresnel_glass(abs(float(g[2]))))
+        if p["glass"].get("preset") == "fresnel":
+            p["reflection"] = {**p["reflection"], "radiance": 1.0}
     out = render_sequence(p)
     params = {**p, "exposure": out["exposure"], "homographies_t": out["homographies_t"].tolist(),
               "homographies_r": out["homographies_r"].tolist()}

@@ -38,6 +38,7 @@ TASKS: dict[str, Task] = {
         fingerprints.SENSOR_TASK,
         coverfill.TASK,
         reflections.make_task(frames=5, size=128),
+        reflections.make_task(frames=5, size=128, content="photos"),  # reflections-real: the sim-to-real check
         captions.TASK,
         roadseg.make_task(size=(300, 400)),
         snow.make_task(size=128),
@@ -61,6 +62,10 @@ COMPARISONS: dict[str, tuple] = {
                     ("reflection-student", "reflection-student-gt-only"),
                     *((m, _ALIGNED) for m in ("reflection-teacher", "reflection-student",
                                               "reflection-student-gt-only"))),
+    "reflections-real": (("reflection-teacher", "reflection-student"),
+                         ("reflection-student", "reflection-student-gt-only"),
+                         *((m, _ALIGNED) for m in ("reflection-teacher", "reflection-student",
+                                                   "reflection-student-gt-only"))),
     "captions": (("gated-video-unet", "chalearn-autoencoder"), ("gated-video-unet", "detect-telea")),
     # MICC-SRI's order: nearest > Navier-Stokes > PatchMatch
     # issue 29's bars, per condition: the network vs stitching (where a reference sees the hole) and vs the
@@ -79,10 +84,12 @@ COMPARISONS: dict[str, tuple] = {
 #   captions      80  ~6 s/clip (two video networks, bf16) - needs ~1,400 (autoencoder vs detect-telea): budget-bound
 #   fingerprints 500, sensor 450  ~0.2 s - the 0.3 dB size (489 / 446 needed)
 #   reflections  800  ~0.3 s - needed 1,115 on formation 1; re-derived from the published run
-#   roadseg 200, coverfill 200, coverrefs 200, snow 320, snow-frames 320: cheap; coverrefs per condition (issue 29)
+#   reflections-real 300 (the sim-to-real check: the networks' gain over the input frame, issue 23)
+#   snow 800 (~0.2 s; 200 per size class, ~750 per class needed for 0.3 dB), snow-frames 320
+#   roadseg 200, coverfill 200, coverrefs 200: cheap; coverrefs per condition (issue 29)
 SPLIT_SIZES: dict[str, int] = {
     "bookcovers": 120, "captions": 80, "fingerprints": 500, "fingerprints-sensor": 450, "reflections": 800,
-    "roadseg": 200, "coverfill": 200, "coverrefs": 200, "snow": 320, "snow-frames": 320,
+    "reflections-real": 300, "roadseg": 200, "coverfill": 200, "coverrefs": 200, "snow": 800, "snow-frames": 320,
 }
 TASKS = {name: replace(t, comparisons=t.comparisons + COMPARISONS.get(name, ()),
                        test_size=SPLIT_SIZES.get(name, t.test_size)) for name, t in TASKS.items()}

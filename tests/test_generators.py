@@ -30,8 +30,8 @@ def _module_of(task: Task):
 
 MODULES = sorted({_module_of(t).__name__ for t in TASKS.values()})
 # Each generator command as it makes each registered task (flags beyond the defaults).
-COMMANDS = sorted({(_module_of(t).__name__, ("--preset", "sensor") if t.name == "fingerprints-sensor" else ())
-                   for t in TASKS.values()})
+_FLAGS = {"fingerprints-sensor": ("--preset", "sensor"), "reflections-real": ("--content", "photos")}
+COMMANDS = sorted({(_module_of(t).__name__, _FLAGS.get(t.name, ())) for t in TASKS.values()})
 
 
 # Tasks whose samples' params use "version" for something else; the task's params (what a manifest

@@ -20,6 +20,7 @@ TINY_TASKS = {
     "fingerprints-sensor": lambda: fingerprints.SENSOR_TASK,
     "coverfill": lambda: coverfill.make_task(size=64),
     "reflections": lambda: reflections.make_task(frames=3, size=64),
+    "reflections-real": lambda: reflections.make_task(frames=3, size=64, content="photos"),
     "captions": lambda: captions.make_task(frames=10, size=64),
     "roadseg": lambda: roadseg.make_task(size=(72, 96)),
     "snow": lambda: snow.make_task(size=64),

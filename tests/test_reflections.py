@@ -37,7 +37,7 @@ def test_layout_and_ranges(samples):
         assert s.target["clean"].shape == (SIZE, SIZE, 3)
         assert 0 <= f.min() and f.max() <= 1
         a = s.extras["alpha"]
-        assert a.shape == (5, SIZE, SIZE, 1) and 0.02 - 1e-6 <= a.min() and a.max() <= 0.6 + 1e-6
+        assert a.shape == (5, SIZE, SIZE, 1) and 0 < a.min() and a.max() <= reflections.RADIANCE_RATIO[1]
         assert s.extras["flow_t"].shape == (5, SIZE, SIZE, 2) and s.extras["flow_t"].dtype == np.float16
         assert json.dumps(s.params)  # JSON-able
         np.testing.assert_array_equal(s.target["clean"], s.extras["transmission"][s.params["reference"]])
@@ -53,7 +53,7 @@ def test_frames_recompose_from_recorded_layers(samples):
 
 def test_render_is_a_pure_function_of_params(samples):
     s = samples[0]
-    p = {k: v for k, v in s.params.items() if k not in ("exposure", "homographies_t", "homographies_r")}
+    p = {k: v for k, v in s.params.items() if k not in reflections.DERIVED_PARAMS}
     again = render_sequence(p)
     np.testing.assert_array_equal(again["frames"], s.inputs["frames"])
 
@@ -62,7 +62,7 @@ def test_flows_map_layers_onto_the_reference(samples):
     """Warping frame k's layer by its recorded flow reproduces the reference's layer (inside the view)."""
     for s in samples[:3]:
         r = s.params["reference"]
-        p = {k: v for k, v in s.params.items() if k not in ("exposure", "homographies_t", "homographies_r")}
+        p = {k: v for k, v in s.params.items() if k not in reflections.DERIVED_PARAMS}
         out = render_sequence(p)
         for k in range(5):
             if k == r:
@@ -124,6 +124,9 @@ def test_cli_is_byte_identical_for_any_worker_count(tmp_path):
     (["--frames", "1"], "frames must lie in 2..10"),
     (["--size", "32"], "size must lie in 64..1024"),
     (["--images", "/nonexistent/folder"], "does not exist"),
+    (["--glass", "mirror"], "--glass must be one of fresnel, strong"),
+    (["--content", "stock"], "--content must be one of mix, photos"),
+    (["--content", "photos", "--images", "."], "not both"),
 ])
 def test_bad_arguments_give_one_clear_error(tmp_path, capsys, argv, needle):
     rc = cli(["--n", "1", "--out", str(tmp_path / "o"), *argv])
@@ -147,7 +150,131 @@ def test_user_images_are_used(tmp_path):
         cv2.imwrite(str(folder / f"{i}.png"), (rng.random((80, 90, 3)) * 255).astype(np.uint8))
     task = make_task(frames=3, size=64, images=str(folder))
     s = task.make_sample(sample_rng(0, 0))
-    assert s.params["transmission"]["source"]["kind"] == "file"
+    assert s.params["transmission"]["source"]["kind"] == "user" and s.params["content"] == "user"
+    assert s.params["transmission"]["key"] != s.params["reflection"]["key"]
+
+
+# ---------------------------------------------------------------- formation version 2
+
+
+def _flat_params(glass: str = "fresnel", size: int = 64) -> dict:
+    """Sampled parameters with the defocus blur off (a constant texture then shows the weights alone)."""
+    p = sample_sequence(sample_rng(4, 2), frames=3, size=(size, size), glass=glass)
+    return {**p, "blur_sigma": 0.0}
+
+
+def _constant_layers(monkeypatch, t_value, r_value):
+    def canvas(desc, size, margin, root):
+        h, w = size[0] + 2 * margin, size[1] + 2 * margin
+        v = t_value if desc is canvas.p["transmission"] else r_value
+        return np.broadcast_to(np.asarray(v(h, w) if callable(v) else v, np.float32), (h, w, 3)).copy()
+
+    monkeypatch.setattr(reflections, "_layer_canvas", canvas)
+    return canvas
+
+
+def test_fresnel_weight_is_the_glass_reflectance_at_the_centre_ray(samples):
+    for s in samples:
+        p = s.params
+        g = reflections._unit(np.deg2rad(p["glass"]["yaw_deg"]), np.deg2rad(p["glass"]["pitch_deg"]))
+        want = p["reflection"]["radiance"] * float(reflections.fresnel_glass(abs(g[2])))
+        assert p["alpha_centre"] == pytest.approx(want, rel=1e-9)
+        # the centre pixel's ray is half a pixel off the optical axis at an even size
+        got = float(s.extras["alpha"][p["reference"], SIZE // 2, SIZE // 2, 0])
+        assert got == pytest.approx(want, rel=2e-3)
+        assert 0.25 <= p["reflection"]["radiance"] <= 8.0 and 3.0 <= p["glass"]["thickness_mm"] <= 12.0
+
+
+def test_ghost_energy_is_inside_the_fresnel_budget(monkeypatch):
+    """Equal constant scenes on both sides, radiance ratio 1: a lossless pane passes 1 - F and reflects
+    F1 + (F - F1) = F, so every frame is the scene's radiance exactly; the reflection is F of it."""
+    p = _flat_params()
+    p = {**p, "reflection": {**p["reflection"], "radiance": 1.0}}
+    canvas = _constant_layers(monkeypatch, 0.4, 0.4)
+    canvas.p = p
+    out = render_sequence(p)
+    s = out["exposure"]
+    np.testing.assert_allclose(srgb_to_linear(out["frames"]), 0.4 * s, atol=2e-3)
+    refl = srgb_to_linear(out["reflection"])
+    f_centre = float(reflections.fresnel_glass(np.float32(abs(reflections._geometry(p)[-1][2]))))
+    c = 64 // 2
+    assert refl[p["reference"], c, c].mean() == pytest.approx(0.4 * s * f_centre, rel=0.02)
+    assert refl.max() < 0.4 * s * 0.2  # never more than the glass's reflectance at these angles
+
+
+def test_ghost_follows_the_glass_geometry(samples):
+    """The ghost's offset comes from its own homography: it varies over the frame and between frames."""
+    for s in samples:
+        p = s.params
+        hg, hr = np.asarray(p["homographies_ghost"]), np.asarray(p["homographies_r"])
+        ys, xs = np.mgrid[0:SIZE:16, 0:SIZE:16]
+        pts = np.stack([xs.ravel(), ys.ravel(), np.ones(xs.size)])
+        offsets = []
+        for k in range(len(hg)):
+            a, b = hg[k] @ pts, hr[k] @ pts
+            offsets.append(np.hypot(*(a[:2] / a[2] - b[:2] / b[2])))
+        offsets = np.array(offsets)
+        assert offsets.max() < 5.0  # a few mm of glass: at most a few pixels
+        assert np.ptp(offsets) > 1e-4
+
+
+def test_transmission_is_never_mirrored_and_the_reflection_always_is(monkeypatch):
+    ramp = lambda h, w: np.linspace(0.1, 0.9, w, dtype=np.float32)[None, :, None].repeat(h, 0)  # noqa: E731
+    for glass in ("fresnel", "strong"):
+        for i in range(6):
+            p = {**sample_sequence(sample_rng(9, i), frames=3, size=(64, 64), glass=glass), "blur_sigma": 0.0}
+            if glass == "strong":
+                p["ghost"] = None  # the v1 ghost (a shifted copy) is tested with the preset
+            canvas = _constant_layers(monkeypatch, ramp, ramp)
+            canvas.p = p
+            out = render_sequence(p)
+            r = p["reference"]
+            t_row = out["transmission"][r, 32, :, 0]
+            r_row = out["reflection"][r, 32, :, 0]
+            assert t_row[-4] > t_row[3], f"{glass} sample {i}: transmission mirrored"
+            assert r_row[-4] < r_row[3], f"{glass} sample {i}: reflection not mirrored"
+            assert "flip" not in p["transmission"]
+
+
+def test_relative_motion_floor_holds():
+    size = 96
+    floor = reflections.MOTION_FLOOR_PX * size / 256
+    scaled = 0
+    for i in range(30):
+        p = sample_sequence(sample_rng(0, i), frames=5, size=(size, size))
+        _, _, homs_t, homs_r, _, _ = reflections._geometry(p)
+        m = reflections.relative_motion_px(homs_t, homs_r, p["reference"], (size, size))
+        assert m >= floor * 0.99, f"sample {i}: {m:.3f} px per frame"
+        assert m == pytest.approx(p["relative_motion_px"], rel=1e-9)
+        scaled += p["motion_scale"] > 1
+    assert 0 < scaled < 30  # the floor binds on some sequences only
+
+
+def test_strong_preset_reproduces_the_published_regime(tmp_path):
+    from generators.dataset import read_dataset, read_manifest
+
+    out = tmp_path / "strong"
+    assert cli(["--n", "2", "--size", "64", "--frames", "3", "--glass", "strong", "--out", str(out),
+                "--no-progress"]) == 0
+    assert read_manifest(out)["params"]["glass"] == "strong"
+    for _, s in read_dataset(out):
+        p = s.params
+        assert p["glass"]["preset"] == "strong" and 0.1 <= p["alpha_centre"] <= 0.45
+        a = s.extras["alpha"]
+        assert 0.02 - 1e-6 <= a.min() and a.max() <= 0.6 + 1e-6
+
+
+def test_content_comes_from_the_shared_mix_and_photos_on_request():
+    mix = make_task(frames=2, size=64)
+    kinds = set()
+    for i in range(8):
+        p = sample_sequence(sample_rng(1, i), frames=2, size=(64, 64))
+        kinds |= {p["transmission"]["source"]["kind"], p["reflection"]["source"]["kind"]}
+        assert p["transmission"]["key"] != p["reflection"]["key"]
+    assert kinds <= {"dead_leaves", "procedural"} and "dead_leaves" in kinds and mix.params["content"] == "mix"
+    photos = make_task(frames=2, size=64, content="photos")
+    s = photos.make_sample(sample_rng(1, 0))
+    assert s.params["transmission"]["source"]["kind"] == "photo" == s.params["reflection"]["source"]["kind"]
     assert s.params["transmission"]["key"] != s.params["reflection"]["key"]
 
 
