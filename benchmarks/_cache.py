@@ -18,30 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Mapping
 
+from generators._runtime import default_cache_dir
 from generators.task import Task
 
 # Bump when the cache layout or the hash recipe changes.
 _CACHE_FORMAT = 1
 _SHARD_SIZE = 50
-
-
-def default_cache_dir() -> Path:
-    """``$RESTOREBENCH_CACHE``, else ``.restorebench-cache/`` in the checkout.
-
-    Falls back to ``~/.cache/restorebench`` when the package is not running
-    from a source checkout (no ``pyproject.toml`` next to it).
-    """
-    env = os.environ.get("RESTOREBENCH_CACHE")
-    if env:
-        return Path(env)
-    root = Path(__file__).resolve().parents[1]
-    if (root / "pyproject.toml").is_file():
-        return root / ".restorebench-cache"
-    return Path.home() / ".cache" / "restorebench"
 
 
 def hash_dataset(task_name: str, params: Mapping[str, object], seed: int, size: int) -> str:

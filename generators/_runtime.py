@@ -7,6 +7,8 @@ One owner for two things that used to be defined twice (design review 2026-12, s
   rows and ``run.json`` (``benchmarks._provenance``) record the same list, so
   that a dataset and a result made in one environment name the same versions.
 * :class:`UserError`: the one error class for problems the user can fix.
+* :func:`default_cache_dir`: where derived, re-creatable files live (the
+  benchmark's test splits, the content library's dead-leaves plates).
 * :data:`THREAD_ENV_VARS` and :func:`single_thread_env`: the OpenMP/BLAS/numba
   variables a parent sets to ``"1"`` before spawning workers, so that child
   processes compute with one thread each (the thread count must not change
@@ -21,9 +23,11 @@ import contextlib
 import importlib.metadata
 import os
 import platform
+from pathlib import Path
 from typing import Iterator
 
-__all__ = ["UserError", "PACKAGES", "THREAD_ENV_VARS", "package_versions", "single_thread_env"]
+__all__ = ["UserError", "PACKAGES", "THREAD_ENV_VARS", "package_versions", "single_thread_env",
+           "default_cache_dir"]
 
 
 class UserError(ValueError):
@@ -106,3 +110,19 @@ def single_thread_env() -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def default_cache_dir() -> Path:
+    """``$RESTOREBENCH_CACHE``, else ``.restorebench-cache/`` in the checkout.
+
+    Falls back to ``~/.cache/restorebench`` when the package is not running
+    from a source checkout (no ``pyproject.toml`` next to it). Everything in
+    it can be deleted: it is re-created, byte for byte, when next needed.
+    """
+    env = os.environ.get("RESTOREBENCH_CACHE")
+    if env:
+        return Path(env)
+    root = Path(__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file():
+        return root / ".restorebench-cache"
+    return Path.home() / ".cache" / "restorebench"

@@ -68,3 +68,63 @@ def test_user_images_in_the_mix(tmp_path):
     assert d["kind"] == "user" and d["path"] == "a.png"
     img = load_content(d, (16, 16), folder.root)
     assert img.shape == (16, 16, 3) and int(img.mean()) == 200
+
+
+def _fresh_plate(monkeypatch, cache, seed=7, size=(48, 40)):
+    """A dead-leaves plate through ``load_content`` with the cache at ``cache`` and the in-process cache empty."""
+    from generators.shared import content
+
+    monkeypatch.setenv("RESTOREBENCH_CACHE", str(cache))
+    content._cached_dead_leaves.cache_clear()
+    return load_content({"kind": "dead_leaves", "seed": seed}, size), content._plate_path(seed, *size)
+
+
+def test_plate_cache_serves_the_drawn_bytes(tmp_path, monkeypatch):
+    """The first call draws and writes the plate; a new process (in-process cache cleared) reads the same
+    bytes back instead of drawing (checked by making a redraw impossible)."""
+    from generators.shared import content
+
+    first, path = _fresh_plate(monkeypatch, tmp_path)
+    assert path.is_file() and np.array_equal(first, draw_dead_leaves(7, (48, 40)))
+    monkeypatch.setattr(content, "draw_dead_leaves", lambda *a: pytest.fail("drew a cached plate"))
+    again, _ = _fresh_plate(monkeypatch, tmp_path)
+    assert np.array_equal(again, first) and not again.flags.writeable
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])
+def test_plate_cache_redraws_a_damaged_file(tmp_path, monkeypatch, damage):
+    """A torn write, a flipped pixel bit or a foreign file is never served: the plate is redrawn (same
+    bytes as a fresh draw) and the file rewritten."""
+    first, path = _fresh_plate(monkeypatch, tmp_path)
+    raw = bytearray(path.read_bytes())
+    if damage == "truncate":
+        raw = raw[: len(raw) // 2]
+    elif damage == "flip":
+        with np.load(path) as z:
+            img, digest = z["image"].copy(), z["blake2b"]
+        img[3, 4, 1] ^= 1
+        with open(path, "wb") as f:
+            np.savez(f, image=img, blake2b=digest)
+        raw = bytearray(path.read_bytes())
+    else:
+        raw = bytearray(b"not an npz")
+    path.write_bytes(bytes(raw))
+    again, _ = _fresh_plate(monkeypatch, tmp_path)
+    assert np.array_equal(again, first)
+    assert content_plate_ok(path, first)
+
+
+def content_plate_ok(path, img) -> bool:
+    from generators.shared import content
+
+    back = content._read_plate(path, *img.shape[:2])
+    return back is not None and np.array_equal(back, img)
+
+
+def test_plate_cache_that_cannot_be_written_is_skipped(tmp_path, monkeypatch):
+    """A cache path that is a file (as on a read-only or full disk, the write fails): plates are still drawn,
+    nothing is raised."""
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder would be")
+    img, path = _fresh_plate(monkeypatch, blocker)
+    assert np.array_equal(img, draw_dead_leaves(7, (48, 40))) and not path.exists()
