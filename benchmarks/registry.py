@@ -78,15 +78,19 @@ COMPARISONS: dict[str, tuple] = {
 
 # Published test-split sizes (issue 25): sized from the paired-bootstrap half-widths of the last full run
 # (split_sizes.csv: n_needed = ceil(n * (half_width / 0.3 dB)^2) for the widest primary comparison) within
-# the 60-minute budget of `make leaderboard` on the 2-core reference machine. Per-sample wall cost (2 workers,
-# all methods, 2026-12-02/05 runs) and what the size buys:
-#   bookcovers   120  ~6 s/sequence (RPCA, Deep Set: 90 calls each) - needs ~345 for 0.3 dB at n = 9: budget-bound
-#   captions      80  ~6 s/clip (two video networks, bf16) - needs ~1,400 (autoencoder vs detect-telea): budget-bound
-#   fingerprints 500, sensor 450  ~0.2 s - the 0.3 dB size (489 / 446 needed)
-#   reflections  800  ~0.3 s - needed 1,115 on formation 1; re-derived from the published run
-#   reflections-real 300 (the sim-to-real check: the networks' gain over the input frame, issue 23)
-#   snow 800 (~0.2 s; 200 per size class, ~750 per class needed for 0.3 dB), snow-frames 320
-#   roadseg 200, coverfill 200, coverrefs 200: cheap; coverrefs per condition (issue 29)
+# the 60-minute budget of `make leaderboard` on the 2-core reference machine. Measured on the published run
+# (2026-12-06, 36.9 min wall, leaderboard/full/summary.md): scoring s for the split / widest half-width / size
+# needed for the target:
+#   bookcovers   120  646 s (RPCA 3.1 s/sequence)  0.49 dB at n = 9 -> 319: budget-bound (+18 min)
+#   captions      80  491 s (gated U-Net 3.6 s/clip) 0.90 dB -> 726: budget-bound (~75 min alone)
+#   fingerprints 500, sensor 450  90 / 80 s  0.27 / 0.21 dB: met
+#   reflections  800  267 s  0.23 dB: met;  reflections-real 300  108 s  0.30 dB: met
+#   coverfill    200    7 s  0.61 dB -> 815 (+30 s)
+#   roadseg      200   65 s  0.015 acc -> 1,775 (+~11 min with the split build)
+#   snow         800  149 s  0.61 dB per class -> ~760 per class, ~3,000 (+~9 min);  snow-frames 320
+#   coverrefs    200  134 s  1.72 dB (retrieval-stitch vs PatchMatch, condition 130) -> 1,414 (+~16 min)
+# Next republish: coverfill 900, roadseg 1,800, snow 3,000 fit the budget (~58 min in all); the sizes below are
+# those of the published run, so that `make leaderboard` reproduces it.
 SPLIT_SIZES: dict[str, int] = {
     "bookcovers": 120, "captions": 80, "fingerprints": 500, "fingerprints-sensor": 450, "reflections": 800,
     "reflections-real": 300, "roadseg": 200, "coverfill": 200, "coverrefs": 200, "snow": 800, "snow-frames": 320,
