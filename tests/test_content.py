@@ -111,10 +111,10 @@ def test_plate_cache_redraws_a_damaged_file(tmp_path, monkeypatch, damage):
     path.write_bytes(bytes(raw))
     again, _ = _fresh_plate(monkeypatch, tmp_path)
     assert np.array_equal(again, first)
-    assert content_plate_ok(path, first)
+    assert _plate_reads_back(path, first)
 
 
-def content_plate_ok(path, img) -> bool:
+def _plate_reads_back(path, img) -> bool:
     from generators.shared import content
 
     back = content._read_plate(path, *img.shape[:2])
