@@ -297,7 +297,6 @@ class IdentityFrame:
 
     name: str = "identity-frame"
     tasks: tuple[str, ...] = ("reflections",)
-    frames_used: str = "1"
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         f = _frames(inputs)
@@ -310,7 +309,6 @@ class RelativeSmoothness:
 
     name: str = "relative-smoothness"
     tasks: tuple[str, ...] = ("reflections",)
-    frames_used: str = "1"
     lam: float = LAMBDA
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -324,7 +322,6 @@ class AlignedMedian:
 
     name: str = "aligned-median"
     tasks: tuple[str, ...] = ("reflections",)
-    frames_used: str = "all"
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         aligned, _ = align_to_reference(_frames(inputs))
@@ -337,7 +334,6 @@ class AlignedMin:
 
     name: str = "aligned-min"
     tasks: tuple[str, ...] = ("reflections",)
-    frames_used: str = "all"
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         aligned, _ = align_to_reference(_frames(inputs))
@@ -350,7 +346,6 @@ class AlignedWeiss:
 
     name: str = "aligned-weiss"
     tasks: tuple[str, ...] = ("reflections",)
-    frames_used: str = "all"
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         aligned, _ = align_to_reference(_frames(inputs))
@@ -363,7 +358,6 @@ class AlignedMinVeil:
 
     name: str = "aligned-min-veil"
     tasks: tuple[str, ...] = ("reflections",)
-    frames_used: str = "all"
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         return remove_reflection_min_veil(_frames(inputs))

@@ -138,7 +138,6 @@ def _pad4(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
 
 class _ReflectionMethod(NetMethod):
     tasks = ("reflections",)
-    frames_used = ""
 
     def load(self, path: Path) -> LayerSeparationNet:
         return load_model(path)[0]
@@ -154,7 +153,7 @@ class _ReflectionMethod(NetMethod):
 class ReflectionTeacherMethod(_ReflectionMethod):
     """Three-frame teacher: frames t-1, t, t+1 aligned on the transmission."""
 
-    name, checkpoint_name, frames_used = "reflection-teacher", "reflection_teacher.pt", "3"
+    name, checkpoint_name = "reflection-teacher", "reflection_teacher.pt"
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         return self._run(teacher_inputs(inputs["frames"]))
@@ -163,7 +162,7 @@ class ReflectionTeacherMethod(_ReflectionMethod):
 class ReflectionStudentMethod(_ReflectionMethod):
     """Single-frame student: sees the reference frame only."""
 
-    name, checkpoint_name, frames_used = "reflection-student", "reflection_student.pt", "1"
+    name, checkpoint_name = "reflection-student", "reflection_student.pt"
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         f = inputs["frames"]

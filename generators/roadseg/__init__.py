@@ -120,6 +120,7 @@ from typing import Any
 import numpy as np
 
 from generators.dataset import parse_size
+from generators.metrics import label_accuracy
 from generators.roadseg.classes import DYNAMIC, class_table, to_micc
 from generators.task import Sample, Task, uses_sample
 
@@ -175,10 +176,7 @@ def _mask_of(sample: Sample) -> np.ndarray:
 @uses_sample
 def accuracy_in_mask(reference: np.ndarray, prediction: np.ndarray, *, sample: Sample) -> float:
     """Fraction of the removed objects' pixels given the right static class (MICC-SRI's figure)."""
-    m = _mask_of(sample)
-    if not m.any():
-        return float("nan")
-    return float(np.mean(reference[m] == prediction[m]))
+    return label_accuracy(reference, prediction, mask=_mask_of(sample))
 
 
 def _static_ids(sample: Sample) -> list[int]:
@@ -203,7 +201,7 @@ def miou_in_mask(reference: np.ndarray, prediction: np.ndarray, *, sample: Sampl
 
 def accuracy(reference: np.ndarray, prediction: np.ndarray) -> float:
     """Fraction of all pixels with the right class."""
-    return float(np.mean(np.asarray(reference) == np.asarray(prediction)))
+    return label_accuracy(reference, prediction)
 
 
 METRICS = {"acc_in": accuracy_in_mask, "miou_in": miou_in_mask, "acc": accuracy}
