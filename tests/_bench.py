@@ -15,6 +15,12 @@ def _children_cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def run_generator_cli(module: str, n: int, args: list[str], out: Path) -> None:
+    """``python -m <module> --n N ARGS --workers 2 --no-progress --out OUT`` from the checkout; raises on failure."""
+    subprocess.run([sys.executable, "-m", module, "--n", str(n), *args, "--workers", "2", "--no-progress",
+                    "--out", str(out)], cwd=REPO, check=True, capture_output=True)  # fmt: skip
+
+
 def bench_generator_cli(benchmark, tmp_path: Path, module: str, n: int, args: list[str], unit: str,
                         per_sample: int = 1) -> float:  # fmt: skip
     """Run ``python -m <module> --n N --workers 2 ARGS`` once under pytest-benchmark (interpreter start-up,
@@ -28,12 +34,8 @@ def bench_generator_cli(benchmark, tmp_path: Path, module: str, n: int, args: li
     """
     out = tmp_path / "out"
 
-    def write():
-        subprocess.run([sys.executable, "-m", module, "--n", str(n), *args, "--workers", "2", "--no-progress",
-                        "--out", str(out)], cwd=REPO, check=True, capture_output=True)  # fmt: skip
-
     before = _children_cpu_s()
-    benchmark.pedantic(write, rounds=1, iterations=1)
+    benchmark.pedantic(run_generator_cli, args=(module, n, args, out), rounds=1, iterations=1)
     cpu = _children_cpu_s() - before
     rate = n * per_sample / benchmark.stats.stats.min
     written = sum(p.stat().st_size for p in out.glob("shard-*.tar"))

@@ -16,12 +16,10 @@ run on a machine, with an empty cache, is measured beside it with no target.
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
 
 import pytest
 
-from tests._bench import REPO, bench_generator_cli
+from tests._bench import bench_generator_cli, run_generator_cli
 
 SEQUENCES_PER_SECOND = 30.0
 
@@ -32,8 +30,7 @@ N, ARGS = 240, ["--size", "256", "--frames", "5"]
 def test_bench_cli_two_workers(benchmark, tmp_path, monkeypatch):
     """The default command, its content cache filled by one earlier run of the same command."""
     monkeypatch.setenv("RESTOREBENCH_CACHE", str(tmp_path / "cache"))
-    subprocess.run([sys.executable, "-m", "generators.reflections", "--n", str(N), *ARGS, "--workers", "2",
-                    "--no-progress", "--out", str(tmp_path / "first")], cwd=REPO, check=True, capture_output=True)
+    run_generator_cli("generators.reflections", N, ARGS, tmp_path / "first")
     rate = bench_generator_cli(benchmark, tmp_path, "generators.reflections", N, ARGS, "sequences")
     assert rate >= SEQUENCES_PER_SECOND, f"{rate:.1f} sequences/s"
 

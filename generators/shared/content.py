@@ -83,6 +83,7 @@ import cv2
 import numpy as np
 
 from generators._runtime import default_cache_dir
+from generators.dataset._atomic import _tmp_path
 from generators.shared.covers import CoverFolder, draw_procedural_cover, load_cover, photographs
 
 __all__ = ["draw_dead_leaves", "sample_content", "load_content", "DEFAULT_MIX", "CONTENT_KINDS", "CONTENT_VERSION"]
@@ -283,7 +284,7 @@ def _write_plate(path: Path, img: np.ndarray) -> None:
     """Write a plate atomically (temporary file + rename); any OS error (read-only or full disk) leaves
     the cache as it was: the cache only saves time."""
     digest = np.frombuffer(hashlib.blake2b(img.tobytes(), digest_size=16).digest(), np.uint8)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+    tmp = _tmp_path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
