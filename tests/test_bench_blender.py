@@ -1,7 +1,7 @@
 """Speed of the bookcovers Blender renderer, and of the fast renderer on the same scenes.
 
 Run with ``.venv/bin/python -m pytest --benchmark-only tests/test_bench_blender.py``.
-Both renderers go through :func:`generators.bookcovers.render` (the path
+Both renderers go through :func:`generators.shared.coverscene.render` (the path
 ``make_sample`` takes) with the cover already materialised, at 256x256, on
 the same scenes; Blender renders with its defaults (16 samples, CPU unless a
 GPU is found, its recycled child process already started). The issue's
@@ -21,10 +21,9 @@ import time
 import numpy as np
 import pytest
 
-from generators.bookcovers import render
-from generators.bookcovers import render_blender as rb
 from generators.shared.covers import load_cover
-from generators.bookcovers.scene import sample_scene
+from generators.shared.coverscene import render, render_blender as rb
+from generators.shared.coverscene.scene import sample_scene
 from generators.task import check_views
 
 _NO_BPY = rb.check_blender()

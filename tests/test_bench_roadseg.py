@@ -35,8 +35,8 @@ def test_bench_cli_two_workers(benchmark, tmp_path):
 def test_bench_render_800x600(benchmark):
     import numpy as np
 
-    from generators.roadseg.render_embedded import render_scene
-    from generators.roadseg.scene import sample_scene
+    from generators.shared.streets.render_embedded import render_scene
+    from generators.shared.streets.scene import sample_scene
 
     scenes = [sample_scene(np.random.default_rng(i), size=(600, 800)) for i in range(8)]
     index = itertools.count()

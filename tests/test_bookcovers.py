@@ -11,18 +11,18 @@ import pytest
 from PIL import Image
 
 import generators.bookcovers as bc
-from generators.shared import colour
-from generators.shared import covers as bcovers
-from generators.bookcovers import render_fast
 from generators.bookcovers.__main__ import main
-from generators.bookcovers.scene import SHAPES, camera_distance, sample_scene
 from generators.dataset import read_dataset
+from generators.shared import colour, coverscene
+from generators.shared import covers as bcovers
+from generators.shared.coverscene import render_fast
+from generators.shared.coverscene.scene import SHAPES, camera_distance, sample_scene
 from generators.task import check_image, check_mask, check_views, sample_rng
 from tests.tolerances import FAST_RENDER_MODEL_ATOL, FLOAT32_ROUNDING_ATOL, FLOAT64_ATOL, POINT_LIGHT_RTOL
 
 
 def _hand_scene(size=(64, 64), *, occluders=(), lights=(), ambient=(1.0, 1.0, 1.0), f0=0.0, roughness=0.5):
-    """A one-view scene written by hand (see the schema in generators.bookcovers.scene)."""
+    """A one-view scene written by hand (see the schema in generators.shared.coverscene.scene)."""
     fov = 40.0
     d = camera_distance(fov)
     return {
@@ -92,7 +92,7 @@ def test_deterministic(sample):
 def test_params_round_trip(sample):
     scene = json.loads(json.dumps(sample.params))
     assert scene == sample.params
-    out = bc.render(scene)
+    out = coverscene.render(scene)
     np.testing.assert_array_equal(out["views"], sample.inputs["views"])
     np.testing.assert_array_equal(out["clean"], sample.target["clean"])
     np.testing.assert_array_equal(out["occlusion"], sample.extras["occlusion"])
@@ -117,7 +117,7 @@ def test_unoccluded_pixels_follow_the_intrinsic_model(sample):
 def test_neutral_light_shows_the_target():
     # White uniform light of radiance 1, no specular: unoccluded pixels are the target.
     scene = _hand_scene(occluders=[_occluder("sphere")], f0=0.0)
-    out = bc.render(scene)
+    out = coverscene.render(scene)
     free = ~out["occlusion"][0]
     assert 0.05 < out["occlusion"][0].mean() < 0.5
     np.testing.assert_allclose(out["views"][0][free], out["clean"][free], atol=FAST_RENDER_MODEL_ATOL)
@@ -129,7 +129,7 @@ def test_point_light_falloff_at_the_centre():
     # A small light straight above: S = P / (4 pi z^2) / pi at the cover centre.
     z, power = 2.0, 40.0
     scene = _hand_scene(size=(65, 65), lights=[_light((0.0, 0.0, z), power=power, radius=1e-4)], ambient=(0, 0, 0))
-    out = bc.render(scene)
+    out = coverscene.render(scene)
     s_centre = out["shading"][0, 32, 32, 0] * render_fast.SHADING_SCALE
     assert s_centre == pytest.approx(power / (4 * math.pi * z * z) / math.pi, rel=POINT_LIGHT_RTOL)
     # off-centre: cos / r^2 = z / r^3
@@ -145,7 +145,7 @@ def test_sphere_projects_to_the_predicted_disc():
     size = 128
     scene = _hand_scene(size=(size, size), occluders=[_occluder("sphere", (0, 0, 0.6), (0.1, 0.1, 0.1))])
     d = scene["camera"]["distance"]
-    out = bc.render(scene)
+    out = coverscene.render(scene)
     radius_px = d * 0.1 / math.sqrt((d - 0.6) ** 2 - 0.1**2) * size
     area = out["occlusion"][0].sum()
     # the mask is conservative on the silhouette (any sub-pixel ray): allow one pixel ring
@@ -158,7 +158,7 @@ def test_each_shape_occludes_and_casts_a_shadow(shape):
     occ = _occluder(shape, (0.0, 0.0, 0.4), (0.12, 0.12, 0.03 if shape == "sheet" else 0.12), rot)
     light = _light((0.6, 0.3, 2.0), power=200.0, radius=0.05)
     scene = _hand_scene(size=(96, 96), occluders=[occ], lights=[light], ambient=(0.1, 0.1, 0.1))
-    out = bc.render(scene)
+    out = coverscene.render(scene)
     mask = out["occlusion"][0]
     assert mask[38:58, 38:58].mean() > 0.3, "the occluder sits on the optical axis"
     assert mask[48, 48] != (shape == "torus"), "the torus has a hole there"
@@ -167,7 +167,7 @@ def test_each_shape_occludes_and_casts_a_shadow(shape):
     px = out["views"][0][mask]
     assert (px[:, 0] > px[:, 2] + 0.05).any() and (px[:, 2] > px[:, 0] + 0.05).any()
     # shadow: the same scene without the occluder is brighter somewhere, never darker
-    free = bc.render(_hand_scene(size=(96, 96), lights=[light], ambient=(0.1, 0.1, 0.1)))
+    free = coverscene.render(_hand_scene(size=(96, 96), lights=[light], ambient=(0.1, 0.1, 0.1)))
     diff = free["shading"][0] - out["shading"][0]
     assert diff.min() > -FLOAT32_ROUNDING_ATOL
     assert (diff > 0.05).sum() > 20
@@ -177,7 +177,7 @@ def test_glossy_cover_shows_a_highlight():
     # Light mirrored through the cover centre into the camera: a specular peak there.
     d = camera_distance(40.0)
     scene = _hand_scene(size=(64, 64), lights=[_light((0.0, 0.0, 1.5 * d), radius=0.02)], f0=0.08, roughness=0.2)
-    spec = bc.render(scene)["specular"][0, ..., 0]
+    spec = coverscene.render(scene)["specular"][0, ..., 0]
     assert spec[32, 32] > 5 * np.median(spec)
     ys, xs = np.nonzero(spec > 0.5 * spec.max())
     assert abs(ys.mean() - 31.5) < 0.5 and abs(xs.mean() - 31.5) < 0.5
@@ -242,7 +242,7 @@ def test_covers_folder(tmp_path):
     assert task.params["covers_count"] == 2
     s = task.make_sample(sample_rng(0, 0))
     assert s.params["cover"]["kind"] == "file" and s.params["cover"]["path"] in folder.files
-    again = bc.render(json.loads(json.dumps(s.params)), covers_dir=str(tmp_path))
+    again = coverscene.render(json.loads(json.dumps(s.params)), covers_dir=str(tmp_path))
     np.testing.assert_array_equal(again["views"], s.inputs["views"])
     with pytest.raises(ValueError, match="does not exist"):
         bcovers.CoverFolder(tmp_path / "missing")
@@ -306,7 +306,7 @@ def test_cli_blender_without_bpy(tmp_path, capsys, monkeypatch):
     assert "bpy" in _one_error_line(capsys)
     assert not (tmp_path / "o").exists()
     with pytest.raises(ValueError, match="bpy"):
-        bc.render(_hand_scene(), "blender")
+        coverscene.render(_hand_scene(), "blender")
 
 
 def test_shadows_match_brute_force():
@@ -314,8 +314,8 @@ def test_shadows_match_brute_force():
     # on coarse interleaved grids; compare its cover shading with a brute-force
     # estimate that tests 64 disc samples against every occluder at every pixel.
     scene = sample_scene(np.random.default_rng(5), views=3, size=(64, 80))
-    textures, tex_of = bc._load_textures(scene)
-    out = render_fast.render_views(scene, bc.load_cover(scene["cover"], (64, 80)), textures, tex_of)
+    textures, tex_of = coverscene._load_textures(scene)
+    out = render_fast.render_views(scene, bcovers.load_cover(scene["cover"], (64, 80)), textures, tex_of)
     ambient, lights, nlights, _, _, occ, nocc, *_ = render_fast.pack_scene(scene, tex_of)
     spiral = render_fast._spiral(64)
     h, w = 64, 80

@@ -36,7 +36,7 @@ COMMANDS = sorted({(_module_of(t).__name__, _FLAGS.get(t.name, ())) for t in TAS
 
 # Tasks whose samples' params use "version" for something else; the task's params (what a manifest
 # records) still hold the formation version. bookcovers: a sample's params are its scene dict, whose
-# "version" is the scene schema's (generators.bookcovers.scene.SCENE_VERSION, 1), older than issue 22;
+# "version" is the scene schema's (generators.shared.coverscene.scene.SCENE_VERSION, 1), older than issue 22;
 # renaming it would change every bookcovers sample's params.
 SAMPLE_VERSION_IS_OTHER = {"bookcovers"}
 

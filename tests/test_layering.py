@@ -21,10 +21,6 @@ RANK = {"generators": 0, "baselines": 1, "models": 2, "benchmarks": 3, "leaderbo
 GENERATOR_BASE = {"task", "metrics", "_runtime", "dataset", "preview"}
 GENERATOR_SHARED = {"shared"}
 ALLOWED = {("benchmarks/run.py", "leaderboard")}  # the command renders the report it just wrote
-# Task packages that render their backgrounds or objects with another task's 3-D scene and renderer.
-# Those renderers belong in generators.shared (issue 22 item 3, not yet moved: bookcovers' scene,
-# fast and Blender renderers; roadseg's streets); until then each such import is listed here.
-SCENE_IMPORTS = {("snow", "roadseg"), ("coverrefs", "bookcovers")}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
@@ -58,7 +54,7 @@ def layering_violations(root: Path) -> list[str]:
                     problems.append(f"{rel}:{line} imports {mod} ({top} < {other})")
                 if top == other == "generators" and len(rel.parts) > 2 and len(parts) > 1:
                     here, there = rel.parts[1].removesuffix(".py"), parts[1]
-                    if here == there or there == "__init__" or (here, there) in SCENE_IMPORTS:
+                    if here == there or there == "__init__":
                         continue
                     if _generator_rank(there) > _generator_rank(here) or (
                             _generator_rank(here) == _generator_rank(there) == 2):
@@ -75,8 +71,8 @@ def test_no_layer_imports_a_higher_one_and_no_task_imports_another():
 @pytest.mark.parametrize("where, source, expect", [
     ("generators/x.py", "def f():\n    from benchmarks.metrics import psnr\n", "(generators < benchmarks)"),
     ("baselines/x.py", "import models.deepset\n", "(baselines < models)"),
-    ("generators/snowy/__init__.py", "from generators.roadseg import render_scene\n", "task packages never"),
-    ("generators/shared/x.py", "from generators.bookcovers import scene\n", "lower layer"),
+    ("generators/snowy/__init__.py", "from generators.roadseg import make_task\n", "task packages never"),
+    ("generators/shared/x.py", "from generators.bookcovers import make_task\n", "lower layer"),
     ("generators/dataset/x.py", "from generators.shared import covers\n", "lower layer"),
 ])
 def test_the_checker_sees_a_planted_violation(tmp_path, where, source, expect):
@@ -86,6 +82,6 @@ def test_the_checker_sees_a_planted_violation(tmp_path, where, source, expect):
     bad.write_text(source)
     found = layering_violations(tmp_path)
     assert len(found) == 1 and expect in found[0]
-    bad.write_text("from generators.task import Sample\nfrom generators.shared.covers import load_cover\n"
+    bad.write_text("from generators.task import Sample\nfrom generators.shared.streets.render_embedded import render_scene\n"
                    if where.startswith("generators/snowy") else "import numpy\n")
     assert layering_violations(tmp_path) == []

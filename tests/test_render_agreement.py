@@ -31,11 +31,10 @@ import numpy as np
 import pytest
 
 from generators.metrics import psnr, ssim
-from generators.bookcovers import render
-from generators.bookcovers import render_blender as rb
-from generators.bookcovers.render_fast import SHADING_SCALE
-from generators.bookcovers.scene import SHAPES, camera_distance, sample_scene
 from generators.shared.colour import linear_to_srgb
+from generators.shared.coverscene import render, render_blender as rb
+from generators.shared.coverscene.render_fast import SHADING_SCALE
+from generators.shared.coverscene.scene import SHAPES, camera_distance, sample_scene
 from tests.tolerances import (
     BLENDER_FAST_MASK_IOU_MIN,
     BLENDER_FAST_PSNR_DB_MEAN,

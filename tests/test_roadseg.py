@@ -17,7 +17,7 @@ import torch
 from generators.roadseg import UNKNOWN, make_task
 from generators.roadseg.__main__ import main as cli
 from generators.roadseg.carla_backend import FrameRecord, check_pair
-from generators.roadseg.classes import CARLA_CLASSES, CARLA_DYNAMIC, CARLA_TO_MICC, MICC_CLASSES, decode_carla_bgra, to_micc
+from generators.shared.streets.classes import CARLA_CLASSES, CARLA_DYNAMIC, CARLA_TO_MICC, MICC_CLASSES, decode_carla_bgra, to_micc
 from generators.task import Sample, metric_value, sample_rng
 from tests.tolerances import ROAD_DEPTH_RTOL
 
@@ -270,8 +270,8 @@ def test_draw_order_does_not_follow_the_iteration_order_of_pyrender_node_sets(mo
     import pyrender
 
     from generators.roadseg import MIN_DYNAMIC
-    from generators.roadseg.render_embedded import clear_cache, dynamic_coverage, render_scene
-    from generators.roadseg.scene import sample_scene
+    from generators.shared.streets.render_embedded import clear_cache, dynamic_coverage, render_scene
+    from generators.shared.streets.scene import sample_scene
 
     scene = sample_scene(sample_rng(21, 22), size=(150, 200), min_dynamic=MIN_DYNAMIC, coverage=dynamic_coverage)
     original = pyrender.Scene.mesh_nodes.fget

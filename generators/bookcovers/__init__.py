@@ -7,11 +7,13 @@ coloured lights that cast shadows and highlights, and its own ambient level.
 The task is to predict the cover as it is (its sRGB albedo texture),
 pixel-aligned with the views.
 
-The scene model (geometry, camera, light transport, colour) is specified in
-:mod:`generators.bookcovers.scene`; :mod:`generators.bookcovers.render_fast`
-renders it on the CPU, ``generators.bookcovers.render_blender`` with Cycles.
-Its formation version is ``FORMATION_VERSION`` (3; the changes are listed
-where the constant is defined), recorded in ``params["version"]``.
+The scene (geometry, camera, light transport, colour) and its two renderers
+are shared with coverrefs and live in :mod:`generators.shared.coverscene`: the
+model is specified in :mod:`generators.shared.coverscene.scene`,
+:mod:`generators.shared.coverscene.render_fast` renders it on the CPU,
+``generators.shared.coverscene.render_blender`` with Cycles. Its formation
+version is ``FORMATION_VERSION`` (3; the changes are listed where the constant
+is defined), recorded in ``params["version"]``.
 
 Sample layout
 -------------
@@ -23,15 +25,11 @@ Sample layout
 * ``extras["specular"]``: (N, H, W, 3) float32, the cover's specular
   radiance (linear RGB), ``clip(spec, 0, 1)``;
 * ``params``: the scene dict (JSON), enough to re-render the sample with
-  :func:`render`.
+  :func:`generators.shared.coverscene.render`.
 
 With the fast renderer, unoccluded pixels satisfy ``view =
 oetf(clip(eotf(clean) * 2 * shading + specular, 0, 1))`` up to rounding
 (before 8-bit storage); Blender adds interreflections and Monte Carlo noise.
-
-Renderer contract: a renderer module exposes ``render_scene(scene, *,
-covers_dir=None, **options) -> dict`` with the keys ``views``,
-``occlusion``, ``shading``, ``specular`` as above.
 
 Command line (a resumable sharded dataset, see :mod:`generators.dataset`)::
 
@@ -43,21 +41,20 @@ Command line (a resumable sharded dataset, see :mod:`generators.dataset`)::
 from __future__ import annotations
 
 import functools
-import importlib.util
 from typing import Any
 
 import numpy as np
 
 from generators.metrics import dssim, lmse, mse, psnr, psnr_gain_invariant, ssim, ssim_gain_invariant
-from generators.shared.covers import CoverFolder, load_cover, load_texture, texture_size
-from generators.bookcovers.scene import sample_scene, validate_size
+from generators.shared.covers import CoverFolder
+from generators.shared.coverscene import RENDERERS, render
+from generators.shared.coverscene.scene import sample_scene, validate_size
 from generators.task import Sample, Task, ViewSubsets
 
-__all__ = ["NAME", "FORMATION_VERSION", "VIEWS_SINCE", "TASK", "RENDERERS", "make_task", "make_sample", "sample_scene", "render"]
+__all__ = ["NAME", "FORMATION_VERSION", "VIEWS_SINCE", "TASK", "make_task", "make_sample"]
 
 NAME = "bookcovers"
-RENDERERS = ("fast", "blender")
-# Version of the image-formation model (scene.py docstring). Part of the
+# Version of the image-formation model (the docstring of generators.shared.coverscene.scene). Part of the
 # task parameters, so cached test splits and existing datasets made under an
 # older model are never mixed with new ones. 2: specular lobe widened by half
 # the light's angular radius (was the full radius). 3: the fast renderer's
@@ -70,92 +67,6 @@ MODEL_VERSION = FORMATION_VERSION
 # The oldest version whose views and targets equal this version's: weights
 # trained on data of versions VIEWS_SINCE..FORMATION_VERSION fit the current task.
 VIEWS_SINCE = 2
-
-
-def _load_textures(scene: dict[str, Any]) -> tuple[list[np.ndarray], list[list[int]]]:
-    """Distinct occluder textures of a scene and, per view, each occluder's index."""
-    ts = texture_size(scene["size"])
-    index: dict[str, int] = {}
-    textures: list[np.ndarray] = []
-    tex_of: list[list[int]] = []
-    for view in scene["views"]:
-        row = []
-        for occ in view["occluders"]:
-            key = repr(sorted(occ["texture"].items()))
-            if key not in index:
-                index[key] = len(textures)
-                textures.append(load_texture(occ["texture"], ts))
-            row.append(index[key])
-        tex_of.append(row)
-    return textures, tex_of
-
-
-def render(
-    scene: dict[str, Any],
-    renderer: str = "fast",
-    *,
-    covers_dir: str | None = None,
-    cover: np.ndarray | None = None,
-    options: dict[str, Any] | None = None,
-) -> dict[str, np.ndarray]:
-    """Render a scene dict (see :mod:`generators.bookcovers.scene`).
-
-    Parameters
-    ----------
-    scene : dict
-        A scene from :func:`sample_scene` (or ``Sample.params``).
-    renderer : {"fast", "blender"}
-        ``"blender"`` needs ``bpy`` (Blender as a Python module).
-    covers_dir : str, optional
-        The covers folder, for scenes whose cover is a file.
-    cover : ndarray, optional
-        The already materialised clean cover (saves loading it twice).
-    options : dict, optional
-        Renderer keyword options (fast: ``shadow_samples``; blender: see
-        ``render_blender.render_scene_blender``).
-
-    Returns
-    -------
-    dict
-        ``views``, ``occlusion``, ``shading``, ``specular`` (see the module
-        docstring) and ``clean``.
-    """
-    h, w = validate_size(scene["size"])
-    if cover is None:
-        cover = load_cover(scene["cover"], (h, w), covers_dir)
-    if renderer == "fast":
-        from generators.bookcovers import render_fast
-
-        textures, tex_of = _load_textures(scene)
-        out = render_fast.render_views(scene, cover, textures, tex_of, **(options or {}))
-    elif renderer == "blender":
-        mod = _import_blender()
-        out = dict(mod.render_scene(scene, covers_dir=covers_dir, **(options or {})))
-    else:
-        raise ValueError(f"unknown renderer {renderer!r}; choose from {list(RENDERERS)}")
-    out["clean"] = cover
-    return out
-
-
-def _import_blender(*, full_check: bool = False):
-    """The Blender renderer module, or one clear ValueError when bpy is missing.
-
-    ``full_check`` imports bpy here (the CLI does it once, in the parent);
-    otherwise only its presence is checked, because the Blender renderer runs
-    bpy in a child process and a pool worker need not load it.
-    """
-    try:
-        if full_check:
-            import bpy  # noqa: F401
-        elif importlib.util.find_spec("bpy") is None:
-            raise ImportError("No module named 'bpy'")
-    except Exception as e:  # noqa: BLE001 - bpy fails in many ways (ImportError, OSError on libs)
-        raise ValueError(
-            f"renderer 'blender' needs bpy (Blender as a Python module), which cannot be imported: {e}"
-        ) from None
-    from generators.bookcovers import render_blender
-
-    return render_blender
 
 
 def make_sample(
@@ -181,7 +92,7 @@ def make_sample(
     covers : str or CoverFolder, optional
         Folder of cover images; ``None`` draws procedural covers.
     renderer_options : dict, optional
-        Passed to the renderer (see :func:`render`); must not change the
+        Passed to the renderer (see :func:`generators.shared.coverscene.render`); must not change the
         picture's meaning (e.g. Blender's process recycling).
 
     Returns

@@ -3,7 +3,7 @@
 Writes a resumable sharded dataset through :func:`generators.dataset.run_cli`
 (re-running the same command verifies finished shards and makes only the
 missing ones). With ``--renderer blender`` each pool worker talks to a
-private Blender child process (see ``generators.bookcovers.render_blender``)
+private Blender child process (see ``generators.shared.coverscene.render_blender``)
 that is replaced by a fresh one every ``--recycle K`` sequences, so Blender's
 memory growth is bounded whatever the shard size; ``--recycle`` does not
 change the output and is not part of the dataset parameters.
@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import argparse
 
-from generators.bookcovers import NAME, RENDERERS, make_task
-from generators.bookcovers.scene import MAX_SIZE, MIN_SIZE
+from generators.bookcovers import NAME, make_task
 from generators.dataset import UserError, add_dataset_arguments, add_size_argument, run_cli
+from generators.shared.coverscene import RENDERERS, import_blender
+from generators.shared.coverscene.scene import MAX_SIZE, MIN_SIZE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,10 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (MIN_SIZE <= h <= MAX_SIZE and MIN_SIZE <= w <= MAX_SIZE):
             raise UserError(f"--size sides must be between {MIN_SIZE} and {MAX_SIZE} pixels, got {w}x{h} (WxH)")
         if args.renderer == "blender":
-            from generators.bookcovers import _import_blender
-
             try:
-                _import_blender(full_check=True)
+                import_blender(full_check=True)
             except ValueError as e:
                 raise UserError(str(e)) from None
         elif args.recycle is not None:

@@ -11,10 +11,11 @@ alignment (where they show it) and filling are all part of the task.
 
 Formation model (version ``FORMATION_VERSION``)
 -------------------------------------------
-Every picture of a cover starts from a *canonical* render of the bookcovers
-scene (:mod:`generators.bookcovers.scene`, fast renderer): the cover fills an
-``S x S`` image, texel ``(i, j)`` at pixel ``(x = j, y = i)``, lit by that
-view's lights and ambient, with that view's occluders and their shadows. One
+Every picture of a cover starts from a *canonical* render of the cover scene
+that bookcovers also uses (:mod:`generators.shared.coverscene.scene`, fast
+renderer): the cover fills an ``S x S`` image, texel ``(i, j)`` at pixel
+``(x = j, y = i)``, lit by that view's lights and ambient, with that view's
+occluders and their shadows. One
 scene is sampled per sample; its view 0 is the query, views ``1..M`` are the
 references (each with its own lights and occluders), and one more render of
 view 0 with its occluders removed is the unoccluded query.
@@ -125,9 +126,10 @@ from typing import Any, Iterator
 import cv2
 import numpy as np
 
-from generators.bookcovers import render, sample_scene
-from generators.shared.covers import CoverFolder, load_cover, load_texture
 from generators.shared.colour import linear_to_srgb, srgb_to_linear
+from generators.shared.covers import CoverFolder, load_cover, load_texture
+from generators.shared.coverscene import render
+from generators.shared.coverscene.scene import sample_scene
 from generators.task import Call, Sample, Task
 
 __all__ = ["NAME", "FORMATION_VERSION", "CONDITIONS", "TASK", "make_task", "make_sample", "condition_code",

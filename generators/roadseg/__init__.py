@@ -10,11 +10,11 @@ replay drift).
 Backends
 --------
 * ``embedded`` (default, runs anywhere): procedural 3-D streets
-  (:mod:`generators.roadseg.scene`: curved, sloped and branching roads,
+  (:mod:`generators.shared.streets.scene`: curved, sloped and branching roads,
   junctions, roundabouts, squares, three town styles) with road users
-  (:mod:`generators.roadseg.actors`: cars of five body types, buses,
+  (:mod:`generators.shared.streets.actors`: cars of five body types, buses,
   trucks, riders on bicycles and motorcycles, pedestrians with limbs)
-  rendered offscreen with pyrender (:mod:`generators.roadseg.render_embedded`):
+  rendered offscreen with pyrender (:mod:`generators.shared.streets.render_embedded`):
   the static and the populated label maps from one camera in one scene,
   depth, and a shaded RGB image. ``--town-style`` picks one style
   (default ``mixed``), ``--density`` scales the number of road users.
@@ -22,7 +22,7 @@ Backends
   client (:mod:`generators.roadseg.carla_backend`).
 
 Classes: ``--classes micc`` (default) reduces CARLA's 29 tags to MICC-SRI's
-nine classes (:mod:`generators.roadseg.classes`); ``--classes carla`` keeps
+nine classes (:mod:`generators.shared.streets.classes`); ``--classes carla`` keeps
 every tag. Dynamic classes D: Person and Car (micc); Pedestrian, Rider,
 Car, Truck, Bus, Train, Motorcycle, Bicycle, Dynamic (carla).
 
@@ -49,7 +49,7 @@ discarded). The embedded backend's scene model is formation version
 Formation versions: 1, straight flat streets of boxes (issue 12); 2, the
 street plan and road users above (issue 24; also fixes a draw-order bug of
 version 1 that made one pixel of some samples depend on the process, see
-``render_embedded._draw_in_name_order``).
+``generators.shared.streets.render_embedded._draw_in_name_order``).
 
 Class statistics (embedded backend, version 2)
 ----------------------------------------------
@@ -121,7 +121,7 @@ import numpy as np
 
 from generators.dataset import parse_size
 from generators.metrics import label_accuracy
-from generators.roadseg.classes import DYNAMIC, class_table, to_micc
+from generators.shared.streets.classes import DYNAMIC, class_table, to_micc
 from generators.task import Sample, Task, uses_sample
 
 __all__ = ["NAME", "FORMATION_VERSION", "TASK", "make_task", "make_sample", "UNKNOWN", "METRICS"]
@@ -145,8 +145,8 @@ def make_sample(rng: np.random.Generator, *, size: tuple[int, int] = (600, 800),
 
         raw = capture_sample(rng, carla, size)
     else:
-        from generators.roadseg.render_embedded import dynamic_coverage, render_scene
-        from generators.roadseg.scene import sample_scene
+        from generators.shared.streets.render_embedded import dynamic_coverage, render_scene
+        from generators.shared.streets.scene import sample_scene
 
         scene = sample_scene(rng, size=size, min_dynamic=MIN_DYNAMIC, coverage=dynamic_coverage,
                              town_style=town_style, density=density)
@@ -212,7 +212,7 @@ def make_task(*, size: tuple[int, int] | str = (600, 800), classes: str = "micc"
     """The roadseg task; ``size`` is (H, W) or ``"WxH"`` as on the command line (CARLA's order).
 
     ``town_style`` (embedded backend): ``mixed`` or one of
-    :data:`generators.roadseg.scene.STYLES`; ``density`` multiplies the
+    :data:`generators.shared.streets.scene.STYLES`; ``density`` multiplies the
     number of road users (> 0; 1 = the default mix)."""
     if isinstance(size, str):
         try:
@@ -226,7 +226,7 @@ def make_task(*, size: tuple[int, int] | str = (600, 800), classes: str = "micc"
     table = class_table(classes)
     if backend not in ("embedded", "carla"):
         raise ValueError(f"unknown backend {backend!r}; choose from ['carla', 'embedded']")
-    from generators.roadseg.scene import TOWN_STYLES
+    from generators.shared.streets.scene import TOWN_STYLES
 
     if town_style not in TOWN_STYLES:
         raise ValueError(f"unknown town style {town_style!r}; choose from {sorted(TOWN_STYLES)}")

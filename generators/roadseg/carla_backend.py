@@ -23,7 +23,7 @@ For every sample (its generator seeds every random choice):
 6. every actor is destroyed and the environment objects re-enabled.
 
 The tag of each pixel is the red channel of the camera's BGRA raw data
-(:func:`generators.roadseg.classes.decode_carla_bgra`); the images are never
+(:func:`generators.shared.streets.classes.decode_carla_bgra`); the images are never
 converted with the CityScapes palette before reading the tags. Town, frame
 ids and transforms go into the sample's params. Determinism: the server's
 synchronous mode and seeded Traffic Manager make runs repeatable on one
@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from generators.roadseg.classes import decode_carla_bgra
+from generators.shared.streets.classes import decode_carla_bgra
 
 __all__ = ["CarlaConfig", "connect", "capture_sample", "check_pair", "FrameRecord", "CarlaUnavailable"]
 

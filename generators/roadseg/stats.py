@@ -19,7 +19,7 @@ import sys
 
 import numpy as np
 
-from generators.roadseg.classes import to_micc
+from generators.shared.streets.classes import to_micc
 
 __all__ = ["CITYSCAPES", "measure", "summarise", "main"]
 

@@ -1,7 +1,7 @@
 """Cover and occluder textures: procedural book covers, patterns, folders of images.
 
 Everything here is a deterministic function of a small JSON-able description
-(see :mod:`generators.bookcovers.scene`), so both renderers and a re-run from
+(see :mod:`generators.shared.coverscene.scene`), so both renderers and a re-run from
 ``Sample.params`` materialise identical textures.
 
 Procedural covers are drawn with Pillow: a background (flat, linear or radial
@@ -635,7 +635,7 @@ def load_texture(desc: dict[str, Any], size: int) -> np.ndarray:
     desc : dict
         ``{"kind": "cover", "seed"}`` or a pattern ``{"kind": "stripes" |
         "checker" | "noise" | "solid", "colors", "frequency", "angle_deg",
-        "seed"}`` (see :mod:`generators.bookcovers.scene`).
+        "seed"}`` (see :mod:`generators.shared.coverscene.scene`).
     size : int
         Side in pixels (see :func:`texture_size`).
 

@@ -85,10 +85,10 @@ than the surface, so this slightly over-veils far flakes).
 Backgrounds ``y``: ``content`` (default) -- the scikit-image sample
 photographs and the bookcovers procedural covers, the mix the other tasks
 use, a random crop (scale 0.35-1) resized to the frame; ``roadseg`` -- the
-driving scenes of :mod:`generators.roadseg` (embedded renderer: shaded RGB
-and depth, about 0.3 s per 256x256 frame, so about 30 x slower than
-``content``); ``--images DIR`` -- the user's photographs (unreadable files
-are skipped and counted in the task's params).
+driving scenes roadseg labels (:mod:`generators.shared.streets`, embedded
+renderer: shaded RGB and depth, about 0.3 s per 256x256 frame, so about
+30 x slower than ``content``); ``--images DIR`` -- the user's photographs
+(unreadable files are skipped and counted in the task's params).
 
 Sequences (``frames`` > 1): a static (50 %) or slowly panning camera
 (``U(-1.5, 1.5)`` px per frame in x and y), frames at 25 fps; the background
@@ -203,7 +203,7 @@ def _sample_background(rng: np.random.Generator, background: str, images: CoverF
     if images is not None:
         src = images.sample(rng)
     elif background == "roadseg":
-        from generators.roadseg.scene import sample_scene
+        from generators.shared.streets.scene import sample_scene
 
         return {"kind": "roadseg", "scene": sample_scene(rng, size=size)}
     else:
@@ -303,7 +303,7 @@ def _render_background(p: dict, images_root: str | None, h: int, w: int) -> tupl
     """``(y as uint8 RGB (h, w, 3), depth (h, w) float32 m or None)`` at the given canvas size."""
     bg = p["background"]
     if bg["kind"] == "roadseg":
-        from generators.roadseg.render_embedded import render_scene
+        from generators.shared.streets.render_embedded import render_scene
 
         scene = bg["scene"]
         scene = {**scene, "camera": {**scene["camera"], "size": [h, w]}}

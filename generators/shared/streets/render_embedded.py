@@ -1,4 +1,4 @@
-"""Render a roadseg scene offscreen with pyrender (OpenGL through EGL; Mesa here).
+"""Render a street scene offscreen with pyrender (OpenGL through EGL; Mesa here).
 
 Labels are rendered in pyrender's segmentation mode: every mesh (one per
 CARLA tag) is drawn flat in a colour whose red channel is its tag, with no
@@ -21,8 +21,8 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # headless: before pyrender i
 
 import numpy as np
 
-from generators.roadseg.classes import CARLA_CLASSES
-from generators.roadseg.scene import build_geometry
+from generators.shared.streets.classes import CARLA_CLASSES
+from generators.shared.streets.scene import build_geometry
 
 __all__ = ["render_scene", "render_layers", "dynamic_coverage", "camera_pose"]
 
@@ -140,7 +140,7 @@ def dynamic_coverage(scene: dict) -> float:
 
 
 def render_scene(scene: dict, *, rgb: bool = True) -> dict[str, np.ndarray]:
-    """Render ``scene`` (see :mod:`generators.roadseg.scene`).
+    """Render ``scene`` (see :mod:`generators.shared.streets.scene`).
 
     Returns
     -------

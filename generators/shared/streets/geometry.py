@@ -1,7 +1,7 @@
-"""Triangle meshes of roadseg's scene primitives (the apply step of :mod:`generators.roadseg.scene`).
+"""Triangle meshes of the street scenes' primitives (the apply step of :mod:`generators.shared.streets.scene`).
 
 A primitive is a JSON-able dict with a ``kind``, a CARLA ``tag`` and
-``dynamic`` (see :mod:`generators.roadseg.scene` for the coordinates):
+``dynamic`` (see :mod:`generators.shared.streets.scene` for the coordinates):
 
 * ``box``: ``centre`` (x, y, z), ``size`` (x, y, z);
 * ``cylinder``: ``centre``, ``radius``, ``height`` (along the local y axis);

@@ -1,4 +1,4 @@
-"""Semantic classes of roadseg: the CARLA 0.9.16 tag table and the MICC-SRI reduction.
+"""Semantic classes of the street scenes: the CARLA 0.9.16 tag table and the MICC-SRI reduction.
 
 CARLA's semantic camera writes the tag of each pixel in the red channel of
 its BGRA image (``carla.CityObjectLabel``); the colours below are CARLA's

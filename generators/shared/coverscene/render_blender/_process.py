@@ -1,7 +1,7 @@
 """The Blender child process: the parent's handle on it, recycling, and the child's request loop.
 
-The parent (:func:`generators.bookcovers.render_blender.render_scene_blender`)
-starts ``python -m generators.bookcovers.render_blender --serve FD`` and speaks
+The parent (:func:`generators.shared.coverscene.render_blender.render_scene_blender`)
+starts ``python -m generators.shared.coverscene.render_blender --serve FD`` and speaks
 to it over a socket pair: pickled ``("render", scene, options, covers_dir)``
 requests, ``("ok", arrays)`` or ``("error", (kind, message))`` replies. A child
 renders ``recycle_every`` sequences and is then replaced by a fresh one.
@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from generators.bookcovers.render_blender._session import _current_session
+from generators.shared.coverscene.render_blender._session import _current_session
 
-_REPO_ROOT = str(Path(__file__).resolve().parents[3])  # the checkout, put first on the child's path
+_REPO_ROOT = str(Path(__file__).resolve().parents[4])  # the checkout, put first on the child's path
 
 _WORKER: _Worker | None = None
 
@@ -53,7 +53,7 @@ class _Worker:
         try:
             # stdout gets Blender's chatter ("Saved: ..."); stderr is shared for warnings.
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "generators.bookcovers.render_blender", "--serve", str(child.fileno())],
+                [sys.executable, "-m", "generators.shared.coverscene.render_blender", "--serve", str(child.fileno())],
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

@@ -1,12 +1,12 @@
-"""Procedural street scenes for roadseg's embedded backend (formation version 2).
+"""Procedural street scenes: roadseg's embedded backend, snow's driving backgrounds (roadseg formation version 2).
 
 Coordinates: metres, right-handed, ``y`` up; the camera starts looking
 down ``-z`` (as OpenGL cameras do), ``x`` to its right. A scene is a
 JSON-able dict: ``layout`` (the sampled street plan), ``camera``,
 ``static`` and ``dynamic`` primitive lists (kinds in
-:mod:`generators.roadseg.geometry`), each primitive with a CARLA tag
-(:mod:`generators.roadseg.classes`). Road users are sampled in
-:mod:`generators.roadseg.actors`.
+:mod:`generators.shared.streets.geometry`), each primitive with a CARLA tag
+(:mod:`generators.shared.streets.classes`). Road users are sampled in
+:mod:`generators.shared.streets.actors`.
 
 Street plan (all sampled; ranges per town style in :data:`STYLES`)
 ------------------------------------------------------------------
@@ -57,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from generators.roadseg.geometry import build_geometry
+from generators.shared.streets.geometry import build_geometry
 
 __all__ = ["sample_scene", "build_geometry", "STYLES", "TOWN_STYLES", "Road"]
 
@@ -650,7 +650,7 @@ def sample_scene(rng: np.random.Generator, *, size: tuple[int, int], min_dynamic
                  town_style: str = "mixed", density: float = 1.0) -> dict[str, Any]:
     """Sample one scene (JSON-able). ``coverage(scene) -> fraction`` measures the dynamic area for the
     re-draw rule; without it no re-draw happens. ``density`` scales the number of road users."""
-    from generators.roadseg.actors import sample_road_users
+    from generators.shared.streets.actors import sample_road_users
 
     if town_style not in TOWN_STYLES:
         raise ValueError(f"unknown town style {town_style!r}; choose from {sorted(TOWN_STYLES)}")

@@ -1,10 +1,10 @@
-"""Scene description of the *bookcovers* task: sample it, and what it means.
+"""The cover scene of the *bookcovers* and *coverrefs* tasks: sample it, and what it means.
 
 A *sequence* is one book cover lying flat, photographed ``N`` times by a fixed
 camera; every view has its own occluding objects, lights and ambient level.
 :func:`sample_scene` draws everything random into a plain, JSON-able dict;
-the renderers (:mod:`generators.bookcovers.render_fast` and
-``generators.bookcovers.render_blender``) turn that dict into pixels and use
+the renderers (:mod:`generators.shared.coverscene.render_fast` and
+``generators.shared.coverscene.render_blender``) turn that dict into pixels and use
 no randomness of their own. This docstring is the specification both
 renderers implement.
 

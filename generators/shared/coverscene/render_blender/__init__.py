@@ -1,8 +1,8 @@
-"""Render bookcovers scenes with Blender Cycles (``bpy`` 5.0, Blender as a module).
+"""Render cover scenes with Blender Cycles (``bpy`` 5.0, Blender as a module).
 
-The second renderer of :mod:`generators.bookcovers`: the same scene dict as
-:mod:`generators.bookcovers.render_fast` (the model is specified in
-:mod:`generators.bookcovers.scene`), rendered by a real path tracer, with the
+The second renderer of :mod:`generators.shared.coverscene`: the same scene
+dict as :mod:`generators.shared.coverscene.render_fast` (the model is specified
+in :mod:`generators.shared.coverscene.scene`), rendered by a real path tracer, with the
 true sphere lights, ambient occlusion of the world and interreflections that
 the fast renderer leaves out.
 
@@ -40,7 +40,7 @@ precision (:func:`_read_exr`); the display encoding is applied in numpy
 exactly as the scene docstring says (``clip`` then the sRGB OETF, which is
 what the Standard view transform does), so nothing is quantised twice.
 
-Outputs (the renderer contract of :mod:`generators.bookcovers`, same keys,
+Outputs (the renderer contract of :mod:`generators.shared.coverscene`, same keys,
 shapes, dtypes and scaling as ``render_fast.render_views``):
 
 * ``views``: Combined pass -> ``linear_to_srgb``;
@@ -65,7 +65,7 @@ invisible to camera rays but still cast shadows and bounce light.
 
 Process isolation and recycling: long bpy loops grow memory (the most common
 complaint of BlenderProc users), so by default Blender runs in a private child
-process (``python -m generators.bookcovers.render_blender --serve``, spoken to
+process (``python -m generators.shared.coverscene.render_blender --serve``, spoken to
 over a socket pair) that renders ``recycle_every`` sequences and is then
 replaced by a fresh one. Inside it every sequence starts from
 ``read_factory_settings(use_empty=True)`` and every view deletes the previous
@@ -97,11 +97,11 @@ from typing import Any
 
 import numpy as np
 
-from generators.bookcovers.render_blender import _process, _session
-from generators.bookcovers.render_blender._exr import _read_exr  # noqa: F401 - re-exported for tests and tools
-from generators.bookcovers.render_blender._meshes import _segments, _unit_mesh  # noqa: F401
-from generators.bookcovers.render_blender._process import _serve, _worker, _Worker, close_blender  # noqa: F401
-from generators.bookcovers.render_blender._session import (  # noqa: F401
+from generators.shared.coverscene.render_blender import _process, _session
+from generators.shared.coverscene.render_blender._exr import _read_exr  # noqa: F401 - re-exported for tests and tools
+from generators.shared.coverscene.render_blender._meshes import _segments, _unit_mesh  # noqa: F401
+from generators.shared.coverscene.render_blender._process import _serve, _worker, _Worker, close_blender  # noqa: F401
+from generators.shared.coverscene.render_blender._session import (  # noqa: F401
     _ALBEDO_FLOOR,
     _AOV,
     _LAYER,
@@ -109,7 +109,7 @@ from generators.bookcovers.render_blender._session import (  # noqa: F401
     _current_session,
     check_blender,
 )
-from generators.bookcovers.scene import SHAPES, validate_size
+from generators.shared.coverscene.scene import SHAPES, validate_size
 
 __all__ = [
     "DEFAULT_SAMPLES",
@@ -145,12 +145,12 @@ def render_scene_blender(
     in_process: bool = False,
     recycle_every: int = RECYCLE_EVERY,
 ) -> dict[str, np.ndarray]:
-    """Render every view of a bookcovers scene with Cycles.
+    """Render every view of a cover scene with Cycles.
 
     Parameters
     ----------
     scene : dict
-        A scene from :func:`generators.bookcovers.scene.sample_scene` (or a
+        A scene from :func:`generators.shared.coverscene.scene.sample_scene` (or a
         sample's ``params``).
     samples : int
         Cycles samples per pixel (fixed; adaptive sampling is off).
@@ -179,7 +179,7 @@ def render_scene_blender(
     dict
         ``views`` (N, H, W, 3) float32 sRGB in [0, 1]; ``occlusion``
         (N, H, W) bool; ``shading`` and ``specular`` (N, H, W, 3) float32 in
-        [0, 1] (scaled as in :mod:`generators.bookcovers.render_fast`).
+        [0, 1] (scaled as in :mod:`generators.shared.coverscene.render_fast`).
 
     Raises
     ------
@@ -198,7 +198,7 @@ def render_scene_blender(
 def render_scene(
     scene: dict[str, Any], *, covers_dir: str | os.PathLike | None = None, **options
 ) -> dict[str, np.ndarray]:
-    """The renderer contract of :mod:`generators.bookcovers`: :func:`render_scene_blender`."""
+    """The renderer contract of :mod:`generators.shared.coverscene`: :func:`render_scene_blender`."""
     return render_scene_blender(scene, covers_dir=covers_dir, **options)
 
 
@@ -223,10 +223,10 @@ def _check_options(samples, seed, max_bounces, denoise, device, threads, recycle
 
 def _check_scene(scene: Any) -> None:
     if not isinstance(scene, dict):
-        raise ValueError(f"scene must be a dict (see generators.bookcovers.scene), got {type(scene).__name__}")
+        raise ValueError(f"scene must be a dict (see generators.shared.coverscene.scene), got {type(scene).__name__}")
     missing = [k for k in ("size", "camera", "plane", "cover", "material", "views") if k not in scene]
     if missing:
-        raise ValueError(f"scene lacks {missing} (see generators.bookcovers.scene)")
+        raise ValueError(f"scene lacks {missing} (see generators.shared.coverscene.scene)")
     validate_size(scene["size"])
     if not scene["views"]:
         raise ValueError("scene has no views")

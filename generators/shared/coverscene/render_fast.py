@@ -1,6 +1,6 @@
-"""Fast analytic ray caster for bookcovers scenes (CPU, numba).
+"""Fast analytic ray caster for cover scenes (CPU, numba).
 
-Implements the image-formation model of :mod:`generators.bookcovers.scene`
+Implements the image-formation model of :mod:`generators.shared.coverscene.scene`
 with direct lighting only: one primary ray per pixel centre (plus 2x2
 supersampling on occluder silhouettes), analytic ray/primitive intersection
 in each primitive's unit space (sphere, box, capped cylinder, capped cone;
@@ -949,7 +949,7 @@ def render_views(
     Parameters
     ----------
     scene : dict
-        See :mod:`generators.bookcovers.scene`.
+        See :mod:`generators.shared.coverscene.scene`.
     cover : ndarray
         ``(H, W, 3)`` float32 sRGB cover (the clean target).
     textures : list of ndarray

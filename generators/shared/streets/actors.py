@@ -1,6 +1,6 @@
-"""Road users of roadseg's embedded backend: vehicles, riders and pedestrians (formation version 2).
+"""Road users of the street scenes: vehicles, riders and pedestrians (roadseg formation version 2).
 
-Every road user is a few primitives (:mod:`generators.roadseg.geometry`)
+Every road user is a few primitives (:mod:`generators.shared.streets.geometry`)
 with a CARLA tag, sized after real ones:
 
 * cars (tag 14): a body prism with sloped nose and tail and a cabin prism
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from generators.roadseg.scene import Road, box, cylinder, ellipsoid, prism
+from generators.shared.streets.scene import Road, box, cylinder, ellipsoid, prism
 
 __all__ = ["sample_road_users", "CAR_SHAPES", "vehicle", "person"]
 
@@ -185,7 +185,7 @@ def sample_road_users(rng: np.random.Generator, roads: list[Road], crossings: li
                       ego_lane: int, *, people: float, vehicles: float) -> list[dict]:
     """Every road user of a scene (primitives with ``dynamic`` True). ``people`` and ``vehicles`` are
     density multipliers (0: none)."""
-    from generators.roadseg.scene import STYLES
+    from generators.shared.streets.scene import STYLES
 
     st = STYLES[layout["style"]]
     kinds, probs = list(VEHICLE_MIX), np.array(list(VEHICLE_MIX.values()))

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 
 from generators.shared.covers import load_cover, load_texture, texture_size
-from generators.bookcovers.render_blender._exr import _read_exr
-from generators.bookcovers.render_blender._meshes import _segments, _unit_mesh
-from generators.bookcovers.render_fast import SHADING_SCALE
+from generators.shared.coverscene.render_blender._exr import _read_exr
+from generators.shared.coverscene.render_blender._meshes import _segments, _unit_mesh
+from generators.shared.coverscene.render_fast import SHADING_SCALE
 from generators.shared.colour import linear_to_srgb, srgb_to_linear
-from generators.bookcovers.scene import validate_size
+from generators.shared.coverscene.scene import validate_size
 
 _GPU_BACKENDS = ("OPTIX", "CUDA", "HIP", "ONEAPI")
 _AOV = "occluder"

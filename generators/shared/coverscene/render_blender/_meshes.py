@@ -1,6 +1,6 @@
 """Unit-shape meshes for the Blender renderer (pure numpy, no bpy).
 
-The occluder shapes of :mod:`generators.bookcovers.scene` (cube, sheet, sphere,
+The occluder shapes of :mod:`generators.shared.coverscene.scene` (cube, sheet, sphere,
 cylinder, cone, torus) as polygon meshes with the analytic normals and (u, v)
 of the scene docstring, finely enough tessellated that the chord error stays
 below ~0.05 pixel.
@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from generators.bookcovers.scene import SHAPES
+from generators.shared.coverscene.scene import SHAPES
 
 
 def _segments(h: int, w: int) -> int:
