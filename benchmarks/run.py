@@ -3,11 +3,13 @@
 Usage::
 
     python -m benchmarks.run --task all|NAME[,NAME] [--methods NAME,...|module:object]
-                             [--quick] [--out DIR] [--workers N] [--cache DIR]
+                             [--quick] [--seed S] [--out DIR] [--workers N] [--cache DIR]
 
 For each task the fixed test split (``Task.test_size`` samples made from
 ``sample_rng(Task.test_seed, i)``; ``--quick``: the first ``Task.quick_size``
-of them) is generated once and cached by dataset hash (see
+of them; ``--seed S``: a second split of the same size drawn from seed ``S``
+instead, for a check on data no model was selected on) is generated once and
+cached by dataset hash (see
 :mod:`benchmarks._cache`). Every method that supports the task
 (:func:`generators.task.supports`) restores every sample and the task's
 metrics score the prediction against ``Sample.target[Task.target_key]``.
@@ -85,7 +87,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Collection, Mapping, Sequence
@@ -128,6 +130,10 @@ def _make_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="score the first Task.quick_size samples of the test split instead of Task.test_size "
                         "(same seed, same view-draw protocol: 10 draws per n)")
+    p.add_argument("--seed", type=int, default=None, metavar="S",
+                   help="score a second split drawn from seed S (>= %d; below are training and validation seeds "
+                        "by convention) instead of each task's test seed; the seed is recorded with every row"
+                        % MIN_SPLIT_SEED)
     p.add_argument("--out", default=None, metavar="DIR", help="results directory (default: results/<UTC time>)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="processes scoring samples in parallel (default: CPU count); results do not depend on N")
@@ -160,6 +166,8 @@ def main(
             reg_tasks, reg_methods, learned = _load_registry()
             tasks = reg_tasks if tasks is None else tasks
             methods = reg_methods if methods is None else methods
+        if args.seed is not None:
+            tasks = with_split_seed(tasks, args.seed)
         out = run_benchmark(
             task_spec=args.task,
             method_spec=args.methods,
@@ -191,6 +199,24 @@ def main(
             print(f"error: {', '.join(failed)} failed on every call (see {out / 'failures.csv'})", file=sys.stderr)
             return 1
     return 0
+
+
+MIN_SPLIT_SEED = 1000  # training and validation data use seeds below 1000 (generators.task.Task.test_seed)
+
+
+def with_split_seed(tasks: Mapping[str, Task], seed: int) -> dict[str, Task]:
+    """``tasks`` with every test split (and its view draws) drawn from ``seed`` instead of ``Task.test_seed``.
+
+    Raises
+    ------
+    UsageError
+        For a seed below :data:`MIN_SPLIT_SEED`, where training and validation data live by convention:
+        scoring a model on its own training samples is not a test.
+    """
+    if seed < MIN_SPLIT_SEED:
+        raise UsageError(f"--seed {seed}: seeds below {MIN_SPLIT_SEED} make training and validation data by "
+                         f"convention; choose a seed >= {MIN_SPLIT_SEED} that no training or test split uses")
+    return {name: replace(t, test_seed=seed) for name, t in tasks.items()}
 
 
 def _load_registry() -> tuple[Mapping[str, Task], Mapping[str, Method], frozenset[str]]:

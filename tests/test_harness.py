@@ -448,6 +448,19 @@ def test_quick_uses_quick_size_and_full_uses_test_size(tmp_path):
     assert json.loads((tmp_path / "q" / "run.json").read_text())["quick"] is True
 
 
+def test_seed_scores_a_second_split_of_the_same_size(tmp_path):
+    """``--seed S``: same size and protocol, other samples and draws; the seed is in every row and run.json."""
+    kw = dict(tasks={"toyviews": make_views_task(test_size=3, quick_size=1)}, methods={"mean": MeanViews()})
+    assert run_toy(tmp_path, name="a", **kw)[0] == 0
+    assert run_toy(tmp_path, "--seed", "4242", name="b", **kw)[0] == 0
+    a, b = (pd.read_parquet(tmp_path / n / "rows.parquet") for n in "ab")
+    assert set(b["seed"]) == {4242} and set(a["seed"]) == {1_000_003}
+    assert set(b["split_size"]) == {3} and len(a) == len(b)
+    assert set(a["dataset_hash"]).isdisjoint(b["dataset_hash"])
+    assert not np.array_equal(a["value"].to_numpy(), b["value"].to_numpy())
+    assert json.loads((tmp_path / "b" / "run.json").read_text())["tasks"]["toyviews"]["seed"] == 4242
+
+
 def test_dataset_key_depends_on_params_seed_size_not_key_order():
     a = _cache.hash_dataset("t", {"a": 1, "b": 2}, 1, 10)
     assert a == _cache.hash_dataset("t", {"b": 2, "a": 1}, 1, 10)
@@ -480,6 +493,7 @@ def test_user_method_from_module_object(tmp_path):
         (["--methods", "tests.test_harness:NoTasks"], "needs name (str), tasks"),
         (["--methods", "identity", "--task", "toyviews"], "no selected method supports any selected task"),
         (["--workers", "0"], "--workers must be >= 1"),
+        (["--seed", "1"], "--seed 1: seeds below 1000 make training and validation data"),
         (["--out", "{tmp}/notours"], "is not a results directory of an earlier run"),
     ],
 )
