@@ -467,7 +467,10 @@ PERIODIC_GRID = [(period, angle) for angle in (0.0, 30.0, 45.0, 63.435, 97.46, 1
         "The finest-level energy (sum of patch SSDs) flags the outliers (12.3 vs 3.3-3.7; 42.7 vs 5.0-7.0; "
         "8.4 vs 4.7-5.0), but 6 restarts of the finest level alone land each seed at the same PSNR (its "
         "coarse start decides it), sharper vote weights (25th percentile) cost up to 12 dB, and 2 full "
-        "restarts kept by lowest finest energy pass the grid at 2.4x the time per call"))),
+        "restarts kept by lowest finest energy pass this grid at 1.9-2.4x the time per call but not a wider "
+        "one (2026-12-06, seeds 0-3, textures with a spread > 3 dB, one completion -> two restarts: modulation "
+        "0.7 with one text line 5 -> 3 of 24, worst 41.8-51.9 -> 42.4-51.9 dB; modulation 0.4 with four text "
+        "lines 0 -> 2 of 24), so the worst spread stays and the change was not kept"))),
 ], ids=["periodic", "modulated"])
 def test_patchmatch_on_rotated_periodic_textures_does_not_depend_on_the_seed(modulation):
     mask = _square_and_text_mask(256, 64, 1)
