@@ -523,20 +523,20 @@ def restore_views(model: DeepSet, views: np.ndarray, *, tile: int | None = _DEFA
 def check_data_version(ckpt: Mapping, path: str | Path) -> None:
     """Refuse weights trained on another bookcovers image-formation model version.
 
-    A checkpoint records ``data_version``, the ``MODEL_VERSION`` of the
+    A checkpoint records ``data_version``, the ``FORMATION_VERSION`` of the
     generator that made its training data (checkpoints from before the field
     existed were trained on version 1). Scoring weights trained on views of
     another formation model would report the mismatch as restoration
-    quality, so anything outside ``VIEWS_SINCE..MODEL_VERSION`` (the versions
+    quality, so anything outside ``VIEWS_SINCE..FORMATION_VERSION`` (the versions
     whose views and targets are the current ones) is a ``ValueError`` naming
     both versions.
     """
-    from generators.bookcovers import MODEL_VERSION, VIEWS_SINCE
+    from generators.bookcovers import FORMATION_VERSION, VIEWS_SINCE
 
     trained = int(ckpt.get("data_version", 1))
-    if not VIEWS_SINCE <= trained <= MODEL_VERSION:
+    if not VIEWS_SINCE <= trained <= FORMATION_VERSION:
         raise ValueError(f"{path}: trained on bookcovers image-formation version {trained}, the generator is "
-                         f"version {MODEL_VERSION} (same views since {VIEWS_SINCE}); retrain "
+                         f"version {FORMATION_VERSION} (same views since {VIEWS_SINCE}); retrain "
                          "(python -m models.train_deepset)")
 
 

@@ -405,9 +405,9 @@ def _append_deepset_ledger(path, state: TrainState, history: list, data_version:
 
 def _same_views(a: int, b: int) -> bool:
     """Whether bookcovers formation versions ``a`` and ``b`` have the same views and targets (resumable together)."""
-    from generators.bookcovers import MODEL_VERSION, VIEWS_SINCE
+    from generators.bookcovers import FORMATION_VERSION, VIEWS_SINCE
 
-    return a == b or (VIEWS_SINCE <= a <= MODEL_VERSION and VIEWS_SINCE <= b <= MODEL_VERSION)
+    return a == b or (VIEWS_SINCE <= a <= FORMATION_VERSION and VIEWS_SINCE <= b <= FORMATION_VERSION)
 
 
 SSIM_WEIGHT = 0.05  # weight of (1 - SSIM) in the "mse+l1+ssim" loss

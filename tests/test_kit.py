@@ -143,12 +143,12 @@ def test_train_state_refuses_another_config_or_data_version(tmp_path):
 
 
 def _deepset(raw):
-    from generators.bookcovers import MODEL_VERSION
+    from generators.bookcovers import FORMATION_VERSION
     from models.deepset import DeepSet, DeepSetConfig
     from models.train_deepset import STATE_FORMAT, _same_views
 
     net = DeepSet(DeepSetConfig.from_dict(raw["config"]))
-    return net, STATE_FORMAT, raw["config"], MODEL_VERSION, _same_views
+    return net, STATE_FORMAT, raw["config"], FORMATION_VERSION, _same_views
 
 
 def _fingerprint(raw):

@@ -62,8 +62,6 @@ NAME = "bookcovers"
 # 4x4 stratified rays (views, targets, shading and specular are those of
 # version 2, byte for byte).
 FORMATION_VERSION = 3
-# The old name, still read by models/deepset.py and models/train.py; new code says FORMATION_VERSION.
-MODEL_VERSION = FORMATION_VERSION
 # The oldest version whose views and targets equal this version's: weights
 # trained on data of versions VIEWS_SINCE..FORMATION_VERSION fit the current task.
 VIEWS_SINCE = 2

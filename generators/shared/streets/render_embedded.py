@@ -65,7 +65,7 @@ def _renderer(h: int, w: int):
         inner = r._renderer
         if not hasattr(inner, "_sorted_mesh_nodes"):
             raise RuntimeError(f"pyrender {pyrender.__version__} has no Renderer._sorted_mesh_nodes: "
-                               "roadseg's draw order cannot be fixed with this version")
+                               "the street renderer's draw order cannot be fixed with this version")
         inner._sorted_mesh_nodes = _draw_in_name_order.__get__(inner)
         _RENDERERS[key] = r
     return _RENDERERS[key]
