@@ -212,7 +212,8 @@ def _means(agg: pd.DataFrame, task: str, metric: str, n: int | None = None) -> p
     strict=True,
     reason="known unmet requirement (issues 5, 14): the shipped Deep Set beats every classical method, "
     "gain-corrected Weiss included, on raw and gain-invariant PSNR, MSE and LMSE for n >= 4, but not Weiss "
-    "on SSIM (0.860 vs 0.894 at n = 4 on the quick split); strict, so a better checkpoint that passes turns "
+    "on SSIM (0.876 vs 0.894 at n = 4 on the quick split with the 2026-12-06 weights, step 24,000 of a run with an SSIM "
+    "loss term; 0.860 before); strict, so a better checkpoint that passes turns "
     "this into a failure and the marker must go",
 )
 def test_bookcovers_deepset_beats_the_best_classical_method_from_4_views(quick_aggregates):
@@ -249,13 +250,6 @@ BAR_DB = 3.0  # issue 14: the Deep Set's raw PSNR margin over the best of them f
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known unmet requirement (issue 14): after 1.4 CPU-hours on version-2 data the Deep Set leads raw "
-    "Weiss on the quick split by +2.66 / +2.56 / +2.94 dB at n = 4 / 5 / 6 (+3.13 .. +3.28 for n = 7..9); published split "
-    "(120, 2026-12-06) +2.88 [+2.55, +3.22] dB at n = 4, +3.16 .. +3.90 for n = 5..9; strict, so it fails once the "
-    "bar is reached and the marker must go",
-)
 def test_bookcovers_deepset_is_3_db_above_the_best_raw_classical_method(quick_aggregates):
     """Issue 14's bar: at least +3 dB raw PSNR over the best non-oracle classical method for n = 4..9."""
     _require(tasks=["bookcovers"], methods=[BOOKCOVERS_LEARNED, *BOOKCOVERS_RAW_CLASSICAL])
