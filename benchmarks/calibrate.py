@@ -89,6 +89,10 @@ def _calibrate(results: Path, tasks: list[str] | None = None) -> tuple[list, dic
     if missing:
         raise UsageError(f"{results} lacks task(s) {missing}; run them with --quick" if tasks else
                          f"{results} lacks registered task(s) {missing}; run --task all")
+    other_seed = sorted(t for t in wanted if run["tasks"][t].get("seed") != TASKS[t].test_seed)
+    if other_seed:
+        raise UsageError(f"{results} scored task(s) {other_seed} on a split of another seed (--seed); floors are "
+                         f"for the test split")
     agg = pd.read_parquet(results / "aggregates.parquet")
     host = run.get("host", {})
     meta = {

@@ -210,12 +210,16 @@ def with_split_seed(tasks: Mapping[str, Task], seed: int) -> dict[str, Task]:
     Raises
     ------
     UsageError
-        For a seed below :data:`MIN_SPLIT_SEED`, where training and validation data live by convention:
-        scoring a model on its own training samples is not a test.
+        For a seed below :data:`MIN_SPLIT_SEED`, where training and validation data live by convention
+        (scoring a model on its own training samples is not a test), one a task's test split already uses,
+        or one beyond 63 bits.
     """
-    if seed < MIN_SPLIT_SEED:
+    if not MIN_SPLIT_SEED <= seed < 2**63:
         raise UsageError(f"--seed {seed}: seeds below {MIN_SPLIT_SEED} make training and validation data by "
-                         f"convention; choose a seed >= {MIN_SPLIT_SEED} that no training or test split uses")
+                         f"convention; choose a seed in [{MIN_SPLIT_SEED}, 2**63) that no training or test split uses")
+    own = sorted(name for name, t in tasks.items() if t.test_seed == seed)
+    if own:
+        raise UsageError(f"--seed {seed} is the test seed of {', '.join(own)}: a second split needs another seed")
     return {name: replace(t, test_seed=seed) for name, t in tasks.items()}
 
 

@@ -24,7 +24,7 @@ import pytest
 from benchmarks import _aggregate, _cache, _scoring
 from generators.metrics import mse, psnr
 from benchmarks.run import main
-from generators.task import Sample, Task, ViewSubsets
+from generators.task import Sample, Task, ViewSubsets, sample_rng
 from tests.tolerances import FLOAT32_ROUNDING_ATOL, FLOAT64_RTOL, GAIN_CORRECTED_MSE_RTOL, GAIN_ESTIMATE_RTOL
 
 REPO = Path(__file__).resolve().parents[1]
@@ -459,6 +459,15 @@ def test_seed_scores_a_second_split_of_the_same_size(tmp_path):
     assert set(a["dataset_hash"]).isdisjoint(b["dataset_hash"])
     assert not np.array_equal(a["value"].to_numpy(), b["value"].to_numpy())
     assert json.loads((tmp_path / "b" / "run.json").read_text())["tasks"]["toyviews"]["seed"] == 4242
+    # Both the samples and the view draws come from the new seed: the scored mean of sample 0's first draw
+    # at n = 2 is that of make_sample(sample_rng(4242, 0)) under draw_views(seed=4242, ...).
+    task = kw["tasks"]["toyviews"]
+    sample = task.make_sample(sample_rng(4242, 0))
+    views, target = (np.round(a * 255) / 255 for a in (sample.inputs["views"], sample.target[task.target_key]))
+    idx = _scoring.draw_views(views.shape[0], seed=4242, index=0, n=2, draw=0)  # the split stores 8-bit PNG
+    expect = mse(target, MeanViews().restore({"views": views[idx].astype(np.float32)}))
+    got = b[(b["sample"] == 0) & (b["condition"] == 2) & (b["draw"] == 0) & (b["metric"] == "mse")]["value"]
+    assert got.to_numpy() == pytest.approx([expect], rel=FLOAT64_RTOL)
 
 
 def test_dataset_key_depends_on_params_seed_size_not_key_order():
@@ -494,6 +503,8 @@ def test_user_method_from_module_object(tmp_path):
         (["--methods", "identity", "--task", "toyviews"], "no selected method supports any selected task"),
         (["--workers", "0"], "--workers must be >= 1"),
         (["--seed", "1"], "--seed 1: seeds below 1000 make training and validation data"),
+        (["--seed", str(2**63)], "choose a seed in [1000, 2**63)"),
+        (["--seed", "1000003"], "--seed 1000003 is the test seed of toyimage, toyviews"),
         (["--out", "{tmp}/notours"], "is not a results directory of an earlier run"),
     ],
 )

@@ -157,6 +157,9 @@ def quick_aggregates(tmp_path_factory) -> pd.DataFrame:
         out = Path(given)
         run = json.loads((out / "run.json").read_text())
         assert run["quick"], f"{out} is not a --quick run"
+        other = {t: i["seed"] for t, i in run["tasks"].items()
+                 if t in registry.TASKS and i["seed"] != registry.TASKS[t].test_seed}
+        assert not other, f"{out} scored a split of another seed (--seed): {other}"
     else:
         from benchmarks.run import main
 

@@ -109,7 +109,7 @@ AIRLIGHT_ESTIMATE_ATOL = 0.01
 
 # ---------------------------------------------------------------- generators
 
-# bookcovers' fast renderer vs the closed form of its formation model
+# the cover scene's fast renderer vs the closed form of its formation model
 # (unoccluded pixels from target, shading and specular; neutral light shows
 # the target): float32 rendering through the sRGB curves, before 8-bit storage.
 FAST_RENDER_MODEL_ATOL = 2e-3

@@ -2,12 +2,13 @@
 
 * :mod:`generators.shared.covers` - cover and occluder textures: procedural
   book covers, patterns, the packaged photographs, user folders of images
-  (bookcovers, coverfill, reflections, captions).
+  (bookcovers, coverrefs, coverfill, reflections, captions, snow, the cover
+  scene and the content library).
 * :mod:`generators.shared.colour` - the sRGB transfer functions (the cover
-  scene's renderers, reflections).
+  scene's renderers, reflections, coverrefs).
 * :mod:`generators.shared.content` - photographic content: parametric
-  dead-leaves images and the content mix (reflections, captions, coverfill,
-  snow).
+  dead-leaves images and the content mix (reflections; captions, coverfill
+  and snow still draw from ``covers``).
 * :mod:`generators.shared.coverscene` - the cover scene (a book cover on a
   table, occluders, lights), its fast and Blender renderers and
   :func:`~generators.shared.coverscene.render` (bookcovers, coverrefs).

@@ -1,7 +1,9 @@
 """The cover scene: one book cover on a table, occluders and lights, and its two renderers.
 
 Several tasks picture the same scene: bookcovers (views of one cover) and
-coverrefs (a query and reference photographs of it). The scene model
+coverrefs (a query and reference photographs of it); a change to what a
+scene dict renders to changes both tasks' samples, so it bumps both
+formation versions. The scene model
 (geometry, camera, light transport, colour) is specified in
 :mod:`generators.shared.coverscene.scene`, which also samples it;
 :mod:`generators.shared.coverscene.render_fast` renders it on the CPU,

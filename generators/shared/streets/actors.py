@@ -1,4 +1,4 @@
-"""Road users of the street scenes: vehicles, riders and pedestrians (roadseg formation version 2).
+"""Road users of the street scenes: vehicles, riders and pedestrians (roadseg formation version 2, snow 1).
 
 Every road user is a few primitives (:mod:`generators.shared.streets.geometry`)
 with a CARLA tag, sized after real ones:

@@ -1,4 +1,4 @@
-"""Procedural street scenes: roadseg's embedded backend, snow's driving backgrounds (roadseg formation version 2).
+"""Procedural street scenes: roadseg's embedded backend, snow's driving backgrounds (roadseg formation version 2, snow 1).
 
 Coordinates: metres, right-handed, ``y`` up; the camera starts looking
 down ``-z`` (as OpenGL cameras do), ``x`` to its right. A scene is a
