@@ -304,8 +304,10 @@ def test_train_bad_input_is_one_line(shadow_data, tmp_path, capsys):
     assert main(_train_args(shadow_data, tmp_path / "x.pt", 1, "--channels", "4,6")) == 2
     assert main(_train_args(tmp_path / "missing", tmp_path / "x.pt", 1)) == 2
     assert main(_train_args(shadow_data, tmp_path / "x.pt", 1, "--resume")) == 2
+    assert main(_train_args(shadow_data, tmp_path / "x.pt", 1, "--loss", "mse+l1+ssim", "--ssim-weight", "-1")) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 3 and all(line.startswith("error: ") for line in err)
+    assert len(err) == 4 and all(line.startswith("error: ") for line in err)
+    assert "--ssim-weight must be >= 0" in err[3]
 
 
 def test_encoding_cache_gives_bit_identical_outputs_for_every_view_subset(model):
