@@ -171,7 +171,9 @@ def aggregate(
     DataFrame with :data:`AGGREGATE_COLUMNS`. A (method, n) that failed on
     every sample has ``mean`` NaN, ``n_samples`` 0 and ``n_failed`` > 0; one
     that is not applicable has ``mean`` NaN and ``n_not_applicable`` > 0
-    (neither is ranked).
+    (neither is ranked). A metric that is undefined on a sample (NaN: in-mask
+    accuracy of an empty mask) leaves that sample out of the metric's mean,
+    interval and ranks; ``n_samples`` counts the samples it is defined on.
     """
     gain_unknown = set(gain_unknown)
     not_applicable = not_applicable if not_applicable is not None else pd.DataFrame()
@@ -223,18 +225,18 @@ def aggregate(
                     "n_not_applicable": n_not_applicable.get((t, b, n), 0),
                     "ci_level": CI_LEVEL, "n_resamples": N_RESAMPLES, "bootstrap_seed": BOOTSTRAP_SEED,
                 }
-                if g is None or not len(g):
+                seq_means = _defined_means(g) if g is not None else pd.Series(dtype=np.float64)
+                if not len(seq_means):
                     rec.update(mean=np.nan, ci_low=np.nan, ci_high=np.nan, std=np.nan,
                                n_samples=0, n_scores=0, runtime_s=np.nan)
                 else:
-                    seq_means = g.groupby("sample", sort=True)["value"].mean()
                     per_seq_by_label[(t, label, metric, n)] = seq_means
                     per_seq = seq_means.to_numpy(np.float64)
                     lo, hi = bootstrap_ci(per_seq, key=_key(t, label, metric, n))
                     rec.update(
                         mean=float(per_seq.mean()), ci_low=lo, ci_high=hi,
                         std=float(per_seq.std(ddof=1)) if per_seq.size > 1 else 0.0,
-                        n_samples=int(per_seq.size), n_scores=int(len(g)),
+                        n_samples=int(per_seq.size), n_scores=int(g["value"].notna().sum()),
                         runtime_s=float(g["runtime_s"].mean()),
                     )
                 out.append(rec)
@@ -244,6 +246,11 @@ def aggregate(
     agg["condition"] = agg["condition"].astype("Int64")
     agg["rank"], agg["rank_label"] = _rank_groups(agg, per_seq_by_label)
     return agg
+
+
+def _defined_means(g: pd.DataFrame) -> pd.Series:
+    """Per-sample mean of ``g``'s values (over draws), for the samples where the metric is defined (not NaN)."""
+    return g[g["value"].notna()].groupby("sample", sort=True)["value"].mean()
 
 
 RANK_RULE = (
@@ -434,7 +441,7 @@ def paired_differences(
     raw = rows[rows["variant"].fillna("") == ""]
     raw = raw.assign(_n=raw["condition"].astype("Int64").astype(object).where(raw["condition"].notna(), None))
     per_seq = {
-        (t, m, metric, None if n is None or pd.isna(n) else int(n)): g.groupby("sample", sort=True)["value"].mean()
+        (t, m, metric, None if n is None or pd.isna(n) else int(n)): _defined_means(g)
         for (t, m, metric, n), g in raw.groupby(["task", "method", "metric", "_n"], dropna=False, sort=True)
     }
     conditions = agg[["task", "condition"]].drop_duplicates()

@@ -268,3 +268,21 @@ def test_rank_groups_share_a_rank_without_chaining():
                                  metrics_by_task={"toy": ["psnr"]}, directions={"toy": {"psnr": True}})
     labels = dict(zip(close["method"], close["rank_label"]))
     assert labels == {"telea": "1=", "ns": "1=", "exact": "2"}
+
+
+def test_a_metric_undefined_on_a_sample_leaves_that_sample_out_not_the_whole_mean():
+    """In-mask accuracy of a scene whose mask is empty is NaN for every method (roadseg, 1 of 1,800 scenes
+    in the 2026-12-06 full run): it used to make the task's means, ranks and differences NaN."""
+    rows = _rows(40)
+    undefined = (rows["sample"] == 7) & (rows["metric"] == "psnr")
+    rows.loc[undefined, "value"] = np.nan
+    agg = _aggregate.aggregate(rows, pd.DataFrame(), metrics_by_task={"toy": ["psnr", "mse"]},
+                               directions={"toy": {"psnr": True, "mse": False}})
+    psnr = agg[(agg.metric == "psnr") & (agg.method == "net")].squeeze()
+    defined = rows[(rows.method == "net") & (rows.metric == "psnr") & ~undefined]["value"]
+    assert psnr["n_samples"] == 39 and psnr["mean"] == pytest.approx(defined.mean(), rel=1e-12)
+    assert agg[(agg.metric == "mse") & (agg.method == "net")].squeeze()["n_samples"] == 40
+    assert agg.loc[agg.metric == "psnr", "rank"].notna().all()
+    d = _differences(rows)
+    d = d[d.metric == "psnr"].squeeze()
+    assert d["n_samples"] == 39 and d["ci_low"] < OFFSET < d["ci_high"]
