@@ -43,15 +43,18 @@ def mse(reference: np.ndarray, prediction: np.ndarray) -> float:
     return float(np.mean((ref - pred) ** 2))
 
 
-def psnr(reference: np.ndarray, prediction: np.ndarray, *, data_range: float = 1.0) -> float:
+def psnr(reference: np.ndarray, prediction: np.ndarray, *, data_range: float = 1.0,
+         max_db: float | None = None) -> float:
     """Peak signal-to-noise ratio in dB, ``10 log10(data_range^2 / MSE)``.
 
-    Returns ``inf`` for identical images (as scikit-image does).
+    Returns ``inf`` for identical images (as scikit-image does), or at most
+    ``max_db`` when given: a task whose methods can reproduce the target
+    exactly (an inpainting hole on a flat region) caps its per-image PSNR so
+    that a mean over images stays finite.
     """
     err = mse(reference, prediction)
-    if err == 0.0:
-        return float("inf")
-    return float(10.0 * np.log10(data_range**2 / err))
+    value = float("inf") if err == 0.0 else float(10.0 * np.log10(data_range**2 / err))
+    return value if max_db is None else min(value, float(max_db))
 
 
 def _gaussian_kernel() -> np.ndarray:

@@ -109,3 +109,15 @@ def test_gain_invariant_metrics_remove_exactly_a_per_channel_gain():
     noisy = np.clip(ref + rng.normal(0, 0.05, ref.shape), 0, 1).astype(np.float32)
     # without a gain to remove the score barely changes (the LS gain is ~1)
     assert metrics.psnr_gain_invariant(ref, noisy) == pytest.approx(metrics.psnr(ref, noisy), abs=GAIN_INVARIANT_PSNR_DB_ATOL)
+
+
+def test_psnr_cap_only_changes_values_above_it():
+    from generators.coverfill import PSNR_MAX_DB, TASK
+
+    x = np.random.default_rng(0).random((128, 128, 3))
+    y = x.copy()
+    y[0, 0, 0] += 1 / 255  # one 8-bit step in one value: 95.0 dB, below the cap
+    psnr = metrics.psnr
+    assert psnr(x, x) == float("inf") and psnr(x, x, max_db=100.0) == 100.0
+    assert TASK.metrics["psnr"](x, x) == PSNR_MAX_DB
+    assert TASK.metrics["psnr"](x, y) == psnr(x, y) == pytest.approx(95.0, abs=0.1)
