@@ -89,7 +89,8 @@ def _calibrate(results: Path, tasks: list[str] | None = None) -> tuple[list, dic
     if missing:
         raise UsageError(f"{results} lacks task(s) {missing}; run them with --quick" if tasks else
                          f"{results} lacks registered task(s) {missing}; run --task all")
-    other_seed = sorted(t for t in wanted if run["tasks"][t].get("seed") != TASKS[t].test_seed)
+    # A run without a recorded seed predates --seed and scored the test split.
+    other_seed = sorted(t for t in wanted if run["tasks"][t].get("seed", TASKS[t].test_seed) != TASKS[t].test_seed)
     if other_seed:
         raise UsageError(f"{results} scored task(s) {other_seed} on a split of another seed (--seed); floors are "
                          f"for the test split")

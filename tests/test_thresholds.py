@@ -446,3 +446,17 @@ def test_coverrefs_refnet_not_below_single_image_fills_on_the_quick_split(quick_
         if np.isnan(best) or not got >= best:
             worse.append(f"condition {n}: refnet {got:.3f} dB vs best single-image fill {best:.3f} dB")
     assert not worse, "\n".join(worse)
+
+
+def test_calibration_refuses_a_run_on_another_seed(tmp_path, capsys):
+    """Floors are for the test split: a ``--seed`` run (a second split) is refused in one line."""
+    from benchmarks import calibrate
+
+    one = sorted(_registry().TASKS)[0]
+    results = tmp_path / "results"
+    results.mkdir()
+    _toy_aggregates().assign(task=one).to_parquet(results / "aggregates.parquet")
+    (results / "run.json").write_text(json.dumps({"quick": True, "tasks": {one: {"seed": 4242}}}))
+    assert calibrate.main(["--results", str(results), "--out", str(tmp_path / "t.toml"), "--task", one]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "on a split of another seed" in err[0] and not (tmp_path / "t.toml").exists()
