@@ -21,13 +21,13 @@ A run that finishes removes ``partial/``.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import time
 from pathlib import Path
 from typing import Mapping
 
 from generators._runtime import UserError
+from generators.dataset._atomic import write_bytes_atomic
 
 from ._scoring import UnitResult
 
@@ -42,19 +42,6 @@ Unit = tuple[str, int, str]
 
 class MismatchError(UserError):
     """Saved units come from another dataset, split size or code version."""
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class PartialResults:
@@ -87,7 +74,7 @@ class PartialResults:
         folder.mkdir(parents=True, exist_ok=True)
         head = folder / "header.json"
         if not head.is_file():
-            _write_atomic(head, (json.dumps(dict(header), indent=1, sort_keys=True) + "\n").encode())
+            write_bytes_atomic(head, (json.dumps(dict(header), indent=1, sort_keys=True) + "\n").encode())
         return _BatchWriter(folder)
 
     def remove(self) -> None:
@@ -108,7 +95,7 @@ class _BatchWriter:
     def flush(self) -> None:
         if self.buffer:
             name = f"batch-{time.time_ns()}-{len(self.buffer)}.pkl"
-            _write_atomic(self.folder / name, pickle.dumps(self.buffer, protocol=5))
+            write_bytes_atomic(self.folder / name, pickle.dumps(self.buffer, protocol=5))
             self.buffer = {}
         self.t_flush = time.monotonic()
 

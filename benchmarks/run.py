@@ -95,6 +95,7 @@ from typing import Any, Collection, Mapping, Sequence
 import pandas as pd
 
 from generators._runtime import UserError, single_thread_env
+from generators.dataset._atomic import write_bytes_atomic
 from generators.task import Method, Task, bind, lookup, supports
 
 from . import _aggregate, _cache, _examples, _provenance, _resume, _scoring
@@ -223,6 +224,14 @@ def with_split_seed(tasks: Mapping[str, Task], seed: int) -> dict[str, Task]:
     return {name: replace(t, test_seed=seed) for name, t in tasks.items()}
 
 
+def tasks_on_another_seed(run_info: Mapping, tasks: Mapping[str, Task]) -> list[str]:
+    """The tasks of ``tasks`` that a results directory's ``run.json`` scored on a split of another seed than
+    their ``Task.test_seed`` (a ``--seed`` run). A task without a recorded seed predates ``--seed`` and
+    scored its test split."""
+    return sorted(name for name, info in run_info.get("tasks", {}).items()
+                  if name in tasks and info.get("seed", tasks[name].test_seed) != tasks[name].test_seed)
+
+
 def _load_registry() -> tuple[Mapping[str, Task], Mapping[str, Method], frozenset[str]]:
     """Tasks, methods and the names of the learned methods (``models.MODELS``)."""
     try:
@@ -342,7 +351,7 @@ def run_benchmark(
         quick=quick, workers=workers, cache=cache, task_info=task_info, not_applicable=scored.not_applicable,
         tables=tables,
     )
-    _resume._write_atomic(out / "run.json", json.dumps(run_info, indent=2, default=str).encode())
+    write_bytes_atomic(out / "run.json", json.dumps(run_info, indent=2, default=str).encode())
     _resume.PartialResults(out).remove()  # finished: nothing left to resume
     return out
 

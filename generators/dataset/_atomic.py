@@ -34,8 +34,10 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, indent=1, allow_nan=False) + "\n"
 
 
-def _write_json_atomic(path: Path, obj: Any) -> None:
-    data = _dumps(obj).encode("utf-8")
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the whole new one, never a torn one:
+    a temporary file beside it, fsync'ed, renamed over it, then the directory fsync'ed. On any error the
+    temporary file is removed and the error raised."""
     tmp = _tmp_path(path)
     try:
         with open(tmp, "wb") as f:
@@ -48,6 +50,10 @@ def _write_json_atomic(path: Path, obj: Any) -> None:
             tmp.unlink()
         raise
     _fsync_dir(path.parent)
+
+
+def _write_json_atomic(path: Path, obj: Any) -> None:
+    write_bytes_atomic(path, _dumps(obj).encode("utf-8"))
 
 
 def _sha256_file(path: Path) -> str:

@@ -74,8 +74,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import io
 import math
-import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -83,7 +83,7 @@ import cv2
 import numpy as np
 
 from generators._runtime import default_cache_dir
-from generators.dataset._atomic import _tmp_path
+from generators.dataset._atomic import write_bytes_atomic
 from generators.shared.covers import CoverFolder, draw_procedural_cover, load_cover, photographs
 
 __all__ = ["draw_dead_leaves", "sample_content", "load_content", "DEFAULT_MIX", "CONTENT_KINDS", "CONTENT_VERSION"]
@@ -284,15 +284,11 @@ def _write_plate(path: Path, img: np.ndarray) -> None:
     """Write a plate atomically (temporary file + rename); any OS error (read-only or full disk) leaves
     the cache as it was: the cache only saves time."""
     digest = np.frombuffer(hashlib.blake2b(img.tobytes(), digest_size=16).digest(), np.uint8)
-    tmp = _tmp_path(path)
-    try:
+    buf = io.BytesIO()
+    np.savez(buf, image=img, blake2b=digest)
+    with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            np.savez(f, image=img, blake2b=digest)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        write_bytes_atomic(path, buf.getvalue())
 
 
 @functools.lru_cache(maxsize=8)
