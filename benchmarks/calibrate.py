@@ -31,7 +31,7 @@ from typing import Sequence
 import pandas as pd
 
 from . import _thresholds
-from .run import UsageError, main as run_main
+from .run import UsageError, main as run_main, tasks_on_another_seed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,8 +89,7 @@ def _calibrate(results: Path, tasks: list[str] | None = None) -> tuple[list, dic
     if missing:
         raise UsageError(f"{results} lacks task(s) {missing}; run them with --quick" if tasks else
                          f"{results} lacks registered task(s) {missing}; run --task all")
-    # A run without a recorded seed predates --seed and scored the test split.
-    other_seed = sorted(t for t in wanted if run["tasks"][t].get("seed", TASKS[t].test_seed) != TASKS[t].test_seed)
+    other_seed = [t for t in tasks_on_another_seed(run, TASKS) if t in wanted]
     if other_seed:
         raise UsageError(f"{results} scored task(s) {other_seed} on a split of another seed (--seed); floors are "
                          f"for the test split")

@@ -157,9 +157,10 @@ def quick_aggregates(tmp_path_factory) -> pd.DataFrame:
         out = Path(given)
         run = json.loads((out / "run.json").read_text())
         assert run["quick"], f"{out} is not a --quick run"
-        other = {t: i["seed"] for t, i in run["tasks"].items()
-                 if t in registry.TASKS and i["seed"] != registry.TASKS[t].test_seed}
-        assert not other, f"{out} scored a split of another seed (--seed): {other}"
+        from benchmarks.run import tasks_on_another_seed
+
+        other = tasks_on_another_seed(run, registry.TASKS)
+        assert not other, f"{out} scored {other} on a split of another seed (--seed)"
     else:
         from benchmarks.run import main
 
