@@ -1,7 +1,12 @@
 """Everything the harness can run: tasks and methods, by name.
 
-Plain dicts built from explicit imports (no scanning, no config strings). To
-add a task or method, import it here; ``benchmarks.run`` picks it up.
+Plain dicts built from explicit imports (no scanning, no config strings); the
+one file where a task and its methods are registered. To add a task, add it
+to ``TASKS`` (at the size the benchmark scores), its tiny instance to
+``TINY_TASKS``, the orderings its papers claim to ``COMPARISONS``, its
+baselines to ``BASELINES`` and its networks to ``MODELS``;
+``benchmarks.run`` and the tests parametrised over the registry pick them up
+(``generators/README.md``).
 
 The benchmark's bookcovers split is rendered at 128x128 with 10 views per
 sequence (the generator's command defaults to 256x256): the Deep Residual
@@ -20,15 +25,31 @@ condition: about 50 queries in each of the two conditions where a reference
 sees half the hole).
 """
 
+from collections.abc import Callable
 from dataclasses import replace
 
-from baselines import BASELINES
+from baselines.decaption import DECAPTION_BASELINES
 from baselines.fingerprint import FingerprintIdentity, FingerprintMedian, GaborEnhancement
+from baselines.inpaint import LabelInpainting, NavierStokesInpainting, NearestInpainting, TeleaInpainting
+from baselines.multiview import MeanFusion, MedianFusion
+from baselines.patchmatch import PATCH_SIZE, SEED, PatchMatchInpainting
+from baselines.reflection import REFLECTION_BASELINES
+from baselines.roadlayout import VanishingLineFill
+from baselines.rpca import RobustPCA
+from baselines.snow import SNOW_BASELINES
+from baselines.stitching import OracleStitchFill, StitchFill
+from baselines.weiss import WeissReflectance
 from generators import bookcovers, captions, coverfill, coverrefs, fingerprints, reflections, roadseg, snow
 from generators.task import Method, Task
-from models import MODELS
+from models.decaption_nets import AutoencoderMethod, GatedUNetMethod
+from models.deepset import DeepSetMethod
+from models.desnow_nets import DesnowNetMethod
+from models.fingerprint_nets import ResidualCNNMethod, UNetMethod
+from models.layout_nets import LayoutNetMethod
+from models.reflection_nets import ReflectionStudentMethod, ReflectionTeacherMethod
+from models.refnet import RefNetMethod
 
-__all__ = ["TASKS", "METHODS", "COMPARISONS", "SPLIT_SIZES"]
+__all__ = ["TASKS", "TINY_TASKS", "BASELINES", "MODELS", "METHODS", "COMPARISONS", "SPLIT_SIZES"]
 
 TASKS: dict[str, Task] = {
     t.name: t
@@ -100,8 +121,72 @@ SPLIT_SIZES: dict[str, int] = {
 TASKS = {name: replace(t, comparisons=t.comparisons + COMPARISONS.get(name, ()),
                        test_size=SPLIT_SIZES.get(name, t.test_size)) for name, t in TASKS.items()}
 
-METHODS: dict[str, Method] = {
-    **BASELINES,
-    **{m.name: m for m in (FingerprintIdentity(), FingerprintMedian(), GaborEnhancement())},
-    **MODELS,
+# The tiny instance of each task (a few pixels, few frames): its golden sample (tests/test_golden.py,
+# tests/golden/make_golden.py) and the method-contract tests (tests/test_contract.py) use it.
+TINY_TASKS: dict[str, Callable[[], Task]] = {
+    "bookcovers": lambda: bookcovers.make_task(views=3, size=64),
+    "fingerprints": lambda: fingerprints.TASK,
+    "fingerprints-sensor": lambda: fingerprints.SENSOR_TASK,
+    "coverfill": lambda: coverfill.make_task(size=64),
+    "reflections": lambda: reflections.make_task(frames=3, size=64),
+    "reflections-real": lambda: reflections.make_task(frames=3, size=64, content="photos"),
+    "captions": lambda: captions.make_task(frames=10, size=64),
+    "roadseg": lambda: roadseg.make_task(size=(72, 96)),
+    "snow": lambda: snow.make_task(size=64),
+    "snow-frames": lambda: snow.make_task(frames=3, size=64),
+    "coverrefs": lambda: coverrefs.make_task(size=64, gallery=4),
 }
+
+# Classical methods: multi-image methods take {"views": (N, H, W, C)}; inpainting methods {"image": (H, W, C),
+# "mask": (H, W)}; the -labels variants {"labels": (H, W) int32, "mask": (H, W)}; reflection methods
+# {"frames": (N, H, W, 3)} with the reference frame at N // 2; decaptioning methods {"video": (T, H, W, 3)};
+# snow methods {"image": (H, W, 3)} (snow) or {"frames": (N, H, W, 3)} (snow-frames); reference-guided fills
+# the coverrefs inputs (query, masks, "gallery": (K, H, W, 3)).
+BASELINES: dict[str, Method] = {
+    m.name: m
+    for m in (
+        MeanFusion(),
+        MedianFusion(),
+        WeissReflectance(),
+        RobustPCA(),
+        NavierStokesInpainting(),
+        TeleaInpainting(),
+        PatchMatchInpainting(),
+        NearestInpainting(),
+        LabelInpainting("navier-stokes-labels", "navier-stokes"),
+        LabelInpainting("telea-labels", "telea"),
+        LabelInpainting("patchmatch-labels", "patchmatch", (("patch_size", PATCH_SIZE),), seed=SEED),
+        LabelInpainting("nearest-labels", "nearest"),
+        *REFLECTION_BASELINES,
+        *DECAPTION_BASELINES,
+        VanishingLineFill(),
+        *SNOW_BASELINES,
+        StitchFill(),
+        OracleStitchFill(),
+        FingerprintIdentity(),
+        FingerprintMedian(),
+        GaborEnhancement(),
+    )
+}
+
+# Learned methods: each loads its shipped checkpoint from models/checkpoints/ on first use (models.kit.NetMethod),
+# so building the registry is cheap and never touches the network.
+MODELS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        DeepSetMethod(),
+        ResidualCNNMethod(),
+        UNetMethod(),
+        ReflectionTeacherMethod(),
+        ReflectionStudentMethod(),
+        ReflectionStudentMethod("reflection-student-gt-only", "reflection_student_gt_only.pt"),
+        AutoencoderMethod(),
+        GatedUNetMethod(),
+        LayoutNetMethod(),
+        DesnowNetMethod(),
+        RefNetMethod(),
+        RefNetMethod("refnet-perturbed", "refnet_perturbed.pt"),
+    )
+}
+
+METHODS: dict[str, Method] = {**BASELINES, **MODELS}

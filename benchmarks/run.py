@@ -36,7 +36,7 @@ metrics score the prediction against ``Sample.target[Task.target_key]``.
 * Aggregates carry 95% bootstrap intervals over sequences
   (:mod:`benchmarks._aggregate`).
 * Primary comparisons, per task and n: the best learned model (the
-  registry's ``models.MODELS``, or a method with ``learned = True``) against
+  registry's ``MODELS``, or a method with ``learned = True``) against
   the best classical method (best mean of the task's first metric, raw
   scores only), and every pair the task declares (``Task.comparisons``,
   declared in :mod:`benchmarks.registry`): the paired difference over the
@@ -233,13 +233,12 @@ def tasks_on_another_seed(run_info: Mapping, tasks: Mapping[str, Task]) -> list[
 
 
 def _load_registry() -> tuple[Mapping[str, Task], Mapping[str, Method], frozenset[str]]:
-    """Tasks, methods and the names of the learned methods (``models.MODELS``)."""
+    """Tasks, methods and the names of the learned methods (``benchmarks.registry.MODELS``)."""
     try:
         registry = importlib.import_module("benchmarks.registry")
-        models = importlib.import_module("models")
     except ImportError as err:
         raise UsageError(f"cannot load the task/method registry benchmarks.registry ({err})") from None
-    return registry.TASKS, registry.METHODS, frozenset(models.MODELS)
+    return registry.TASKS, registry.METHODS, frozenset(registry.MODELS)
 
 
 def resolve_tasks(spec: str, tasks: Mapping[str, Task]) -> list[Task]:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from baselines import BASELINES
+from benchmarks.registry import BASELINES
 from baselines.inpaint import inpaint_labels, inpaint_navier_stokes, inpaint_nearest, inpaint_telea
 from baselines.multiview import fuse_mean, fuse_median
 from baselines.patchmatch import _compute_distances, _improve_nnf, _init_nnf, _Level, inpaint_patchmatch

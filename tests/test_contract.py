@@ -14,7 +14,7 @@ import pytest
 from benchmarks._scoring import check_prediction
 from benchmarks.registry import METHODS, TASKS
 from generators.task import metric_value, sample_rng, supports
-from tests.test_golden import TINY_TASKS as TINY  # the same tiny instances as the golden samples
+from benchmarks.registry import TINY_TASKS as TINY  # the same tiny instances as the golden samples
 PAIRS = sorted((t, m) for t in TASKS for m, meth in METHODS.items() if supports(meth, TASKS[t]))
 _SAMPLES: dict = {}
 

@@ -4,7 +4,7 @@ inpainting baselines beat a mean-colour fill on it."""
 import numpy as np
 import pytest
 
-from baselines import BASELINES
+from benchmarks.registry import BASELINES
 from generators.metrics import psnr
 from generators import coverfill
 from generators.dataset import read_dataset

@@ -8,25 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from generators import bookcovers, captions, coverfill, coverrefs, fingerprints, reflections, roadseg, snow
+from benchmarks.registry import TINY_TASKS
 from generators.task import Sample, sample_rng
 from tests.tolerances import GOLDEN_FLOAT_ATOL
 
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 SEED, INDEX = 2026, 3
-TINY_TASKS = {
-    "bookcovers": lambda: bookcovers.make_task(views=3, size=64),
-    "fingerprints": lambda: fingerprints.TASK,
-    "fingerprints-sensor": lambda: fingerprints.SENSOR_TASK,
-    "coverfill": lambda: coverfill.make_task(size=64),
-    "reflections": lambda: reflections.make_task(frames=3, size=64),
-    "reflections-real": lambda: reflections.make_task(frames=3, size=64, content="photos"),
-    "captions": lambda: captions.make_task(frames=10, size=64),
-    "roadseg": lambda: roadseg.make_task(size=(72, 96)),
-    "snow": lambda: snow.make_task(size=64),
-    "snow-frames": lambda: snow.make_task(frames=3, size=64),
-    "coverrefs": lambda: coverrefs.make_task(size=64, gallery=4),
-}
 
 
 def flatten(sample: Sample) -> dict[str, np.ndarray]:

@@ -310,7 +310,7 @@ def test_declared_min_views_is_not_applicable_not_failed(toy_run):
 
 def test_rpca_declares_it_needs_two_views():
     """Issue 25 #5: RPCA at n = 1 is not applicable (it used to be 500 failed calls of the full run)."""
-    from baselines import BASELINES
+    from benchmarks.registry import BASELINES
     from generators.task import Call, not_applicable
 
     views = np.zeros((3, 4, 4, 3), np.float32)

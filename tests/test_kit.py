@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models import MODELS
+from benchmarks.registry import MODELS
 from models.kit import (CHECKPOINT_DIR, NetMethod, TrainState, add_common_flags, migrate_state, read_checkpoint,
                         run_budget, save_checkpoint)
 
@@ -246,3 +246,41 @@ def test_add_common_flags_leaves_skipped_flags_to_the_trainer():
     p.add_argument("--val-every", type=float, default=5.0)
     args = p.parse_args(["--data", "d", "--val-data", "v", "--state", "s"])
     assert args.val_every == 5.0 and args.minutes == 30.0 and args.threads == 1
+
+
+# -- model cards -----------------------------------------------------------------
+
+
+def test_a_trainer_on_fit_writes_the_model_card_from_docstrings_checkpoint_and_ledger(tmp_path, capsys):
+    from generators.snow.__main__ import main as snow_cli
+    from models import desnow_nets, train_snow
+    from models.kit import CARD_MARK
+
+    data = tmp_path / "d"
+    assert snow_cli(["--n", "3", "--size", "64", "--out", str(data), "--no-progress"]) == 0
+    card = tmp_path / "net.md"
+    common = ["--data", str(data), "--val-data", str(data), "--state", str(tmp_path / "s.pt"), "--minutes", "0.01",
+              "--batch", "2", "--crop", "32", "--val-every", "1", "--width", "4", "--ledger", str(tmp_path / "l.csv"),
+              "--export", str(tmp_path / "net.pt"), "--card", str(card)]
+    assert train_snow.main(common) == 0
+    assert train_snow.main(common) == 0  # a second run regenerates the card with both ledger rows
+    text = card.read_text()
+    assert text.startswith(CARD_MARK)
+    assert desnow_nets.__doc__.strip().splitlines()[0] in text and train_snow.__doc__.strip().splitlines()[0] in text
+    ledger_rows = (tmp_path / "l.csv").read_text().strip().splitlines()
+    assert len(ledger_rows) == 3 and all(f"| {r.replace(',', ' | ')} |" in text for r in ledger_rows)
+    assert "format `restorebench.desnow/" in text and "parameters" in text
+
+
+def test_the_card_writer_never_overwrites_a_hand_written_card(tmp_path):
+    from models import desnow_nets, train_snow
+    from models.kit import UserError, write_card
+
+    card = tmp_path / "card.md"
+    card.write_text("# DesnowNet: model card\nwritten by a person\n")
+    with pytest.raises(UserError, match="hand-written"):
+        write_card(card, nets=desnow_nets, trainer=train_snow, checkpoint=None, ledger=None)
+    assert card.read_text() == "# DesnowNet: model card\nwritten by a person\n"
+    for name in ("deepset_bookcovers.md", "desnownet.md", "refnet.md"):  # the shipped cards are hand-written
+        with pytest.raises(UserError, match="hand-written"):
+            write_card(CHECKPOINT_DIR / name, nets=desnow_nets, trainer=train_snow, checkpoint=None, ledger=None)

@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks.registry import TASKS
 from generators.task import bind, supports
-from models import MODELS
+from benchmarks.registry import MODELS
 from tests.tolerances import FLOAT32_ATOL
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "models.npz"

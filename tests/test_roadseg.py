@@ -189,7 +189,7 @@ def test_metrics_by_hand():
 
 
 def test_vanishing_line_fill_beats_nearest_on_road_scenes(samples):
-    from baselines import BASELINES
+    from benchmarks.registry import BASELINES
     from generators.roadseg import METRICS
 
     gains = []

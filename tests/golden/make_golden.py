@@ -1,6 +1,6 @@
 """Regenerate the golden samples: ``python tests/golden/make_golden.py [NAME ...]`` (from the repo root).
 
-With names (keys of ``TINY_TASKS``), only those samples are rewritten.
+With names (keys of ``benchmarks.registry.TINY_TASKS``), only those samples are rewritten.
 
 Run it only after an intended change of a generator's output, and commit the
 new files with the change: the golden test then makes every change of output
@@ -17,7 +17,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.test_golden import GOLDEN_DIR, TINY_TASKS, SEED, INDEX, flatten  # noqa: E402
+from benchmarks.registry import TINY_TASKS  # noqa: E402
+from tests.test_golden import GOLDEN_DIR, SEED, INDEX, flatten  # noqa: E402
 from generators.task import sample_rng  # noqa: E402
 
 

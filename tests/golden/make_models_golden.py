@@ -3,10 +3,10 @@
     python tests/golden/make_models_golden.py
 
 For each registered task (``benchmarks.registry.TASKS``) the tiny instance of
-``tests/test_golden.py::TINY_TASKS`` makes sample ``sample_rng(2026, 3)``;
+``benchmarks.registry.TINY_TASKS`` makes sample ``sample_rng(2026, 3)``;
 the inputs of its last protocol call (the most views) are cut to at most
 ``SIDE`` x ``SIDE`` pixels (top left) and 5 frames, and quantised to 8 bits,
-so the stored inputs are small and exact. Every method of ``models.MODELS``
+so the stored inputs are small and exact. Every method of ``benchmarks.registry.MODELS``
 that supports the task (bound with ``generators.task.bind``, so the
 fingerprint networks use the weights of the task's preset) restores them; its
 output is stored as ``<task>/<method>`` beside the inputs ``<task>/in.<key>``.
@@ -34,7 +34,8 @@ OUT = Path(__file__).resolve().parent / "models.npz"
 def tiny_inputs(task_name: str) -> dict[str, np.ndarray]:
     """The cut, 8-bit-quantised inputs of the last protocol call of the tiny task's golden sample."""
     from generators.task import sample_rng
-    from tests.test_golden import INDEX, SEED, TINY_TASKS
+    from benchmarks.registry import TINY_TASKS
+    from tests.test_golden import INDEX, SEED
 
     task = TINY_TASKS[task_name]()
     sample = task.make_sample(sample_rng(SEED, INDEX))
@@ -59,7 +60,7 @@ def main() -> int:
 
     from benchmarks.registry import TASKS
     from generators.task import bind, supports
-    from models import MODELS
+    from benchmarks.registry import MODELS
 
     torch.set_num_threads(1)
     arrays, skipped = {}, {}
