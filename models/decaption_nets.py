@@ -36,7 +36,7 @@ gradients + 0.2 (1 - SSIM) on the frame, + 0.2 BCE of the mask logits
 against the caption mask (ground truth is used in training only).
 
 Checkpoints: format ``restorebench.decaption/1`` (config: arch, width,
-window; model; meta); :mod:`models.train_captions` trains both.
+window; model; meta); :mod:`models.train_decaption` trains both.
 """
 
 from __future__ import annotations

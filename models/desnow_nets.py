@@ -28,7 +28,7 @@ P_tau(z) ||^2 + || P_tau(y_hat) - P_tau(y) ||^2`` over ``tau = 0..3``, with
 
 Checkpoints: format ``restorebench.desnow/1``, a plain dict (``config``:
 width; ``model``: state dict; ``meta``), loadable with
-``torch.load(weights_only=True)``. Training: :mod:`models.train_snow`.
+``torch.load(weights_only=True)``. Training: :mod:`models.train_desnow`.
 """
 
 from __future__ import annotations

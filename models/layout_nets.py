@@ -18,7 +18,7 @@ softmax cross-entropy on the masked pixels of the refined logits plus 0.5 x
 that of the coarse logits (against the target downsampled by nearest
 neighbour). The network predicts static classes only in practice (the
 targets never hold dynamic ones). Checkpoint format
-``restorebench.layout/1``; training in :mod:`models.train_roadseg`.
+``restorebench.layout/1``; training in :mod:`models.train_layout`.
 """
 
 from __future__ import annotations

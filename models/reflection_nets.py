@@ -25,7 +25,7 @@ learns the separation from that residual motion. Alignment runs in
 
 Checkpoints: format ``restorebench.reflection/1``, a plain dict
 (``config``: role, frames, width; ``model``: state dict; ``meta``), loadable
-with ``torch.load(weights_only=True)``. Training: :mod:`models.train_reflections`.
+with ``torch.load(weights_only=True)``. Training: :mod:`models.train_reflection`.
 """
 
 from __future__ import annotations

@@ -389,7 +389,7 @@ def test_checkpoint_round_trip_and_corrupt_file(tmp_path):
 
 
 def test_trainer_runs_resumes_and_refuses_another_config(tmp_path, capsys):
-    from models.train_captions import main as train_main
+    from models.train_decaption import main as train_main
 
     data = tmp_path / "d"
     assert cli(["--n", "2", "--frames", "8", "--size", "64", "--out", str(data), "--no-progress"]) == 0

@@ -21,8 +21,8 @@ from models.kit import (CHECKPOINT_DIR, NetMethod, TrainState, add_common_flags,
                         run_budget, save_checkpoint)
 
 STATES = CHECKPOINT_DIR / "state"
-TRAINERS = ["train_deepset", "train_fingerprints", "train_captions", "train_reflections", "train_roadseg",
-            "train_snow", "train_refnet"]
+TRAINERS = ["train_deepset", "train_fingerprints", "train_decaption", "train_reflection", "train_layout",
+            "train_desnow", "train_refnet"]
 COMMON = ["--data", "--val-data", "--state", "--export", "--ledger", "--minutes", "--batch", "--crop", "--lr",
           "--threads", "--seed", "--val-every", "--save-every"]
 
@@ -170,13 +170,13 @@ LAYOUTS = {
     "bookcovers_deepset.pt": _deepset,
     "fingerprints_unet.pt": _fingerprint,
     "fingerprints_rescnn.pt": _fingerprint,
-    "captions_autoencoder.pt": _kit_v1("train_captions", "decaption_nets"),
-    "captions_gated.pt": _kit_v1("train_captions", "decaption_nets"),
-    "reflections_teacher.pt": _kit_v1("train_reflections", "reflection_nets"),
-    "reflections_student.pt": _kit_v1("train_reflections", "reflection_nets"),
-    "reflections_student_gt_only.pt": _kit_v1("train_reflections", "reflection_nets"),
-    "roadseg_net.pt": _kit_v1("train_roadseg", "layout_nets"),
-    "snow_desnownet.pt": _kit_v1("train_snow", "desnow_nets"),
+    "captions_autoencoder.pt": _kit_v1("train_decaption", "decaption_nets"),
+    "captions_gated.pt": _kit_v1("train_decaption", "decaption_nets"),
+    "reflections_teacher.pt": _kit_v1("train_reflection", "reflection_nets"),
+    "reflections_student.pt": _kit_v1("train_reflection", "reflection_nets"),
+    "reflections_student_gt_only.pt": _kit_v1("train_reflection", "reflection_nets"),
+    "roadseg_net.pt": _kit_v1("train_layout", "layout_nets"),
+    "snow_desnownet.pt": _kit_v1("train_desnow", "desnow_nets"),
     "coverrefs_refnet.pt": _kit_v1("train_refnet", "refnet"),
     "coverrefs_refnet_perturbed.pt": _kit_v1("train_refnet", "refnet"),
 }
@@ -253,7 +253,7 @@ def test_add_common_flags_leaves_skipped_flags_to_the_trainer():
 
 def test_a_trainer_on_fit_writes_the_model_card_from_docstrings_checkpoint_and_ledger(tmp_path, capsys):
     from generators.snow.__main__ import main as snow_cli
-    from models import desnow_nets, train_snow
+    from models import desnow_nets, train_desnow
     from models.kit import CARD_MARK
 
     data = tmp_path / "d"
@@ -262,25 +262,25 @@ def test_a_trainer_on_fit_writes_the_model_card_from_docstrings_checkpoint_and_l
     common = ["--data", str(data), "--val-data", str(data), "--state", str(tmp_path / "s.pt"), "--minutes", "0.01",
               "--batch", "2", "--crop", "32", "--val-every", "1", "--width", "4", "--ledger", str(tmp_path / "l.csv"),
               "--export", str(tmp_path / "net.pt"), "--card", str(card)]
-    assert train_snow.main(common) == 0
-    assert train_snow.main(common) == 0  # a second run regenerates the card with both ledger rows
+    assert train_desnow.main(common) == 0
+    assert train_desnow.main(common) == 0  # a second run regenerates the card with both ledger rows
     text = card.read_text()
     assert text.startswith(CARD_MARK)
-    assert desnow_nets.__doc__.strip().splitlines()[0] in text and train_snow.__doc__.strip().splitlines()[0] in text
+    assert desnow_nets.__doc__.strip().splitlines()[0] in text and train_desnow.__doc__.strip().splitlines()[0] in text
     ledger_rows = (tmp_path / "l.csv").read_text().strip().splitlines()
     assert len(ledger_rows) == 3 and all(f"| {r.replace(',', ' | ')} |" in text for r in ledger_rows)
     assert "format `restorebench.desnow/" in text and "parameters" in text
 
 
 def test_the_card_writer_never_overwrites_a_hand_written_card(tmp_path):
-    from models import desnow_nets, train_snow
+    from models import desnow_nets, train_desnow
     from models.kit import UserError, write_card
 
     card = tmp_path / "card.md"
     card.write_text("# DesnowNet: model card\nwritten by a person\n")
     with pytest.raises(UserError, match="hand-written"):
-        write_card(card, nets=desnow_nets, trainer=train_snow, checkpoint=None, ledger=None)
+        write_card(card, nets=desnow_nets, trainer=train_desnow, checkpoint=None, ledger=None)
     assert card.read_text() == "# DesnowNet: model card\nwritten by a person\n"
     for name in ("deepset_bookcovers.md", "desnownet.md", "refnet.md"):  # the shipped cards are hand-written
         with pytest.raises(UserError, match="hand-written"):
-            write_card(CHECKPOINT_DIR / name, nets=desnow_nets, trainer=train_snow, checkpoint=None, ledger=None)
+            write_card(CHECKPOINT_DIR / name, nets=desnow_nets, trainer=train_desnow, checkpoint=None, ledger=None)

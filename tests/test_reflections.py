@@ -433,7 +433,7 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
 
 
 def test_trainer_refuses_a_state_of_another_config(tmp_path, capsys):
-    from models.train_reflections import main as train_main
+    from models.train_reflection import main as train_main
 
     data = tmp_path / "d"
     assert cli(["--n", "3", "--size", "64", "--frames", "3", "--out", str(data), "--no-progress"]) == 0

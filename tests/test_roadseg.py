@@ -240,7 +240,7 @@ def test_network_checkpoint_round_trip_and_corrupt_file(tmp_path):
 
 
 def test_trainer_runs_resumes_and_refuses_another_config(tmp_path, capsys):
-    from models.train_roadseg import main as train_main
+    from models.train_layout import main as train_main
 
     data = tmp_path / "d"
     assert cli(["--n", "2", "--size", "96x72", "--out", str(data), "--no-progress"]) == 0

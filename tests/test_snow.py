@@ -240,7 +240,7 @@ def test_shipped_desnownet_loads_and_restores():
 
 
 def test_trainer_runs_resumes_and_refuses_another_config(tmp_path, capsys):
-    from models.train_snow import main as train_main
+    from models.train_desnow import main as train_main
 
     data = tmp_path / "d"
     assert cli(["--n", "3", "--size", "64", "--out", str(data), "--no-progress"]) == 0

@@ -1,8 +1,8 @@
 """Train the reflection teacher and students (resumable, time-budgeted, CPU).
 
-    python -m models.train_reflections teacher --data DIR --val-data DIR \\
+    python -m models.train_reflection teacher --data DIR --val-data DIR \\
         --state runs/reflections/teacher.pt --export models/checkpoints/reflection_teacher.pt --minutes 40
-    python -m models.train_reflections student --teacher models/checkpoints/reflection_teacher.pt \\
+    python -m models.train_reflection student --teacher models/checkpoints/reflection_teacher.pt \\
         --data DIR --val-data DIR --state runs/reflections/student.pt \\
         --export models/checkpoints/reflection_student.pt --minutes 30 [--distill 0]
 
@@ -163,7 +163,7 @@ def train(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m models.train_reflections", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m models.train_reflection", description=__doc__.splitlines()[0])
     p.add_argument("role", choices=("teacher", "student"))
     add_common_flags(p, batch=12, crop=64, val_every=250, save_every=250)
     p.add_argument("--teacher", default=None, help="teacher checkpoint (student with --distill 1)")

@@ -1,6 +1,6 @@
 """Train the DesnowNet-style network (resumable, time-budgeted, one CPU core).
 
-    python -m models.train_snow --data DIR --val-data DIR --state runs/snow/desnownet.pt \\
+    python -m models.train_desnow --data DIR --val-data DIR --state runs/snow/desnownet.pt \\
         --export models/checkpoints/desnownet.pt --ledger models/checkpoints/desnownet_ledger.csv --minutes 30
 
 Data: shards written by ``python -m generators.snow`` (single images, one
@@ -124,7 +124,7 @@ def train(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m models.train_snow", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m models.train_desnow", description=__doc__.splitlines()[0])
     add_common_flags(p, batch=8, crop=64, val_every=250, save_every=250)
     p.add_argument("--width", type=int, default=16)
     return run_cli(p, train, argv)

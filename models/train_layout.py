@@ -1,6 +1,6 @@
 """Train the layout-inpainting network on roadseg shards (resumable, time-budgeted, CPU).
 
-    python -m models.train_roadseg --data DIR --val-data DIR --state runs/roadseg/net.pt \\
+    python -m models.train_layout --data DIR --val-data DIR --state runs/roadseg/net.pt \\
         --export models/checkpoints/layout_net.pt --minutes 30
 
 Data: ``python -m generators.roadseg`` shards (one size, one class set),
@@ -120,7 +120,7 @@ def train(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m models.train_roadseg", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m models.train_layout", description=__doc__.splitlines()[0])
     add_common_flags(p, batch=8, crop=96, val_every=400, save_every=400)
     p.add_argument("--width", type=int, default=16)
     return run_cli(p, train, argv)

@@ -1,6 +1,6 @@
 """Train the decaptioning networks (resumable, time-budgeted, CPU).
 
-    python -m models.train_captions autoencoder|gated --data DIR --val-data DIR \\
+    python -m models.train_decaption autoencoder|gated --data DIR --val-data DIR \\
         --state runs/captions/gated.pt --export models/checkpoints/decaption_gated.pt --minutes 30
 
 Data: shards of ``python -m generators.captions`` (short clips suffice, e.g.
@@ -126,7 +126,7 @@ def train(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m models.train_captions", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m models.train_decaption", description=__doc__.splitlines()[0])
     p.add_argument("arch", choices=("autoencoder", "gated"))
     add_common_flags(p, batch=8, crop=64, val_every=300, save_every=300)
     p.add_argument("--width", type=int, default=None, help="default: 32 (autoencoder), 16 (gated)")
