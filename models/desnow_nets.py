@@ -22,9 +22,8 @@ Each descriptor is the paper's design shrunk: instead of Inception-v4, a
 1, 2, 4, 8 on the same features, summed), upsampled and concatenated with the
 stem features. Widths ``width`` (stem) and ``2 * width`` (pyramid).
 
-Loss (the paper's eq. 12-13, *pyramid loss*): ``sum_tau || P_tau(z_hat) -
-P_tau(z) ||^2 + || P_tau(y_hat) - P_tau(y) ||^2`` over ``tau = 0..3``, with
-``P_tau`` max-pooling by ``2^tau`` (mean squared error per level).
+Its training loss, the paper's pyramid loss (eq. 12-13), is
+:func:`models.losses.pyramid_loss`.
 
 Checkpoints: format ``restorebench.desnow/1``, a plain dict (``config``:
 width; ``model``: state dict; ``meta``), loadable with
@@ -44,12 +43,11 @@ import torch.nn.functional as F
 from models.kit import NetMethod, load_network
 from models.kit import make_checkpoint as _make_checkpoint
 
-__all__ = ["DesnowNet", "build_model", "load_model", "make_checkpoint", "pyramid_loss", "DesnowNetMethod",
+__all__ = ["DesnowNet", "build_model", "load_model", "make_checkpoint", "DesnowNetMethod",
            "CHECKPOINT_FORMAT", "Z_FLOOR"]
 
 CHECKPOINT_FORMAT = "restorebench.desnow/1"
 Z_FLOOR = 0.05  # 1 - z is clamped to this: y' stays bounded where a flake is (nearly) opaque
-PYRAMID_LEVELS = 4
 
 
 class _Descriptor(nn.Module):
@@ -95,16 +93,6 @@ class DesnowNet(nn.Module):
         y_prime = (x - a * z) / (1 - z).clamp(min=Z_FLOOR)
         r = self.head_r(self.d_r(torch.cat([2 * y_prime.clamp(0, 1) - 1, z], 1)))
         return {"z": z, "a": a, "y_prime": y_prime, "y": y_prime + r}
-
-
-def pyramid_loss(pred: torch.Tensor, target: torch.Tensor, levels: int = PYRAMID_LEVELS) -> torch.Tensor:
-    """DesnowNet's pyramid loss: sum over ``tau < levels`` of the MSE of ``maxpool_{2^tau}`` of both."""
-    loss = pred.new_zeros(())
-    for tau in range(levels):
-        k = 2**tau
-        p, t = (pred, target) if k == 1 else (F.max_pool2d(pred, k), F.max_pool2d(target, k))
-        loss = loss + F.mse_loss(p, t)
-    return loss
 
 
 def build_model(config: Mapping) -> DesnowNet:

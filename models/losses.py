@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["grad_l1", "ssim_loss"]
+__all__ = ["grad_l1", "ssim_loss", "pyramid_loss"]
 
 
 def ssim_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -27,3 +27,18 @@ def grad_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     dx = lambda x: x[..., :, 1:] - x[..., :, :-1]  # noqa: E731
     dy = lambda x: x[..., 1:, :] - x[..., :-1, :]  # noqa: E731
     return (dx(a) - dx(b)).abs().mean() + (dy(a) - dy(b)).abs().mean()
+
+
+def pyramid_loss(pred: torch.Tensor, target: torch.Tensor, levels: int = 4) -> torch.Tensor:
+    """DesnowNet's pyramid loss (Liu et al. 2018, eq. 12-13): ``sum_{tau < levels} MSE(P_tau(pred), P_tau(target))``.
+
+    ``P_tau`` is max-pooling by ``2^tau`` (``P_0`` the identity); the MSE is
+    the mean over batch, channels and pixels of each level. The desnow
+    trainer applies it to the translucency ``z`` and to the clean image ``y``.
+    """
+    loss = pred.new_zeros(())
+    for tau in range(levels):
+        k = 2**tau
+        p, t = (pred, target) if k == 1 else (F.max_pool2d(pred, k), F.max_pool2d(target, k))
+        loss = loss + F.mse_loss(p, t)
+    return loss

@@ -12,7 +12,7 @@ Recipe: Adam (lr ``--lr`` 1e-3, halved every 4,000 steps), batches of
 ``--batch`` (8) random ``--crop`` (64) px crops with random horizontal flips,
 bf16 autocast on the CPU, channels-last, one torch thread. Loss:
 DesnowNet's pyramid loss on ``z`` plus the same on ``y``
-(:func:`models.desnow_nets.pyramid_loss`).
+(:func:`models.losses.pyramid_loss`).
 
 The state (model, optimizer, step, cumulative CPU seconds, best validation)
 is saved atomically every ``--save-every`` steps and on exit (also on
@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from models.kit import UserError, add_common_flags, fit, load_arrays, pin_threads, run_cli, start
-from models.desnow_nets import build_model, make_checkpoint, pyramid_loss
+from models.desnow_nets import build_model, make_checkpoint
+from models.losses import pyramid_loss
 
 STATE_FORMAT = "restorebench.desnow-train/1"
 

@@ -218,7 +218,8 @@ def test_temporal_median_removes_moving_flakes():
 def test_desnownet_shapes_and_translucency_inversion():
     import torch
 
-    from models.desnow_nets import DesnowNet, pyramid_loss
+    from models.desnow_nets import DesnowNet
+    from models.losses import pyramid_loss
 
     net = DesnowNet(width=4).eval()
     x = torch.rand(2, 3, 32, 32)
