@@ -663,9 +663,12 @@ def write_card(path: str | os.PathLike, *, nets, trainer, checkpoint: str | os.P
     lines += [f"# {title}: model card", "", f"## Network (`{nets_name}`)", "", _doc(nets), "",
               f"## Training (`{trainer_name}`)", "", _doc(trainer), ""]
     if checkpoint and Path(checkpoint).is_file():
-        import torch
-
-        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        try:
+            ckpt = _torch_load(Path(checkpoint))  # any network's format: the card reads only its metadata
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        if not isinstance(ckpt, dict):
+            raise UserError(f"{checkpoint}: not a checkpoint dict (a {type(ckpt).__name__})")
         weights = ckpt.get("model", ckpt.get("state_dict", {}))
         n_params = sum(int(v.numel()) for v in weights.values()) if isinstance(weights, Mapping) else 0
         meta = {k: v for k, v in ckpt.items() if k not in ("model", "state_dict", "config", "format")}

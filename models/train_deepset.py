@@ -50,9 +50,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.deepset import DeepSet, DeepSetConfig, make_checkpoint
+from models.deepset import CHECKPOINT_FORMAT, DeepSet, DeepSetConfig, make_checkpoint
 from models.kit import (TrainState, UserError, add_common_flags, append_ledger, dataset_version, pin_threads,
-                        run_budget, run_cli, save_checkpoint, warm_start)
+                        read_checkpoint, run_budget, run_cli, save_checkpoint, warm_start)
 from models.losses import ssim_loss
 
 __all__ = ["main", "make_parser", "train", "load_view_dataset", "evaluate_views", "baseline_scores"]
@@ -382,7 +382,11 @@ def train(args: argparse.Namespace) -> int:
             # --export, chosen on validation by an earlier run, must not be replaced by unvalidated ones.
             log(f"no validation in this run yet: {args.export} left unchanged")
         else:
-            save_checkpoint(torch.load(src, weights_only=True) if src else weights(), args.export)
+            try:
+                best = read_checkpoint(src, fmt=CHECKPOINT_FORMAT, what="Deep Set") if src else weights()
+            except ValueError as e:
+                raise UserError(str(e)) from None
+            save_checkpoint(best, args.export)
             log(f"exported {'best-validation' if src else 'last'} weights to {args.export}")
     return 0 if state.stopped_by is None else 128 + int(state.stopped_by)
 

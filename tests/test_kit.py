@@ -77,6 +77,21 @@ def test_read_checkpoint_checks_format_and_version_in_one_line(tmp_path):
         assert str(path) in str(e.value) and "\n" not in str(e.value)
 
 
+def test_the_kit_is_the_one_place_that_calls_torch_load():
+    """Every checkpoint or state is read through models.kit._torch_load (weights_only, one-line errors)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+    calls = []
+    for layer in ("models", "benchmarks", "baselines", "generators"):
+        for path in sorted((root / layer).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load"
+                        and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"):
+                    calls.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert len(calls) == 1 and calls[0].startswith("models/kit.py:"), calls
+
+
 # -- the loop ----------------------------------------------------------------------
 
 
