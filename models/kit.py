@@ -458,7 +458,9 @@ def add_common_flags(p, *, minutes: float | None = 30.0, batch: int = 8, crop: i
                      skip: tuple[str, ...] = ()):
     """Add the flags every trainer shares to the argparse parser ``p`` (defaults per trainer); returns ``p``.
 
-    ``--data``, ``--val-data``, ``--state`` (resumed when it exists),
+    ``--data``, ``--val-data``, ``--state`` (resumed when it exists, by
+    every trainer), ``--resume`` (kept for older commands: resuming needs no
+    flag; with it a missing ``--state`` is an error instead of a new run),
     ``--export`` (best validation weights), ``--ledger``, ``--minutes``
     (wall-clock budget), ``--batch``, ``--crop``, ``--lr``, ``--threads``,
     ``--seed``, ``--val-every`` and ``--save-every`` (steps), ``--init``
@@ -473,6 +475,8 @@ def add_common_flags(p, *, minutes: float | None = 30.0, batch: int = 8, crop: i
                                help="held-out dataset directory (another generator seed)")),
         (("--state", *state_aliases), dict(required=state_default is None and not state_aliases, default=state_default,
                                            dest="state", help="training-state file (resumed when it exists)")),
+        (("--resume",), dict(action="store_true", help="kept for older commands: an existing --state is always "
+                                                        "resumed; with --resume a missing one is an error")),
         (("--export",), dict(default=None, help="where the best validation weights go (weights only)")),
         (("--ledger",), dict(default=None, help="append one CSV row per run (steps, CPU-hours, validation)")),
         (("--minutes", *minutes_aliases), dict(type=float, default=minutes, dest="minutes",
@@ -572,6 +576,8 @@ def start(args, *, model, optimizer, fmt: str, what: str, config: dict, data_ver
           higher_is_better: bool = True):
     """Seed, then resume ``--state`` when it exists, else warm-start from ``--init`` if given: ``(state, rng)``.
 
+    With ``--resume`` a missing ``--state`` is a :class:`UserError`.
+
     ``rng`` is ``default_rng(seed)`` for a new run and ``default_rng([seed,
     step])`` for a resumed one (a resumed run draws other batches than the
     first run did).
@@ -580,7 +586,7 @@ def start(args, *, model, optimizer, fmt: str, what: str, config: dict, data_ver
 
     state = TrainState(args.state, fmt=fmt, what=what, config=config, data_version=data_version)
     rng = np.random.default_rng(args.seed)
-    if state.resume(model, optimizer):
+    if state.resume(model, optimizer, required=bool(getattr(args, "resume", False))):
         rng = np.random.default_rng([args.seed, state.step])
         best = f", best val {key} {state.best[key]:.4f}" if key in state.best else ""
         print(f"resumed {state.path} at step {state.step} ({state.cpu_s / 3600:.2f} CPU-h{best})")

@@ -28,8 +28,9 @@
   the scheduler, the validation history, the torch and numpy generator states
   and the run's flags; written atomically every ``--save-every`` steps, after
   each validation and on exit (also on SIGTERM or Ctrl-C, exit status 128 +
-  signal). ``--resume`` continues it (exactly: the same batches as one long
-  run). The weights of the best validation go to ``<state>_best.pt`` as
+  signal). Re-running with the same ``--state`` continues it when it exists
+  (exactly: the same batches as one long run; ``--resume`` makes a missing
+  state an error). The weights of the best validation go to ``<state>_best.pt`` as
   they happen and ``--export`` receives them at the end (no optimizer state).
 
 The training set is decoded once into memory as 8-bit arrays (the shards are
@@ -300,9 +301,6 @@ def train(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     model = DeepSet(config)
-    if args.init and not args.resume:
-        init = warm_start(model, args.init)
-        log(f"initialised from {args.init} (trained on data version {init.get('data_version', 1)})")
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=1e-8)
@@ -315,13 +313,16 @@ def train(args: argparse.Namespace) -> int:
     state = TrainState(out, fmt=STATE_FORMAT, what="Deep Set training-state", config=config.to_dict(),
                        data_version=data_version, same_data=_same_views)
     history, wall0 = [], 0.0
-    if args.resume and state.resume(model, opt, required=True):
+    if state.resume(model, opt, required=args.resume):
         sched.load_state_dict(state.extra["scheduler"])
         history = json.loads(state.extra["history"])
         wall0 = float(state.extra["wall_time_s"])
         torch.set_rng_state(state.extra["torch_rng"])
         rng.bit_generator.state = json.loads(state.extra["numpy_rng"])
         log(f"resumed from {out} at step {state.step} (lr {sched.get_last_lr()[0]:.2e})")
+    elif args.init:
+        init = warm_start(model, args.init)
+        log(f"initialised from {args.init} (trained on data version {init.get('data_version', 1)})")
     log(f"model {sum(p.numel() for p in model.parameters())} parameters, config {config.to_dict()}")
     t_start = time.time()
     state.collect = lambda: {"scheduler": sched.state_dict(), "history": json.dumps(history),
@@ -452,7 +453,6 @@ def make_parser() -> argparse.ArgumentParser:
     add_common_flags(p, minutes=None, batch=10, crop=96, lr=1e-4, threads=2, val_every=None, save_every=200,
                      val_required=False, state_default="runs/deepset_bookcovers/last.pt", state_aliases=("--out",),
                      minutes_aliases=("--time-limit",))
-    p.add_argument("--resume", action="store_true", help="continue from --state")
     p.add_argument("--steps", type=int, default=10_000, help="total optimizer steps")
     p.add_argument("--accum", type=int, default=1, help="batches per optimizer step (gradient accumulation)")
     p.add_argument("--min-views", type=int, default=1)

@@ -13,12 +13,14 @@ windows with random flips, ``lr * (0.01 + 0.99 * (1 + cos(pi t)) / 2)`` where
 ``t`` is the fraction of the time budget (``--minutes``, counted over all runs
 of the state) or of ``--steps``, whichever is larger. An exponential moving
 average of the weights (and batch-norm statistics; decay ``--ema``) is what
-is validated (MSE / PSNR / SSIM on whole prints, every ``--val-every``
-minutes and at the end) and exported: the one with the best validation MSE.
-The training state (model, optimiser, EMA, step, elapsed time, generator
-state, the datasets' preset/version) is written atomically every
-``--save-every`` steps and on SIGTERM / Ctrl-C; ``--resume`` continues it,
-on the same presets and data versions only (``--init`` warm-starts a new run).
+is validated (MSE / PSNR / SSIM on whole prints, every ``--val-every-min``
+minutes of training, every ``--val-every`` steps if given, and at the end)
+and exported: the one with the best validation MSE. The training state
+(model, optimiser, EMA, step, elapsed time, generator state, the datasets'
+preset/version) is written atomically every ``--save-every`` steps and on
+SIGTERM / Ctrl-C; re-running with the same ``--state`` continues it when it
+exists, on the same presets and data versions only (``--init`` warm-starts a
+new run; ``--resume`` makes a missing state an error).
 """
 
 from __future__ import annotations
@@ -162,10 +164,10 @@ def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m models.train_fingerprints",
                                 description="Train a fingerprint restoration network on generated shards.")  # fmt: skip
     p.add_argument("--arch", choices=sorted(ARCHS), default="unet", help="network (default unet)")
-    add_common_flags(p, minutes=30.0, batch=4, crop=96, lr=1e-3, save_every=100, data_nargs="+", val_required=False,
-                     state_aliases=("--out",), minutes_aliases=("--time-limit",), skip=("val-every",))
-    p.add_argument("--val-every", type=float, default=5.0, help="minutes between validations")
-    p.add_argument("--resume", action="store_true", help="continue from --state")
+    add_common_flags(p, minutes=30.0, batch=4, crop=96, lr=1e-3, val_every=None, save_every=100, data_nargs="+",
+                     val_required=False, state_aliases=("--out",), minutes_aliases=("--time-limit",))
+    p.add_argument("--val-every-min", type=float, default=5.0,
+                   help="minutes of training between validations (as well as every --val-every steps if given)")
     p.add_argument("--steps", type=int, default=100_000, help="maximum optimizer steps")
     p.add_argument("--ema", type=float, default=0.999, help="decay of the weight average that is validated and exported (0: off)")
     p.add_argument("--log-every", type=int, default=25)
@@ -185,6 +187,8 @@ def _log(msg: str) -> None:
 def train(a: argparse.Namespace) -> int:
     if a.crop % _MULTIPLE or a.crop <= 0:
         raise UserError(f"--crop must be a positive multiple of {_MULTIPLE}, got {a.crop}")
+    if a.val_every is not None and a.val_every < 1:
+        raise UserError(f"--val-every must be >= 1 (steps), got {a.val_every}")
     pin_threads(a.threads)
     t_load = time.time()
     data, val_data = _paths(a.data), _paths(a.val_data)
@@ -194,9 +198,6 @@ def train(a: argparse.Namespace) -> int:
     config = _DEFAULT_CONFIGS[a.arch]
     torch.manual_seed(a.seed)
     model = build_model(a.arch, config).train()
-    if a.init and not a.resume:
-        warm_start(model, a.init)
-        _log(f"initialised from {a.init}")
     if a.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optim = torch.optim.Adam(model.parameters(), lr=a.lr)
@@ -205,11 +206,16 @@ def train(a: argparse.Namespace) -> int:
     trained_on = [_describe(p) for p in data]
     state = TrainState(a.state or f"runs/fp_{a.arch}/last.pt", fmt=STATE_FORMAT, what="fingerprint training-state",
                        config={"arch": a.arch, "net": config}, data_version=trained_on, same_data=_same_data)
-    if a.resume and state.resume(model, optim, required=True):
+    if state.resume(model, optim, required=a.resume):
         if ema is not None and state.extra.get("ema") is not None:
             ema.load_state_dict(state.extra["ema"])
         rng.bit_generator.state = state.extra["rng"]
         _log(f"resumed at step {state.step}, {state.extra['elapsed'] / 60:.1f} min")
+    elif a.init:
+        warm_start(model, a.init)
+        if ema is not None:
+            ema.module.load_state_dict(model.state_dict())  # the average starts from the warm-start weights
+        _log(f"initialised from {a.init}")
     history = state.extra.setdefault("history", [])
     elapsed0 = float(state.extra.get("elapsed", 0.0))
     t0 = time.time() - elapsed0
@@ -258,7 +264,8 @@ def train(a: argparse.Namespace) -> int:
     run_budget(state=state, model=model, optimizer=optim, step_fn=step_fn, max_steps=a.steps,
                minutes=None if a.minutes is None else (budget - elapsed0) / 60,
                evaluate=evaluate if len(vx) else None, key="mse", higher_is_better=False,
-               val_every=lambda step: time.time() - t0 - last_val[0] >= a.val_every * 60, save_every=a.save_every,
+               val_every=lambda step: bool(a.val_every and step % a.val_every == 0)
+               or time.time() - t0 - last_val[0] >= a.val_every_min * 60, save_every=a.save_every,
                export=export if a.export else None, validate_at_end=True, log=_log)
     elapsed, best = time.time() - t0, state.best
     _log(f"done: {state.step} steps in {elapsed / 60:.1f} min; best val {best or None}")

@@ -281,13 +281,15 @@ def _train_args(data, out, steps, *extra):
 
 
 def test_train_resume_is_exact_and_exports(shadow_data, tmp_path):
-    """4 steps in one go == 2 steps + --resume to 4 (optimizer, scheduler and rng states restored)."""
+    """4 steps in one go == 2 steps + the same command again to 4 (the existing --state is resumed: optimizer,
+    scheduler and rng states restored; --resume is accepted and changes nothing when the state exists)."""
     from models.train_deepset import main
 
     a, b = tmp_path / "a" / "last.pt", tmp_path / "b" / "last.pt"
     export = tmp_path / "export.pt"
     assert main(_train_args(shadow_data, a, 4, "--export", str(export))) == 0
     assert main(_train_args(shadow_data, b, 2)) == 0
+    assert main(_train_args(shadow_data, b, 3)) == 0
     assert main(_train_args(shadow_data, b, 4, "--resume")) == 0
     ca, cb = torch.load(a, weights_only=True), torch.load(b, weights_only=True)
     assert ca["step"] == cb["step"] == 4

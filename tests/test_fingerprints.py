@@ -416,7 +416,7 @@ def test_trainer_takes_both_presets_and_refuses_a_resume_on_other_data(tmp_path,
     v = f"v{FORMATION_VERSION}"  # recorded since issue 22; datasets written before it read as v0
     assert ckpt["data_version"] == [f"chalearn/{v}", f"sensor/{v}"] and ckpt["step"] == 2
     capsys.readouterr()
-    assert train_fingerprints(["--data", dirs[1], "--resume", *common]) == 2
+    assert train_fingerprints(["--data", dirs[1], *common]) == 2  # the existing --state is resumed, so refused
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"chalearn/{v}" in err and f"sensor/{v}" in err
 

@@ -24,7 +24,7 @@ STATES = CHECKPOINT_DIR / "state"
 TRAINERS = ["train_deepset", "train_fingerprints", "train_decaption", "train_reflection", "train_layout",
             "train_desnow", "train_refnet"]
 COMMON = ["--data", "--val-data", "--state", "--export", "--ledger", "--minutes", "--batch", "--crop", "--lr",
-          "--threads", "--seed", "--val-every", "--save-every"]
+          "--threads", "--seed", "--val-every", "--save-every", "--resume"]
 
 
 # -- the Method wrapper -----------------------------------------------------------
@@ -252,6 +252,9 @@ def test_flags_reach_the_trainer_as_given():
     args = make_parser().parse_args(["--data", "d", "--lr", "1e-4", "--batch", "10", "--out", "s.pt",
                                      "--time-limit", "5"])
     assert args.lr == pytest.approx(1e-4) and args.batch == 10 and args.state == "s.pt" and args.minutes == 5.0
+    # --val-every counts steps in every trainer; the fingerprint trainer's minutes have their own flag
+    args = make_parser().parse_args(["--data", "d", "--val-every", "3", "--val-every-min", "2.5"])
+    assert args.val_every == 3 and isinstance(args.val_every, int) and args.val_every_min == 2.5
 
 
 def test_add_common_flags_leaves_skipped_flags_to_the_trainer():
