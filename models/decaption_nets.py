@@ -199,9 +199,9 @@ def restore_video(model: nn.Module, video: np.ndarray, *, batch: int = 16) -> np
 class _DecaptionMethod(NetMethod):
     tasks = ("captions",)
 
-    def load(self, path: Path) -> nn.Module:
-        model = load_model(path)[0]
-        return model.to(memory_format=torch.channels_last) if model.window == 1 else model
+    def load(self, path: Path) -> tuple[nn.Module, dict]:
+        model, ckpt = load_model(path)
+        return (model.to(memory_format=torch.channels_last) if model.window == 1 else model), ckpt
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         v = inputs["video"]

@@ -99,7 +99,7 @@ __all__ = [
     "save_checkpoint",
     "restore_views",
     "restore_stream",
-    "check_data_version",
+    "same_views",
     "EncodingCache",
 ]
 
@@ -520,30 +520,26 @@ def restore_views(model: DeepSet, views: np.ndarray, *, tile: int | None = _DEFA
     return restore_stream(model, iter(views), tile=tile, cache=cache)
 
 
-def check_data_version(ckpt: Mapping, path: str | Path) -> None:
-    """Refuse weights trained on another bookcovers image-formation model version.
+def same_views(a: int, b: int) -> bool:
+    """Whether bookcovers formation versions ``a`` and ``b`` have the same views and targets.
 
-    A checkpoint records ``data_version``, the ``FORMATION_VERSION`` of the
-    generator that made its training data (checkpoints from before the field
-    existed were trained on version 1). Scoring weights trained on views of
-    another formation model would report the mismatch as restoration
-    quality, so anything outside ``VIEWS_SINCE..FORMATION_VERSION`` (the versions
-    whose views and targets are the current ones) is a ``ValueError`` naming
-    both versions.
+    Versions ``VIEWS_SINCE..FORMATION_VERSION`` differ only in what they
+    record, so weights (or a training state) of one serve the others.
     """
     from generators.bookcovers import FORMATION_VERSION, VIEWS_SINCE
 
-    trained = int(ckpt.get("data_version", 1))
-    if not VIEWS_SINCE <= trained <= FORMATION_VERSION:
-        raise ValueError(f"{path}: trained on bookcovers image-formation version {trained}, the generator is "
-                         f"version {FORMATION_VERSION} (same views since {VIEWS_SINCE}); retrain "
-                         "(python -m models.train_deepset)")
+    return a == b or (VIEWS_SINCE <= a <= FORMATION_VERSION and VIEWS_SINCE <= b <= FORMATION_VERSION)
 
 
 class DeepSetMethod(NetMethod):
     """The ``"deepset"`` method for the bookcovers task.
 
-    Loads the shipped checkpoint (or ``checkpoint``) on first use.
+    Loads the shipped checkpoint (or ``checkpoint``) on first use. Its
+    ``data_version`` (version 1 when absent: checkpoints from before the
+    field existed) must have the views of the bookcovers generator's formation
+    version (:func:`same_views`), bound to the task or not: scoring weights
+    trained on views of another formation would report the mismatch as
+    restoration quality.
 
     Parameters
     ----------
@@ -557,14 +553,21 @@ class DeepSetMethod(NetMethod):
     _per_process = ("_model", "_cache")  # encodings stay in the process that made them
 
     def __init__(self, checkpoint: str | Path | None = None, *, tile: int | None = _DEFAULT_TILE):
+        from generators.bookcovers import FORMATION_VERSION
+
         super().__init__(checkpoint=checkpoint)
+        self.formation_version = FORMATION_VERSION  # its one task; checked unbound too
         self.tile = tile
         self._cache: EncodingCache | None = None
 
-    def load(self, path: Path) -> DeepSet:
-        model, ckpt = load_checkpoint(path)
-        check_data_version(ckpt, path)
-        return model
+    def load(self, path: Path) -> tuple[DeepSet, dict]:
+        return load_checkpoint(path)
+
+    def trained_on(self, ckpt: Mapping) -> int:
+        return int(ckpt.get("data_version", 1))
+
+    def same_formation(self, trained: int, current: int) -> bool:
+        return same_views(trained, current)
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """``inputs["views"]`` (N, H, W, 3) float32 in [0, 1] -> clean (H, W, 3)."""

@@ -119,8 +119,8 @@ class DesnowNetMethod(NetMethod):
 
     name, checkpoint_name, tasks = "desnownet", "desnownet.pt", ("snow",)
 
-    def load(self, path: Path) -> DesnowNet:
-        return load_model(path)[0]
+    def load(self, path: Path) -> tuple[DesnowNet, dict]:
+        return load_model(path)
 
     def estimate(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """``{"clean": (H, W, 3), "z": (H, W, 1)}`` float32 in [0, 1] for one (H, W, 3) image."""

@@ -268,23 +268,32 @@ class _FingerprintNetMethod(NetMethod):
         self.preset = preset
 
     def for_task(self, task) -> "_FingerprintNetMethod":
-        """The network for ``task``'s preset (``generators.task.bind``): each preset has its own weights."""
+        """The network for ``task``'s preset (``generators.task.bind``): each preset has its own weights;
+        bound to the task's formation version (:meth:`models.kit.NetMethod.for_task`)."""
         preset = task.params.get("preset", "chalearn")
         if preset == self.preset:
-            return self
+            return super().for_task(task)
         if preset not in PRESET_CHECKPOINTS:
             raise ValueError(f"{self.name}: no weights for fingerprint preset {preset!r}; "
                              f"have {sorted(PRESET_CHECKPOINTS)}")
-        return type(self)(preset=preset)
+        return type(self)(preset=preset).for_task(task)
 
-    def load(self, path: Path) -> nn.Module:
-        """The network of ``path``; weights trained on another preset are refused."""
+    def load(self, path: Path) -> tuple[nn.Module, dict]:
+        """The network of ``path`` and its checkpoint; weights trained on another preset are refused."""
         model, ckpt = load_checkpoint(path, arch=self.arch)
         trained = ckpt.get("meta", {}).get("trained_on")
         if trained is not None and not any(t.split("/")[0] == self.preset for t in trained):
             raise ValueError(f"{path}: trained on {', '.join(trained)}, not on the "
                              f"{self.preset!r} preset this task scores")
-        return model
+        return model, ckpt
+
+    def trained_on(self, ckpt: Mapping) -> int | tuple[int, ...]:
+        """The formation version in the ``meta["trained_on"]`` tags (``preset/vN``). Tags ``v0`` (datasets
+        written before versions were recorded) and checkpoints without tags were trained on version 1's
+        data: the formation did not change when version 1 began to be recorded."""
+        tags = ckpt.get("meta", {}).get("trained_on") or []
+        versions = sorted({max(1, int(t.rsplit("/v", 1)[1])) for t in tags if "/v" in t} or {1})
+        return versions[0] if len(versions) == 1 else tuple(versions)
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """``inputs["image"]`` (H, W, 1) float32 in [0, 1] -> clean print (H, W, 1)."""

@@ -12,9 +12,19 @@ Everything else is here:
   :func:`load_network` check the format and version and turn every failure
   into one ``ValueError`` line naming the file.
 * **The Method wrapper.** :class:`NetMethod`: a registry entry that declares
-  ``name`` and ``tasks`` as the baselines do (optionally ``for_task``), loads
-  its weights once per process on first use and drops them when pickled for
-  a worker.
+  ``name`` and ``tasks`` as the baselines do, loads its weights once per
+  process on first use and drops them when pickled for a worker. Bound to a
+  task (``for_task``, called by :func:`generators.task.bind`) it refuses a
+  checkpoint trained on data of another formation version.
+* **Formation version, one concept.** ``data_version`` in a checkpoint's
+  ``meta`` (or at its top level in the Deep Set's older layout) and in a
+  training state *is* the formation version of its training data: the
+  ``FORMATION_VERSION`` of the task module that made it, recorded by a
+  dataset as ``params["version"]`` and read as ``Task.formation_version``
+  (:mod:`generators.task`). A task variant (``reflections-real``,
+  ``fingerprints-sensor``) is made by its family's module and has the
+  family's formation version, so a network trained on the family's data is
+  checked against it.
 * **Training.** :class:`TrainState` (model, optimizer, step, CPU seconds,
   best validation point, data version and an ``extra`` dict for what one
   model needs), resumed and saved atomically; :func:`migrate_state` reads the
@@ -214,18 +224,27 @@ class NetMethod:
     """A shipped network as a :class:`generators.task.Method`.
 
     Subclasses declare ``name``, ``tasks`` (and, like the baselines,
-    optionally ``min_views`` or ``for_task``), implement :meth:`load` (path
-    -> network; may refuse weights that do not fit the task with a
-    ValueError) and ``restore``. The network is loaded from
-    ``checkpoint`` (a file name under ``models/checkpoints/`` or a path) on
-    first use of :attr:`model`, once per process: pickling (to send the
-    method to a worker) drops it and every attribute named in ``_per_process``.
+    optionally ``min_views``), implement :meth:`load` (path -> ``(network,
+    raw checkpoint dict)``, what :func:`load_network` returns; may refuse
+    weights that do not fit with a ValueError) and ``restore``. The network
+    is loaded from ``checkpoint`` (a file name under ``models/checkpoints/``
+    or a path) on first use of :attr:`model`, once per process: pickling (to
+    send the method to a worker) drops it and every attribute named in
+    ``_per_process``.
+
+    Formation version: :meth:`for_task` returns a copy bound to the task's
+    formation version (``Task.formation_version``); on loading (or at once,
+    if already loaded) a checkpoint whose recorded data version
+    (:meth:`trained_on`) is not the same formation (:meth:`same_formation`)
+    is a ValueError of one line naming both versions. Unbound, nothing is
+    checked unless the subclass sets ``formation_version`` itself.
     """
 
     name: str = ""
     tasks: tuple[str, ...] = ()
     learned = True
     checkpoint_name: str = ""
+    formation_version: int | None = None  # of the data the method is applied to (for_task sets it)
     _per_process: tuple[str, ...] = ("_model",)
 
     def __init__(self, name: str | None = None, checkpoint: str | os.PathLike | None = None):
@@ -233,15 +252,50 @@ class NetMethod:
             self.name = name
         self.checkpoint = CHECKPOINT_DIR / (self.checkpoint_name if checkpoint is None else checkpoint)
         self._model = None
+        self._trained_on = None  # the loaded checkpoint's trained_on()
 
-    def load(self, path: Path):
+    def load(self, path: Path) -> tuple[Any, Mapping]:
         raise NotImplementedError
+
+    def trained_on(self, ckpt: Mapping):
+        """The formation version of the training data recorded in ``ckpt``: ``meta["data_version"]`` (the
+        kit's layout) or a top-level ``data_version``; None when not recorded (then nothing is checked)."""
+        meta = ckpt.get("meta")
+        if isinstance(meta, Mapping) and "data_version" in meta:
+            return meta["data_version"]
+        return ckpt.get("data_version")
+
+    def same_formation(self, trained, current: int) -> bool:
+        """Whether weights trained on formation version ``trained`` may score data of version ``current``."""
+        return trained == current
+
+    def for_task(self, task) -> "NetMethod":
+        """This method bound to ``task``'s formation version (:func:`generators.task.bind` calls it).
+
+        A copy, so that the registry's instance stays unbound and each task
+        gets its own; a network already loaded is shared and checked now.
+        """
+        bound = object.__new__(type(self))  # not copy.copy: that pickles, dropping the loaded network
+        bound.__dict__.update(self.__dict__)
+        bound.formation_version = task.formation_version
+        if bound._model is not None:
+            bound._check_formation(bound._trained_on)
+        return bound
+
+    def _check_formation(self, trained) -> None:
+        if trained is None or self.formation_version is None or self.same_formation(trained, self.formation_version):
+            return
+        raise ValueError(f"{self.checkpoint}: {self.name} was trained on formation version {trained} data, the task "
+                         f"is formation version {self.formation_version}; retrain it on the task's data")
 
     @property
     def model(self):
         """The network, loaded from :attr:`checkpoint` on first access."""
         if self._model is None:
-            self._model = self.load(self.checkpoint)
+            model, ckpt = self.load(self.checkpoint)
+            trained = self.trained_on(ckpt)
+            self._check_formation(trained)
+            self._model, self._trained_on = model, trained
         return self._model
 
     def __getstate__(self) -> dict:

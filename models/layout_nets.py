@@ -121,8 +121,8 @@ class LayoutNetMethod(NetMethod):
 
     name, checkpoint_name, tasks = "layout-gated-net", "layout_net.pt", ("roadseg",)
 
-    def load(self, path: Path) -> LayoutInpaintNet:
-        return load_model(path)[0]
+    def load(self, path: Path) -> tuple[LayoutInpaintNet, dict]:
+        return load_model(path)
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         labels, mask = inputs["labels"], np.asarray(inputs["mask"], bool)

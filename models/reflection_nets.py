@@ -139,8 +139,8 @@ def _pad4(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
 class _ReflectionMethod(NetMethod):
     tasks = ("reflections",)
 
-    def load(self, path: Path) -> LayerSeparationNet:
-        return load_model(path)[0]
+    def load(self, path: Path) -> tuple[LayerSeparationNet, dict]:
+        return load_model(path)
 
     def _run(self, stack: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(stack.transpose(0, 3, 1, 2).reshape(1, -1, *stack.shape[1:3])))

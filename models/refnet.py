@@ -131,8 +131,8 @@ class RefNetMethod(NetMethod):
 
     name, checkpoint_name, tasks = "refnet", "refnet.pt", ("coverrefs",)
 
-    def load(self, path: Path) -> RefRefineNet:
-        return load_model(path)[0]
+    def load(self, path: Path) -> tuple[RefRefineNet, dict]:
+        return load_model(path)
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         x = network_inputs(inputs)

@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.deepset import CHECKPOINT_FORMAT, DeepSet, DeepSetConfig, make_checkpoint
+from models.deepset import CHECKPOINT_FORMAT, DeepSet, DeepSetConfig, make_checkpoint, same_views
 from models.kit import (TrainState, UserError, add_common_flags, append_ledger, dataset_version, pin_threads,
                         read_checkpoint, run_budget, run_cli, save_checkpoint, warm_start)
 from models.losses import ssim_loss
@@ -311,7 +311,7 @@ def train(args: argparse.Namespace) -> int:
     else:
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=args.lr_step_epochs, gamma=args.lr_gamma)
     state = TrainState(out, fmt=STATE_FORMAT, what="Deep Set training-state", config=config.to_dict(),
-                       data_version=data_version, same_data=_same_views)
+                       data_version=data_version, same_data=same_views)
     history, wall0 = [], 0.0
     if state.resume(model, opt, required=args.resume):
         sched.load_state_dict(state.extra["scheduler"])
@@ -408,13 +408,6 @@ def _append_deepset_ledger(path, state: TrainState, history: list, data_version:
     cols += ["best_val_psnr"]
     row += [round(state.best.get("psnr", -math.inf), 3)]
     append_ledger(path, cols, row)
-
-
-def _same_views(a: int, b: int) -> bool:
-    """Whether bookcovers formation versions ``a`` and ``b`` have the same views and targets (resumable together)."""
-    from generators.bookcovers import FORMATION_VERSION, VIEWS_SINCE
-
-    return a == b or (VIEWS_SINCE <= a <= FORMATION_VERSION and VIEWS_SINCE <= b <= FORMATION_VERSION)
 
 
 SSIM_WEIGHT = 0.05  # default weight of (1 - SSIM) in the "mse+l1+ssim" loss (--ssim-weight)

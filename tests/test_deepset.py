@@ -206,8 +206,8 @@ def test_checkpoint_of_another_data_version_is_refused(tmp_path, model):
 
     path = tmp_path / "old.pt"
     save_checkpoint(make_checkpoint(model), path)  # no data_version: trained on version 1
-    with pytest.raises(ValueError, match=f"version 1, the generator is version {FORMATION_VERSION}"):
-        DeepSetMethod(path).model
+    with pytest.raises(ValueError, match=f"formation version 1 data, the task is formation version {FORMATION_VERSION}"):
+        DeepSetMethod(path).model  # unbound too: the Deep Set has one task
     save_checkpoint(make_checkpoint(model, data_version=FORMATION_VERSION), path)
     assert DeepSetMethod(path).model is not None
 

@@ -50,7 +50,7 @@ class _Counting(NetMethod):
 
     def load(self, path: Path):
         _LOADS.append(path)
-        return torch.nn.Identity()
+        return torch.nn.Identity(), {"meta": {"data_version": 2}}
 
 
 def test_the_network_loads_once_per_process(tmp_path):
@@ -60,6 +60,47 @@ def test_the_network_loads_once_per_process(tmp_path):
     assert m.model is m.model and len(calls) == 1 and calls[0] == CHECKPOINT_DIR / "x.pt"
     assert pickle.loads(pickle.dumps(m)).model is not None and len(calls) == 2
     assert Counting(checkpoint=tmp_path / "y.pt").checkpoint == tmp_path / "y.pt"
+
+
+def test_every_model_loads_bound_to_every_task_it_supports():
+    """The formation version each shipped checkpoint records is its tasks' (variants included: reflections-real,
+    fingerprints-sensor are made by their family's module)."""
+    from benchmarks.registry import TASKS
+    from generators.task import bind, supports
+
+    for task in TASKS.values():  # a variant is checked against its own version: it must be its family's
+        assert task.formation_version == TASKS[task.family or task.name].formation_version, task.name
+    pairs = [(t, m) for t in TASKS.values() for m in MODELS.values() if supports(m, t)]
+    assert {m.name for _, m in pairs} == set(MODELS)
+    for task, method in pairs:
+        bound = bind(method, task)
+        assert bound.formation_version == task.formation_version and bound.model is not None, (task.name, method.name)
+        assert method.formation_version in (None, task.formation_version)  # the registry's instance stays unbound
+
+
+class _Toy:
+    def __init__(self, version):
+        self.formation_version, self.params = version, {"version": version}
+
+
+def test_a_checkpoint_of_another_formation_version_is_refused_in_one_line(tmp_path):
+    from generators.task import bind
+    from models.desnow_nets import DesnowNet, DesnowNetMethod, make_checkpoint
+    from models.kit import save_checkpoint as save
+
+    path = tmp_path / "desnow.pt"
+    save(make_checkpoint(DesnowNet(width=4), {"width": 4}, data_version=7), path)
+    method = DesnowNetMethod(checkpoint=path)
+    assert method.model is not None  # unbound: nothing to compare with
+    with pytest.raises(ValueError) as e:  # bound to a task of another version: refused, already loaded or not
+        bind(method, _Toy(8))
+    for err in (e.value, pytest.raises(ValueError, lambda: bind(DesnowNetMethod(checkpoint=path), _Toy(8)).model).value):
+        assert "\n" not in str(err) and str(path) in str(err)
+        assert "formation version 7 data" in str(err) and "task is formation version 8" in str(err)
+    assert bind(DesnowNetMethod(checkpoint=path), _Toy(7)).model is not None
+    counting = bind(_Counting(), _Toy(3))
+    with pytest.raises(ValueError, match="formation version 2 data, the task is formation version 3"):
+        counting.model
 
 
 # -- checkpoints -----------------------------------------------------------------
@@ -159,11 +200,11 @@ def test_train_state_refuses_another_config_or_data_version(tmp_path):
 
 def _deepset(raw):
     from generators.bookcovers import FORMATION_VERSION
-    from models.deepset import DeepSet, DeepSetConfig
-    from models.train_deepset import STATE_FORMAT, _same_views
+    from models.deepset import DeepSet, DeepSetConfig, same_views
+    from models.train_deepset import STATE_FORMAT
 
     net = DeepSet(DeepSetConfig.from_dict(raw["config"]))
-    return net, STATE_FORMAT, raw["config"], FORMATION_VERSION, _same_views
+    return net, STATE_FORMAT, raw["config"], FORMATION_VERSION, same_views
 
 
 def _fingerprint(raw):
