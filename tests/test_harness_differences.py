@@ -147,7 +147,8 @@ def test_registered_comparisons_name_registered_methods_and_unknown_names_fail()
     from dataclasses import replace
 
     from benchmarks.registry import METHODS, TASKS
-    from benchmarks.run import UsageError, check_comparisons
+    from benchmarks.run import check_comparisons
+    from generators._runtime import UserError
 
     check_comparisons(TASKS.values(), METHODS)  # every declared name is registered and supports its task
     assert all(TASKS[t].comparisons for t in ("bookcovers", "fingerprints", "fingerprints-sensor", "coverfill",
@@ -155,10 +156,10 @@ def test_registered_comparisons_name_registered_methods_and_unknown_names_fail()
     assert ("deepset", "weiss") in TASKS["bookcovers"].comparisons
     assert len(TASKS["coverfill"].comparisons) == 6  # the four inpainting baselines pairwise
     bad = replace(TASKS["bookcovers"], comparisons=(("deepset", ("weiss", "wiess")),))
-    with pytest.raises(UsageError, match="unknown method 'wiess'"):
+    with pytest.raises(UserError, match="unknown method 'wiess'"):
         check_comparisons([bad], METHODS)
     wrong_task = replace(TASKS["bookcovers"], comparisons=(("deepset", "telea"),))
-    with pytest.raises(UsageError, match="'telea' does not support it"):
+    with pytest.raises(UserError, match="'telea' does not support it"):
         check_comparisons([wrong_task], METHODS)
 
 
