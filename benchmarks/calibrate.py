@@ -30,8 +30,10 @@ from typing import Sequence
 
 import pandas as pd
 
+from generators._runtime import UserError
+
 from . import _thresholds
-from .run import UsageError, main as run_main, tasks_on_another_seed
+from .run import main as run_main, tasks_on_another_seed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         floors, meta = _calibrate(results, args.task)
         if args.task:
             floors, meta = _merge_tasks(Path(args.out), floors, meta, args.task)
-    except UsageError as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     Path(args.out).write_text(_thresholds.format_thresholds(floors, meta))
@@ -68,30 +70,30 @@ def _run_quick(workers: int | None, tasks: list[str] | None = None) -> Path:
         argv += ["--workers", str(workers)]
     rc = run_main(argv)
     if rc != 0:
-        raise UsageError(f"the quick benchmark failed (exit {rc})")
+        raise UserError(f"the quick benchmark failed (exit {rc})")
     return out
 
 
 def _calibrate(results: Path, tasks: list[str] | None = None) -> tuple[list, dict]:
     run_json = results / "run.json"
     if not run_json.is_file():
-        raise UsageError(f"{results}: no run.json; not a benchmarks.run results directory")
+        raise UserError(f"{results}: no run.json; not a benchmarks.run results directory")
     run = json.loads(run_json.read_text())
     if not run.get("quick"):
-        raise UsageError(f"{results} is not a --quick run; floors are for the quick benchmark")
+        raise UserError(f"{results} is not a --quick run; floors are for the quick benchmark")
     from .registry import TASKS
 
     wanted = set(TASKS) if tasks is None else set(tasks)
     unknown = sorted(wanted - set(TASKS))
     if unknown:
-        raise UsageError(f"unknown task(s) {unknown}; choose from {sorted(TASKS)}")
+        raise UserError(f"unknown task(s) {unknown}; choose from {sorted(TASKS)}")
     missing = sorted(wanted - set(run.get("tasks", {})))
     if missing:
-        raise UsageError(f"{results} lacks task(s) {missing}; run them with --quick" if tasks else
+        raise UserError(f"{results} lacks task(s) {missing}; run them with --quick" if tasks else
                          f"{results} lacks registered task(s) {missing}; run --task all")
     other_seed = [t for t in tasks_on_another_seed(run, TASKS) if t in wanted]
     if other_seed:
-        raise UsageError(f"{results} scored task(s) {other_seed} on a split of another seed (--seed); floors are "
+        raise UserError(f"{results} scored task(s) {other_seed} on a split of another seed (--seed); floors are "
                          f"for the test split")
     agg = pd.read_parquet(results / "aggregates.parquet")
     host = run.get("host", {})
@@ -112,7 +114,7 @@ def _calibrate(results: Path, tasks: list[str] | None = None) -> tuple[list, dic
 def _merge_tasks(path: Path, floors: list, meta: dict, tasks: list[str]) -> tuple[list, dict]:
     """``floors`` (of ``tasks``) in place of those tasks' floors in the thresholds file at ``path``."""
     if not path.is_file():
-        raise UsageError(f"{path}: no thresholds file to recalibrate {sorted(tasks)} in; run without --task first")
+        raise UserError(f"{path}: no thresholds file to recalibrate {sorted(tasks)} in; run without --task first")
     old_meta, old_floors = _thresholds.load_floors(path)
     tasks = set(tasks)
     kept = [f for f in old_floors if f.task not in tasks]

@@ -31,6 +31,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from generators.dataset import add_size_argument
 from generators.shared.content import draw_dead_leaves
 from generators.shared.covers import draw_procedural_cover, photographs
 
@@ -123,7 +124,7 @@ def measure(source: str, *, n: int, size: int, seed: int = 0) -> dict[str, float
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.content_stats", description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=500, help="images per source (default 500)")
-    p.add_argument("--size", type=int, default=256, help="square image side in px (default 256)")
+    add_size_argument(p, default="256", sides="32..2048", square=True)
     p.add_argument("--sources", nargs="*", default=list(SOURCES), choices=list(SOURCES))
     args = p.parse_args(argv)
     if args.n < 2 or not 32 <= args.size <= 2048:

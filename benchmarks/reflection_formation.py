@@ -29,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
+from generators.dataset import add_size_argument
 from generators.shared.colour import srgb_to_linear
 from generators.task import sample_rng
 
@@ -80,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.reflection_formation", description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200, help="sequences (default 200)")
     ap.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    ap.add_argument("--size", type=int, default=256, help="frame size (default 256)")
+    add_size_argument(ap, default="256", sides="64..1024", square=True)
     ap.add_argument("--frames", type=int, default=5, help="frames per sequence (default 5)")
     ap.add_argument("--glass", default=None, help="glass preset (default: the generator's)")
     ap.add_argument("--content", default=None, help="content mix (default: the generator's)")

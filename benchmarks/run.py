@@ -113,11 +113,6 @@ FAILURE_COLUMNS = [
 ]
 
 
-# Bad command-line input: reported as one line, exit status 2 (the project's one user-error class;
-# the name stays for callers that import it).
-UsageError = UserError
-
-
 def _make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.run",
@@ -210,17 +205,17 @@ def with_split_seed(tasks: Mapping[str, Task], seed: int) -> dict[str, Task]:
 
     Raises
     ------
-    UsageError
+    UserError
         For a seed below :data:`MIN_SPLIT_SEED`, where training and validation data live by convention
         (scoring a model on its own training samples is not a test), one a task's test split already uses,
         or one beyond 63 bits.
     """
     if not MIN_SPLIT_SEED <= seed < 2**63:
-        raise UsageError(f"--seed {seed}: seeds below {MIN_SPLIT_SEED} make training and validation data by "
+        raise UserError(f"--seed {seed}: seeds below {MIN_SPLIT_SEED} make training and validation data by "
                          f"convention; choose a seed in [{MIN_SPLIT_SEED}, 2**63) that no training or test split uses")
     own = sorted(name for name, t in tasks.items() if t.test_seed == seed)
     if own:
-        raise UsageError(f"--seed {seed} is the test seed of {', '.join(own)}: a second split needs another seed")
+        raise UserError(f"--seed {seed} is the test seed of {', '.join(own)}: a second split needs another seed")
     return {name: replace(t, test_seed=seed) for name, t in tasks.items()}
 
 
@@ -237,15 +232,15 @@ def _load_registry() -> tuple[Mapping[str, Task], Mapping[str, Method], frozense
     try:
         registry = importlib.import_module("benchmarks.registry")
     except ImportError as err:
-        raise UsageError(f"cannot load the task/method registry benchmarks.registry ({err})") from None
+        raise UserError(f"cannot load the task/method registry benchmarks.registry ({err})") from None
     return registry.TASKS, registry.METHODS, frozenset(registry.MODELS)
 
 
 def resolve_tasks(spec: str, tasks: Mapping[str, Task]) -> list[Task]:
-    """``"all"`` or ``"a,b"`` -> tasks; unknown name -> UsageError listing the valid ones."""
+    """``"all"`` or ``"a,b"`` -> tasks; unknown name -> UserError listing the valid ones."""
     names = [s.strip() for s in spec.split(",") if s.strip()]
     if not names:
-        raise UsageError(f"--task is empty; choose 'all' or from {sorted(tasks)}")
+        raise UserError(f"--task is empty; choose 'all' or from {sorted(tasks)}")
     if names == ["all"]:
         return [tasks[k] for k in sorted(tasks)]
     out = []
@@ -253,7 +248,7 @@ def resolve_tasks(spec: str, tasks: Mapping[str, Task]) -> list[Task]:
         try:
             out.append(lookup(tasks, name, "task"))
         except KeyError as err:
-            raise UsageError(f"{err.args[0]} (or 'all')") from None
+            raise UserError(f"{err.args[0]} (or 'all')") from None
     return out
 
 
@@ -271,12 +266,12 @@ def resolve_methods(spec: str | None, methods: Mapping[str, Method]) -> list[Met
             try:
                 method = lookup(methods, entry, "method")
             except KeyError as err:
-                raise UsageError(f"{err.args[0]} (or module:object)") from None
+                raise UserError(f"{err.args[0]} (or module:object)") from None
         if method.name in out and out[method.name] is not method:
-            raise UsageError(f"two methods are named {method.name!r}; names must be unique")
+            raise UserError(f"two methods are named {method.name!r}; names must be unique")
         out[method.name] = method
     if not out:
-        raise UsageError(f"--methods is empty; choose from {sorted(methods)} or give module:object")
+        raise UserError(f"--methods is empty; choose from {sorted(methods)} or give module:object")
     return list(out.values())
 
 
@@ -285,22 +280,22 @@ def _import_method(entry: str) -> Method:
     try:
         obj: Any = importlib.import_module(module_name)
     except Exception as err:
-        raise UsageError(f"--methods {entry!r}: cannot import {module_name!r} ({type(err).__name__}: {err})") from None
+        raise UserError(f"--methods {entry!r}: cannot import {module_name!r} ({type(err).__name__}: {err})") from None
     for part in attr.split("."):
         if not part or not hasattr(obj, part):
-            raise UsageError(f"--methods {entry!r}: module {module_name!r} has no attribute {attr!r}")
+            raise UserError(f"--methods {entry!r}: module {module_name!r} has no attribute {attr!r}")
         obj = getattr(obj, part)
     if isinstance(obj, type) or not hasattr(obj, "restore"):
         if not callable(obj):
-            raise UsageError(f"--methods {entry!r} is neither a method nor a factory returning one")
+            raise UserError(f"--methods {entry!r} is neither a method nor a factory returning one")
         try:
             obj = obj()
         except Exception as err:
-            raise UsageError(f"--methods {entry!r}: calling the factory failed ({type(err).__name__}: {err})") from None
+            raise UserError(f"--methods {entry!r}: calling the factory failed ({type(err).__name__}: {err})") from None
     name, tasks_, restore = getattr(obj, "name", None), getattr(obj, "tasks", None), getattr(obj, "restore", None)
     if not isinstance(name, str) or not name or not callable(restore) or not isinstance(tasks_, (tuple, list)) \
             or not tasks_ or not all(isinstance(t, str) for t in tasks_):
-        raise UsageError(
+        raise UserError(
             f"--methods {entry!r} gave {type(obj).__name__}, not a method: it needs name (str), "
             "tasks (tuple of task names or input kinds) and restore(inputs)"
         )
@@ -360,18 +355,18 @@ def check_comparisons(tasks: Collection[Task], methods: Mapping[str, Method]) ->
 
     Raises
     ------
-    UsageError
+    UserError
         Naming the task, the comparison and the unknown or unsupported method.
     """
     for task in tasks:
         for pair in task.comparisons:
             for name in _aggregate.comparison_names([pair]):
                 if name not in methods:
-                    raise UsageError(f"task {task.name!r} declares the comparison "
+                    raise UserError(f"task {task.name!r} declares the comparison "
                                      f"{_aggregate.comparison_label(*pair)!r} with unknown method {name!r}; "
                                      f"choose from {sorted(methods)}")
                 if not supports(methods[name], task):
-                    raise UsageError(f"task {task.name!r} declares the comparison "
+                    raise UserError(f"task {task.name!r} declares the comparison "
                                      f"{_aggregate.comparison_label(*pair)!r}, but method {name!r} does not "
                                      f"support it (it supports {', '.join(methods[name].tasks)})")
 
@@ -383,11 +378,11 @@ def _plan(task_spec: str, method_spec: str | None, tasks: Mapping[str, Task], me
     check_comparisons(selected_tasks, methods)
     selected_methods = resolve_methods(method_spec, methods)
     if workers is not None and workers < 1:
-        raise UsageError(f"--workers must be >= 1, got {workers}")
+        raise UserError(f"--workers must be >= 1, got {workers}")
     plan = [(t, [bind(m, t) for m in selected_methods if supports(m, t)]) for t in selected_tasks]
     if not any(ms for _, ms in plan):
         claims = "; ".join(f"{m.name} supports {', '.join(m.tasks)}" for m in selected_methods)
-        raise UsageError(f"no selected method supports any selected task "
+        raise UserError(f"no selected method supports any selected task "
                          f"({', '.join(t.name for t in selected_tasks)}): {claims}")
     if method_spec is not None:
         for m in selected_methods:
@@ -591,7 +586,7 @@ class _Scorer:
         try:
             pickle.dumps(self.contexts)
         except Exception as err:
-            raise UsageError(
+            raise UserError(
                 f"a task or method cannot be sent to worker processes ({type(err).__name__}: {err}); "
                 "run with --workers 1"
             ) from None
@@ -726,7 +721,7 @@ def _prepare_out(out: Path) -> None:
     """
     finished, partial = (out / "run.json").is_file(), (out / _resume.DIRNAME).is_dir()
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not finished and not partial)):
-        raise UsageError(f"--out {out} exists and is not a results directory of an earlier run; "
+        raise UserError(f"--out {out} exists and is not a results directory of an earlier run; "
                          "give a new or empty directory")
     out.mkdir(parents=True, exist_ok=True)
     if finished:

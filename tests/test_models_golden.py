@@ -2,10 +2,10 @@
 
 ``tests/golden/models.npz`` holds 8-bit inputs (32x32, at most 5 frames) and
 the outputs the methods gave when it was made (see tests/golden/README.md);
-a refactoring of the model code must reproduce them. Methods whose shipped
-weights did not load then are listed in its ``skipped`` entry (refnet and
-refnet-perturbed: their checkpoints predate refnet input version 2) and are
-not compared.
+a refactoring of the model code must reproduce them. A method whose shipped
+weights do not load when it is made is listed, with the error, in its
+``skipped`` entry and not compared; the entry is empty now (every registered
+learned method has a row).
 """
 
 from __future__ import annotations

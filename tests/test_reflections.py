@@ -15,7 +15,15 @@ from generators.reflections import make_task, render_sequence, sample_sequence
 from generators.shared.colour import linear_to_srgb_table as linear_to_srgb, srgb_to_linear
 from generators.reflections.__main__ import main as cli
 from generators.task import sample_rng
-from tests.tolerances import FLOAT32_ROUNDING_ATOL, FLOAT32_ROUNDING_RTOL, FLOAT64_ATOL, SRGB_RECOMPOSE_ATOL
+from tests.tolerances import (
+    CENTRE_PIXEL_FRESNEL_RTOL,
+    FLOAT32_ROUNDING_ATOL,
+    FLOAT32_ROUNDING_RTOL,
+    FLOAT64_ATOL,
+    FLOAT64_RTOL,
+    FLOW_WARP_MEAN_ATOL,
+    SRGB_RECOMPOSE_ATOL,
+)
 
 SIZE = 96
 
@@ -74,7 +82,7 @@ def test_flows_map_layers_onto_the_reference(samples):
             inside = ((xs + flow[..., 0] >= 1) & (xs + flow[..., 0] <= SIZE - 2)
                       & (ys + flow[..., 1] >= 1) & (ys + flow[..., 1] <= SIZE - 2))
             err = np.abs(warped - out["transmission"][k])[inside].mean()
-            assert err < 0.02, f"sample layer T frame {k}: mean error {err:.4f}"
+            assert err < FLOW_WARP_MEAN_ATOL, f"sample layer T frame {k}: mean error {err:.4f}"
 
 
 def test_transmission_and_reflection_flows_differ(samples):
@@ -178,10 +186,10 @@ def test_fresnel_weight_is_the_glass_reflectance_at_the_centre_ray(samples):
         p = s.params
         g = reflections._unit(np.deg2rad(p["glass"]["yaw_deg"]), np.deg2rad(p["glass"]["pitch_deg"]))
         want = p["reflection"]["radiance"] * float(reflections.fresnel_glass(abs(g[2])))
-        assert p["alpha_centre"] == pytest.approx(want, rel=1e-9)
+        assert p["alpha_centre"] == pytest.approx(want, rel=FLOAT64_RTOL)
         # the centre pixel's ray is half a pixel off the optical axis at an even size
         got = float(s.extras["alpha"][p["reference"], SIZE // 2, SIZE // 2, 0])
-        assert got == pytest.approx(want, rel=2e-3)
+        assert got == pytest.approx(want, rel=CENTRE_PIXEL_FRESNEL_RTOL)
         assert 0.25 <= p["reflection"]["radiance"] <= 8.0 and 3.0 <= p["glass"]["thickness_mm"] <= 12.0
 
 
@@ -194,11 +202,11 @@ def test_ghost_energy_is_inside_the_fresnel_budget(monkeypatch):
     canvas.p = p
     out = render_sequence(p)
     s = out["exposure"]
-    np.testing.assert_allclose(srgb_to_linear(out["frames"]), 0.4 * s, atol=2e-3)
+    np.testing.assert_allclose(srgb_to_linear(out["frames"]), 0.4 * s, atol=SRGB_RECOMPOSE_ATOL)
     refl = srgb_to_linear(out["reflection"])
     f_centre = float(reflections.fresnel_glass(np.float32(abs(reflections._geometry(p)[-1][2]))))
     c = 64 // 2
-    assert refl[p["reference"], c, c].mean() == pytest.approx(0.4 * s * f_centre, rel=0.02)
+    assert refl[p["reference"], c, c].mean() == pytest.approx(0.4 * s * f_centre, rel=CENTRE_PIXEL_FRESNEL_RTOL)
     assert refl.max() < 0.4 * s * 0.2  # never more than the glass's reflectance at these angles
 
 
@@ -245,7 +253,7 @@ def test_relative_motion_floor_holds():
         _, _, homs_t, homs_r, _, _ = reflections._geometry(p)
         m = reflections.relative_motion_px(homs_t, homs_r, p["reference"], (size, size))
         assert m >= floor * 0.99, f"sample {i}: {m:.3f} px per frame"
-        assert m == pytest.approx(p["relative_motion_px"], rel=1e-9)
+        assert m == pytest.approx(p["relative_motion_px"], rel=FLOAT64_RTOL)
         scaled += p["motion_scale"] > 1
     assert 0 < scaled < 30  # the floor binds on some sequences only
 
@@ -261,7 +269,7 @@ def test_strong_preset_reproduces_the_published_regime(tmp_path):
         p = s.params
         assert p["glass"]["preset"] == "strong" and 0.1 <= p["alpha_centre"] <= 0.45
         a = s.extras["alpha"]
-        assert 0.02 - 1e-6 <= a.min() and a.max() <= 0.6 + 1e-6
+        assert 0.02 - FLOAT32_ROUNDING_ATOL <= a.min() and a.max() <= 0.6 + FLOAT32_ROUNDING_ATOL
 
 
 def test_content_comes_from_the_shared_mix_and_photos_on_request():

@@ -7,8 +7,10 @@ methods, split cache in the usual place) and check it against the floors that
 papers report. Setting ``RESTOREBENCH_QUICK_RESULTS=DIR`` checks an existing
 quick-run results directory instead (e.g. the one ``make run`` just wrote).
 
-A test skips only when a task or method it needs is not registered; a floor
-for a registered method that produced no score fails.
+A task or method a test needs that is not registered (renamed or removed)
+fails the test with one message naming it and what is registered, and so
+does a floor for a registered method that produced no score; the tests skip
+only when there is no ``benchmarks.registry`` at all.
 """
 
 from __future__ import annotations

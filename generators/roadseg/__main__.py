@@ -38,14 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     def build(args: argparse.Namespace):
         carla_cfg = None
         if args.backend == "carla":
-            from generators.roadseg.carla_backend import CarlaConfig, CarlaUnavailable, connect
+            from generators.roadseg.carla_backend import CarlaConfig, connect
 
             carla_cfg = CarlaConfig(host=args.carla_host, port=args.carla_port, timeout=args.carla_timeout,
                                     town=args.town)
-            try:
-                connect(carla_cfg)
-            except CarlaUnavailable as e:
-                raise UserError(str(e)) from None
+            connect(carla_cfg)  # no server: CarlaUnavailable, a UserError (one line, exit 2)
             if args.workers not in (None, 1):
                 raise UserError("--backend carla drives one server: use --workers 1")
         try:

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from generators._runtime import UserError
 from generators.shared.streets.classes import decode_carla_bgra
 
 __all__ = ["CarlaConfig", "connect", "capture_sample", "check_pair", "FrameRecord", "CarlaUnavailable"]
@@ -51,8 +52,8 @@ FIXED_DELTA = 0.05
 PARKED_LABELS = ("Car", "Truck", "Bus", "Motorcycle", "Bicycle")
 
 
-class CarlaUnavailable(ValueError):
-    """The server cannot be reached (a user error: one line, non-zero exit)."""
+class CarlaUnavailable(UserError):
+    """The server cannot be reached: a user error, so the command prints one line and exits with status 2."""
 
 
 @dataclass

@@ -19,6 +19,7 @@ import sys
 
 import numpy as np
 
+from generators.dataset import add_size_argument
 from generators.shared.streets.classes import to_micc
 
 __all__ = ["CITYSCAPES", "measure", "summarise", "main"]
@@ -80,19 +81,14 @@ def summarise(counts: np.ndarray, statics: np.ndarray, heights: list, *, pairs: 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m generators.roadseg.stats", description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=1000)
-    p.add_argument("--size", default="160x120", metavar="WxH")
+    add_size_argument(p, default="160x120", sides="64..3840 x 64..2160")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1)
     args = p.parse_args(argv)
-    try:
-        w, h = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        print(f"{p.prog}: error: size must look like 160x120, got {args.size!r}", file=sys.stderr)
-        return 2
     if args.n < 2 or args.workers < 1:
         print(f"{p.prog}: error: --n must be >= 2 and --workers >= 1", file=sys.stderr)
         return 2
-    chunks = [(a, min(a + 50, args.n), (h, w), args.seed) for a in range(0, args.n, 50)]
+    chunks = [(a, min(a + 50, args.n), args.size[::-1], args.seed) for a in range(0, args.n, 50)]
     if args.workers == 1:
         parts = [measure(c) for c in chunks]
     else:
