@@ -121,3 +121,73 @@ def test_psnr_cap_only_changes_values_above_it():
     assert psnr(x, x) == float("inf") and psnr(x, x, max_db=100.0) == 100.0
     assert TASK.metrics["psnr"](x, x) == PSNR_MAX_DB
     assert TASK.metrics["psnr"](x, y) == psnr(x, y) == pytest.approx(95.0, abs=0.1)
+
+
+def _lmse_with_numpy_channel_sum(reference, prediction, *, window=20, step=10):
+    """:func:`metrics.lmse` as it was written before the channel sum was unrolled (``a.sum(axis=2)``)."""
+    ref, pred = (np.asarray(a, np.float64) for a in (reference, prediction))
+    if ref.ndim == 2:
+        ref, pred = ref[..., None], pred[..., None]
+    h, w = ref.shape[:2]
+    wh, ww = min(window, h), min(window, w)
+    ys, xs = np.arange(0, h - wh + 1, step)[:, None], np.arange(0, w - ww + 1, step)[None, :]
+
+    def patch_sums(a):
+        ii = np.zeros((h + 1, w + 1))
+        ii[1:, 1:] = a.sum(axis=2).cumsum(0).cumsum(1)
+        return ii[ys + wh, xs + ww] - ii[ys, xs + ww] - ii[ys + wh, xs] + ii[ys, xs]
+
+    tp, pp, tt = patch_sums(ref * pred), patch_sums(pred * pred), patch_sums(ref * ref)
+    gain = np.where(pp > 0, tp / np.where(pp > 0, pp, 1.0), 0.0)
+    return float(max((tt - 2 * gain * tp + gain * gain * pp).sum(), 0.0) / tt.sum())
+
+
+def _scored_pairs(n=6):
+    rng = np.random.default_rng(7)
+    out = []
+    for i in range(n):
+        shape = ((128, 128, 3), (64, 80, 3), (31, 47), (40, 40, 1))[i % 4]
+        ref = rng.random(shape, dtype=np.float32)
+        gain = rng.uniform(0.4, 1.6, shape[-1:] if len(shape) == 3 else ())
+        out.append((ref, np.clip(ref * gain + rng.normal(0, 0.08, shape), 0, 1).astype(np.float32)))
+    return out
+
+
+def test_lmse_is_bit_identical_to_the_numpy_channel_sum():
+    for ref, pred in _scored_pairs(12):
+        assert metrics.lmse(ref, pred) == _lmse_with_numpy_channel_sum(ref, pred)
+
+
+def test_reused_results_are_bit_identical():
+    """Inside ``reuse_results`` (the harness opens one per scored prediction) every metric of the
+    bookcovers set gives exactly the value it gives alone; ssim is computed once for ssim and dssim,
+    gain_invariant once for psnr_gi and ssim_gi."""
+    fns = {"psnr": metrics.psnr, "ssim": metrics.ssim, "dssim": metrics.dssim, "lmse": metrics.lmse,
+           "mse": metrics.mse, "psnr_gi": metrics.psnr_gain_invariant, "ssim_gi": metrics.ssim_gain_invariant}
+    for ref, pred in _scored_pairs():
+        alone = {k: f(ref, pred) for k, f in fns.items()}
+        with metrics.reuse_results():
+            shared = {k: f(ref, pred) for k, f in fns.items()}
+        assert shared == alone
+        assert alone["dssim"] == (1.0 - alone["ssim"]) / 2.0
+
+
+def test_reuse_results_counts_calls_and_forgets_at_the_end(monkeypatch):
+    calls = []
+    real_ssim, real_gain = metrics._ssim, metrics._gain_invariant
+    monkeypatch.setattr(metrics, "_ssim", lambda *a: calls.append("ssim") or real_ssim(*a))
+    monkeypatch.setattr(metrics, "_gain_invariant", lambda *a: calls.append("gain") or real_gain(*a))
+    ref, pred = _scored_pairs(1)[0]
+    with metrics.reuse_results():
+        metrics.ssim(ref, pred), metrics.dssim(ref, pred)
+        metrics.psnr_gain_invariant(ref, pred), metrics.ssim_gain_invariant(ref, pred)
+        assert calls == ["ssim", "gain", "ssim"]  # the second ssim is of the gain-corrected prediction
+        assert metrics.ssim(ref, pred.copy()) == metrics.ssim(ref, pred)  # equal values, another object: computed
+        assert calls[-1] == "ssim" and len(calls) == 4
+        metrics.ssim(ref, pred, data_range=2.0)  # other options: computed
+        assert len(calls) == 5
+    metrics.ssim(ref, pred), metrics.dssim(ref, pred)  # outside any block: nothing is remembered
+    assert len(calls) == 7
+    with metrics.reuse_results():  # a new block starts empty
+        metrics.dssim(ref, pred)
+    assert len(calls) == 8 and metrics._RESULTS.get() is None
