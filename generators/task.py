@@ -24,9 +24,10 @@ harness makes for one test sample (:class:`Call`: a condition such as the
 number of views, a draw, the inputs). Most tasks make one call per sample
 (:data:`SINGLE_CALL`); bookcovers scores random view subsets of every size
 (:class:`ViewSubsets`). A protocol may declare a cheaper one for the quick
-run with ``for_quick_run()`` (:func:`quick_protocol` is the one reader). A metric normally sees ``(reference, prediction)``;
-one decorated with :func:`uses_sample` also gets the sample, so it can read
-masks or class tables from ``extras``/``params``.
+run with ``for_quick_run()`` (:func:`quick_protocol` is the one reader).
+A metric normally sees ``(reference, prediction)``; one decorated with
+:func:`uses_sample` also gets the sample, so it can read masks or class
+tables from ``extras``/``params``.
 
 Formation version: every task module states its formation model (how a
 sample is made, with units) in its docstring and numbers it with the

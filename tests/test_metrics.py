@@ -1,5 +1,7 @@
 """Metrics equal their references: scikit-image for PSNR/SSIM, definitions for the rest."""
 
+import functools
+
 import numpy as np
 import pytest
 from skimage import data as skdata
@@ -160,11 +162,14 @@ def test_lmse_is_bit_identical_to_the_numpy_channel_sum():
 
 def test_reused_results_are_bit_identical():
     """Inside ``reuse_results`` (the harness opens one per scored prediction) every metric of the
-    bookcovers set gives exactly the value it gives alone; ssim is computed once for ssim and dssim,
-    gain_invariant once for psnr_gi and ssim_gi."""
+    bookcovers set, and masked SSIM over two regions, gives exactly the value it gives alone."""
     fns = {"psnr": metrics.psnr, "ssim": metrics.ssim, "dssim": metrics.dssim, "lmse": metrics.lmse,
            "mse": metrics.mse, "psnr_gi": metrics.psnr_gain_invariant, "ssim_gi": metrics.ssim_gain_invariant}
     for ref, pred in _scored_pairs():
+        hole = np.zeros(ref.shape[:2], bool)
+        hole[8:-12, 10:20] = True
+        fns["ssim_hole"] = functools.partial(metrics.ssim_masked, mask=hole)  # coverrefs: two regions, one map
+        fns["ssim_outside"] = functools.partial(metrics.ssim_masked, mask=~hole)
         alone = {k: f(ref, pred) for k, f in fns.items()}
         with metrics.reuse_results():
             shared = {k: f(ref, pred) for k, f in fns.items()}
@@ -174,20 +179,25 @@ def test_reused_results_are_bit_identical():
 
 def test_reuse_results_counts_calls_and_forgets_at_the_end(monkeypatch):
     calls = []
-    real_ssim, real_gain = metrics._ssim, metrics._gain_invariant
-    monkeypatch.setattr(metrics, "_ssim", lambda *a: calls.append("ssim") or real_ssim(*a))
-    monkeypatch.setattr(metrics, "_gain_invariant", lambda *a: calls.append("gain") or real_gain(*a))
-    ref, pred = _scored_pairs(1)[0]
+    real_map = metrics._ssim_map
+    monkeypatch.setattr(metrics, "_ssim_map", lambda *a: calls.append("map") or real_map(*a))
+    ref, pred = _scored_pairs(1)[0]  # RGB: one SSIM is three channel maps
     with metrics.reuse_results():
         metrics.ssim(ref, pred), metrics.dssim(ref, pred)
+        everywhere = np.ones(ref.shape[:2], bool)
+        assert metrics.ssim_masked(ref, pred, mask=everywhere) == metrics.ssim(ref, pred)
+        assert len(calls) == 3  # ssim, dssim and the masked SSIM share the maps
+        gi = metrics.gain_invariant(ref, pred)
+        assert metrics.gain_invariant(ref, pred) is gi  # psnr_gi and ssim_gi share it
         metrics.psnr_gain_invariant(ref, pred), metrics.ssim_gain_invariant(ref, pred)
-        assert calls == ["ssim", "gain", "ssim"]  # the second ssim is of the gain-corrected prediction
+        assert len(calls) == 6  # the second SSIM is of the gain-corrected prediction
         assert metrics.ssim(ref, pred.copy()) == metrics.ssim(ref, pred)  # equal values, another object: computed
-        assert calls[-1] == "ssim" and len(calls) == 4
+        assert len(calls) == 9
         metrics.ssim(ref, pred, data_range=2.0)  # other options: computed
-        assert len(calls) == 5
-    metrics.ssim(ref, pred), metrics.dssim(ref, pred)  # outside any block: nothing is remembered
-    assert len(calls) == 7
+        assert len(calls) == 12
+    assert metrics.gain_invariant(ref, pred) is not gi  # outside any block nothing is remembered
+    metrics.ssim(ref, pred), metrics.dssim(ref, pred)
+    assert len(calls) == 18
     with metrics.reuse_results():  # a new block starts empty
         metrics.dssim(ref, pred)
-    assert len(calls) == 8 and metrics._RESULTS.get() is None
+    assert len(calls) == 21 and metrics._RESULTS.get() is None
