@@ -248,6 +248,11 @@ def run_unit(unit: tuple[str, int, str]) -> UnitResult:
     return result
 
 
+def run_units(units: list[tuple[str, int, str]]) -> list[UnitResult]:
+    """:func:`run_unit` for each of ``units``, in order, in this process (the units of one sample)."""
+    return [run_unit(u) for u in units]
+
+
 def crashed_unit_result(unit: tuple[str, int, str], detail: str) -> UnitResult:
     """The record of a unit whose method killed its worker process: one failure."""
     task_name, index, name = unit

@@ -588,7 +588,13 @@ _PROTOCOL = {
 
 class _Scorer:
     """Runs units in this process (one worker) or in one spawned process pool
-    shared by all tasks; results come back in unit order either way."""
+    shared by all tasks; results come back in unit order either way.
+
+    In the pool, the units of one sample go to one worker together (when the
+    task has at least two samples per worker to share out), so work that
+    methods share on a sample is done once in that process: the split's
+    sample is read once, and coverrefs' retrieval and PatchMatch fill, kept
+    by :mod:`baselines.stitching`, serve every method that needs them."""
 
     def __init__(self, contexts: Mapping[str, _scoring.TaskContext], workers: int):
         self.contexts, self.workers = dict(contexts), max(1, workers)
@@ -635,15 +641,17 @@ class _Scorer:
         results: list = [None] * len(units)
         todo = list(range(len(units)))
         while todo:
-            futures = {i: self.pool.submit(_scoring.run_unit, units[i]) for i in todo}
+            futures = {b: self.pool.submit(_scoring.run_units, [units[i] for i in b])
+                       for b in _bundles(units, todo, self.workers)}
             broken = []
-            for i, fut in futures.items():
+            for bundle, fut in futures.items():
                 try:
-                    results[i] = fut.result()
-                    done(i, results[i])
-                    progress()
+                    for i, res in zip(bundle, fut.result()):
+                        results[i] = res
+                        done(i, res)
+                        progress()
                 except BrokenProcessPool:
-                    broken.append(i)
+                    broken += bundle
             if not broken:
                 break
             # A method killed a worker and the pool stopped every worker. The units the workers were scoring
@@ -692,6 +700,21 @@ class _Scorer:
             _scoring.init_worker({})
             if self._threads:
                 sys.modules["torch"].set_num_threads(self._threads)
+
+
+def _bundles(units: list[tuple[str, int, str]], todo: list[int], workers: int) -> list[tuple[int, ...]]:
+    """``todo`` (indices of ``units``) grouped by (task, sample), in order of first appearance; one unit per
+    bundle when a task has fewer than two samples per worker (a bundle per sample would leave workers idle)."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i in todo:
+        groups.setdefault(units[i][:2], []).append(i)
+    samples: dict[str, int] = {}
+    for task, _ in groups:
+        samples[task] = samples.get(task, 0) + 1
+    out: list[tuple[int, ...]] = []
+    for (task, _), idx in groups.items():
+        out += [tuple(idx)] if samples[task] >= 2 * workers else [(i,) for i in idx]
+    return out
 
 
 def _torch_threads() -> int | None:

@@ -391,8 +391,10 @@ def _comparable(df: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_results_identical_for_one_and_two_workers(tmp_path):
-    kw = dict(tasks=toy_tasks(), methods=toy_methods())  # both tasks share one pool
+@pytest.mark.parametrize("test_size", [3, 4], ids=["per-unit", "per-sample"])
+def test_results_identical_for_one_and_two_workers(tmp_path, test_size):
+    # 4 toyviews samples for 2 workers: each sample's units go to one worker together (toyimage's 3: one by one)
+    kw = dict(tasks=toy_tasks(test_size=test_size), methods=toy_methods())  # both tasks share one pool
     outs = []
     for workers in (1, 2):
         rc, out = run_toy(tmp_path, workers=workers, name=f"w{workers}", **kw)
@@ -670,11 +672,13 @@ class Crashes:
         return inputs["image"].copy()
 
 
-def test_a_method_that_kills_its_worker_is_a_recorded_failure(tmp_path):
-    """Issue 15 #5: the run goes on, the crash is recorded for that method and sample, other methods score."""
+@pytest.mark.parametrize("test_size", [3, 5], ids=["per-unit", "per-sample"])
+def test_a_method_that_kills_its_worker_is_a_recorded_failure(tmp_path, test_size):
+    """Issue 15 #5: the run goes on, the crash is recorded for that method and sample, other methods score
+    (also when a sample's units go to a worker together: the other method's unit there is scored again)."""
     from generators.task import sample_rng
 
-    task = make_image_task()
+    task = dataclasses.replace(make_image_task(), test_size=test_size)
     signature = int(np.rint(task.make_sample(sample_rng(task.test_seed, 1)).inputs["image"] * 255).sum())
     methods = {"crashes": Crashes(crash_at=signature), "identity": Identity()}
     rc, out = run_toy(tmp_path, "--task", "toyimage", tasks={"toyimage": task}, methods=methods, workers=2)
