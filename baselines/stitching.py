@@ -75,12 +75,16 @@ def _digest(inputs: Mapping[str, np.ndarray], keys: tuple[str, ...]) -> bytes:
     return h.digest()
 
 
-def _read_only(value):
+def _read_only(value, inputs: Mapping[str, np.ndarray]):
+    """``value`` with its arrays read-only (lists become tuples); an array that shares memory with an input
+    is copied first, so the caller's inputs keep their flags."""
     if isinstance(value, np.ndarray):
+        if any(isinstance(a, np.ndarray) and np.may_share_memory(value, a) for a in inputs.values()):
+            value = value.copy()
         value.flags.writeable = False
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            _read_only(v)
+        return value
+    if isinstance(value, (list, tuple)):
+        return tuple(_read_only(v, inputs) for v in value)
     return value
 
 
@@ -96,8 +100,7 @@ def _kept_by_content(*keys: str) -> Callable:
             if key in kept:
                 kept.move_to_end(key)
                 return kept[key]
-            value = fn(inputs)
-            kept[key] = _read_only(tuple(value) if isinstance(value, list) else value)
+            kept[key] = _read_only(fn(inputs), inputs)
             if len(kept) > _KEEP:
                 kept.popitem(last=False)
             return kept[key]

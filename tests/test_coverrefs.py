@@ -202,3 +202,13 @@ def test_retrieval_and_fill_are_kept_per_query_content(big_sample):
     assert stitching.retrieved_references(other) is not refs and len(stitching.retrieved_references.kept) == 2
     # a key the fill does not read (the gallery) does not make it compute again
     assert stitching.single_image_fill(other) is stitching.single_image_fill(s.inputs)
+
+
+def test_kept_results_never_freeze_the_callers_arrays():
+    from baselines.stitching import _kept_by_content
+
+    identity = _kept_by_content("image")(lambda inputs: inputs["image"])  # returns an input array itself
+    image = np.zeros((4, 4, 3), np.float32)
+    out = identity({"image": image})
+    assert image.flags.writeable and not out.flags.writeable
+    np.testing.assert_array_equal(out, image)
