@@ -28,12 +28,23 @@ For a query with a hole and a gallery (the coverrefs task's inputs):
    pixels; only hole pixels are written back.
 
 Every output equals the query outside the hole.
+
+Shared work: ``retrieval-stitch``, ``refnet`` and ``refnet-perturbed`` all
+run the same retrieval on the same query, and they and ``oracle-stitch`` the
+same PatchMatch fill. :func:`retrieved_references` and
+:func:`single_image_fill` keep their last few results in the process, keyed
+by a BLAKE2 digest of the input arrays they read (dtype, shape and bytes),
+so the methods scored on one query in one worker process compute them once;
+both are deterministic (fixed RANSAC and PatchMatch seeds), so a kept result
+is the one a new call would compute. Kept arrays are read-only.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 import cv2
 import numpy as np
@@ -52,8 +63,58 @@ MAX_RING_ERROR = 0.08  # mean absolute difference on [0, 1] around the hole; abo
 _RING_PX = 8
 
 
+_KEEP = 4  # results kept per function: a few queries, since a worker may interleave two
+
+
+def _digest(inputs: Mapping[str, np.ndarray], keys: tuple[str, ...]) -> bytes:
+    h = hashlib.blake2b(digest_size=20)
+    for k in keys:
+        a = np.ascontiguousarray(inputs[k])
+        h.update(f"{k}:{a.dtype.str}:{a.shape};".encode())
+        h.update(a.data)
+    return h.digest()
+
+
+def _read_only(value, inputs: Mapping[str, np.ndarray]):
+    """``value`` with its arrays read-only (lists become tuples); an array that shares memory with an input
+    is copied first, so the caller's inputs keep their flags."""
+    if isinstance(value, np.ndarray):
+        if any(isinstance(a, np.ndarray) and np.may_share_memory(value, a) for a in inputs.values()):
+            value = value.copy()
+        value.flags.writeable = False
+        return value
+    if isinstance(value, (list, tuple)):
+        return tuple(_read_only(v, inputs) for v in value)
+    return value
+
+
+def _kept_by_content(*keys: str) -> Callable:
+    """Keep the last :data:`_KEEP` results of ``fn(inputs)``, a deterministic function of ``inputs[k]`` for
+    ``k`` in ``keys``, keyed by their digest; results are read-only (lists become tuples)."""
+
+    def wrap(fn: Callable) -> Callable:
+        kept: OrderedDict[bytes, object] = OrderedDict()
+
+        def call(inputs: Mapping[str, np.ndarray]):
+            key = _digest(inputs, keys)
+            if key in kept:
+                kept.move_to_end(key)
+                return kept[key]
+            kept[key] = _read_only(fn(inputs), inputs)
+            if len(kept) > _KEEP:
+                kept.popitem(last=False)
+            return kept[key]
+
+        call.__name__, call.__qualname__, call.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+        call.kept = kept  # for tests
+        return call
+
+    return wrap
+
+
+@_kept_by_content("image", "mask")
 def single_image_fill(inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-    """The single-image fill used where no reference sees the hole (the registered PatchMatch)."""
+    """The single-image fill used where no reference sees the hole (the registered PatchMatch); read-only."""
     return PatchMatchInpainting().restore(inputs)
 
 
@@ -163,8 +224,10 @@ def _seam(guide: np.ndarray, image: np.ndarray, region: np.ndarray, seen: np.nda
     return out.astype(np.float32) / 255.0
 
 
-def retrieved_references(inputs: Mapping[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The usable references of the retrieval pipeline (BoW + k-NN re-ranking), aligned and corrected."""
+@_kept_by_content("image", "modal", "mask", "gallery")
+def retrieved_references(inputs: Mapping[str, np.ndarray]) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """The usable references of the retrieval pipeline (BoW + k-NN re-ranking), aligned and corrected
+    (read-only)."""
     r = rank_gallery(inputs["image"], inputs["modal"], inputs["gallery"])
     cands = [(int(g), None if np.isnan(r.homographies[g]).any() else r.homographies[g], int(r.inliers[g]))
              for g in r.order()]

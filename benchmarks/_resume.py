@@ -6,15 +6,16 @@ While a task is scored, finished units (``(task, sample, method)``, see
 units or :data:`FLUSH_SECONDS`, and at the end of the task), each file
 written to a temporary name and renamed, so a file is whole or absent.
 ``<out>/partial/<task>/header.json`` says what the units were scored on:
-the task, its dataset hash, split size and seed, the git sha and the library
+the task, its dataset hash, split size and seed, the protocol scored (a
+quick run's may make fewer calls per sample), the git sha and the library
 versions.
 
 Running the same command again with the same ``--out`` (no ``run.json``
 there yet: the run did not finish) reuses every saved unit whose header
 matches and scores only the rest; the rows are the same as those of an
 uninterrupted run, since a unit's result depends on nothing else. Saved
-units from another dataset hash, split size, seed, code version or library
-versions are refused with one line (:class:`MismatchError`), never mixed in.
+units from another dataset hash, split size, seed, protocol, code version or
+library versions are refused with one line (:class:`MismatchError`), never mixed in.
 A run that finishes removes ``partial/``.
 """
 

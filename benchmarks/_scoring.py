@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from generators.metrics import reuse_results
 from generators.task import Method, Task, ViewSubsets, draw_subset, metric_value, not_applicable
 
 DRAWS = ViewSubsets().draws
@@ -168,19 +169,20 @@ def score_unit(
             corrected, _ = gain_correct(target, prediction)
             variants.append((GAIN_CORRECTED, f"{method.name} ({GAIN_CORRECTED})", corrected))
         for variant, label, pred in variants:
-            for metric_name, metric in task.metrics.items():
-                try:
-                    value = metric_value(metric, target, pred, sample)
-                except Exception as err:
-                    res.failures.append(
-                        {**base, "method": label, "views": views_label, "stage": f"metric {metric_name}",
-                         "error": _one_line(err), "where": _where(err)}
+            with reuse_results():  # one SSIM for ssim and dssim, one gain for psnr_gi and ssim_gi (bit-identical)
+                for metric_name, metric in task.metrics.items():
+                    try:
+                        value = metric_value(metric, target, pred, sample)
+                    except Exception as err:
+                        res.failures.append(
+                            {**base, "method": label, "views": views_label, "stage": f"metric {metric_name}",
+                             "error": _one_line(err), "where": _where(err)}
+                        )
+                        continue
+                    res.rows.append(
+                        {**base, "method": label, "variant": variant, "metric": metric_name, "value": value,
+                         "views": views_label, "runtime_s": runtime}
                     )
-                    continue
-                res.rows.append(
-                    {**base, "method": label, "variant": variant, "metric": metric_name, "value": value,
-                     "views": views_label, "runtime_s": runtime}
-                )
             if (index, n, draw) in example_keys:
                 res.examples[(index, n, draw, label)] = pred
     return res
@@ -244,6 +246,11 @@ def run_unit(unit: tuple[str, int, str]) -> UnitResult:
     if marker is not None:
         os.unlink(marker)
     return result
+
+
+def run_units(units: list[tuple[str, int, str]]) -> list[UnitResult]:
+    """:func:`run_unit` for each of ``units``, in order, in this process (the units of one sample)."""
+    return [run_unit(u) for u in units]
 
 
 def crashed_unit_result(unit: tuple[str, int, str], detail: str) -> UnitResult:

@@ -17,7 +17,12 @@ metrics score the prediction against ``Sample.target[Task.target_key]``.
 * The calls per sample come from the task's protocol (``Task.protocol``):
   one by default; bookcovers follows Deep Residual Sets, section 5.1: for
   ``n = 1 .. N-1`` views, 10 random subsets of ``n`` views per sequence, each
-  scored, ``n`` in the ``condition`` column. A method that cannot take some
+  scored, ``n`` in the ``condition`` column. ``--quick`` scores the cheaper
+  protocol a task declares for it (:func:`generators.task.quick_protocol`):
+  bookcovers' first draw of every ``n``, the same subset as the full
+  protocol's draw 0 (``ViewSubsets.quick_draws``); ``run.json`` records the
+  protocol scored per task (``tasks.<name>.protocol``, the full one in
+  ``full_protocol``). A method that cannot take some
   calls declares it (``min_views = k``, see :class:`generators.task.Method`
   and :func:`generators.task.not_applicable`): those calls are *not
   applicable*, not failures; they are counted per (task, method, n) in
@@ -96,7 +101,7 @@ import pandas as pd
 
 from generators._runtime import UserError, single_thread_env
 from generators.dataset._atomic import write_bytes_atomic
-from generators.task import Method, Task, bind, lookup, supports
+from generators.task import Method, Task, bind, lookup, quick_protocol, supports
 
 from . import _aggregate, _cache, _examples, _provenance, _resume, _scoring
 
@@ -125,7 +130,8 @@ def _make_parser() -> argparse.ArgumentParser:
                         "'module:object' imports a user method or a zero-argument factory returning one")
     p.add_argument("--quick", action="store_true",
                    help="score the first Task.quick_size samples of the test split instead of Task.test_size "
-                        "(same seed, same view-draw protocol: 10 draws per n)")
+                        "(same seed) with the quick protocol a task declares (bookcovers: the first of its 10 view "
+                        "draws per n, ViewSubsets.quick_draws)")
     p.add_argument("--seed", type=int, default=None, metavar="S",
                    help="score a second split drawn from seed S (>= %d; below are training and validation seeds "
                         "by convention) instead of each task's test seed; the seed is recorded with every row"
@@ -403,6 +409,9 @@ def _build_splits(plan, *, quick: bool, cache: Path, workers: int) -> tuple[dict
         t0 = time.perf_counter()
         size = task.quick_size if quick else task.test_size
         split_dir, split_key, digest = _cache.build_split(task, size=size, cache_dir=cache, workers=workers)
+        full_protocol = task.protocol
+        if quick:  # the calls the workers make and the example keys both follow the quick protocol
+            task = replace(task, protocol=quick_protocol(task.protocol))
         contexts[task.name] = _scoring.TaskContext(
             task, {m.name: m for m in task_methods}, str(split_dir),
             _examples.choose_example_keys(task, split_dir, size),
@@ -410,7 +419,8 @@ def _build_splits(plan, *, quick: bool, cache: Path, workers: int) -> tuple[dict
         task_info[task.name] = {
             "dataset_hash": digest, "split_key": split_key, "split_dir": str(split_dir), "seed": task.test_seed,
             "size": size, "params": dict(task.params), "input_kind": task.input_kind, "target_key": task.target_key,
-            "axis": task.protocol.axis, "protocol": repr(task.protocol),
+            "axis": task.protocol.axis, "protocol": repr(task.protocol), "full_protocol": repr(full_protocol),
+            **({"draws": task.protocol.draws} if hasattr(task.protocol, "draws") else {}),
             "classes": [{"id": c.id, "name": c.name, "color": list(c.color)} for c in task.classes],
             "metrics": list(task.metrics),
             "comparisons": [[list(side) if not isinstance(side, str) else side for side in pair]
@@ -439,7 +449,7 @@ def _score_all(contexts: Mapping[str, _scoring.TaskContext], task_info: dict, *,
     """Score every (sample, method) of every task in one worker pool; write the example images."""
     scored = _Scored()
     partial = _resume.PartialResults(out)
-    headers = {name: {"task": name, "split_size": info["size"], "seed": info["seed"],
+    headers = {name: {"task": name, "split_size": info["size"], "seed": info["seed"], "protocol": info["protocol"],
                       "dataset_hash": info["dataset_hash"], "git_sha": git_sha, "versions": versions}
                for name, info in task_info.items()}
     done = {name: partial.load(name, headers[name]) for name in contexts}  # refuses a mismatch before scoring
@@ -546,7 +556,9 @@ def _run_info(*, command: str, git: dict, versions: dict, started: str, wall_s: 
 _PROTOCOL = {
     "calls": "per task (tasks.<name>.protocol): one call per sample, or for ViewSubsets 1 .. N-1 "
              "views per sequence (N = views in the sample), `draws` random subsets each; the "
-             "`condition` column holds the number of views (empty for single calls)",
+             "`condition` column holds the number of views (empty for single calls). A --quick run scores "
+             "the quick protocol a task declares (ViewSubsets: its `quick_draws`, the first draws of the full "
+             "protocol, same draw generator; tasks.<name>.draws, full protocol in tasks.<name>.full_protocol)",
     "draw_rng": "default_rng(SeedSequence([test_seed, sample, n, draw])), views sorted",
     "gain_corrected": "least-squares global gain a=<t,p>/<p,p>, clipped to [0,1]; only for methods "
                       "with output_gain_unknown, labelled '<name> (gain-corrected)'",
@@ -570,7 +582,13 @@ _PROTOCOL = {
 
 class _Scorer:
     """Runs units in this process (one worker) or in one spawned process pool
-    shared by all tasks; results come back in unit order either way."""
+    shared by all tasks; results come back in unit order either way.
+
+    In the pool, the units of one sample go to one worker together (when the
+    task has at least two samples per worker to share out), so work that
+    methods share on a sample is done once in that process: the split's
+    sample is read once, and coverrefs' retrieval and PatchMatch fill, kept
+    by :mod:`baselines.stitching`, serve every method that needs them."""
 
     def __init__(self, contexts: Mapping[str, _scoring.TaskContext], workers: int):
         self.contexts, self.workers = dict(contexts), max(1, workers)
@@ -617,15 +635,17 @@ class _Scorer:
         results: list = [None] * len(units)
         todo = list(range(len(units)))
         while todo:
-            futures = {i: self.pool.submit(_scoring.run_unit, units[i]) for i in todo}
+            futures = {b: self.pool.submit(_scoring.run_units, [units[i] for i in b])
+                       for b in _bundles(units, todo, self.workers)}
             broken = []
-            for i, fut in futures.items():
+            for bundle, fut in futures.items():
                 try:
-                    results[i] = fut.result()
-                    done(i, results[i])
-                    progress()
+                    for i, res in zip(bundle, fut.result()):
+                        results[i] = res
+                        done(i, res)
+                        progress()
                 except BrokenProcessPool:
-                    broken.append(i)
+                    broken += bundle
             if not broken:
                 break
             # A method killed a worker and the pool stopped every worker. The units the workers were scoring
@@ -674,6 +694,21 @@ class _Scorer:
             _scoring.init_worker({})
             if self._threads:
                 sys.modules["torch"].set_num_threads(self._threads)
+
+
+def _bundles(units: list[tuple[str, int, str]], todo: list[int], workers: int) -> list[tuple[int, ...]]:
+    """``todo`` (indices of ``units``) grouped by (task, sample), in order of first appearance; one unit per
+    bundle when a task has fewer than two samples per worker (a bundle per sample would leave workers idle)."""
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i in todo:
+        groups.setdefault(units[i][:2], []).append(i)
+    samples: dict[str, int] = {}
+    for task, _ in groups:
+        samples[task] = samples.get(task, 0) + 1
+    out: list[tuple[int, ...]] = []
+    for (task, _), idx in groups.items():
+        out += [tuple(idx)] if samples[task] >= 2 * workers else [(i,) for i in idx]
+    return out
 
 
 def _torch_threads() -> int | None:

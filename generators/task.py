@@ -23,9 +23,11 @@ Evaluation protocol: ``Task.protocol`` says which ``restore`` calls the
 harness makes for one test sample (:class:`Call`: a condition such as the
 number of views, a draw, the inputs). Most tasks make one call per sample
 (:data:`SINGLE_CALL`); bookcovers scores random view subsets of every size
-(:class:`ViewSubsets`). A metric normally sees ``(reference, prediction)``;
-one decorated with :func:`uses_sample` also gets the sample, so it can read
-masks or class tables from ``extras``/``params``.
+(:class:`ViewSubsets`). A protocol may declare a cheaper one for the quick
+run with ``for_quick_run()`` (:func:`quick_protocol` is the one reader).
+A metric normally sees ``(reference, prediction)``; one decorated with
+:func:`uses_sample` also gets the sample, so it can read masks or class
+tables from ``extras``/``params``.
 
 Formation version: every task module states its formation model (how a
 sample is made, with units) in its docstring and numbers it with the
@@ -44,7 +46,7 @@ sixteen workers or a Ray cluster.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 
 import numpy as np
@@ -57,6 +59,7 @@ __all__ = [
     "SingleCall",
     "SINGLE_CALL",
     "ViewSubsets",
+    "quick_protocol",
     "LabelClass",
     "draw_subset",
     "uses_sample",
@@ -169,11 +172,30 @@ class ViewSubsets:
     """Deep Residual Sets, section 5.1: for every ``n`` in ``1 .. N-1`` (N the
     views in the sample), ``draws`` random subsets of ``n`` views, each a call
     (condition ``n``, label the sorted view indices). Only ``inputs[key]`` is
-    subset; other inputs pass unchanged."""
+    subset; other inputs pass unchanged.
+
+    ``quick_draws`` (None: ``draws``) is the number of draws of a quick run
+    (``benchmarks.run --quick``, :meth:`for_quick_run`): draws ``0 ..
+    quick_draws - 1`` of every ``n``, the same subsets as the full protocol's
+    first draws (:func:`draw_subset` depends on the draw number, not on how
+    many are made)."""
 
     draws: int = 10
     key: str = "views"
     axis: str | None = "views"
+    quick_draws: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.draws < 1:
+            raise ValueError(f"draws must be >= 1, got {self.draws}")
+        if self.quick_draws is not None and not 1 <= self.quick_draws <= self.draws:
+            raise ValueError(f"quick_draws must lie in [1, draws={self.draws}], got {self.quick_draws}")
+
+    def for_quick_run(self) -> "ViewSubsets":
+        """The protocol of a quick run: the first ``quick_draws`` draws of every ``n`` (self when None)."""
+        if self.quick_draws is None:
+            return self
+        return replace(self, draws=self.quick_draws, quick_draws=None)
 
     def calls(self, sample: Sample, *, seed: int, index: int) -> Iterator[Call]:
         views = sample.inputs[self.key]
@@ -183,6 +205,12 @@ class ViewSubsets:
                 idx = draw_subset(n_total, seed=seed, index=index, n=n, draw=draw)
                 inputs = {**sample.inputs, self.key: np.ascontiguousarray(views[idx])}
                 yield Call(n, draw, inputs, ",".join(str(int(i)) for i in idx))
+
+
+def quick_protocol(protocol: EvalProtocol) -> EvalProtocol:
+    """The calls of a quick run: ``protocol.for_quick_run()`` when the protocol declares one, else ``protocol``."""
+    for_quick_run = getattr(protocol, "for_quick_run", None)
+    return protocol if for_quick_run is None else for_quick_run()
 
 
 @dataclass(frozen=True)

@@ -364,6 +364,26 @@ def test_networks_restore_any_clip_length_and_size(arch, frames):
     assert out.shape == v.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
 
 
+@pytest.mark.parametrize("frames, batch", [(1, 4), (3, 2), (9, 4), (9, 16)])
+def test_gated_unet_first_layer_once_per_span_equals_it_per_window(frames, batch):
+    """restore_video runs the gated network's first 3-D layer once over the frames a batch of windows spans;
+    the output is bit-identical to running the network on each window (edges replicated included)."""
+    from models.decaption_nets import GatedVideoUNet, restore_video, windows
+
+    net = GatedVideoUNet(width=4).eval()
+    with torch.no_grad():
+        net.head.bias[3] = 3.0  # the mask head acts, so the output depends on every layer
+    v = np.random.default_rng(1).random((frames, 32, 36, 3), dtype=np.float32)
+    x = torch.from_numpy(np.ascontiguousarray(v.transpose(0, 3, 1, 2)))
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        idx = torch.arange(frames)
+        np.testing.assert_array_equal(net.first_layer_of_windows(x, idx).float().numpy(),
+                                      net.t1(2 * windows(x, 5, idx) - 1).float().numpy())
+        per_window = [net(windows(x, 5, torch.tensor([k])))["image"].float().clamp(0, 1)[0] for k in range(frames)]
+    want = torch.stack(per_window).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_array_equal(restore_video(net, v, batch=batch), want)
+
+
 def test_gated_unet_passes_uncaptioned_pixels_through_exactly():
     from models.decaption_nets import GatedVideoUNet
 

@@ -175,3 +175,40 @@ def test_only_oracle_methods_read_the_oracle_input(big_sample):
         if not supports(method, TASKS["coverrefs"]) or name.startswith("oracle-") or name == "patchmatch":
             continue  # patchmatch reads only image and mask (and is slow at 256 px)
         np.testing.assert_array_equal(method.restore(s.inputs), method.restore(flipped), err_msg=name)
+
+
+def test_retrieval_and_fill_are_kept_per_query_content(big_sample):
+    """The stitching methods and both RefNets share one retrieval and one PatchMatch fill per query in a
+    worker: kept by the content of the arrays each reads, read-only, equal to a fresh computation."""
+    from baselines import stitching
+
+    s = big_sample
+    copy = {k: np.array(v, copy=True) for k, v in s.inputs.items()}  # equal content, other objects
+    for fn in (stitching.retrieved_references, stitching.single_image_fill):
+        fn.kept.clear()
+        first = fn(s.inputs)
+        assert fn(copy) is first and len(fn.kept) == 1
+        fn.kept.clear()
+        again = fn(s.inputs)  # computed anew: the same values
+        assert again is not first
+        flat = lambda v: [v] if isinstance(v, np.ndarray) else [a for pair in v for a in pair]  # noqa: E731
+        assert len(flat(first)) == len(flat(again))
+        for a, b in zip(flat(first), flat(again)):
+            np.testing.assert_array_equal(a, b)
+    refs = stitching.retrieved_references(s.inputs)
+    assert refs and all(not a.flags.writeable for pair in refs for a in pair)
+    assert not stitching.single_image_fill(s.inputs).flags.writeable
+    other = {**s.inputs, "gallery": s.inputs["gallery"][::-1].copy()}  # another gallery: computed
+    assert stitching.retrieved_references(other) is not refs and len(stitching.retrieved_references.kept) == 2
+    # a key the fill does not read (the gallery) does not make it compute again
+    assert stitching.single_image_fill(other) is stitching.single_image_fill(s.inputs)
+
+
+def test_kept_results_never_freeze_the_callers_arrays():
+    from baselines.stitching import _kept_by_content
+
+    identity = _kept_by_content("image")(lambda inputs: inputs["image"])  # returns an input array itself
+    image = np.zeros((4, 4, 3), np.float32)
+    out = identity({"image": image})
+    assert image.flags.writeable and not out.flags.writeable
+    np.testing.assert_array_equal(out, image)

@@ -24,7 +24,7 @@ import pytest
 from benchmarks import _aggregate, _cache, _scoring
 from generators.metrics import mse, psnr
 from benchmarks.run import main
-from generators.task import Sample, Task, ViewSubsets, sample_rng
+from generators.task import SINGLE_CALL, Sample, Task, ViewSubsets, quick_protocol, sample_rng
 from tests.tolerances import FLOAT32_ROUNDING_ATOL, FLOAT64_RTOL, GAIN_CORRECTED_MSE_RTOL, GAIN_ESTIMATE_RTOL
 
 REPO = Path(__file__).resolve().parents[1]
@@ -391,8 +391,10 @@ def _comparable(df: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_results_identical_for_one_and_two_workers(tmp_path):
-    kw = dict(tasks=toy_tasks(), methods=toy_methods())  # both tasks share one pool
+@pytest.mark.parametrize("test_size", [3, 4], ids=["per-unit", "per-sample"])
+def test_results_identical_for_one_and_two_workers(tmp_path, test_size):
+    # 4 toyviews samples for 2 workers: each sample's units go to one worker together (toyimage's 3: one by one)
+    kw = dict(tasks=toy_tasks(test_size=test_size), methods=toy_methods())  # both tasks share one pool
     outs = []
     for workers in (1, 2):
         rc, out = run_toy(tmp_path, workers=workers, name=f"w{workers}", **kw)
@@ -446,6 +448,39 @@ def test_quick_uses_quick_size_and_full_uses_test_size(tmp_path):
     rows = pd.read_parquet(tmp_path / "q" / "rows.parquet")
     assert set(rows["sample"]) == {0} and set(rows["split_size"]) == {1}
     assert json.loads((tmp_path / "q" / "run.json").read_text())["quick"] is True
+
+
+def test_quick_scores_the_declared_quick_draws_a_prefix_of_the_full_draws(tmp_path):
+    """``ViewSubsets(quick_draws=k)``: a --quick run scores draws 0..k-1 of every n, the very subsets (and
+    scores) of the full protocol's first draws; the full run keeps every draw; run.json says which."""
+    task = dataclasses.replace(make_views_task(test_size=2, quick_size=2), protocol=ViewSubsets(quick_draws=2))
+    kw = dict(tasks={"toyviews": task}, methods={"mean": MeanViews()})
+    assert run_toy(tmp_path, "--quick", name="q", **kw)[0] == 0
+    assert run_toy(tmp_path, name="f", **kw)[0] == 0
+    q, f = (pd.read_parquet(tmp_path / n / "rows.parquet") for n in "qf")
+    assert sorted(q["condition"].unique()) == sorted(f["condition"].unique()) == list(range(1, N_VIEWS))
+    assert (q.groupby(["sample", "condition", "metric"]).size() == 2).all() and set(q["draw"]) == {0, 1}
+    assert (f.groupby(["sample", "condition", "metric"]).size() == _scoring.DRAWS).all()
+    key = ["sample", "condition", "draw", "metric"]
+    same = q.merge(f, on=key, suffixes=("_q", "_f"))
+    assert len(same) == len(q) and (same["views_q"] == same["views_f"]).all()
+    assert (same["value_q"] == same["value_f"]).all()
+    info = {n: json.loads((tmp_path / n / "run.json").read_text())["tasks"]["toyviews"] for n in "qf"}
+    assert info["q"]["draws"] == 2 and info["f"]["draws"] == _scoring.DRAWS
+    assert info["q"]["full_protocol"] == info["f"]["protocol"] == info["f"]["full_protocol"] == repr(task.protocol)
+    assert info["q"]["protocol"] == repr(ViewSubsets(draws=2))
+
+
+def test_view_subsets_quick_draws_are_checked_and_default_to_all_draws():
+    assert ViewSubsets().for_quick_run() == ViewSubsets() and quick_protocol(SINGLE_CALL) is SINGLE_CALL
+    assert ViewSubsets(draws=10, quick_draws=3).for_quick_run() == ViewSubsets(draws=3)
+    for bad in (0, 11):
+        with pytest.raises(ValueError, match="quick_draws"):
+            ViewSubsets(draws=10, quick_draws=bad)
+    from generators.bookcovers import make_task
+
+    # The published protocol keeps Deep Residual Sets' 10 draws; make run scores the first of them.
+    assert make_task().protocol == ViewSubsets(draws=10, quick_draws=1)
 
 
 def test_seed_scores_a_second_split_of_the_same_size(tmp_path):
@@ -637,11 +672,13 @@ class Crashes:
         return inputs["image"].copy()
 
 
-def test_a_method_that_kills_its_worker_is_a_recorded_failure(tmp_path):
-    """Issue 15 #5: the run goes on, the crash is recorded for that method and sample, other methods score."""
+@pytest.mark.parametrize("test_size", [3, 5], ids=["per-unit", "per-sample"])
+def test_a_method_that_kills_its_worker_is_a_recorded_failure(tmp_path, test_size):
+    """Issue 15 #5: the run goes on, the crash is recorded for that method and sample, other methods score
+    (also when a sample's units go to a worker together: the other method's unit there is scored again)."""
     from generators.task import sample_rng
 
-    task = make_image_task()
+    task = dataclasses.replace(make_image_task(), test_size=test_size)
     signature = int(np.rint(task.make_sample(sample_rng(task.test_seed, 1)).inputs["image"] * 255).sum())
     methods = {"crashes": Crashes(crash_at=signature), "identity": Identity()}
     rc, out = run_toy(tmp_path, "--task", "toyimage", tasks={"toyimage": task}, methods=methods, workers=2)
@@ -705,6 +742,18 @@ def test_saved_units_of_another_split_are_refused_not_merged(tmp_path, capsys):
     assert rc == 2 and len(errors) == 1  # one line, after the split-building notes
     err = errors[0]
     assert "split_size 4" in err and "this run 5" in err and "cannot be merged" in err
+    assert not (out / "run.json").exists()
+
+
+def test_saved_units_of_a_quick_protocol_are_not_merged_into_a_full_run(tmp_path, capsys):
+    """Same split (quick_size == test_size) but fewer draws per n: the saved units are refused."""
+    task = dataclasses.replace(make_views_task(test_size=3, quick_size=3), protocol=ViewSubsets(quick_draws=1))
+    rc, _ = run_toy(tmp_path, "--quick", tasks={"toyviews": task}, methods={"mean": _Interrupts(after=4)})
+    assert rc == 130
+    capsys.readouterr()
+    rc, out = run_toy(tmp_path, tasks={"toyviews": task}, methods={"mean": MeanViews()})
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert rc == 2 and len(errors) == 1 and "protocol" in errors[0] and "cannot be merged" in errors[0]
     assert not (out / "run.json").exists()
 
 

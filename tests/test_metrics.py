@@ -1,5 +1,7 @@
 """Metrics equal their references: scikit-image for PSNR/SSIM, definitions for the rest."""
 
+import functools
+
 import numpy as np
 import pytest
 from skimage import data as skdata
@@ -127,3 +129,81 @@ def test_psnr_cap_only_changes_values_above_it():
     assert psnr(x, x) == float("inf") and psnr(x, x, max_db=100.0) == 100.0
     assert TASK.metrics["psnr"](x, x) == PSNR_MAX_DB
     assert TASK.metrics["psnr"](x, y) == psnr(x, y) == pytest.approx(95.0, abs=ONE_DECIMAL_PSNR_DB_ATOL)
+
+
+def _lmse_with_numpy_channel_sum(reference, prediction, *, window=20, step=10):
+    """:func:`metrics.lmse` as it was written before the channel sum was unrolled (``a.sum(axis=2)``)."""
+    ref, pred = (np.asarray(a, np.float64) for a in (reference, prediction))
+    if ref.ndim == 2:
+        ref, pred = ref[..., None], pred[..., None]
+    h, w = ref.shape[:2]
+    wh, ww = min(window, h), min(window, w)
+    ys, xs = np.arange(0, h - wh + 1, step)[:, None], np.arange(0, w - ww + 1, step)[None, :]
+
+    def patch_sums(a):
+        ii = np.zeros((h + 1, w + 1))
+        ii[1:, 1:] = a.sum(axis=2).cumsum(0).cumsum(1)
+        return ii[ys + wh, xs + ww] - ii[ys, xs + ww] - ii[ys + wh, xs] + ii[ys, xs]
+
+    tp, pp, tt = patch_sums(ref * pred), patch_sums(pred * pred), patch_sums(ref * ref)
+    gain = np.where(pp > 0, tp / np.where(pp > 0, pp, 1.0), 0.0)
+    return float(max((tt - 2 * gain * tp + gain * gain * pp).sum(), 0.0) / tt.sum())
+
+
+def _scored_pairs(n=6):
+    rng = np.random.default_rng(7)
+    out = []
+    for i in range(n):
+        shape = ((128, 128, 3), (64, 80, 3), (31, 47), (40, 40, 1))[i % 4]
+        ref = rng.random(shape, dtype=np.float32)
+        gain = rng.uniform(0.4, 1.6, shape[-1:] if len(shape) == 3 else ())
+        out.append((ref, np.clip(ref * gain + rng.normal(0, 0.08, shape), 0, 1).astype(np.float32)))
+    return out
+
+
+def test_lmse_is_bit_identical_to_the_numpy_channel_sum():
+    for ref, pred in _scored_pairs(12):
+        assert metrics.lmse(ref, pred) == _lmse_with_numpy_channel_sum(ref, pred)
+
+
+def test_reused_results_are_bit_identical():
+    """Inside ``reuse_results`` (the harness opens one per scored prediction) every metric of the
+    bookcovers set, and masked SSIM over two regions, gives exactly the value it gives alone."""
+    fns = {"psnr": metrics.psnr, "ssim": metrics.ssim, "dssim": metrics.dssim, "lmse": metrics.lmse,
+           "mse": metrics.mse, "psnr_gi": metrics.psnr_gain_invariant, "ssim_gi": metrics.ssim_gain_invariant}
+    for ref, pred in _scored_pairs():
+        hole = np.zeros(ref.shape[:2], bool)
+        hole[8:-12, 10:20] = True
+        fns["ssim_hole"] = functools.partial(metrics.ssim_masked, mask=hole)  # coverrefs: two regions, one map
+        fns["ssim_outside"] = functools.partial(metrics.ssim_masked, mask=~hole)
+        alone = {k: f(ref, pred) for k, f in fns.items()}
+        with metrics.reuse_results():
+            shared = {k: f(ref, pred) for k, f in fns.items()}
+        assert shared == alone
+        assert alone["dssim"] == (1.0 - alone["ssim"]) / 2.0
+
+
+def test_reuse_results_counts_calls_and_forgets_at_the_end(monkeypatch):
+    calls = []
+    real_map = metrics._ssim_map
+    monkeypatch.setattr(metrics, "_ssim_map", lambda *a: calls.append("map") or real_map(*a))
+    ref, pred = _scored_pairs(1)[0]  # RGB: one SSIM is three channel maps
+    with metrics.reuse_results():
+        metrics.ssim(ref, pred), metrics.dssim(ref, pred)
+        everywhere = np.ones(ref.shape[:2], bool)
+        assert metrics.ssim_masked(ref, pred, mask=everywhere) == metrics.ssim(ref, pred)
+        assert len(calls) == 3  # ssim, dssim and the masked SSIM share the maps
+        gi = metrics.gain_invariant(ref, pred)
+        assert metrics.gain_invariant(ref, pred) is gi  # psnr_gi and ssim_gi share it
+        metrics.psnr_gain_invariant(ref, pred), metrics.ssim_gain_invariant(ref, pred)
+        assert len(calls) == 6  # the second SSIM is of the gain-corrected prediction
+        assert metrics.ssim(ref, pred.copy()) == metrics.ssim(ref, pred)  # equal values, another object: computed
+        assert len(calls) == 9
+        metrics.ssim(ref, pred, data_range=2.0)  # other options: computed
+        assert len(calls) == 12
+    assert metrics.gain_invariant(ref, pred) is not gi  # outside any block nothing is remembered
+    metrics.ssim(ref, pred), metrics.dssim(ref, pred)
+    assert len(calls) == 18
+    with metrics.reuse_results():  # a new block starts empty
+        metrics.dssim(ref, pred)
+    assert len(calls) == 21 and metrics._RESULTS.get() is None

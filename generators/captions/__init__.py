@@ -169,6 +169,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from generators.shared.covers import draw_procedural_cover, photographs
 from generators.captions._text import sample_dialogue_sentence, sample_language, sample_sentence
+from generators.metrics import compute_once
 from generators.metrics import mse as _mse
 from generators.metrics import ssim as _ssim
 from generators.task import Sample, Task, uses_sample
@@ -758,21 +759,35 @@ def make_sample(rng: np.random.Generator, *, frames: int = 125, size: tuple[int,
 
 _CLIP_MSE_FLOOR = 1e-10  # an exactly restored clip or region scores 100 dB, not inf
 
+# Every metric below reads the clip pair as float64 and most its squared error; the harness scores one
+# prediction's metrics inside generators.metrics.reuse_results, where these are computed once per
+# (reference, prediction) instead of once per metric (same bits: the same elements reduced in the same
+# order).
 
-def _clip_region(reference, prediction, sample: Sample | None, region: str) -> tuple[np.ndarray, np.ndarray]:
+
+@compute_once
+def _float64_clips(reference, prediction) -> tuple[np.ndarray, np.ndarray]:
     ref, pred = np.asarray(reference, np.float64), np.asarray(prediction, np.float64)
     if ref.shape != pred.shape or ref.ndim != 4:
         raise ValueError(f"expected two (T, H, W, C) clips of one shape, got {ref.shape} and {pred.shape}")
-    if region == "all":
-        return ref, pred
-    mask = np.asarray(sample.extras["mask"], bool)
-    sel = mask if region == "in" else ~mask
-    return ref[sel], pred[sel]
+    return ref, pred
 
 
-def _clip_mse(reference, prediction, sample: Sample | None, region: str) -> float:
-    ref, pred = _clip_region(reference, prediction, sample, region)
-    return float(np.mean((ref - pred) ** 2)) if ref.size else float("nan")
+@compute_once
+def _squared_error(reference, prediction) -> np.ndarray:
+    """(T, H, W, C) float64 ``(reference - prediction) ** 2``."""
+    ref, pred = _float64_clips(reference, prediction)
+    return (ref - pred) ** 2
+
+
+@compute_once
+def _clip_mse(reference, prediction, mask, *, region: str) -> float:
+    """MSE over the clip's pixels: all of them, or those ``in`` / ``out`` of the (T, H, W) ``mask``."""
+    err = _squared_error(reference, prediction)
+    if region != "all":
+        sel = np.asarray(mask, bool)
+        err = err[sel if region == "in" else ~sel]
+    return float(np.mean(err)) if err.size else float("nan")
 
 
 def _psnr_of_mse(e: float) -> float:
@@ -783,53 +798,48 @@ def clip_psnr(reference, prediction):
     """PSNR (data range 1) of the clip's total MSE: ``10 log10(1 / MSE)`` over
     every pixel of every frame (the headline). Capped at 100 dB only for a clip
     restored exactly."""
-    return _psnr_of_mse(_clip_mse(reference, prediction, None, "all"))
+    return _psnr_of_mse(_clip_mse(reference, prediction, None, region="all"))
 
 
 @uses_sample
 def clip_psnr_in(reference, prediction, *, sample):
     """PSNR of the MSE over all caption pixels of the clip (every frame's mask pooled)."""
-    return _psnr_of_mse(_clip_mse(reference, prediction, sample, "in"))
+    return _psnr_of_mse(_clip_mse(reference, prediction, sample.extras["mask"], region="in"))
 
 
 @uses_sample
 def clip_mse_in(reference, prediction, *, sample):
     """MSE over all caption pixels of the clip (``clip_psnr_in = 10 log10(1 / clip_mse_in)``)."""
-    return _clip_mse(reference, prediction, sample, "in")
+    return _clip_mse(reference, prediction, sample.extras["mask"], region="in")
 
 
 @uses_sample
 def clip_psnr_out(reference, prediction, *, sample):
     """PSNR of the MSE over all pixels outside the caption mask (a method should change nothing
     there; leaving all of them untouched scores 100 dB)."""
-    return _psnr_of_mse(_clip_mse(reference, prediction, sample, "out"))
+    return _psnr_of_mse(_clip_mse(reference, prediction, sample.extras["mask"], region="out"))
 
 
 @uses_sample
 def clip_mse_out(reference, prediction, *, sample):
     """MSE over all pixels of the clip outside the caption mask."""
-    return _clip_mse(reference, prediction, sample, "out")
+    return _clip_mse(reference, prediction, sample.extras["mask"], region="out")
 
 
-def _per_frame(reference: np.ndarray, prediction: np.ndarray, fn) -> float:
-    ref, _ = _clip_region(reference, prediction, None, "all")
-    pred = np.asarray(prediction, np.float64)
-    return float(np.mean([fn(ref[k], pred[k]) for k in range(ref.shape[0])]))
+@compute_once
+def _frame_mses(reference, prediction) -> list[float]:
+    err = _squared_error(reference, prediction)
+    return [float(np.mean(err[k])) for k in range(err.shape[0])]
 
 
-def _frame_psnr100(r, p):
-    e = float(np.mean((r - p) ** 2))
+def _frame_psnr100(e: float) -> float:
     return 100.0 if e <= _CLIP_MSE_FLOOR else min(100.0, float(10 * np.log10(1.0 / e)))
-
-
-def _frame_dssim(r, p):
-    return (1.0 - _ssim(r, p, data_range=1.0)) / 2.0
 
 
 def video_mse(reference, prediction):
     """Per-frame MSE averaged over the clip (every frame has the same size, so this is also the
     clip's total MSE)."""
-    return _per_frame(reference, prediction, lambda r, p: float(np.mean((r - p) ** 2)))
+    return float(np.mean(_frame_mses(reference, prediction)))
 
 
 def video_psnr(reference, prediction):
@@ -837,13 +847,14 @@ def video_psnr(reference, prediction):
     computes it, with a frame identical to its reference (e.g. a caption-free frame left
     untouched) counted as 100 dB so the mean stays finite. A secondary metric: the cap rewards
     untouched frames, see the comment above."""
-    return _per_frame(reference, prediction, _frame_psnr100)
+    return float(np.mean([_frame_psnr100(e) for e in _frame_mses(reference, prediction)]))
 
 
 def video_dssim(reference, prediction):
     """Per-frame DSSIM = (1 - SSIM) / 2 averaged over the clip (lower is better), as the
     challenge's scoring program computes it."""
-    return _per_frame(reference, prediction, _frame_dssim)
+    ref, pred = _float64_clips(reference, prediction)
+    return float(np.mean([(1.0 - _ssim(ref[k], pred[k], data_range=1.0)) / 2.0 for k in range(ref.shape[0])]))
 
 
 # The headline first: the harness's paired differences and the report's result tables use the
