@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 import cv2
+import numba
 import numpy as np
 
 from generators.task import check_image, check_views
@@ -99,24 +100,78 @@ def _inpaint(image: np.ndarray, mask: np.ndarray, flag: int) -> np.ndarray:
 
 def weighted_median(image: np.ndarray, *, radius: int = WMF_RADIUS, sigma_colour: float = WMF_SIGMA_COLOUR,
                     sigma_space: float = WMF_SIGMA_SPACE) -> np.ndarray:
-    """Joint weighted median of each channel, the image its own guide (weights: colour affinity x space)."""
+    """Joint weighted median of each channel, the image its own guide (weights: colour affinity x space).
+
+    Per pixel and channel: the window's values sorted, their weights accumulated in that order (float32),
+    and the first value whose cumulative weight reaches half the total. The weights are computed with
+    numpy; the sort and selection run in a numba kernel (:func:`_weighted_median_kernel`)."""
     h, w, c = image.shape
+    image = np.ascontiguousarray(image, np.float32)
     pad = np.pad(image, ((radius, radius), (radius, radius), (0, 0)), mode="reflect")
     offsets = [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
-    vals = np.empty((len(offsets), h, w, c), np.float32)
     wts = np.empty((len(offsets), h, w), np.float32)
     for k, (dy, dx) in enumerate(offsets):
         nb = pad[radius + dy : radius + dy + h, radius + dx : radius + dx + w]
-        vals[k] = nb
         d2 = ((nb - image) ** 2).sum(axis=2)
         wts[k] = np.exp(-d2 / (2 * sigma_colour**2) - (dy * dy + dx * dx) / (2 * sigma_space**2))
-    out = np.empty_like(image)
+    return _weighted_median_kernel(pad, wts, radius)
+
+
+@numba.njit(cache=True, nogil=True)
+def _weighted_median_kernel(pad, wts, radius):  # pragma: no cover - compiled
+    # Each row of pixels keeps the window's entries sorted by (value, window offset): moving one pixel
+    # right replaces the left column's entries by the new right column's (same rows) and re-sorts by
+    # insertion, about (window side) x (window size) / 2 moves instead of a full sort. Equal values are
+    # ordered by window offset, as a stable sort of the offset-ordered window would: the chosen value does
+    # not depend on the order of equal values except through float32 rounding of the running weight sum.
+    n, h, w = wts.shape
+    c = pad.shape[2]
+    side = 2 * radius + 1
+    wpix = np.ascontiguousarray(wts.transpose(1, 2, 0))  # (h, w, n): one pixel's weights side by side
+    out = np.empty((h, w, c), np.float32)
+    ro = np.empty(n, np.int64)  # window row / column offsets of the sorted entries
+    co = np.empty(n, np.int64)
+    val = np.empty(n, np.float32)
     for ch in range(c):
-        order = np.argsort(vals[..., ch], axis=0)
-        v = np.take_along_axis(vals[..., ch], order, axis=0)
-        cw = np.cumsum(np.take_along_axis(wts, order, axis=0), axis=0)
-        k = (cw < 0.5 * cw[-1]).sum(axis=0)[None]
-        out[..., ch] = np.take_along_axis(v, k, axis=0)[0]
+        plane = np.ascontiguousarray(pad[:, :, ch])
+        for y in range(h):
+            for k in range(n):
+                ro[k] = k // side
+                co[k] = k % side
+                val[k] = plane[y + ro[k], co[k]]
+            for x in range(w):
+                if x > 0:  # the window moves right: its left column leaves, a new right column enters
+                    for k in range(n):
+                        if co[k] == 0:
+                            co[k] = side - 1
+                            val[k] = plane[y + ro[k], x + side - 1]
+                        else:
+                            co[k] -= 1
+                for i in range(1, n):  # insertion sort by (value, window offset)
+                    r, q, v = ro[i], co[i], val[i]
+                    o = r * side + q
+                    j = i
+                    while j > 0 and (val[j - 1] > v or (val[j - 1] == v and ro[j - 1] * side + co[j - 1] > o)):
+                        ro[j] = ro[j - 1]
+                        co[j] = co[j - 1]
+                        val[j] = val[j - 1]
+                        j -= 1
+                    ro[j] = r
+                    co[j] = q
+                    val[j] = v
+                wt = wpix[y, x]
+                total = np.float32(0.0)
+                for k in range(n):
+                    total = np.float32(total + wt[ro[k] * side + co[k]])
+                half = np.float32(0.5) * total
+                acc = np.float32(0.0)
+                pick = n - 1
+                for k in range(n):
+                    acc = np.float32(acc + wt[ro[k] * side + co[k]])
+                    if not acc < half:
+                        pick = k
+                        break
+                out[y, x, ch] = val[pick]
     return out
 
 

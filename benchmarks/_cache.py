@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
-from generators._runtime import default_cache_dir
+from generators._runtime import default_cache_dir, single_thread_env
 from generators.task import Task
 
 # Bump when the cache layout or the hash recipe changes.
@@ -86,6 +89,41 @@ def build_split(task: Task, *, size: int, cache_dir: Path, workers: int | None =
             progress=False,
         )
     return out, digest, read_manifest(out)["dataset_hash"]
+
+
+def build_splits(jobs: Sequence[tuple[Task, int]], *, cache_dir: Path,
+                 workers: int = 1) -> list[tuple[Path, str, str, float]]:
+    """:func:`build_split` for every ``(task, size)`` of ``jobs``; ``(directory, split_key, dataset_hash,
+    seconds)`` each, in the order of ``jobs``.
+
+    Splits that are cached already are only read. When two or more are missing and ``workers > 1``, the
+    missing ones are built side by side, one task per process (``workers`` spawned processes, one thread
+    each), instead of one after the other with ``workers`` processes inside each task: a small split
+    does not keep two processes busy (measured on the quick splits: 19.1 s one after the other with one
+    process, 21.6 s with two per task). The bytes written do not depend on how a split is built
+    (sample ``i`` depends only on the seed and ``i``).
+    """
+    cache_dir = Path(cache_dir)
+    missing = [k for k, (task, size) in enumerate(jobs)
+               if not _is_complete(cache_dir / f"{task.name}-{hash_dataset(task.name, task.params, task.test_seed, size)}",
+                                   size)]
+    done: dict[int, tuple[Path, str, str, float]] = {}
+    if workers > 1 and len(missing) > 1:
+        with single_thread_env(), ProcessPoolExecutor(
+                max_workers=min(workers, len(missing)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {k: pool.submit(_timed_build, jobs[k][0], jobs[k][1], cache_dir) for k in missing}
+            for k, fut in futures.items():
+                done[k] = fut.result()
+    for k, (task, size) in enumerate(jobs):
+        if k not in done:
+            done[k] = _timed_build(task, size, cache_dir, workers=workers)
+    return [done[k] for k in range(len(jobs))]
+
+
+def _timed_build(task: Task, size: int, cache_dir: Path, workers: int = 1) -> tuple[Path, str, str, float]:
+    t0 = time.perf_counter()
+    out, key, digest = build_split(task, size=size, cache_dir=cache_dir, workers=workers)
+    return out, key, digest, time.perf_counter() - t0
 
 
 def _is_complete(out: Path, size: int) -> bool:

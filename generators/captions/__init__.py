@@ -781,13 +781,28 @@ def _squared_error(reference, prediction) -> np.ndarray:
 
 
 @compute_once
+def _pixel_squared_error(reference, prediction) -> np.ndarray:
+    """(T * H * W,) float64 squared error summed over the channels, flat."""
+    return _squared_error(reference, prediction).sum(axis=-1).ravel()
+
+
+@compute_once
 def _clip_mse(reference, prediction, mask, *, region: str) -> float:
-    """MSE over the clip's pixels: all of them, or those ``in`` / ``out`` of the (T, H, W) ``mask``."""
+    """MSE over the clip's pixels: all of them, or those ``in`` / ``out`` of the (T, H, W) ``mask``.
+
+    The masked sums are dot products of the per-pixel error with the 0/1 region (one pass, no copy of
+    the selected elements; the same sum as the mean of the selected elements up to float64 rounding)."""
     err = _squared_error(reference, prediction)
-    if region != "all":
-        sel = np.asarray(mask, bool)
-        err = err[sel if region == "in" else ~sel]
-    return float(np.mean(err)) if err.size else float("nan")
+    if region == "all":
+        return float(np.mean(err))
+    sel = np.asarray(mask, bool).ravel()
+    if sel.size * err.shape[-1] != err.size:
+        raise ValueError(f"mask of {np.asarray(mask).shape} does not match clips of {err.shape}")
+    region_sel = sel if region == "in" else ~sel
+    count = int(np.count_nonzero(region_sel)) * err.shape[-1]
+    if not count:
+        return float("nan")
+    return float(np.dot(_pixel_squared_error(reference, prediction), region_sel.astype(np.float64)) / count)
 
 
 def _psnr_of_mse(e: float) -> float:
