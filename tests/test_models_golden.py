@@ -19,7 +19,7 @@ import pytest
 from benchmarks.registry import TASKS
 from generators.task import bind, supports
 from benchmarks.registry import MODELS
-from tests.tolerances import FLOAT32_ATOL
+from tests.tolerances import BF16_ATOL, FLOAT32_ATOL
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "models.npz"
 with np.load(GOLDEN) as _z:
@@ -39,10 +39,12 @@ def test_shipped_network_reproduces_its_golden_output(row):
     task_name, method_name = row.split("/")
     prefix = f"{task_name}/in."
     inputs = {k[len(prefix):]: v.copy() for k, v in _DATA.items() if k.startswith(prefix)}
-    out = np.asarray(bind(MODELS[method_name], TASKS[task_name]).restore(inputs))
+    method = bind(MODELS[method_name], TASKS[task_name])
+    out = np.asarray(method.restore(inputs))
     want = _DATA[row]
     assert out.shape == want.shape and out.dtype == want.dtype
     if want.dtype.kind == "f":
-        np.testing.assert_allclose(out, want, rtol=0, atol=FLOAT32_ATOL)
+        bf16 = getattr(method, "inference_dtype", "float32") == "bfloat16"
+        np.testing.assert_allclose(out, want, rtol=0, atol=BF16_ATOL if bf16 else FLOAT32_ATOL)
     else:
         np.testing.assert_array_equal(out, want)
