@@ -54,6 +54,11 @@ def hash_dataset(task_name: str, params: Mapping[str, object], seed: int, size: 
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def split_dir(task: Task, size: int, cache_dir: Path) -> Path:
+    """``<cache_dir>/<task>-<split key>``: where the split of ``task`` with ``size`` samples is cached."""
+    return Path(cache_dir) / f"{task.name}-{hash_dataset(task.name, task.params, task.test_seed, size)}"
+
+
 def build_split(task: Task, *, size: int, cache_dir: Path, workers: int | None = 1) -> tuple[Path, str, str]:
     """Make (or reuse) the test split of ``task`` with ``size`` samples.
 
@@ -74,7 +79,7 @@ def build_split(task: Task, *, size: int, cache_dir: Path, workers: int | None =
     from generators.dataset import read_manifest, write_dataset  # heavy; import on use
 
     digest = hash_dataset(task.name, task.params, task.test_seed, size)
-    out = Path(cache_dir) / f"{task.name}-{digest}"
+    out = split_dir(task, size, cache_dir)
     if not _is_complete(out, size):
         out.parent.mkdir(parents=True, exist_ok=True)
         write_dataset(
@@ -104,9 +109,7 @@ def build_splits(jobs: Sequence[tuple[Task, int]], *, cache_dir: Path,
     (sample ``i`` depends only on the seed and ``i``).
     """
     cache_dir = Path(cache_dir)
-    missing = [k for k, (task, size) in enumerate(jobs)
-               if not _is_complete(cache_dir / f"{task.name}-{hash_dataset(task.name, task.params, task.test_seed, size)}",
-                                   size)]
+    missing = [k for k, (task, size) in enumerate(jobs) if not _is_complete(split_dir(task, size, cache_dir), size)]
     done: dict[int, tuple[Path, str, str, float]] = {}
     if workers > 1 and len(missing) > 1:
         with single_thread_env(), ProcessPoolExecutor(

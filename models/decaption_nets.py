@@ -227,7 +227,7 @@ def restore_video(model: nn.Module, video: np.ndarray, *, batch: int | None = No
 
 class _DecaptionMethod(NetMethod):
     tasks = ("captions",)
-    inference_dtype = "bfloat16"  # restore_video runs under bf16 autocast: last bits depend on the CPU's kernels
+    inference_dtype = "bfloat16"  # restore_video runs under bf16 autocast
 
     def load(self, path: Path) -> tuple[nn.Module, dict]:
         model, ckpt = load_model(path)

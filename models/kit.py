@@ -245,6 +245,7 @@ class NetMethod:
     learned = True
     checkpoint_name: str = ""
     formation_version: int | None = None  # of the data the method is applied to (for_task sets it)
+    inference_dtype: str = "float32"  # "bfloat16" where restore runs under bf16 autocast (CPU-dependent last bits)
     _per_process: tuple[str, ...] = ("_model",)
 
     def __init__(self, name: str | None = None, checkpoint: str | os.PathLike | None = None):
