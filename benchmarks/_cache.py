@@ -24,7 +24,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from generators._runtime import default_cache_dir, single_thread_env
+from generators._runtime import default_cache_dir, die_with_parent, single_thread_env
 from generators.task import Task
 
 # Bump when the cache layout or the hash recipe changes.
@@ -113,7 +113,8 @@ def build_splits(jobs: Sequence[tuple[Task, int]], *, cache_dir: Path,
     done: dict[int, tuple[Path, str, str, float]] = {}
     if workers > 1 and len(missing) > 1:
         with single_thread_env(), ProcessPoolExecutor(
-                max_workers=min(workers, len(missing)), mp_context=multiprocessing.get_context("spawn")) as pool:
+                max_workers=min(workers, len(missing)), mp_context=multiprocessing.get_context("spawn"),
+                initializer=die_with_parent) as pool:
             futures = {k: pool.submit(_timed_build, jobs[k][0], jobs[k][1], cache_dir) for k in missing}
             for k, fut in futures.items():
                 done[k] = fut.result()

@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from generators._runtime import die_with_parent
 from generators.metrics import reuse_results
 from generators.task import Method, Task, ViewSubsets, draw_subset, metric_value, not_applicable
 
@@ -229,6 +230,13 @@ def init_worker(contexts: Mapping[str, TaskContext], marker_dir: str | None = No
     pin_threads()
     _Worker.contexts, _Worker._open, _Worker._samples = dict(contexts), None, {}
     _Worker.marker = None if marker_dir is None else os.path.join(marker_dir, str(os.getpid()))
+
+
+def init_pool_worker(contexts: Mapping[str, TaskContext], marker_dir: str | None = None) -> None:
+    """Process-pool initializer: :func:`init_worker`, and die with the harness (a harness stopped by
+    SIGTERM or SIGKILL leaves no workers scoring on as orphans)."""
+    die_with_parent()
+    init_worker(contexts, marker_dir)
 
 
 def run_unit(unit: tuple[str, int, str]) -> UnitResult:

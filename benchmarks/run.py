@@ -618,7 +618,7 @@ class _Scorer:
         self.pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),  # fork after torch/OpenMP start is unsafe
-            initializer=_scoring.init_worker,
+            initializer=_scoring.init_pool_worker,
             initargs=(self.contexts, self._markers),
         )
 
@@ -665,7 +665,7 @@ class _Scorer:
 
     def _run_alone(self, unit: tuple[str, int, str]) -> _scoring.UnitResult:
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_scoring.init_worker, initargs=(self.contexts, self._markers)) as solo:
+                                 initializer=_scoring.init_pool_worker, initargs=(self.contexts, self._markers)) as solo:
             try:
                 return solo.submit(_scoring.run_unit, unit).result()
             except BrokenProcessPool:

@@ -112,6 +112,18 @@ def single_thread_env() -> Iterator[None]:
                 os.environ[k] = v
 
 
+def die_with_parent() -> None:
+    """In a worker process: be killed (SIGKILL) when the parent dies, so that a parent stopped by SIGTERM
+    or SIGKILL leaves no orphaned workers computing on (Linux ``PR_SET_PDEATHSIG``; nothing elsewhere)."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
 def default_cache_dir() -> Path:
     """``$RESTOREBENCH_CACHE``, else ``.restorebench-cache/`` in the checkout.
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from benchmarks import _provenance
 from generators import _runtime
 from generators.dataset import _engines
@@ -35,3 +37,63 @@ def test_single_thread_env_sets_and_restores(monkeypatch):
         assert all(os.environ[k] == "1" for k in _runtime.THREAD_ENV_VARS)
     assert os.environ["OMP_NUM_THREADS"] == "7" and "NUMBA_NUM_THREADS" not in os.environ
     assert _engines.single_thread_env is _runtime.single_thread_env
+
+
+_ORPHAN_PARENT = """
+import multiprocessing, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from generators._runtime import die_with_parent
+from benchmarks import _scoring
+init = {"plain": None, "runtime": die_with_parent, "harness": _scoring.init_pool_worker}[sys.argv[1]]
+args = ({},) if sys.argv[1] == "harness" else ()
+pool = ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"), initializer=init, initargs=args)
+futures = [pool.submit(time.sleep, 60) for _ in range(2)]
+time.sleep(0.5)
+print(" ".join(str(p) for p in pool._processes), flush=True)
+time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[1][0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs Linux /proc")
+@pytest.mark.parametrize("initializer", ["plain", "runtime", "harness"])
+def test_pool_workers_die_with_a_killed_parent(initializer):
+    """A harness or generator killed by SIGTERM/SIGKILL left its pool workers computing on as orphans
+    (session 6 note). Workers started with die_with_parent (the harness's init_pool_worker, the writer's
+    pool initializer, the split builder's) are killed with the parent; a plain pool's are not, which shows
+    the test can fail."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", _ORPHAN_PARENT, initializer], cwd=repo,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 2 and all(_alive(p) for p in pids)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.1)
+        survivors = [p for p in pids if _alive(p)]
+    finally:
+        proc.kill()
+        for p in pids if "pids" in locals() else ():
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)
+    if initializer == "plain":
+        assert survivors, "a plain pool's workers should outlive a killed parent (else this test cannot fail)"
+    else:
+        assert not survivors, f"workers {survivors} outlived their killed parent"

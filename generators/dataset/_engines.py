@@ -4,7 +4,6 @@ in-process (one worker), a local spawn-context process pool, and Ray tasks."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import logging
 import multiprocessing
@@ -24,7 +23,7 @@ import cv2
 
 from generators.dataset._atomic import _tmp_path, _write_json_atomic
 from generators.dataset._codec import DEFAULT_JPEG_QUALITY, DEFAULT_PNG_ENCODER, _encode_sample
-from generators._runtime import THREAD_ENV_VARS, single_thread_env
+from generators._runtime import THREAD_ENV_VARS, die_with_parent, single_thread_env
 from generators.dataset._common import DEBUG_ENV, UserError, _debug, _first_line, _one_line, _shard_name
 from generators.dataset._tar import _TAR_BLOCK, _HashingWriter, _tar_end, _tar_member
 from generators.task import sample_rng
@@ -169,9 +168,7 @@ def _pool_init(queue) -> None:
     global _POOL_QUEUE
     _POOL_QUEUE = queue
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
-    if sys.platform.startswith("linux"):  # die with the parent instead of writing on as an orphan
-        with contextlib.suppress(Exception):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    die_with_parent()  # instead of writing on as an orphan
 
 
 def _pool_start(make_sample: Callable) -> None:
