@@ -65,7 +65,7 @@ def _run_quick(workers: int | None, tasks: list[str] | None = None) -> Path:
     from ._provenance import now_iso
 
     out = Path("results") / ("calibrate-" + now_iso().replace(":", "").replace("+0000", "Z"))
-    argv = [a for t in (tasks or ["all"]) for a in ("--task", t)] + ["--quick", "--out", str(out)]
+    argv = ["--task", ",".join(tasks or ["all"]), "--quick", "--out", str(out)]  # run's --task: one comma list
     if workers is not None:
         argv += ["--workers", str(workers)]
     rc = run_main(argv)

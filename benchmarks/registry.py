@@ -61,6 +61,7 @@ TASKS: dict[str, Task] = {
         reflections.make_task(frames=5, size=128),
         reflections.make_task(frames=5, size=128, content="photos"),  # reflections-real: the sim-to-real check
         captions.TASK,
+        captions.make_task(content="photos"),  # captions-real: the sim-to-real check
         roadseg.make_task(size=(300, 400)),
         snow.make_task(size=128),
         snow.make_task(frames=5, size=128),
@@ -88,6 +89,7 @@ COMPARISONS: dict[str, tuple] = {
                          *((m, _ALIGNED) for m in ("reflection-teacher", "reflection-student",
                                                    "reflection-student-gt-only"))),
     "captions": (("gated-video-unet", "chalearn-autoencoder"), ("gated-video-unet", "detect-telea")),
+    "captions-real": (("gated-video-unet", "chalearn-autoencoder"), ("gated-video-unet", "detect-telea")),
     # MICC-SRI's order: nearest > Navier-Stokes > PatchMatch
     # issue 29's bars, per condition: the network vs stitching (where a reference sees the hole) and vs the
     # best single-image fill (where none helps)
@@ -116,7 +118,7 @@ COMPARISONS: dict[str, tuple] = {
 # back: bookcovers, the task furthest from its target per added second, grows to 200 (+80 x 5.6 s = +450 s);
 # bookcovers to 319 (+18 min), coverrefs to 1,414 (+16 min) and captions to 726 (~75 min alone) do not fit.
 SPLIT_SIZES: dict[str, int] = {
-    "bookcovers": 200, "captions": 80, "fingerprints": 500, "fingerprints-sensor": 450, "reflections": 800,
+    "bookcovers": 200, "captions": 80, "captions-real": 40, "fingerprints": 500, "fingerprints-sensor": 450, "reflections": 800,
     "reflections-real": 300, "roadseg": 1800, "coverfill": 900, "coverrefs": 200, "snow": 3000, "snow-frames": 320,
 }
 TASKS = {name: replace(t, comparisons=t.comparisons + COMPARISONS.get(name, ()),
@@ -132,6 +134,7 @@ TINY_TASKS: dict[str, Callable[[], Task]] = {
     "reflections": lambda: reflections.make_task(frames=3, size=64),
     "reflections-real": lambda: reflections.make_task(frames=3, size=64, content="photos"),
     "captions": lambda: captions.make_task(frames=10, size=64),
+    "captions-real": lambda: captions.make_task(frames=10, size=64, content="photos"),
     "roadseg": lambda: roadseg.make_task(size=(72, 96)),
     "snow": lambda: snow.make_task(size=64),
     "snow-frames": lambda: snow.make_task(frames=3, size=64),

@@ -122,6 +122,12 @@ class DesnowNetMethod(NetMethod):
     def load(self, path: Path) -> tuple[DesnowNet, dict]:
         return load_model(path)
 
+    def same_formation(self, trained, current: int) -> bool:
+        """Trained on content backgrounds: snow versions 1 and 2 differ only on roadseg backgrounds."""
+        from generators.snow import CONTENT_BACKGROUND_VERSIONS
+
+        return trained == current or {trained, current} <= set(CONTENT_BACKGROUND_VERSIONS)
+
     def estimate(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """``{"clean": (H, W, 3), "z": (H, W, 1)}`` float32 in [0, 1] for one (H, W, 3) image."""
         x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].float()

@@ -30,7 +30,8 @@ def _module_of(task: Task):
 
 MODULES = sorted({_module_of(t).__name__ for t in TASKS.values()})
 # Each generator command as it makes each registered task (flags beyond the defaults).
-_FLAGS = {"fingerprints-sensor": ("--preset", "sensor"), "reflections-real": ("--content", "photos")}
+_FLAGS = {"fingerprints-sensor": ("--preset", "sensor"), "reflections-real": ("--content", "photos"),
+          "captions-real": ("--content", "photos")}
 COMMANDS = sorted({(_module_of(t).__name__, _FLAGS.get(t.name, ())) for t in TASKS.values()})
 
 

@@ -77,7 +77,11 @@ def test_horizon_and_perspective(samples):
 def test_depth_is_metric_and_positive_on_geometry(samples):
     s = samples[0]
     d = s.extras["depth"].astype(np.float32)
-    assert d[-1, SIZE[1] // 2] == pytest.approx(s.params["scene"]["camera"]["position"][1] / np.tan(np.deg2rad(37)),
+    cam = s.params["scene"]["camera"]
+    # the bottom row's ray: half the vertical field of view below the optical axis, which is pitched by pitch_deg
+    v_half = np.arctan(np.tan(np.deg2rad(cam["hfov_deg"]) / 2) * SIZE[0] / SIZE[1])
+    below = v_half - np.deg2rad(cam["pitch_deg"])
+    assert d[-1, SIZE[1] // 2] == pytest.approx(cam["position"][1] / np.tan(below),
                                                rel=ROAD_DEPTH_RTOL)  # the road just below the camera, a few metres ahead
     assert (d[s.target["labels"] == 1] > 0).all()
 

@@ -471,3 +471,16 @@ def test_calibration_refuses_a_run_on_another_seed(tmp_path, capsys):
     assert calibrate.main(["--results", str(results), "--out", str(tmp_path / "t.toml"), "--task", one]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "on a split of another seed" in err[0] and not (tmp_path / "t.toml").exists()
+
+
+def test_calibrating_several_tasks_runs_them_all(monkeypatch, tmp_path):
+    """benchmarks.run takes one comma-separated --task; calibrate passed one --task per name, so only
+    the last task ran and the calibration failed for the others ("lacks task(s)")."""
+    from benchmarks import calibrate
+
+    seen = []
+    monkeypatch.setattr(calibrate, "run_main", lambda argv: seen.append(list(argv)) or 0)
+    monkeypatch.chdir(tmp_path)
+    calibrate._run_quick(2, ["captions", "captions-real", "roadseg"])
+    argv = seen[0]
+    assert argv.count("--task") == 1 and argv[argv.index("--task") + 1] == "captions,captions-real,roadseg"

@@ -4,12 +4,19 @@ Track 2 of the ChaLearn LAP 2018 Inpainting Challenge: a clip with subtitles
 burned into its pixels in, the clean clip out. Defaults follow the challenge:
 125 frames at 25 fps (5 s), 128x128 RGB.
 
-Clips (the clean targets), formation model version ``FORMATION_VERSION`` (2)
+Clips (the clean targets), formation model version ``FORMATION_VERSION`` (3)
 ------------------------------------------------------------------------
-*Embedded* (default, needs nothing): procedural motion over real
-photographs (scikit-image's sample photos and the bookcovers procedural
-covers). A *shot* is a background photograph on a canvas larger than the
-frame plus 2-4 objects (patches of other photographs with soft elliptical or
+*Embedded* (default, needs nothing): procedural motion over pictures from
+the shared content library (``--content``, :data:`CONTENT_MIXES`). ``mix``
+(default, new in version 3): :data:`generators.shared.content.DEFAULT_MIX`,
+75 % VibrantLeaves-style dead-leaves plates (a pool of
+``content.DEAD_LEAVES_POOL`` = 256 plates, each drawn at 1.5x the canvas
+side and cached on disk) and 25 % procedural book covers. ``photos``: the
+packaged scikit-image photographs only (versions 1-2 drew them with the
+covers for every clip); they are held out of the mix and make the task
+``captions-real``, the sim-to-real check of the networks trained on the
+mix. A *shot* is a background picture on a canvas larger than the
+frame plus 2-4 objects (patches of other pictures with soft elliptical or
 rounded-rectangle alpha, 20-55 % of the frame side) at depths in front of
 it. The camera follows a smooth random trajectory: pan ``(x, y)``, zoom and
 roll, each a sum of two low-frequency sinusoids plus a linear drift
@@ -19,6 +26,9 @@ the camera's scaled by its parallax factor (1.1-2.2: nearer objects move
 more) plus its own, so edges move at different speeds as in real footage. A
 global brightness curve (0.85-1.15, smooth) models exposure changes; 40 %
 of clips have one or two hard cuts to a new shot (at least 1 s apart).
+Still 2-D: layers slide over each other (parallax between layers, occlusion
+and disocclusion of the background by objects), but no camera moves through
+a 3-D scene, and there is no motion blur or sensor noise.
 *--videos DIR*: the user's own files decoded with PyAV (FFmpeg); a random
 window of ``frames`` consecutive frames, centre-cropped to square and
 resized; unreadable or too-short files are skipped and counted.
@@ -80,9 +90,10 @@ languages, 55-99-word vocabularies); size 6-20 % of the frame height
 the width cannot hold the text; outline 1-2 px; the other style draws as
 above. Version 1's guard against flashes at the clip end never fired; now a
 caption cut by the clip end to under ``MIN_FRAMES`` (or, in a shorter clip,
-one not reaching its end) is dropped. The random
-draws are version 1's, in its order, so a legacy clip is its version-1 clip
-without those flashes.
+one not reaching its end) is dropped. The caption
+draws are version 1's, in its order, so a legacy clip's captions are its
+version-1 captions without those flashes (its pictures now come from
+``--content``).
 
 Compositing: the caption layer (RGBA, rendered by Pillow with FreeType's
 anti-aliasing) is alpha-blended over each frame of its segment in sRGB, as
@@ -161,13 +172,14 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from generators.shared.covers import draw_procedural_cover, photographs
+from generators.shared.content import DEFAULT_MIX, load_content, pooled, sample_content
+from generators.shared.covers import photographs
 from generators.captions._text import sample_dialogue_sentence, sample_language, sample_sentence
 from generators.metrics import compute_once
 from generators.metrics import mse as _mse
@@ -175,12 +187,16 @@ from generators.metrics import ssim as _ssim
 from generators.task import Sample, Task, uses_sample
 
 __all__ = ["NAME", "FORMATION_VERSION", "TASK", "make_task", "make_sample", "sample_clip", "render_clip",
-           "sample_captions", "render_caption_layer", "break_lines", "SUBTITLES", "VideoFolder", "FONTS", "to_srt",
+           "sample_captions", "render_caption_layer", "CONTENT_MIXES", "break_lines", "SUBTITLES", "VideoFolder", "FONTS", "to_srt",
            "clip_psnr", "clip_psnr_in", "clip_mse_in", "clip_psnr_out", "clip_mse_out",
            "video_mse", "video_psnr", "video_dssim"]
 
 NAME = "captions"
-FORMATION_VERSION = 2
+FORMATION_VERSION = 3
+# Picture content (--content): the shared mix (default) or the packaged photographs, held out of the mix
+# as the real-content split (task captions-real).
+CONTENT_MIXES: Mapping[str, Mapping[str, float]] = {"mix": DEFAULT_MIX, "photos": {"photo": 1.0}}
+PLATE_SCALE = 3  # dead-leaves plates are PLATE_SCALE / 2 times the canvas side
 FPS = 25
 SUBTITLES = ("broadcast", "legacy")  # caption presets (--subtitles); the first is the default
 # The broadcast preset's conventions (module docstring, "Captions", with their sources).
@@ -303,19 +319,19 @@ def _eval_path(p: dict, t: np.ndarray) -> np.ndarray:
     return v
 
 
-def _sample_picture(rng: np.random.Generator) -> dict:
-    n = len(photographs())
-    k = int(rng.integers(n + 2))
-    src = {"kind": "photo", "index": k} if k < n else {"kind": "procedural", "seed": int(rng.integers(2**31 - 1))}
+def _sample_picture(rng: np.random.Generator, mix: Mapping[str, float]) -> dict:
+    """A picture's content description (``generators.shared.content``, dead leaves folded into the plate
+    pool) and its crop."""
+    src = pooled(sample_content(rng, mix=mix))
     return {"source": src, "crop_scale": float(rng.uniform(0.4, 1.0)),
             "crop_centre": [float(v) for v in rng.uniform(0, 1, 2)], "flip": bool(rng.random() < 0.5)}
 
 
-def _sample_shot(rng: np.random.Generator, start: int) -> dict:
+def _sample_shot(rng: np.random.Generator, start: int, mix: Mapping[str, float]) -> dict:
     objects = []
     for _ in range(int(rng.integers(2, 5))):
         objects.append({
-            "picture": _sample_picture(rng),
+            "picture": _sample_picture(rng, mix),
             "size": float(rng.uniform(0.2, 0.55)),
             "aspect": float(rng.uniform(0.6, 1.6)),
             "shape": "ellipse" if rng.random() < 0.5 else "rounded",
@@ -326,7 +342,7 @@ def _sample_shot(rng: np.random.Generator, start: int) -> dict:
         })
     return {
         "start": start,
-        "background": _sample_picture(rng),
+        "background": _sample_picture(rng, mix),
         "camera": {"x": _smooth_path(rng, 0.3), "y": _smooth_path(rng, 0.2), "zoom": _smooth_path(rng, 0.15),
                    "roll_deg": _smooth_path(rng, 4.0)},
         "objects": objects,
@@ -334,8 +350,8 @@ def _sample_shot(rng: np.random.Generator, start: int) -> dict:
 
 
 def sample_clip(rng: np.random.Generator, *, frames: int, size: tuple[int, int],
-                videos: VideoFolder | None = None) -> dict[str, Any]:
-    """Sample the clean clip's parameters (JSON-able)."""
+                videos: VideoFolder | None = None, content: str = "mix") -> dict[str, Any]:
+    """Sample the clean clip's parameters (JSON-able); ``content`` names a mix of :data:`CONTENT_MIXES`."""
     if videos is not None:
         rel, n = videos.files[int(rng.integers(len(videos)))]
         return {"kind": "video", "path": rel, "start": int(rng.integers(0, n - frames + 1)), "frames": frames,
@@ -350,7 +366,7 @@ def sample_clip(rng: np.random.Generator, *, frames: int, size: tuple[int, int],
             cuts.append(c)
     starts = [0, *sorted(cuts)]
     return {"kind": "procedural", "frames": frames, "size": list(size),
-            "shots": [_sample_shot(rng, s) for s in starts],
+            "content": content, "shots": [_sample_shot(rng, s, CONTENT_MIXES[content]) for s in starts],
             "brightness": {"mean": float(rng.uniform(0.92, 1.08)), "path": _smooth_path(rng, 0.12)}}
 
 
@@ -363,10 +379,12 @@ def _picture(desc_key: str, side: int) -> np.ndarray:
 
     d = json.loads(desc_key)
     src = d["source"]
-    if src["kind"] == "photo":
+    if src["kind"] == "photo":  # at its own resolution: the crop below is resized once
         img = photographs()[int(src["index"])]
+    elif src["kind"] == "dead_leaves":  # scale invariant: a plate 1.5x the canvas, so most crops shrink
+        img = load_content(src, (PLATE_SCALE * side // 2, PLATE_SCALE * side // 2))
     else:
-        img = draw_procedural_cover(int(src["seed"]), (side, side))
+        img = load_content(src, (side, side))
     sh, sw = img.shape[:2]
     c = max(8, int(d["crop_scale"] * min(sh, sw)))
     y0 = int(round(d["crop_centre"][1] * (sh - c)))
@@ -721,9 +739,9 @@ def h264_round_trip(clip: np.ndarray, crf: int, fps: int = FPS) -> np.ndarray:
 
 def make_sample(rng: np.random.Generator, *, frames: int = 125, size: tuple[int, int] = (128, 128),
                 codec: str = "png", crf: int = 23, videos: VideoFolder | None = None,
-                subtitles: str = "broadcast") -> Sample:
+                subtitles: str = "broadcast", content: str = "mix") -> Sample:
     """One captioned clip: inputs {"video"}, target {"clean"}, extras {"mask"}."""
-    clip_p = sample_clip(rng, frames=frames, size=size, videos=videos)
+    clip_p = sample_clip(rng, frames=frames, size=size, videos=videos, content=content)
     cap_p = sample_captions(rng, frames=frames, size=size, subtitles=subtitles)
     clean = render_clip(clip_p, videos.root if videos is not None else None)
     captioned, mask = burn_captions(clean, cap_p)
@@ -882,8 +900,14 @@ HIGHER_IS_BETTER = {"psnr_clip": True, "dssim": False, "psnr_clip_in": True, "ms
 
 
 def make_task(*, frames: int = 125, size: int = 128, codec: str = "png", crf: int = 23,
-              videos: str | None = None, subtitles: str = "broadcast") -> Task:
-    """The captions task with its generator parameters fixed (cheap; nothing rendered)."""
+              videos: str | None = None, subtitles: str = "broadcast", content: str = "mix") -> Task:
+    """The captions task with its generator parameters fixed (cheap; nothing rendered).
+
+    ``content``: ``"mix"`` (the shared content mix: dead leaves and procedural covers) or ``"photos"``
+    (the packaged photographs, held out of the mix): the photographs make the task ``captions-real``
+    (family ``captions``), the sim-to-real check of the networks trained on the mix. ``videos`` replaces
+    ``content``.
+    """
     if int(frames) < 1:
         raise ValueError(f"frames must be >= 1, got {frames}")
     if int(size) not in (128, 256) and not 64 <= int(size) <= 1024:
@@ -896,22 +920,28 @@ def make_task(*, frames: int = 125, size: int = 128, codec: str = "png", crf: in
         raise ValueError(f"crf must lie in 0..51, got {crf}")
     if subtitles not in SUBTITLES:
         raise ValueError(f"unknown subtitles preset {subtitles!r}; choose from {sorted(SUBTITLES)}")
+    if content not in CONTENT_MIXES:
+        raise ValueError(f"unknown content {content!r}; choose from {sorted(CONTENT_MIXES)}")
+    if videos is not None and content != "mix":
+        raise ValueError("give either --videos DIR or --content photos, not both")
     folder = VideoFolder(videos, int(frames)) if videos is not None else None
     hw = (int(size), int(size))
     params: dict[str, Any] = {"version": FORMATION_VERSION, "frames": int(frames), "size": list(hw), "fps": FPS,
                               "codec": codec, "crf": int(crf) if codec == "h264" else None, "videos": None,
-                              "subtitles": subtitles}
+                              "subtitles": subtitles, "content": content if folder is None else "videos"}
     if folder is not None:
         params.update(videos=folder.root, videos_count=len(folder), videos_skipped=folder.skipped)
+    real = content == "photos"
     return Task(
-        name=NAME,
+        name=f"{NAME}-real" if real else NAME,
+        family=NAME,
         make_sample=functools.partial(make_sample, frames=int(frames), size=hw, codec=codec, crf=int(crf),
-                                      videos=folder, subtitles=subtitles),
+                                      videos=folder, subtitles=subtitles, content=content),
         metrics=METRICS,
         input_kind="video",
         target_key="clean",
         test_size=30,
-        quick_size=4,
+        quick_size=1 if real else 3,  # ~5 s of scoring per clip: the quick job's four clips, one of them real
         params=params,
         higher_is_better=HIGHER_IS_BETTER,
     )

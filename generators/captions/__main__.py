@@ -29,13 +29,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subtitles", default="broadcast", metavar="PRESET",
                         help="broadcast: subtitles by broadcast conventions (default); legacy: formation version 1's "
                         "large captions (6-20 %% of the frame height), the ChaLearn-like regime")
+    parser.add_argument("--content", default="mix", metavar="MIX",
+                        help="mix: the shared content mix, dead leaves and procedural covers (default); photos: the "
+                        "packaged photographs, held out of the mix (the real-content split, task captions-real)")
     parser.add_argument("--crf", type=int, default=23, help="x264 constant rate factor for --codec h264 (default 23)")
     add_dataset_arguments(parser, shard_size=8)  # a 125-frame clip pair is ~7 MB: keep shards ~60 MB
 
     def build(args: argparse.Namespace):
         try:
             task = make_task(frames=args.frames, size=args.size, codec=args.codec, crf=args.crf, videos=args.videos,
-                             subtitles=args.subtitles)
+                             subtitles=args.subtitles, content=args.content)
         except ValueError as e:
             raise UserError(str(e)) from None
         skipped = task.params.get("videos_skipped") or 0

@@ -71,7 +71,7 @@ VibrantLeaves-style dead-leaves images, 25 % procedural book covers);
 ``photos``: the packaged scikit-image photographs, held out of the mix as a
 real-content test split; ``--images DIR``: the user's images. *T* and *R*
 always come from different sources. Dead-leaves images are drawn at the
-canvas size from a pool of ``DEAD_LEAVES_POOL`` = 256 plates (the content
+canvas size from a pool of ``content.DEAD_LEAVES_POOL`` = 256 plates (the content
 seed modulo the pool) kept in the on-disk content cache and per process (a plate costs ~270 ms at
 384 px, the generator ~90 ms per sequence; see "Speed"). A random crop
 (scale 0.5-1 of the side for dead leaves, 0.35-1 otherwise) is resized to
@@ -206,7 +206,7 @@ import cv2
 import numpy as np
 
 from generators.shared.colour import linear_to_srgb_table, srgb_to_linear
-from generators.shared.content import DEFAULT_MIX, load_content, sample_content
+from generators.shared.content import DEFAULT_MIX, load_content, pooled, sample_content
 from generators.shared.covers import CoverFolder
 from generators.metrics import lmse, ncc, psnr, ssim
 from generators.task import Sample, Task
@@ -225,7 +225,6 @@ CONTENT_MIXES: Mapping[str, Mapping[str, float]] = {"mix": DEFAULT_MIX, "photos"
 RADIANCE_RATIO = (0.25, 8.0)  # reflected / transmitted scene radiance, log-uniform (fresnel preset)
 THICKNESS_MM = (3.0, 12.0)  # glass thickness, uniform (fresnel preset)
 MOTION_FLOOR_PX = 1.0  # least relative layer motion, px per frame at 256 px (scaled with the width)
-DEAD_LEAVES_POOL = 256  # distinct dead-leaves plates (content seed modulo the pool), cached on disk and per process
 PLATE_CACHE_MB = 160  # the plate cache's bound, MiB per process
 
 
@@ -310,9 +309,7 @@ def _sample_source(rng: np.random.Generator, mix: Mapping[str, float], user: Cov
                    exclude: str | None) -> dict:
     """A layer's content description (``generators.shared.content``) and its crop; never ``exclude``."""
     for _ in range(20):
-        desc = sample_content(rng, mix=mix, user=user)
-        if desc["kind"] == "dead_leaves":
-            desc = {"kind": "dead_leaves", "seed": int(desc["seed"]) % DEAD_LEAVES_POOL}
+        desc = pooled(sample_content(rng, mix=mix, user=user))
         key = json.dumps(desc, sort_keys=True)
         if key != exclude:
             break

@@ -43,53 +43,60 @@ Sample layout
 Outside the mask the two maps agree exactly (the embedded backend renders
 the static map from the same scene; CARLA pairs whose camera moved are
 discarded). The embedded backend's scene model is formation version
-``FORMATION_VERSION`` (2), recorded in the task's and every sample's
+``FORMATION_VERSION`` (3), recorded in the task's and every sample's
 ``params["version"]``.
 
 Formation versions: 1, straight flat streets of boxes (issue 12); 2, the
 street plan and road users above (issue 24; also fixes a draw-order bug of
 version 1 that made one pixel of some samples depend on the process, see
-``generators.shared.streets.render_embedded._draw_in_name_order``).
+``generators.shared.streets.render_embedded._draw_in_name_order``); 3,
+divided roads with a raised median and camera turns of up to 40 degrees
+(issue 24's layout diversity; :mod:`generators.shared.streets.scene`).
 
-Class statistics (embedded backend, version 2)
+Class statistics (embedded backend, version 3)
 ----------------------------------------------
 Measured over 1,000 frames (seed 0, samples 0-999, 160x120, default
 ``mixed`` style and density; CARLA tags) with
-``python -m generators.roadseg.stats --n 1000 --size 160x120 --seed 0 --workers 2``
-(:mod:`generators.roadseg.stats`),
+``python -m generators.roadseg.stats --n 1000 --size 160x120 --seed 0 --workers 1``
+(:mod:`generators.roadseg.stats`; 2026-12-06),
 mean share of the pixels of the populated maps, against the class pixel
 frequencies of the Cityscapes fine train split (Cordts et al., "The
 Cityscapes Dataset for Semantic Urban Scene Understanding", CVPR 2016,
 Fig. 1; shares of the 19 evaluation classes, so void and the ego hood are
 left out there, while every roadseg pixel has a class):
 
-============  =========  ==========  =====
-class         roadseg %  Cityscapes  ratio
-============  =========  ==========  =====
-road (+lines)  30.2      36.9        0.82
-sidewalk        6.5       6.1        1.07
-building       22.2      22.8        0.98
-vegetation     19.1      15.9        1.20
-sky             7.6       4.0        1.89
-car             5.8       7.0        0.82
-person          1.3       1.2        1.07
-============  =========  ==========  =====
+============  =========  =========  ==========  =====
+class         version 2  version 3  Cityscapes  ratio (v3)
+============  =========  =========  ==========  =====
+road (+lines)  30.2      29.0       36.9        0.79
+sidewalk        6.5       6.8        6.1        1.11
+building       22.2      22.5       22.8        0.99
+vegetation     19.1      18.7       15.9        1.17
+sky             7.6       7.9        4.0        1.98
+car             5.8       5.5        7.0        0.79
+person          1.3       1.3        1.2        1.10
+============  =========  =========  ==========  =====
 
-All seven within a factor of 2 (sky nearest the bound: a 60-90 degree
-field of view sees more sky than Cityscapes' ~50 degrees; suburban scenes
-average 15.8 % sky, downtown 4.1 %). Others: terrain 5.1, pole 0.5, fence
+All seven within a factor of 2, sky only just (a 60-90 degree field of
+view sees more sky than Cityscapes' ~50 degrees; suburban scenes average
+15.8 % sky, downtown 4.1 %; the wider turns of version 3 look past the
+frontages more often). Version 2's others: terrain 5.1, pole 0.5, fence
 0.3, wall 0.2, truck 0.6, bus 0.3, rider, motorcycle and bicycle <= 0.02
-each. Frames without people 14.4 %, without vehicles 8.4 %. Visible
-objects per frame (8-connected blobs of one tag): pedestrians 6.0 (height
-10th/50th/90th percentile 0.8/3.3/14.2 % of the frame height), cars 3.0
-(0.8/5.0/26.7 %), trucks 0.3, buses 0.2, riders 0.2, motorcycles and
-bicycles 0.1 each. Dynamic share of the frame: mean 8.0 %, median 5.5 %,
-10th-90th percentile 1.4-16.9 %; 86 % of scenes pass the 1 % re-draw floor
-at the first attempt, 1.1 % exhaust the six. Layout diversity: mean pixel
-agreement of the static maps of two random frames (5,000 pairs) 45.5 % on
-CARLA tags and 48.3 % on the MICC classes (version 1: 65.8 %), with the
-camera within dash-cam ranges (roll N(0, 0.7), pitch -8..5 degrees):
-above issue 24's 45 % bound, which is not met yet.
+each. Frames without people 13.6 % (v2 14.4 %), without vehicles 9.4 %
+(8.4 %). Visible objects per frame (8-connected blobs of one tag),
+version 3: pedestrians 6.1 (height 10th/50th/90th percentile 0.8/3.3/14.2 %
+of the frame height), cars 3.3 (0.8/5.0/25.0 %), trucks 0.3, buses 0.2,
+riders 0.3, motorcycles and bicycles 0.1 each. Version 2's dynamic share of
+the frame: mean 8.0 %, median 5.5 %, 10th-90th percentile 1.4-16.9 %; 86 %
+of scenes pass the 1 % re-draw floor at the first attempt, 1.1 % exhaust
+the six. Layout diversity: mean pixel agreement of the static maps of two
+random frames (5,000 pairs), on the full CARLA tag set / on the MICC
+classes: version 1 65.8 %, version 2 45.5 % / 48.3 %, version 3 (divided
+roads, turns to 40 degrees) **43.4 % / 46.2 %**, with the camera within
+dash-cam ranges (roll N(0, 0.7), pitch -8..5 degrees): issue 24's 45 %
+bound holds on all CARLA classes, not on the coarser MICC reduction, where
+road, sidewalk and lines merge. The rest of the agreement is the road under
+the bottom of every dash-cam frame (22 of the 44 points).
 
 What still looks synthetic (compared with CARLA Town01-10 and Cityscapes
 label maps): facades are flat boxes without windows, balconies, awnings or
@@ -127,7 +134,7 @@ from generators.task import Sample, Task, uses_sample
 __all__ = ["NAME", "FORMATION_VERSION", "TASK", "make_task", "make_sample", "UNKNOWN", "METRICS"]
 
 NAME = "roadseg"
-FORMATION_VERSION = 2  # 2: curved, branching streets, road users with silhouettes (issue 24)
+FORMATION_VERSION = 3  # 2: curved, branching streets, road users with silhouettes (issue 24); 3: medians, turns to 40 deg
 UNKNOWN = 255
 MIN_DYNAMIC = 0.01  # re-draw scenes whose dynamic objects cover less of the frame (measured at full size)
 

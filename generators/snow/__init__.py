@@ -10,6 +10,12 @@ length follow their depth.
 
 Formation model (version ``FORMATION_VERSION``)
 -------------------------------------------
+Versions: 1, the formation below; 2, the same with the ``roadseg``
+backgrounds drawn from the street scenes of roadseg formation 3 (divided
+roads, turns up to 40 degrees): samples on content or image backgrounds are
+byte-identical to version 1's (:data:`CONTENT_BACKGROUND_VERSIONS`), so a
+network trained on version 1's content backgrounds scores version 2's.
+
 Units: metres, seconds, pixels; images sRGB in [0, 1], mixed in sRGB as
 Snow100K and CSD do.
 
@@ -174,7 +180,8 @@ __all__ = ["NAME", "FORMATION_VERSION", "TASK", "SIZE_CLASSES", "CLASSES", "make
            "sample_snow", "render_snow", "SizeClassCall", "BACKGROUNDS", "MAX_FRAMES"]
 
 NAME = "snow"
-FORMATION_VERSION = 1
+FORMATION_VERSION = 2  # 2: roadseg backgrounds from street formation 3 (divided roads, wider turns); else as 1
+CONTENT_BACKGROUND_VERSIONS = (1, 2)  # versions whose content-background samples are identical
 MAX_FRAMES = 10
 FPS = 25.0
 D_MAX = 300.0  # m: depth cap (sky and beyond)

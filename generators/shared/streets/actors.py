@@ -224,7 +224,7 @@ def sample_road_users(rng: np.random.Generator, roads: list[Road], crossings: li
                     continue
                 taken.append((s, half))
                 i = road.at(s)
-                d = -road.half + (lane + 0.5) * road.lane_w + rng.normal(0, 0.2)
+                d = road.lane_centre(lane) + rng.normal(0, 0.2)
                 if kind == "bicycle":  # at the edge of the road
                     d = (road.half - 0.8) * (-1 if oncoming else 1)
                 heading = road.heading[i] + (np.pi if oncoming else 0.0) + rng.normal(0, 0.03)

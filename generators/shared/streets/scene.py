@@ -1,4 +1,4 @@
-"""Procedural street scenes: roadseg's embedded backend, snow's driving backgrounds (roadseg formation version 2, snow 1).
+"""Procedural street scenes: roadseg's embedded backend, snow's driving backgrounds (roadseg formation version 3, snow 1).
 
 Coordinates: metres, right-handed, ``y`` up; the camera starts looking
 down ``-z`` (as OpenGL cameras do), ``x`` to its right. A scene is a
@@ -21,7 +21,12 @@ Street plan (all sampled; ranges per town style in :data:`STYLES`)
   camera is already in the bend); grade 0 (40 %) or up to +-8 % (changing once). 1-5
   lanes of 2.8-3.75 m, one-way or two-way, dashed lane lines and solid edge
   lines; kerbs 0.1-0.2 m high; sidewalks 1.5-6 m per side, grass verges
-  0-3 m between kerb and sidewalk.
+  0-3 m between kerb and sidewalk. Divided roads (roadseg formation 3): a
+  two-way road of two or more lanes has a raised median 1.2-6 m wide with
+  probability 0.3 downtown, 0.05 residential, 0.5 suburban (a boulevard or
+  arterial), between its oncoming and its own lanes, with edge lines, kerb
+  faces and a grass top (paved under 2 m), open at junctions, planted with
+  trees or lit by double-armed lamps.
 * A junction 8-60 m ahead in 75 % of scenes: a T (one side road), a
   crossing (one road each side, each at 45-135 degrees to the main road), a
   roundabout (ring radius 9-18 m, lanes 6-9 m wide, a planted island, two
@@ -43,7 +48,7 @@ Camera: a dash cam on the main road at the start of the scene, in a lane
 of the camera's direction (laterally within 0.4 m of its centre), 1.3-1.7 m
 high (cars, 60 %), 1.7-2.3 m (SUVs and vans, 30 %) or 2.5-3.2 m (buses and
 trucks, 10 %), looking along the road with yaw N(0, 5) degrees, or turning
-(35 %): 8-30 degrees either way; pitch N(-2.5, 2.5) degrees clipped to -8..5;
+(35 %): 8-40 degrees either way (8-30 before roadseg formation 3); pitch N(-2.5, 2.5) degrees clipped to -8..5;
 roll N(0, 0.7); horizontal field of view 60-90 degrees (90 is CARLA's default).
 
 A scene whose dynamic objects cover less than ``min_dynamic`` of the frame
@@ -63,17 +68,18 @@ __all__ = ["sample_scene", "build_geometry", "STYLES", "TOWN_STYLES", "Road"]
 
 # Per style: lanes (choices, probabilities), lane width, sidewalk, verge probability, building height (log-uniform),
 # setback (probability, range), frontage, gap / park probability, gable probability, street-tree probability,
-# density of people and of vehicles (multipliers of the scene density), parking probability.
+# density of people and of vehicles (multipliers of the scene density), parking probability, probability that a
+# two-way road of two or more lanes is divided by a raised median.
 STYLES: dict[str, dict[str, Any]] = {
     "downtown": dict(lanes=((2, 3, 4, 5), (0.3, 0.3, 0.3, 0.1)), lane_w=(3.0, 3.6), walk=(3.0, 6.0), verge=0.1,
                      height=(12.0, 70.0), setback=(0.2, (0.5, 3.0)), front=(10.0, 35.0), gap=0.05, park=0.05,
-                     gable=0.05, trees=0.6, people=2.6, vehicles=2.4, parking=0.6),
+                     gable=0.05, trees=0.6, people=2.6, vehicles=2.4, parking=0.6, median=0.3),
     "residential": dict(lanes=((1, 2, 3), (0.25, 0.65, 0.1)), lane_w=(2.8, 3.3), walk=(1.5, 3.0), verge=0.6,
                         height=(8.0, 26.0), setback=(0.8, (2.0, 6.0)), front=(8.0, 20.0), gap=0.12, park=0.08,
-                        gable=0.6, trees=0.7, people=1.3, vehicles=1.8, parking=0.8),
+                        gable=0.6, trees=0.7, people=1.3, vehicles=1.8, parking=0.8, median=0.05),
     "suburban": dict(lanes=((2, 3, 4), (0.4, 0.3, 0.3)), lane_w=(3.3, 3.75), walk=(1.5, 3.5), verge=0.9,
                      height=(6.0, 22.0), setback=(0.9, (3.0, 10.0)), front=(12.0, 40.0), gap=0.2, park=0.2,
-                     gable=0.3, trees=0.9, people=0.6, vehicles=2.6, parking=0.3),
+                     gable=0.3, trees=0.9, people=0.6, vehicles=2.6, parking=0.3, median=0.5),
 }
 TOWN_STYLES = ("mixed", *STYLES)
 _MIXED = (0.45, 0.43, 0.12)
@@ -127,9 +133,11 @@ class Road:
     """A road while the scene is sampled: centreline points (N, 3), unit headings, cross-section."""
 
     def __init__(self, pts: np.ndarray, heading: np.ndarray, lanes: int, lane_w: float, walk, verge, kerb: float,
-                 one_way: bool):
+                 one_way: bool, median: float = 0.0):
         self.pts, self.heading = pts, heading  # heading: radians from -z towards +x
-        self.lanes, self.lane_w, self.half = lanes, lane_w, lanes * lane_w / 2
+        self.lanes, self.lane_w, self.median = lanes, lane_w, median
+        self.split = lanes // 2  # lanes left of the median (the oncoming ones on a two-way road)
+        self.half = lanes * lane_w / 2 + median / 2
         self.walk, self.verge, self.kerb, self.one_way = list(walk), list(verge), kerb, one_way
         self.cut: list[tuple[float, float]] = []  # arc-length intervals without sidewalk, lines or lots
         zero = np.zeros_like(heading)
@@ -140,6 +148,15 @@ class Road:
     def offset(self, d: float, dy: float = 0.0, idx=slice(None)) -> np.ndarray:
         """Points ``d`` metres to the right of the centreline (negative: left), ``dy`` up."""
         return self.pts[idx] + self.right[idx] * d + np.array([0.0, dy, 0.0])
+
+    def lane_centre(self, k: int) -> float:
+        """Offset of lane ``k``'s centre from the centreline (lanes numbered from the left edge)."""
+        return -self.half + (k + 0.5) * self.lane_w + (self.median if k >= self.split else 0.0)
+
+    def median_edges(self) -> tuple[float, float]:
+        """Offsets of the median's left and right edges (equal when the road has none)."""
+        a = -self.half + self.split * self.lane_w
+        return a, a + self.median
 
     def reach(self, side: int) -> float:
         """Distance from the centreline to the outer edge of the sidewalk on ``side`` (0 left, 1 right)."""
@@ -154,14 +171,17 @@ class Road:
     def describe(self) -> dict:
         return {"start": _r(self.pts[0]), "end": _r(self.pts[-1]), "length": _r(STEP * (len(self.pts) - 1)),
                 "lanes": self.lanes, "lane_width": _r(self.lane_w), "one_way": self.one_way,
-                "sidewalks": _r(self.walk), "verges": _r(self.verge), "kerb": _r(self.kerb)}
+                "sidewalks": _r(self.walk), "verges": _r(self.verge), "kerb": _r(self.kerb), "median": _r(self.median)}
 
 
 def _cross_section(rng: np.random.Generator, st: dict, lanes: int | None = None) -> dict:
     n = int(rng.choice(st["lanes"][0], p=st["lanes"][1])) if lanes is None else lanes
     verge = [rng.uniform(0.8, 3.0) if rng.random() < st["verge"] else 0.0 for _ in range(2)]
-    return dict(lanes=n, lane_w=rng.uniform(*st["lane_w"]), walk=[rng.uniform(*st["walk"]) for _ in range(2)],
-                verge=verge, kerb=rng.uniform(0.1, 0.2), one_way=bool(n == 1 or rng.random() < 0.15))
+    xs = dict(lanes=n, lane_w=rng.uniform(*st["lane_w"]), walk=[rng.uniform(*st["walk"]) for _ in range(2)],
+              verge=verge, kerb=rng.uniform(0.1, 0.2), one_way=bool(n == 1 or rng.random() < 0.15))
+    divided = not xs["one_way"] and n >= 2 and rng.random() < st["median"]
+    xs["median"] = float(rng.uniform(1.2, 6.0)) if divided else 0.0
+    return xs
 
 
 def _main_centreline(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -336,12 +356,24 @@ def _surfaces(road: Road) -> list[dict]:
         for d in (-road.half + 0.15, road.half - 0.15):  # solid edge lines
             out.append(strip(road.offset(d - 0.07, 0.02, run), road.offset(d + 0.07, 0.02, run), ROADLINE))
         for k in range(1, road.lanes):  # dashed separators: 3 m of every 9 m
-            d = -road.half + k * road.lane_w
+            if road.median and k == road.split:
+                continue  # the median separates these lanes
+            d = road.lane_centre(k) - road.lane_w / 2
             idx = np.arange(run.start, run.stop)
             for j in idx[(road.s[idx] % 9.0) < 0.1]:
                 if j + 2 <= run.stop - 1:
                     out.append(strip(road.offset(d - 0.06, 0.02, slice(j, j + 2)),
                                      road.offset(d + 0.06, 0.02, slice(j, j + 2)), ROADLINE))
+    if road.median:  # a raised median: edge lines, kerb faces, a grass or paved top; open at junctions
+        a, b = road.median_edges()
+        top = GRASS if road.median >= 2.0 else SIDEWALK
+        for run in _runs(road, margin=1.0):
+            for d in (a - 0.2, b + 0.06):
+                out.append(strip(road.offset(d, 0.02, run), road.offset(d + 0.14, 0.02, run), ROADLINE))
+        for run in _runs(road):
+            out.append(strip(road.offset(a, 0.0, run), road.offset(a, road.kerb, run), SIDEWALK))
+            out.append(strip(road.offset(b, road.kerb, run), road.offset(b, 0.0, run), SIDEWALK))
+            out.append(strip(road.offset(a, road.kerb, run), road.offset(b, road.kerb, run), top))
     for run in _runs(road):
         for side, sgn in ((0, -1.0), (1, 1.0)):
             k, v, w = road.kerb, road.verge[side], road.walk[side]
@@ -472,6 +504,19 @@ def _lots(rng: np.random.Generator, st: dict, road: Road, ground: _Ground, block
     guard = st is STYLES["suburban"] and rng.random() < 0.3
     gable = rng.random() < st["gable"]
     total = road.s[-1]
+    if road.median:  # on the median: trees on a wide one, else lamps with two arms, or nothing
+        mid = sum(road.median_edges()) / 2
+        kind = int(rng.choice(3, p=[0.45, 0.35, 0.2])) if road.median >= 2.5 else int(rng.choice([1, 2]))
+        step = rng.uniform(7, 14) if kind == 0 else rng.uniform(22, 35)
+        for run in _runs(road, margin=2.0):
+            for sp in np.arange(road.s[run.start] + rng.uniform(1, step), road.s[run.stop - 1], step):
+                i = road.at(sp)
+                pos = road.offset(mid, road.kerb, i)
+                if kind == 0:
+                    prims += _tree(rng, pos, scale=rng.uniform(0.8, 1.2))
+                elif kind == 1:
+                    prims += _street_light(pos, -road.right[i], light_h)
+                    prims += _street_light(pos, road.right[i], light_h)[1:]
     for side, sgn in ((0, -1.0), (1, 1.0)):
         edge = road.reach(side)
         s = rng.uniform(0, 6)
@@ -661,12 +706,12 @@ def sample_scene(rng: np.random.Generator, *, size: tuple[int, int], min_dynamic
     main = roads[0]
     forward = [k for k in range(main.lanes) if main.one_way or k >= main.lanes // 2]
     ego_lane = int(rng.choice(forward))
-    lateral = -main.half + (ego_lane + 0.5) * main.lane_w + rng.uniform(-0.4, 0.4)
+    lateral = main.lane_centre(ego_lane) + rng.uniform(-0.4, 0.4)
     i0 = main.at(12.0)  # s = 0
     u = rng.random()
     height = rng.uniform(1.3, 1.7) if u < 0.6 else rng.uniform(1.7, 2.3) if u < 0.9 else rng.uniform(2.5, 3.2)
     turning = rng.random() < 0.35
-    yaw = rng.choice([-1, 1]) * rng.uniform(8, 30) if turning else rng.normal(0, 5)
+    yaw = rng.choice([-1, 1]) * rng.uniform(8, 40) if turning else rng.normal(0, 5)
     pos = main.pts[i0] + main.right[i0] * lateral + [0, height, 0]
     cam = {
         "position": _r(pos), "yaw_deg": _r(-yaw), "pitch_deg": _r(np.clip(rng.normal(-2.5, 2.5), -8, 5)),
