@@ -178,7 +178,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from generators.shared.content import DEFAULT_MIX, load_content, pooled, sample_content
+from generators.shared.content import CONTENT_MIXES, load_content, pooled, sample_content
 from generators.shared.covers import photographs
 from generators.captions._text import sample_dialogue_sentence, sample_language, sample_sentence
 from generators.metrics import compute_once
@@ -193,9 +193,6 @@ __all__ = ["NAME", "FORMATION_VERSION", "TASK", "make_task", "make_sample", "sam
 
 NAME = "captions"
 FORMATION_VERSION = 3
-# Picture content (--content): the shared mix (default) or the packaged photographs, held out of the mix
-# as the real-content split (task captions-real).
-CONTENT_MIXES: Mapping[str, Mapping[str, float]] = {"mix": DEFAULT_MIX, "photos": {"photo": 1.0}}
 PLATE_SCALE = 3  # dead-leaves plates are PLATE_SCALE / 2 times the canvas side
 FPS = 25
 SUBTITLES = ("broadcast", "legacy")  # caption presets (--subtitles); the first is the default

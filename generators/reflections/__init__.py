@@ -206,7 +206,7 @@ import cv2
 import numpy as np
 
 from generators.shared.colour import linear_to_srgb_table, srgb_to_linear
-from generators.shared.content import DEFAULT_MIX, load_content, pooled, sample_content
+from generators.shared.content import CONTENT_MIXES, load_content, pooled, sample_content
 from generators.shared.covers import CoverFolder
 from generators.metrics import lmse, ncc, psnr, ssim
 from generators.task import Sample, Task
@@ -221,7 +221,6 @@ MAX_FRAMES = 10
 _MARGIN = 0.25  # canvas margin on each side, fraction of the view size
 _N_GLASS = 1.5
 GLASS_PRESETS = ("fresnel", "strong")
-CONTENT_MIXES: Mapping[str, Mapping[str, float]] = {"mix": DEFAULT_MIX, "photos": {"photo": 1.0}}
 RADIANCE_RATIO = (0.25, 8.0)  # reflected / transmitted scene radiance, log-uniform (fresnel preset)
 THICKNESS_MM = (3.0, 12.0)  # glass thickness, uniform (fresnel preset)
 MOTION_FLOOR_PX = 1.0  # least relative layer motion, px per frame at 256 px (scaled with the width)

@@ -86,12 +86,15 @@ from generators._runtime import default_cache_dir
 from generators.dataset._atomic import write_bytes_atomic
 from generators.shared.covers import CoverFolder, draw_procedural_cover, load_cover, photographs
 
-__all__ = ["draw_dead_leaves", "sample_content", "load_content", "pooled", "DEFAULT_MIX", "CONTENT_KINDS",
-           "CONTENT_VERSION", "DEAD_LEAVES_POOL"]
+__all__ = ["draw_dead_leaves", "sample_content", "load_content", "pooled", "DEFAULT_MIX", "CONTENT_MIXES",
+           "CONTENT_KINDS", "CONTENT_VERSION", "DEAD_LEAVES_POOL"]
 
 CONTENT_VERSION = 1
 CONTENT_KINDS = ("dead_leaves", "procedural", "photo", "user")
 DEFAULT_MIX: Mapping[str, float] = {"dead_leaves": 0.75, "procedural": 0.25}
+# The mixes a task's --content names: the default mix, or the packaged photographs alone (the real-content
+# split, e.g. reflections-real and captions-real).
+CONTENT_MIXES: Mapping[str, Mapping[str, float]] = {"mix": DEFAULT_MIX, "photos": {"photo": 1.0}}
 # Distinct dead-leaves plates a task draws from (the content seed modulo the pool): a plate costs ~270 ms
 # at 384 px, so tasks reuse a pool of plates (cached on disk, see _cached_dead_leaves) with fresh crops.
 DEAD_LEAVES_POOL = 256

@@ -212,7 +212,7 @@ def sample_road_users(rng: np.random.Generator, roads: list[Road], crossings: li
             if (lane == 0 and parked[0]) or (lane == road.lanes - 1 and parked[1]):
                 if road.lanes > 2 or rng.random() < 0.7:
                     continue
-            oncoming = not road.one_way and lane < road.lanes // 2
+            oncoming = not road.one_way and lane < road.split
             n = rng.poisson(vehicles * (s_hi - s_lo) / 45.0)
             taken: list[tuple[float, float]] = []
             if main and lane == ego_lane:

@@ -704,7 +704,7 @@ def sample_scene(rng: np.random.Generator, *, size: tuple[int, int], min_dynamic
     style = str(rng.choice(list(STYLES), p=_MIXED)) if town_style == "mixed" else town_style
     layout, static, roads, crossings = _static(rng, style)
     main = roads[0]
-    forward = [k for k in range(main.lanes) if main.one_way or k >= main.lanes // 2]
+    forward = [k for k in range(main.lanes) if main.one_way or k >= main.split]
     ego_lane = int(rng.choice(forward))
     lateral = main.lane_centre(ego_lane) + rng.uniform(-0.4, 0.4)
     i0 = main.at(12.0)  # s = 0
