@@ -238,7 +238,7 @@ class SnowIdentity:
     """The input (``snow``) or the reference frame (``snow-frames``) unchanged: the floor of both."""
 
     name: str = "snow-identity"
-    tasks: tuple[str, ...] = ("snow", "snow-frames")
+    tasks: tuple[str, ...] = ("snow", "snow-real", "snow-frames")
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         if "image" in inputs:
@@ -250,7 +250,7 @@ class SnowIdentity:
 @dataclass(frozen=True)
 class SnowMedian:
     name: str = "snow-median"
-    tasks: tuple[str, ...] = ("snow",)
+    tasks: tuple[str, ...] = ("snow", "snow-real")
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         return cv2.medianBlur(check_image(inputs["image"]), 3)
@@ -260,7 +260,7 @@ class SnowMedian:
 class SnowDetectInpaint:
     name: str
     method: str  # "telea" | "ns"
-    tasks: tuple[str, ...] = ("snow",)
+    tasks: tuple[str, ...] = ("snow", "snow-real")
 
     def estimate(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """``{"clean": (H, W, 3), "z": (H, W, 1)}``: the restoration and the detection mask as 0/1."""
@@ -275,7 +275,7 @@ class SnowDetectInpaint:
 @dataclass(frozen=True)
 class SnowWMGF:
     name: str = "snow-wmgf"
-    tasks: tuple[str, ...] = ("snow",)
+    tasks: tuple[str, ...] = ("snow", "snow-real")
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         return remove_snow_wmgf(inputs["image"])
@@ -284,7 +284,7 @@ class SnowWMGF:
 @dataclass(frozen=True)
 class SnowDCPWMGF:
     name: str = "snow-dcp-wmgf"
-    tasks: tuple[str, ...] = ("snow",)
+    tasks: tuple[str, ...] = ("snow", "snow-real")
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         return remove_snow_wmgf(dehaze_dark_channel(check_image(inputs["image"]))[0])

@@ -117,7 +117,7 @@ def _pad4(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
 class DesnowNetMethod(NetMethod):
     """The shipped DesnowNet-style network as a method on ``snow`` (single image)."""
 
-    name, checkpoint_name, tasks = "desnownet", "desnownet.pt", ("snow",)
+    name, checkpoint_name, tasks = "desnownet", "desnownet.pt", ("snow", "snow-real")
 
     def load(self, path: Path) -> tuple[DesnowNet, dict]:
         return load_model(path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -197,18 +199,23 @@ def test_guided_filter_keeps_constant_and_linear_images():
 
 
 def test_temporal_median_removes_moving_flakes():
-    """Static camera: on the reference frame's flake pixels, the median is nearer the flake-free (veiled) image."""
+    """Static camera: on the reference frame's flake pixels, the median is nearer the flake-free (veiled) image.
+
+    Pooled over the first five static samples (formation 3's content backgrounds include bright covers on
+    which white flakes barely differ from the background; one such sample alone says little)."""
     from baselines.snow import temporal_median
 
     task = make_task(size=64, frames=5, size_class="large")
-    s = next(s for s in (task.make_sample(sample_rng(2, i)) for i in range(20)) if not any(s.params["pan_px_per_frame"]))
-    frames, r = s.inputs["frames"], s.params["reference"]
-    t, airlight = s.extras["t"], s.extras["airlight"]
-    flake_free = s.target["clean"] * t + airlight * (1 - t)
-    on = s.extras["z"][r, ..., 0] > 0.1
-    assert on.sum() > 20
-    err_in = np.abs(frames[r] - flake_free)[on].mean()
-    err_out = np.abs(temporal_median(frames) - flake_free)[on].mean()
+    static = (s for s in (task.make_sample(sample_rng(2, i)) for i in range(40)) if not any(s.params["pan_px_per_frame"]))
+    err_in = err_out = 0.0
+    for s in itertools.islice(static, 5):
+        frames, r = s.inputs["frames"], s.params["reference"]
+        t, airlight = s.extras["t"], s.extras["airlight"]
+        flake_free = s.target["clean"] * t + airlight * (1 - t)
+        on = s.extras["z"][r, ..., 0] > 0.1
+        assert on.sum() > 20
+        err_in += np.abs(frames[r] - flake_free)[on].mean()
+        err_out += np.abs(temporal_median(frames) - flake_free)[on].mean()
     assert err_out < 0.5 * err_in
 
 

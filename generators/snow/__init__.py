@@ -10,11 +10,14 @@ length follow their depth.
 
 Formation model (version ``FORMATION_VERSION``)
 -------------------------------------------
-Versions: 1, the formation below; 2, the same with the ``roadseg``
+Versions: 1, the formation below with ``content`` backgrounds drawn from the
+packaged photographs and procedural covers; 2, the same with the ``roadseg``
 backgrounds drawn from the street scenes of roadseg formation 3 (divided
 roads, turns up to 40 degrees): samples on content or image backgrounds are
-byte-identical to version 1's (:data:`CONTENT_BACKGROUND_VERSIONS`), so a
-network trained on version 1's content backgrounds scores version 2's.
+byte-identical to version 1's (:data:`CONTENT_BACKGROUND_VERSIONS`); 3
+(current), ``content`` backgrounds from the shared content library's default
+mix (dead leaves and procedural covers), the packaged photographs held out as
+the ``photos`` background (task ``snow-real``, the sim-to-real check).
 
 Units: metres, seconds, pixels; images sRGB in [0, 1], mixed in sRGB as
 Snow100K and CSD do.
@@ -88,9 +91,13 @@ all in [0, 1] since ``a, y, A, z, T`` are. The veil uses the scene depth for
 the whole pixel, flakes included (the published formula; flakes are nearer
 than the surface, so this slightly over-veils far flakes).
 
-Backgrounds ``y``: ``content`` (default) -- the scikit-image sample
-photographs and the bookcovers procedural covers, the mix the other tasks
-use, a random crop (scale 0.35-1) resized to the frame; ``roadseg`` -- the
+Backgrounds ``y``: ``content`` (default) -- the shared content library's
+default mix (:data:`generators.shared.content.DEFAULT_MIX`: dead-leaves
+plates from the pool of ``DEAD_LEAVES_POOL``, drawn at 1.5x the frame side
+and cropped at scale 0.67-1, so never enlarged; procedural book covers, a
+crop at scale 0.35-1), the mix the other tasks use; ``photos`` -- the ten
+packaged scikit-image photographs alone (a random crop at scale 0.35-1; the
+real-content test split ``snow-real``, never trained on); ``roadseg`` -- the
 driving scenes roadseg labels (:mod:`generators.shared.streets`, embedded
 renderer: shaded RGB and depth, about 0.3 s per 256x256 frame, so about
 30 x slower than ``content``); ``--images DIR`` -- the user's photographs
@@ -125,16 +132,16 @@ the harness's condition is the class id (:class:`SizeClassCall`).
 Measured statistics
 -------------------
 ``python -m generators.snow.stats --n 200 --size 256`` (seed 0, content
-backgrounds; flakes per image; diameters ``f D / z`` of the flakes in front
+backgrounds, formation 3; flakes per image; diameters ``f D / z`` of the flakes in front
 of the scene; defocus = thin-lens blur circle):
 
 =======  ==============  =======  ==================  ============  ==========  ======  ======
 class    flakes sampled  visible  diameter px p50/p90 defocus p50   z > 0.1     mean z  mean T
 =======  ==============  =======  ==================  ============  ==========  ======  ======
-small    6605            6600     0.41 / 0.81         0.37 px       3.0 %       0.020   0.75
-medium   5293            5055     0.51 / 1.03         0.14 px       5.9 %       0.026   0.75
-large    2649            2044     0.79 / 1.62         0.07 px       6.7 %       0.026   0.75
-mixed    7227            6794     0.49 / 1.06         0.22 px       8.2 %       0.035   0.76
+small    6747            6738     0.41 / 0.81         0.40 px       3.0 %       0.020   0.76
+medium   5406            5123     0.52 / 1.04         0.14 px       6.2 %       0.026   0.75
+large    2703            2077     0.80 / 1.62         0.07 px       6.8 %       0.026   0.78
+mixed    7187            6778     0.49 / 1.05         0.22 px       8.1 %       0.035   0.77
 =======  ==============  =======  ==================  ============  ==========  ======  ======
 
 Most flakes are sub-pixel at 256 px (a 4 mm flake at 1 m is 0.7 px with a
@@ -158,7 +165,7 @@ classes approach and ``small`` does not (its flakes are specks).
 Command line::
 
     python -m generators.snow --n N --out DIR [--size 256] [--size-class any|small|medium|large|mixed]
-        [--density-scale 1] [--background content|roadseg] [--images DIR] [--frames 1]
+        [--density-scale 1] [--background content|photos|roadseg] [--images DIR] [--frames 1]
 """
 
 from __future__ import annotations
@@ -171,6 +178,7 @@ from typing import Any, Iterator
 import cv2
 import numpy as np
 
+from generators.shared.content import CONTENT_MIXES, load_content, pooled, sample_content
 from generators.shared.covers import CoverFolder, draw_procedural_cover, load_cover, photographs
 from generators.metrics import psnr, ssim
 from generators.snow._flakes import DEPTH_BINS, rasterise_flakes
@@ -180,14 +188,15 @@ __all__ = ["NAME", "FORMATION_VERSION", "TASK", "SIZE_CLASSES", "CLASSES", "make
            "sample_snow", "render_snow", "SizeClassCall", "BACKGROUNDS", "MAX_FRAMES"]
 
 NAME = "snow"
-FORMATION_VERSION = 2  # 2: roadseg backgrounds from street formation 3 (divided roads, wider turns); else as 1
-CONTENT_BACKGROUND_VERSIONS = (1, 2)  # versions whose content-background samples are identical
+FORMATION_VERSION = 3  # 3: content backgrounds from the shared content mix (photos held out); 2: roadseg streets 3
+CONTENT_BACKGROUND_VERSIONS = (1, 2)  # versions whose content-background samples are identical (3 only to itself)
 MAX_FRAMES = 10
 FPS = 25.0
 D_MAX = 300.0  # m: depth cap (sky and beyond)
 Z_NEAR = 0.3  # m
 SIZE_CLASSES = {"small": 1, "medium": 2, "large": 3, "mixed": 4}  # label -> condition id
-BACKGROUNDS = ("content", "roadseg")
+BACKGROUNDS = ("content", "photos", "roadseg")
+PLATE_SCALE = 1.5  # dead-leaves plates are drawn at this multiple of the frame side
 
 # Per population: median diameter (m), far limit (m), density range (flakes/m^3), fall speed range (m/s).
 CLASSES = {
@@ -214,11 +223,9 @@ def _sample_background(rng: np.random.Generator, background: str, images: CoverF
 
         return {"kind": "roadseg", "scene": sample_scene(rng, size=size)}
     else:
-        n_photos = len(photographs())
-        pick = int(rng.integers(n_photos + 2))  # photos, plus procedural covers 2 / (n + 2) of the time
-        src = {"kind": "photo", "index": pick} if pick < n_photos else \
-            {"kind": "procedural", "seed": int(rng.integers(2**31 - 1))}
-    return {**src, "crop_scale": float(rng.uniform(0.35, 1.0)),
+        src = pooled(sample_content(rng, mix=CONTENT_MIXES["photos" if background == "photos" else "mix"]))
+    lo = 0.67 if src["kind"] == "dead_leaves" else 0.35  # a plate is 1.5x the frame: crops never enlarge it
+    return {**src, "crop_scale": float(rng.uniform(lo, 1.0)),
             "crop_centre": [float(c) for c in rng.uniform(0, 1, size=2)], "flip": bool(rng.random() < 0.5)}
 
 
@@ -319,6 +326,9 @@ def _render_background(p: dict, images_root: str | None, h: int, w: int) -> tupl
         return np.rint(out["rgb"] * 255).astype(np.uint8), depth
     if bg["kind"] == "photo":
         img = photographs()[int(bg["index"])]
+    elif bg["kind"] == "dead_leaves":
+        side = int(round(PLATE_SCALE * max(p["size"])))  # of the frame, not the canvas: one plate size per task
+        img = load_content(bg, (side, side))
     elif bg["kind"] == "procedural":
         img = draw_procedural_cover(int(bg["seed"]), (max(h, w), max(h, w)))
     else:
@@ -469,15 +479,18 @@ def make_task(*, size: int = 256, size_class: str = "any", density_scale: float 
                               "depth_bins": DEPTH_BINS}
     if folder is not None:
         params.update(images=folder.root, images_count=len(folder), images_skipped=folder.skipped)
+    name = NAME if int(frames) == 1 else f"{NAME}-frames"
+    if background == "photos" and folder is None:
+        name += "-real"
     return Task(
-        name=NAME if int(frames) == 1 else f"{NAME}-frames",
+        name=name,
         make_sample=functools.partial(make_sample, size=hw, size_class=size_class, density_scale=float(density_scale),
                                       frames=int(frames), background=background, images=folder),
         metrics={"psnr": psnr, "ssim": ssim},
         input_kind="image" if int(frames) == 1 else "frames",
         target_key="clean",
         test_size=120,
-        quick_size=32,
+        quick_size=8 if name.endswith("-real") else 32,  # snow-real: the sim-to-real check, cheap in the quick job
         params=params,
         higher_is_better={"psnr": True, "ssim": True},
         protocol=SizeClassCall(),

@@ -22,7 +22,8 @@ def _flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=1,
                         help=f"frames per sample, 1..{MAX_FRAMES}; > 1 writes sequences (default 1)")
     parser.add_argument("--background", choices=BACKGROUNDS, default="content",
-                        help="content: embedded photographs and covers (default); roadseg: rendered driving scenes")
+                        help="content: the shared content mix, dead leaves and procedural covers (default); photos: "
+                             "the packaged photographs (the snow-real split); roadseg: rendered driving scenes")
     parser.add_argument("--images", default=None, metavar="DIR",
                         help="folder of your photographs as backgrounds (overrides --background)")
 
