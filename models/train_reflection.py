@@ -16,7 +16,13 @@ Recipe (both roles): Adam (lr ``--lr`` 1e-3, halved every 4,000 steps),
 batches of ``--batch`` (12) random ``--crop`` (64) px crops with random
 horizontal flips, bf16 autocast on the CPU, channels-last, one torch thread.
 Loss: ``L1(T) + 0.5 L1(grad T) + 0.25 L1(R)`` against the ground-truth
-transmission and reflected contribution of the reference frame. The student
+transmission and reflected contribution of the reference frame, plus
+``--log-mse`` (default 0.01) times :func:`models.losses.log_mse` of T: minus
+each crop's PSNR in dB, so a crop that carries almost no reflection (an
+input already at 40-50 dB) weighs as much as a hard one and the network
+learns to leave it alone (the L1 alone gives a near-zero residual almost no
+weight; version-2 weights lost 3.6 dB on the weakest-reflection quarter of
+photographs). ``--log-mse 0`` is the recipe before 2026-12-06. The student
 adds, with ``--distill 1`` (default), ``0.5 L1(T, T_teacher)`` and ``0.1`` times
 the mean squared difference of the decoder features (1/4, 1/2 and full
 resolution) from the frozen teacher's on the same crop.
@@ -38,7 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.losses import grad_l1
+from models.losses import grad_l1, log_mse
 from models.kit import UserError, add_common_flags, fit, load_arrays, pin_threads, run_cli, start
 from models.reflection_nets import build_model, load_model, make_checkpoint, teacher_inputs
 
@@ -111,6 +117,8 @@ def train(args: argparse.Namespace) -> int:
         raise UserError("training and validation data come from different formation-model versions")
     config = {"role": args.role, "frames": role_frames, "width": args.width,
               "distill": bool(args.distill) if args.role == "student" else None}
+    if args.log_mse:
+        config["log_mse"] = float(args.log_mse)
     model = build_model(config).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     teacher = None
@@ -144,6 +152,8 @@ def train(args: argparse.Namespace) -> int:
             out = model(xt)
             t_pred, r_pred = out["t"].float(), out["r"].float()
             loss = (t_pred - tt).abs().mean() + 0.5 * grad_l1(t_pred, tt) + 0.25 * (r_pred - rt).abs().mean()
+            if args.log_mse:
+                loss = loss + args.log_mse * log_mse(t_pred, tt)
             if teacher is not None:
                 with torch.no_grad():
                     tout = teacher(crop(_inputs(train_data, 3, idx)))
@@ -169,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--teacher", default=None, help="teacher checkpoint (student with --distill 1)")
     p.add_argument("--distill", type=int, choices=(0, 1), default=1)
     p.add_argument("--width", type=int, default=24)
+    p.add_argument("--log-mse", type=float, default=0.01,
+                   help="weight of the per-crop log-MSE (dB) term on the transmission (0: the older recipe)")
 
     def check(p, args):
         if args.role == "student" and args.distill and not args.teacher:
