@@ -26,9 +26,10 @@ def log_mse(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torc
     """Mean over the batch of ``10 log10(MSE_b + eps)``: minus each example's PSNR (peak 1), averaged.
 
     Unlike an L1 or MSE over the whole batch, every example counts in
-    decibels: an error of 0.003 on an almost clean crop (50 dB) costs as much
-    as an error of 0.03 on a hard one (30 dB) would cost at 10x its size.
-    ``eps`` (1e-5, 50 dB) caps the weight of an already perfect example.
+    decibels: halving the RMS error of any example gains the same 6 dB, whether
+    it is an almost clean crop at 50 dB or a hard one at 20 dB, so the clean
+    crop's gradient is not 1000x smaller than the hard one's. ``eps`` (1e-5,
+    50 dB) caps the weight of an already perfect example.
     """
     mse = (pred - target).pow(2).flatten(1).mean(1)
     return (10 * torch.log10(mse + eps)).mean()

@@ -479,9 +479,8 @@ def make_task(*, size: int = 256, size_class: str = "any", density_scale: float 
                               "depth_bins": DEPTH_BINS}
     if folder is not None:
         params.update(images=folder.root, images_count=len(folder), images_skipped=folder.skipped)
-    name = NAME if int(frames) == 1 else f"{NAME}-frames"
-    if background == "photos" and folder is None:
-        name += "-real"
+    real = background == "photos" and folder is None  # snow-real: the sim-to-real check
+    name = (NAME if int(frames) == 1 else f"{NAME}-frames") + ("-real" if real else "")
     return Task(
         name=name,
         make_sample=functools.partial(make_sample, size=hw, size_class=size_class, density_scale=float(density_scale),
@@ -490,7 +489,7 @@ def make_task(*, size: int = 256, size_class: str = "any", density_scale: float 
         input_kind="image" if int(frames) == 1 else "frames",
         target_key="clean",
         test_size=120,
-        quick_size=8 if name.endswith("-real") else 32,  # snow-real: the sim-to-real check, cheap in the quick job
+        quick_size=8 if real else 32,  # the sim-to-real check stays cheap in the quick job
         params=params,
         higher_is_better={"psnr": True, "ssim": True},
         protocol=SizeClassCall(),
