@@ -272,6 +272,7 @@ class OracleStitchFill:
     """The stitching pipeline with oracle retrieval: the task's best reference, aligned by SIFT/RANSAC."""
 
     name: str = "oracle-stitch"
+    oracle: bool = True  # reads the task's true best reference: an upper bound, never the best classical
     tasks: tuple[str, ...] = ("coverrefs",)
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:

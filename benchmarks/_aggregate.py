@@ -344,14 +344,16 @@ def _same_condition(col: pd.Series, n) -> pd.Series:
     return col.isna() if n is None else col.eq(n).fillna(False).astype(bool)
 
 
-def best_reference(agg: pd.DataFrame, *, task: str, condition, metric: str, learned: Collection[str]) -> str | None:
+def best_reference(agg: pd.DataFrame, *, task: str, condition, metric: str, learned: Collection[str],
+                   oracles: Collection[str] = ()) -> str | None:
     """The classical method with the best mean ``metric`` on (``task``, ``condition``).
 
-    Classical: not in ``learned``, raw score (no variant). Ties go to the
-    alphabetically first name; None when no classical method has a score.
+    Classical: not in ``learned``, not an oracle (``oracles``: it reads
+    ground truth), raw score (no variant). Ties go to the alphabetically
+    first name; None when no classical method has a score.
     """
     a = agg[(agg["task"] == task) & (agg["metric"] == metric) & _same_condition(agg["condition"], condition)]
-    a = a[(a["variant"].fillna("") == "") & ~a["base_method"].isin(set(learned)) & a["mean"].notna()]
+    a = a[(a["variant"].fillna("") == "") & ~a["base_method"].isin(set(learned) | set(oracles)) & a["mean"].notna()]
     return _best(a)
 
 
@@ -404,6 +406,7 @@ def paired_differences(
     primary: Mapping[str, str],
     comparisons: Mapping[str, Iterable] | None = None,
     n_resamples: int = N_DIFF_RESAMPLES,
+    oracles: Collection[str] = (),
 ) -> pd.DataFrame:
     """The primary comparisons of every task, per (task, n, metric), paired over sequences.
 
@@ -427,6 +430,9 @@ def paired_differences(
         Task name -> the metric that picks the best methods.
     comparisons : mapping, optional
         Task name -> its declared ``(method, reference)`` pairs.
+    oracles : collection of str
+        Methods that read ground truth (:func:`generators.task.is_oracle`):
+        never the best classical reference (a declared pair may still name one).
 
     Returns
     -------
@@ -453,7 +459,7 @@ def paired_differences(
         scored = here[(here["metric"] == primary[t]) & here["mean"].notna()]
         specs: dict[tuple[str, str], list[str]] = {}
         best_model = _best(scored[scored["base_method"].isin(learned)])
-        ref = best_reference(agg, task=t, condition=n, metric=primary[t], learned=learned)
+        ref = best_reference(agg, task=t, condition=n, metric=primary[t], learned=learned, oracles=oracles)
         if best_model is not None and ref is not None:
             specs[(best_model, ref)] = [BEST_LEARNED_VS_CLASSICAL]
         for a, b in comparisons.get(t, ()):

@@ -101,6 +101,7 @@ class UnitResult:
     not_applicable: list[dict] = field(default_factory=list)  # calls the method declares it cannot take
     # (sample, condition, draw, method label) -> prediction, for the report's examples
     examples: dict[tuple, np.ndarray] = field(default_factory=dict)
+    seconds: float = 0.0  # wall seconds the unit took in its worker (methods and metrics)
 
 
 def _one_line(err: BaseException) -> str:
@@ -248,9 +249,11 @@ def run_unit(unit: tuple[str, int, str]) -> UnitResult:
     if marker is not None:
         with open(marker, "w") as fh:
             fh.write(json.dumps([task_name, index, name]))
+    t0 = time.perf_counter()
     result = score_unit(
         ctx.task, ctx.methods[name], _Worker.sample(ctx.split_dir, index), index, example_keys=ctx.example_keys
     )
+    result.seconds = time.perf_counter() - t0
     if marker is not None:
         os.unlink(marker)
     return result

@@ -101,7 +101,7 @@ import pandas as pd
 
 from generators._runtime import UserError, single_thread_env
 from generators.dataset._atomic import write_bytes_atomic
-from generators.task import Method, Task, bind, lookup, quick_protocol, supports
+from generators.task import Method, Task, bind, is_oracle, lookup, quick_protocol, supports
 
 from . import _aggregate, _cache, _examples, _provenance, _resume, _scoring
 
@@ -340,7 +340,8 @@ def run_benchmark(
     scored = _score_all(contexts, task_info, workers=workers, out=out, git_sha=git["git_sha"],
                         versions=_provenance.format_versions(versions))
     learned = sorted(set(learned) | {m.name for m in selected_methods if getattr(m, "learned", False)})
-    tables = _summarise(scored, plan, task_info, learned=learned, git_sha=git["git_sha"],
+    oracles = sorted(m.name for m in selected_methods if is_oracle(m))
+    tables = _summarise(scored, plan, task_info, learned=learned, oracles=oracles, git_sha=git["git_sha"],
                         versions=_provenance.format_versions(versions))
     for stem, table in tables.items():
         _write_table(table, out / stem)
@@ -421,6 +422,8 @@ def _build_splits(plan, *, quick: bool, cache: Path, workers: int) -> tuple[dict
             "dataset_hash": digest, "split_key": split_key, "split_dir": str(split_dir), "seed": task.test_seed,
             "size": size, "params": dict(task.params), "input_kind": task.input_kind, "target_key": task.target_key,
             "axis": task.protocol.axis, "protocol": repr(task.protocol), "full_protocol": repr(full_protocol),
+            "condition_labels": ({str(k): v for k, v in task.protocol.condition_labels.items()}
+                                 if task.protocol.condition_labels else None),
             **({"draws": task.protocol.draws} if hasattr(task.protocol, "draws") else {}),
             "classes": [{"id": c.id, "name": c.name, "color": list(c.color)} for c in task.classes],
             "metrics": list(task.metrics),
@@ -454,46 +457,52 @@ def _score_all(contexts: Mapping[str, _scoring.TaskContext], task_info: dict, *,
                       "dataset_hash": info["dataset_hash"], "git_sha": git_sha, "versions": versions}
                for name, info in task_info.items()}
     done = {name: partial.load(name, headers[name]) for name in contexts}  # refuses a mismatch before scoring
-    n_units = sum(task_info[name]["size"] * len(ctx.methods) for name, ctx in contexts.items())
-    with _Scorer(contexts, min(workers, n_units)) as scorer:
-        for name, ctx in contexts.items():
-            task, info = ctx.task, task_info[name]
-            t0 = time.perf_counter()
-            units = [(name, i, m) for i in range(info["size"]) for m in ctx.methods]
-            todo = [u for u in units if u not in done[name]]
-            if len(todo) < len(units):
-                print(f"{name}: resuming: {len(units) - len(todo)} of {len(units)} units already scored in "
-                      f"{partial.root}", file=sys.stderr)
-            with partial.writer(name, headers[name]) as save:
-                new = dict(zip(todo, scorer.run(todo, on_result=lambda i, res: save(todo[i], res))))
-            results = [done[name].get(u) or new[u] for u in units]
-            info["score_s"] = round(time.perf_counter() - t0, 3)
-            info["units_resumed"] = len(units) - len(todo)
-            extra = {"seed": task.test_seed, "split_size": info["size"], "dataset_hash": info["dataset_hash"],
-                     "git_sha": git_sha}
-            rows = [r | extra | {"versions": versions} for res in results for r in res.rows]
-            failures = [f | extra for res in results for f in res.failures]
-            not_applicable = [s for res in results for s in res.not_applicable]
-            scored.not_applicable += not_applicable
-            scored.rows += rows
-            scored.failures += failures
-            scored.gain_unknown |= {(name, m) for m, meth in ctx.methods.items()
-                                    if getattr(meth, "output_gain_unknown", False)}
-            predictions = {k: v for res in results for k, v in res.examples.items()}
-            scored.examples_index += _examples.write_examples(
-                out / "examples", task, Path(ctx.split_dir), ctx.example_keys, predictions, rows,
-                failures + [{**s, "error": f"not applicable ({s['reason']})"} for s in not_applicable],
-                list(ctx.methods), scored.gain_unknown,
-            )
-            info.update(wall_s=round(info["build_split_s"] + time.perf_counter() - t0, 3),
-                        n_rows=len(rows), n_failures=len(failures), n_not_applicable=len(not_applicable))
-            na = f", {len(not_applicable)} calls not applicable" if not_applicable else ""
-            print(f"{name}: done in {info['wall_s']:.1f} s ({len(rows)} scores, {len(failures)} failed calls{na})",
-                  file=sys.stderr)
+    units = {name: [(name, i, m) for i in range(task_info[name]["size"]) for m in ctx.methods]
+             for name, ctx in contexts.items()}
+    todo = [u for name in contexts for u in units[name] if u not in done[name]]
+    for name in contexts:
+        if len(units[name]) > (left := sum(u[0] == name for u in todo)):
+            print(f"{name}: resuming: {len(units[name]) - left} of {len(units[name])} units already scored in "
+                  f"{partial.root}", file=sys.stderr)
+    n_units = sum(len(u) for u in units.values())
+    # Every task's units go to the pool at once, so no worker waits at the end of a task for the other's
+    # last unit (13 such barriers cost the quick run ~10 s); results come back in unit order.
+    with contextlib.ExitStack() as writers, _Scorer(contexts, min(workers, n_units)) as scorer:
+        save = {name: writers.enter_context(partial.writer(name, headers[name])) for name in contexts}
+        new = dict(zip(todo, scorer.run(todo, on_result=lambda i, res: save[todo[i][0]](todo[i], res))))
+    for name, ctx in contexts.items():
+        task, info = ctx.task, task_info[name]
+        t0 = time.perf_counter()
+        results = [done[name].get(u) or new[u] for u in units[name]]
+        worker_s = sum(r.seconds for r in results)
+        info["score_worker_s"] = round(worker_s, 3)
+        info["score_s"] = round(worker_s / max(1, min(workers, n_units)), 3)
+        info["units_resumed"] = len(units[name]) - sum(u[0] == name for u in todo)
+        extra = {"seed": task.test_seed, "split_size": info["size"], "dataset_hash": info["dataset_hash"],
+                 "git_sha": git_sha}
+        rows = [r | extra | {"versions": versions} for res in results for r in res.rows]
+        failures = [f | extra for res in results for f in res.failures]
+        not_applicable = [s for res in results for s in res.not_applicable]
+        scored.not_applicable += not_applicable
+        scored.rows += rows
+        scored.failures += failures
+        scored.gain_unknown |= {(name, m) for m, meth in ctx.methods.items()
+                                if getattr(meth, "output_gain_unknown", False)}
+        predictions = {k: v for res in results for k, v in res.examples.items()}
+        scored.examples_index += _examples.write_examples(
+            out / "examples", task, Path(ctx.split_dir), ctx.example_keys, predictions, rows,
+            failures + [{**s, "error": f"not applicable ({s['reason']})"} for s in not_applicable],
+            list(ctx.methods), scored.gain_unknown,
+        )
+        info.update(wall_s=round(info["build_split_s"] + info["score_s"] + time.perf_counter() - t0, 3),
+                    n_rows=len(rows), n_failures=len(failures), n_not_applicable=len(not_applicable))
+        na = f", {len(not_applicable)} calls not applicable" if not_applicable else ""
+        print(f"{name}: done in {info['wall_s']:.1f} s ({len(rows)} scores, {len(failures)} failed calls{na})",
+              file=sys.stderr)
     return scored
 
 
-def _summarise(scored: _Scored, plan, task_info: dict, *, learned: list[str], git_sha: str,
+def _summarise(scored: _Scored, plan, task_info: dict, *, learned: list[str], oracles: list[str], git_sha: str,
                versions: str) -> dict[str, pd.DataFrame]:
     """The result tables, by file stem: rows, aggregates, learned-vs-classical differences, split sizes, failures."""
     rows_df = _frame(scored.rows, ROW_COLUMNS)
@@ -506,12 +515,13 @@ def _summarise(scored: _Scored, plan, task_info: dict, *, learned: list[str], gi
         not_applicable=_frame(scored.not_applicable, NOT_APPLICABLE_COLUMNS),
     )
     primary = {t.name: next(iter(t.metrics)) for t, _ in plan if t.metrics}
-    diff = _aggregate.paired_differences(rows_df, agg, learned=learned, primary=primary,
+    diff = _aggregate.paired_differences(rows_df, agg, learned=learned, primary=primary, oracles=oracles,
                                          comparisons={t.name: t.comparisons for t, _ in plan})
     sizes = _aggregate.estimate_split_sizes(diff)
     for name, info in task_info.items():
         info["primary_metric"] = primary.get(name)
         info["learned_methods"] = [m for m in info["methods"] if m in learned]
+        info["oracle_methods"] = [m for m in info["methods"] if m in oracles]
     for line in _aggregate.format_split_sizes(sizes):
         print(f"split size: {line}", file=sys.stderr)
     if len(agg):
@@ -568,7 +578,7 @@ _PROTOCOL = {
           f"{_aggregate.N_RESAMPLES} resamples, seed {_aggregate.BOOTSTRAP_SEED} + crc32(group)",
     "rank": "rank groups within (task, metric, n views); 1 is best. " + _aggregate.RANK_RULE,
     "differences": "primary comparisons per (task, n): the best learned model minus the classical method "
-                   "(raw score) with the best mean of the task's primary (first) metric, and every "
+                   "(raw score, not an oracle: tasks.<name>.oracle_methods read ground truth) with the best mean of the task's primary (first) metric, and every "
                    "(method, reference) pair the task declares (tasks.<name>.comparisons; a tuple side is "
                    "the best of its methods there); paired over the "
                    f"sequences both scored; {int(_aggregate.CI_LEVEL * 100)}% percentile bootstrap of "
@@ -578,6 +588,10 @@ _PROTOCOL = {
                    "(by metric; a task's primary metric by its family, e.g. psnr_clip as psnr): "
                    "ceil(n * (half_width / target)^2), the most any comparison and n of the task needs",
     "runtime_s": "wall seconds of one restore() call, one torch thread per worker process",
+    "task_seconds": "tasks.<name>: build_split_s (building or reusing its split), score_worker_s (worker seconds "
+                    "its units took, methods and metrics; every task's units share one pool at once, so tasks "
+                    "overlap in time), score_s = score_worker_s / workers, wall_s = build_split_s + score_s + "
+                    "the parent's seconds for its rows and example images; the run's own wall_s is the whole run",
 }
 
 
@@ -624,7 +638,7 @@ class _Scorer:
 
     def run(self, units: list[tuple[str, int, str]], on_result=None) -> list[_scoring.UnitResult]:
         """Score ``units``; ``on_result(i, result)`` is called once per unit as its final result arrives."""
-        progress = _progress(len(units), units[0][0] if units else "")
+        progress = _progress(len(units), "scoring" if len({u[0] for u in units}) > 1 else (units[0][0] if units else ""))
         done = on_result or (lambda i, res: None)
         if self.pool is None:
             results = []

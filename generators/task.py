@@ -56,6 +56,7 @@ __all__ = [
     "Task",
     "Call",
     "EvalProtocol",
+    "is_oracle",
     "SingleCall",
     "SINGLE_CALL",
     "ViewSubsets",
@@ -131,9 +132,14 @@ class Call:
 @runtime_checkable
 class EvalProtocol(Protocol):
     """Which calls the harness makes for one sample; ``axis`` names the
-    condition on the leaderboard (``"views"``, ``"frames"``) or is None."""
+    condition on the leaderboard (``"views"``, ``"frames"``) or is None.
+    ``condition_labels`` names the conditions when they are categories
+    (snow's size classes, coverrefs' reference conditions), so the report
+    shows them by name and plots them as points, not as a count axis; None
+    when the condition is a count of ``axis``."""
 
     axis: str | None
+    condition_labels: Mapping[int, str] | None
 
     def calls(self, sample: Sample, *, seed: int, index: int) -> Iterator[Call]: ...
 
@@ -143,6 +149,7 @@ class SingleCall:
     """One call per sample with all of its inputs."""
 
     axis: str | None = None
+    condition_labels = None
 
     def calls(self, sample: Sample, *, seed: int, index: int) -> Iterator[Call]:
         yield Call(None, 0, sample.inputs, "")
@@ -184,6 +191,7 @@ class ViewSubsets:
     key: str = "views"
     axis: str | None = "views"
     quick_draws: int | None = None
+    condition_labels = None  # the condition is a count of views
 
     def __post_init__(self) -> None:
         if self.draws < 1:
@@ -350,6 +358,12 @@ class Method(Protocol):
     ``min_views`` : int, default 1
         The fewest ``inputs["views"]`` that ``restore`` accepts (RPCA: 2).
 
+    Oracles: a method that reads ground truth no real method has (the true
+    best reference of coverrefs' ``oracle-stitch``) declares ``oracle =
+    True``; it is scored and shown as an upper bound but never chosen as the
+    best classical method of a primary comparison (:func:`is_oracle` is the
+    one reader).
+
     Variants: a method whose weights depend on the task variant it runs on
     (the fingerprint networks keep one checkpoint per preset) declares
     ``for_task(task) -> Method``, returning the instance for that task under
@@ -374,6 +388,11 @@ def not_applicable(method: Method, call: Call) -> str | None:
     if views is not None and len(views) < min_views:
         return f"needs at least {min_views} views, got {len(views)}"
     return None
+
+
+def is_oracle(method: Method) -> bool:
+    """True when ``method`` declares ``oracle = True`` (see :class:`Method`)."""
+    return bool(getattr(method, "oracle", False))
 
 
 def bind(method: Method, task: Task) -> Method:

@@ -28,6 +28,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 from generators._runtime import UserError
@@ -179,7 +180,7 @@ def markdown_table(results_dir: str | Path) -> str:
         at = ""
         if conds:
             a = a[a["condition"] == max(conds)]
-            at = f", {max(conds)} {_unit(info.get('axis') or 'views', max(conds))}"
+            at = f", {_cond_text(info.get('axis') or 'views', max(conds), info.get('condition_labels'))}"
         a = a[a["mean"].notna()]
         hib = bool(a["higher_is_better"].iloc[0]) if len(a) else True
         a = a.assign(_key=-a["mean"] if hib else a["mean"]).sort_values(["rank", "_key", "method"])
@@ -276,27 +277,32 @@ def _task_section(name: str, info: dict, agg: pd.DataFrame, examples: list[dict]
     metrics = list(info.get("metrics") or dict.fromkeys(agg["metric"]))
     ns = [n for n in dict.fromkeys(agg["condition"].tolist())]
     axis = info.get("axis") or "views"  # the task protocol's axis name (saved in run.json)
+    labels = info.get("condition_labels")  # categories (snow's size classes), not counts
     if any(not _isnan(n) for n in ns):
         ns = sorted(int(n) for n in ns if not _isnan(n))
         options = "".join(
-            f"<option value='{n}'{' selected' if n == ns[-1] else ''}>{n} {_e(_unit(axis, n))}</option>" for n in ns
+            f"<option value='{n}'{' selected' if n == ns[-1] else ''}>{_e(_cond_text(axis, n, labels))}</option>"
+            for n in ns
         )
-        parts.append(f"<p><label>Number of input {_e(axis)}: <select class=nsel data-task='{_e(_anchor(name))}'>"
+        chooser = axis.capitalize() if labels else f"Number of input {axis}"
+        parts.append(f"<p><label>{_e(chooser)}: <select class=nsel data-task='{_e(_anchor(name))}'>"
                      f"{options}</select></label></p>")
         for n in ns:
             sub = agg[agg["condition"] == n]
             parts.append(_table(f"t-{_anchor(name)}-n{n}", sub, metrics, hidden=n != ns[-1],
-                                data_task=_anchor(name), data_n=str(n), axis=axis))
-        parts.append(f"<h3>Metrics against the number of {_e(axis)}</h3><div class=plots>")
+                                data_task=_anchor(name), data_n=str(n), axis=axis,
+                                caption=_cond_text(axis, n, labels)))
+        parts.append(f"<h3>Metrics {'by ' + axis if labels else 'against the number of ' + axis}</h3>"
+                     "<div class=plots>")
         for metric in metrics:
-            png = _plot_metric(name, metric, agg[agg["metric"] == metric], out / "plots", axis=axis)
+            png = _plot_metric(name, metric, agg[agg["metric"] == metric], out / "plots", axis=axis, labels=labels)
             parts.append(f"<figure><img src='plots/{_e(png)}' alt='{_e(metric)} against {_e(axis)} for {_e(name)}'>"
-                         f"<figcaption>{_e(metric)} (mean, shaded: 95% CI)</figcaption></figure>")
+                         f"<figcaption>{_e(metric)} (mean, {'bars' if labels else 'shaded'}: 95% CI)</figcaption></figure>")
         parts.append("</div>")
     else:
         parts.append(_table(f"t-{_anchor(name)}", agg, metrics, hidden=False, data_task=_anchor(name), data_n=""))
     if diff is not None and len(diff):
-        parts.append(_differences(name, diff, metrics, sizes, axis=axis))
+        parts.append(_differences(name, diff, metrics, sizes, axis=axis, labels=labels))
     if examples:
         parts.append("<h3>Examples</h3>")
         for ex in examples:
@@ -305,7 +311,8 @@ def _task_section(name: str, info: dict, agg: pd.DataFrame, examples: list[dict]
     return "\n".join(parts)
 
 
-def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool, data_task: str, data_n: str, axis: str = "views") -> str:
+def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool, data_task: str, data_n: str,
+           axis: str = "views", caption: str | None = None) -> str:
     by_method: dict[str, dict[str, dict]] = {}
     for rec in agg.to_dict("records"):
         by_method.setdefault(rec["method"], {})[rec["metric"]] = rec
@@ -360,7 +367,8 @@ def _table(table_id: str, agg: pd.DataFrame, metrics: list[str], *, hidden: bool
         cells.append(f"<td data-sort='{_e(failed)}'{fcls}>{_e(failed)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     n_samples = agg["n_samples"].max() if len(agg) else 0
-    caption = f"{_e(data_n)} input {_e(axis)} · " if data_n else ""
+    what = caption if caption is not None else f"{data_n} input {axis}"
+    caption = f"{_e(what)} · " if data_n else ""
     caption += f"{_e(n_samples)} test sequences"
     return (
         f"<div class=scroll><table class=board id='{_e(table_id)}' data-task='{_e(data_task)}' data-n='{_e(data_n)}'"
@@ -376,7 +384,7 @@ def _rank_label(rec: dict) -> str:
 
 
 def _differences(task: str, diff: pd.DataFrame, metrics: list[str], sizes: pd.DataFrame | None, *,
-                 axis: str) -> str:
+                 axis: str, labels: dict | None = None) -> str:
     """The task's primary comparisons (method − reference, paired over sequences), one row per (comparison, n)."""
     metrics = [m for m in metrics if m in set(diff["metric"])]
     by_row: dict[tuple, dict[str, dict]] = {}
@@ -403,7 +411,8 @@ def _differences(task: str, diff: pd.DataFrame, metrics: list[str], sizes: pd.Da
         any_rec = next(iter(recs.values()))
         cells = [f"<td data-sort='{_e(label)}'>{_e(label)}</td>"]
         if has_n:
-            cells.append(f"<td data-sort='{'' if n is None else n}'>{'' if n is None else n}</td>")
+            shown = "" if n is None else (labels or {}).get(str(n), n)
+            cells.append(f"<td data-sort='{'' if n is None else n}'>{_e(shown)}</td>")
         cells.append(f"<td data-sort='{_e(method)}'>{_e(method)}</td>"
                      f"<td data-sort='{_e(reference)}' class=ref>{_e(reference)}</td>")
         for metric in metrics:
@@ -427,14 +436,14 @@ def _differences(task: str, diff: pd.DataFrame, metrics: list[str], sizes: pd.Da
         f"<p class=meta>Paired differences (method − reference) over the same test sequences, "
         f"{_e(int(round(float(level) * 100)))}% percentile-bootstrap interval ({_e(resamples)} resamples of the "
         f"sequences): the best learned model against the best classical method (best mean {_e(primary)} at that "
-        f"{_e(_unit(axis, 1))} count, raw scores), then the orderings the task declares; \"best of (…)\" is the "
+        f"{_e(axis if labels else _unit(axis, 1) + ' count')}, raw scores), then the orderings the task declares; \"best of (…)\" is the "
         "best of those methods there. Green: the interval excludes 0 in the method's favour; red: against it.</p>",
         f"<div class=scroll><table class=board id='d-{_e(_anchor(task))}'><thead><tr>{''.join(head)}</tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>",
     ]
     if sizes is not None and len(sizes):
         for r in sizes.to_dict("records"):
-            at = "" if _isnan(r["condition"]) else f" at {int(r['condition'])} {_unit(axis, int(r['condition']))}"
+            at = "" if _isnan(r["condition"]) else f" at {_cond_text(axis, int(r['condition']), labels)}"
             parts.append(
                 f"<p class=meta>Split size: the widest {_e(r['metric'])} difference interval ({_e(r['method'])} − "
                 f"{_e(r['reference'])}{_e(at)}) has half-width {_e(_fmt(r['half_width']))} on {_e(r['n_samples'])} "
@@ -456,8 +465,15 @@ def _unit(axis: str, n: int) -> str:
     return axis[:-1] if n == 1 and axis.endswith("s") else axis
 
 
-def _plot_metric(task: str, metric: str, agg: pd.DataFrame, plots_dir: Path, axis: str = "views") -> str:
-    """Draw the saved means and intervals of ``metric`` against the protocol's condition."""
+def _cond_text(axis: str, n: int, labels: dict | None) -> str:
+    """``"3 views"`` for a count; the condition's name when the protocol names its categories."""
+    return str(labels.get(str(int(n)), f"{axis} {n}")) if labels else f"{n} {_unit(axis, n)}"
+
+
+def _plot_metric(task: str, metric: str, agg: pd.DataFrame, plots_dir: Path, axis: str = "views",
+                 labels: dict | None = None) -> str:
+    """Draw the saved means and intervals of ``metric`` against the protocol's condition: lines over a
+    count axis; points with interval bars, side by side, over named categories (``labels``)."""
     import warnings
 
     with warnings.catch_warnings():  # matplotlib 3.9 calls pyparsing names that pyparsing 3.2+ deprecates
@@ -469,21 +485,31 @@ def _plot_metric(task: str, metric: str, agg: pd.DataFrame, plots_dir: Path, axi
         from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(5.2, 3.6), dpi=100)
-    for method, g in agg.groupby("method", sort=True):
-        g = g[g["mean"].notna()].sort_values("condition")
-        if not len(g):
+    cats = sorted(int(c) for c in agg["condition"].dropna().unique()) if labels else []
+    groups = [(m, g[g["mean"].notna()].sort_values("condition")) for m, g in agg.groupby("method", sort=True)]
+    groups = [(m, g) for m, g in groups if len(g)]
+    for k, (method, g) in enumerate(groups):
+        mean, lo, hi = (g[c].to_numpy(float) for c in ("mean", "ci_low", "ci_high"))
+        if labels:  # categories: no line between them; methods side by side within each
+            x = np.array([cats.index(int(c)) for c in g["condition"]]) + 0.7 * (k + 0.5) / len(groups) - 0.35
+            ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="o", ms=3, capsize=2, label=str(method))
             continue
         x = g["condition"].astype(float).to_numpy()
         style = "--" if (g["variant"].astype(str) != "").any() else "-"
-        line, = ax.plot(x, g["mean"].to_numpy(float), style, marker="o", ms=3, label=str(method))
-        ax.fill_between(x, g["ci_low"].to_numpy(float), g["ci_high"].to_numpy(float), color=line.get_color(), alpha=0.15)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel(f"number of input {axis}")
+        line, = ax.plot(x, mean, style, marker="o", ms=3, label=str(method))
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.15)
+    if labels:
+        ax.set_xticks(range(len(cats)), [str(labels.get(str(c), c)).replace(", ", "\n") for c in cats], fontsize=6.5)
+        ax.set_xlabel(axis)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel(f"number of input {axis}")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:  # no "No artists with labels" warning on empty plots
-        ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
+        ax.legend(fontsize=6 if labels else 7, loc="best", ncol=2 if labels and len(groups) > 4 else 1)
+    # Fixed margins, not tight_layout: that draws the figure once more and doubled the report's time.
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.16 if labels else 0.13, top=0.97)
     name = _file_name(task, metric) + ".png"
     fig.savefig(plots_dir / name)
     plt.close(fig)

@@ -41,8 +41,12 @@ def _signed(x: float, metric: str) -> str:
     return ("+" if x >= 0 else "−") + _fmt(abs(x), metric)
 
 
-def _cond(c) -> str:
-    return "" if pd.isna(c) else f"{int(c)}" if float(c).is_integer() else str(c)
+def _cond(c, labels: dict | None = None) -> str:
+    """The condition as shown: its name when the task's protocol names its categories, else the number."""
+    if pd.isna(c):
+        return ""
+    text = f"{int(c)}" if float(c).is_integer() else str(c)
+    return str((labels or {}).get(text, text))
 
 
 def results_table(results_dir: str | Path) -> str:
@@ -66,7 +70,7 @@ def results_table(results_dir: str | Path) -> str:
             a = a[a.condition.isna()] if pd.isna(r.condition) else a[a.condition == r.condition]
             rank = {m: lab for m, lab in zip(a.method, a.rank_label)}
             lines.append(
-                f"| {task} ({info['size']}) | {_cond(r.condition) or '—'} | {metric} | "
+                f"| {task} ({info['size']}) | {_cond(r.condition, info.get('condition_labels')) or '—'} | {metric} | "
                 f"{r.method} {_fmt(r.method_mean, metric)} (rank {rank.get(r.method, '?')}) | "
                 f"{r.reference} {_fmt(r.reference_mean, metric)} (rank {rank.get(r.reference, '?')}) | "
                 f"{_signed(r.mean_diff, metric)} [{_fmt(r.ci_low, metric)}, {_fmt(r.ci_high, metric)}] |")
@@ -91,7 +95,7 @@ def budget_table(results_dir: str | Path) -> str:
     cost = cost_per_sample(d)
     lines = [f"Run: `{run['command']}`, git {run['git_sha'][:7]}, {run['host']['cpu']} x {run['host']['cpu_count']}, "
              f"{run['wall_s'] / 60:.1f} min wall (`run.json`).", "",
-             "| task | split | build split (s) | scoring (s) | slowest method (s per sample) | widest primary "
+             "| task | split | build split (s) | scoring (worker s / workers) | slowest method (s per sample) | widest primary "
              "half-width (comparison, condition) | size needed for the target |",
              "|---|---|---|---|---|---|---|"]
     for task, info in run["tasks"].items():
@@ -105,7 +109,8 @@ def budget_table(results_dir: str | Path) -> str:
             width, needed = "— (no comparison)", "—"
         else:
             w = p.loc[p.half_width.idxmax()]
-            cond = f", {_cond(w.condition)}" if _cond(w.condition) else ""
+            cond = _cond(w.condition, info.get("condition_labels"))
+            cond = f", {cond}" if cond else ""
             width = f"{_fmt(w.half_width, metric)} {metric} ({w.method} vs {w.reference}{cond})"
             n = p.n_needed.dropna()
             needed = f"{int(n.max())} (target {p.target_half_width.dropna().iloc[0]:g})" if len(n) else "— (no target)"

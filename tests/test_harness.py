@@ -778,6 +778,7 @@ class _ParityCondition:
     (size class) and coverrefs (reference condition) protocols carry one."""
 
     axis: str | None = "parity"
+    condition_labels = None
 
     def calls(self, sample, *, seed: int, index: int):
         from generators.task import Call

@@ -79,6 +79,21 @@ def test_paired_difference_finds_a_known_offset_against_the_best_classical_metho
     assert (diff["n_resamples"] == 2000).all()
 
 
+def test_an_oracle_is_never_the_best_classical_reference():
+    # 'a' is the best classical method; declared an oracle (it reads ground truth), 'b' takes its place.
+    rows = _rows(30)
+    assert _differences(rows).query("metric == 'psnr'").squeeze()["reference"] == "a"
+    d = _differences(rows, oracles={"a"}).query("metric == 'psnr'").squeeze()
+    assert d["reference"] == "b" and d["mean_diff"] == pytest.approx(1.0 + OFFSET, abs=0.3)
+
+
+def test_oracle_declarations_are_read_from_the_method():
+    from benchmarks.registry import BASELINES, MODELS
+    from generators.task import is_oracle
+
+    assert sorted(n for n, m in {**BASELINES, **MODELS}.items() if is_oracle(m)) == ["oracle-stitch"]
+
+
 def test_paired_bootstrap_is_seeded_and_resamples_pairs():
     a, b = np.array([1.0, 5.0, 9.0, 4.0]), np.array([0.5, 4.5, 8.5, 3.5])
     res = _aggregate.paired_bootstrap_difference(a, b, key="k")

@@ -469,6 +469,9 @@ class ReferenceCondition:
     ``100 + 10 * M + 1`` when the best reference sees >= 50 % of the hole, else ``100 + 10 * M``."""
 
     axis = "refs"
+    condition_labels = {100 + 10 * m + int(useful == "high"):
+                        f"M = {m}" if useful is None else f"M = {m}, best sees {'>=' if useful == 'high' else '<'} 50%"
+                        for m, useful in CONDITIONS.values()}
 
     def calls(self, sample: Sample, *, seed: int, index: int) -> Iterator[Call]:
         yield Call(int(sample.params["condition_code"]), 0, sample.inputs, sample.params.get("condition", ""))

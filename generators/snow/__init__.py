@@ -442,6 +442,7 @@ class SizeClassCall:
     """One call per sample, its condition the sample's size-class id (1 small, 2 medium, 3 large, 4 mixed)."""
 
     axis: str | None = "size class"
+    condition_labels = {cid: name for name, cid in SIZE_CLASSES.items()}
 
     def calls(self, sample: Sample, *, seed: int, index: int) -> Iterator[Call]:
         yield Call(int(sample.params["condition"]), 0, sample.inputs, str(sample.params["size_class"]))
