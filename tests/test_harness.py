@@ -796,3 +796,19 @@ def test_examples_of_a_conditioned_protocol_hold_every_methods_output(tmp_path):
     assert {(e["sample"], e["condition"]) for e in entries} == {(0, 2), (1, 1)}
     for e in entries:
         assert all(o["file"] is not None and o["metrics"] for o in e["outputs"]), e["outputs"]
+
+
+@dataclass(frozen=True)
+class _NamedParity(_ParityCondition):
+    condition_labels = {1: "odd index", 2: "even index"}
+
+
+def test_named_conditions_are_shown_by_name_not_as_counts(tmp_path):
+    task = dataclasses.replace(make_image_task(), protocol=_NamedParity())
+    rc, out = run_toy(tmp_path, "--quick", tasks={"toyimage": task}, methods={"identity": Identity()})
+    assert rc == 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["tasks"]["toyimage"]["condition_labels"] == {"1": "odd index", "2": "even index"}
+    page = (out / "report" / "index.html").read_text()
+    assert ">even index</option>" in page and "Metrics by parity" in page
+    assert "number of input parity" not in page.lower()
