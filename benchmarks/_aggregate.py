@@ -202,11 +202,12 @@ def aggregate(
                 k = (rec["task"], rec["method"], metric, n)
                 metric_failed[k] = metric_failed.get(k, 0) + 1
 
-    groups = {}
+    groups, means = {}, {}
     if len(rows):
         keyed = rows.assign(_n=rows["condition"].astype("Int64").astype(object).where(rows["condition"].notna(), None))
         for (t, m, metric, n), g in keyed.groupby(["task", "method", "metric", "_n"], dropna=False, sort=True):
             groups[(t, m, metric, None if n is None or pd.isna(n) else int(n))] = g
+        means = _per_sequence_means(keyed)  # one groupby, not one per group
 
     out = []
     per_seq_by_label: dict[tuple, pd.Series] = {}
@@ -225,7 +226,8 @@ def aggregate(
                     "n_not_applicable": n_not_applicable.get((t, b, n), 0),
                     "ci_level": CI_LEVEL, "n_resamples": N_RESAMPLES, "bootstrap_seed": BOOTSTRAP_SEED,
                 }
-                seq_means = _defined_means(g) if g is not None else pd.Series(dtype=np.float64)
+                seq_means = means.get((t, label, metric, n), pd.Series(dtype=np.float64)) if g is not None \
+                    else pd.Series(dtype=np.float64)
                 if not len(seq_means):
                     rec.update(mean=np.nan, ci_low=np.nan, ci_high=np.nan, std=np.nan,
                                n_samples=0, n_scores=0, runtime_s=np.nan)
@@ -248,9 +250,17 @@ def aggregate(
     return agg
 
 
-def _defined_means(g: pd.DataFrame) -> pd.Series:
-    """Per-sample mean of ``g``'s values (over draws), for the samples where the metric is defined (not NaN)."""
-    return g[g["value"].notna()].groupby("sample", sort=True)["value"].mean()
+def _per_sequence_means(keyed: pd.DataFrame) -> dict[tuple, pd.Series]:
+    """Per-sample mean of the values (over draws) of every (task, method, metric, n) group of ``keyed`` (n in
+    column ``_n``), for the samples where the metric is defined (not NaN), in one groupby:
+    ``{(task, method, metric, n or None): per-sample means}``; groups with no defined value are absent."""
+    by = ["task", "method", "metric", "_n"]
+    defined = keyed[keyed["value"].notna()]
+    out = {}
+    for (t, m, metric, n), s in defined.groupby(by + ["sample"], dropna=False, sort=True)["value"].mean().groupby(
+            level=[0, 1, 2, 3], dropna=False, sort=False):
+        out[(t, m, metric, None if n is None or pd.isna(n) else int(n))] = s.droplevel([0, 1, 2, 3])
+    return out
 
 
 RANK_RULE = (
@@ -298,11 +308,14 @@ def _tied(a: pd.Series | None, b: pd.Series | None, *, key: str) -> bool:
     """True when the paired interval of ``a - b`` over the sequences both scored includes 0."""
     if a is None or b is None:
         return False
-    common = a.index.intersection(b.index)
-    if not len(common):
+    if a.index.equals(b.index):  # the usual case: both scored every sequence
+        va, vb = a.to_numpy(np.float64), b.to_numpy(np.float64)
+    else:
+        common = a.index.intersection(b.index)
+        va, vb = a.loc[common].to_numpy(np.float64), b.loc[common].to_numpy(np.float64)
+    if not len(va):
         return False
-    _, lo, hi = paired_bootstrap_difference(a.loc[common].to_numpy(np.float64), b.loc[common].to_numpy(np.float64),
-                                            key=key)
+    _, lo, hi = paired_bootstrap_difference(va, vb, key=key)
     return bool(lo <= 0.0 <= hi)
 
 
@@ -446,10 +459,7 @@ def paired_differences(
         return _difference_frame(out)
     raw = rows[rows["variant"].fillna("") == ""]
     raw = raw.assign(_n=raw["condition"].astype("Int64").astype(object).where(raw["condition"].notna(), None))
-    per_seq = {
-        (t, m, metric, None if n is None or pd.isna(n) else int(n)): _defined_means(g)
-        for (t, m, metric, n), g in raw.groupby(["task", "method", "metric", "_n"], dropna=False, sort=True)
-    }
+    per_seq = _per_sequence_means(raw)
     conditions = agg[["task", "condition"]].drop_duplicates()
     for t, n in conditions.itertuples(index=False):
         n = None if pd.isna(n) else int(n)

@@ -196,16 +196,22 @@ def load_network(path: str | os.PathLike, *, fmt: str, what: str, build: Callabl
     return build_network(path, ckpt, build, weights=weights), ckpt
 
 
-def warm_start(model, path: str | os.PathLike) -> dict:
+def warm_start(model, path: str | os.PathLike, *, new_modules: tuple[str, ...] = ()) -> dict:
     """Load the weights of a checkpoint or training state at ``path`` into ``model`` (``--init``).
 
     Any file whose weights fit ``model`` will do (another input version or
-    data version included); returns its raw (migrated) dict. Problems are one
-    :class:`UserError` line.
+    data version included); returns its raw (migrated) dict. Parameters
+    whose names start with one of ``new_modules`` (e.g. ``"gate."``, a
+    module the recipe added) may be absent from the file: they keep the
+    model's own initialisation. Problems are one :class:`UserError` line.
     """
     try:
         raw = migrate_state(_torch_load(Path(path)), path)
         weights = raw.get("model", raw.get("state_dict")) if isinstance(raw, dict) else None
+        if weights is not None and new_modules:
+            own = model.state_dict()
+            weights = {**{k: v for k, v in own.items() if k.startswith(tuple(new_modules)) and k not in weights},
+                       **weights}
         problem = "no weights in it" if weights is None else _mismatch(model, weights)
         if problem:
             raise ValueError(problem)
@@ -628,8 +634,10 @@ def load_arrays(path, *, generator: str, cache_dir, decode, tag: str = "") -> di
 
 
 def start(args, *, model, optimizer, fmt: str, what: str, config: dict, data_version, key: str,
-          higher_is_better: bool = True):
+          higher_is_better: bool = True, new_modules: tuple[str, ...] = ()):
     """Seed, then resume ``--state`` when it exists, else warm-start from ``--init`` if given: ``(state, rng)``.
+
+    ``new_modules``: parameter-name prefixes an ``--init`` file may lack (:func:`warm_start`).
 
     With ``--resume`` a missing ``--state`` is a :class:`UserError`.
 
@@ -646,7 +654,7 @@ def start(args, *, model, optimizer, fmt: str, what: str, config: dict, data_ver
         best = f", best val {key} {state.best[key]:.4f}" if key in state.best else ""
         print(f"resumed {state.path} at step {state.step} ({state.cpu_s / 3600:.2f} CPU-h{best})")
     elif getattr(args, "init", None) is not None:
-        warm_start(model, args.init)
+        warm_start(model, args.init, new_modules=new_modules)
         print(f"initialised from {args.init}")
     state.key, state.higher_is_better = key, higher_is_better
     return state, rng

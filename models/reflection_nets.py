@@ -13,7 +13,12 @@ a bottleneck of dilated residual blocks (dilation 2, 4) for context. Input:
 ``3 * frames`` channels (frames in [0, 1], mapped to [-1, 1]); output: six
 channels, the transmission as a residual on the reference frame
 (``T = I_t + d``; reflections mostly add light, so the residual is mostly
-negative) and the reflected contribution ``R``. ``forward`` also returns the
+negative) and the reflected contribution ``R``. With ``gate`` (config key
+``gate``; tried 2026-12-07, not in the shipped weights) a seventh output, through a sigmoid,
+scales the residual per pixel, ``T = I_t + g d``: "nothing reflected here"
+is then a saturated gate rather than a residual that must cancel to 50 dB
+precision (ungated version-2 weights turned photograph sequences whose input
+was at 47-58 dB into 37-40 dB outputs). ``forward`` also returns the
 decoder features at 1/4, 1/2 and full resolution: the distillation targets.
 
 The teacher's motion cue: its two neighbour frames are aligned to frame
@@ -46,6 +51,7 @@ __all__ = ["LayerSeparationNet", "build_model", "load_model", "make_checkpoint",
 
 CHECKPOINT_FORMAT = "restorebench.reflection/1"
 TEACHER_FRAMES = 3
+GATE_INIT_BIAS = 4.0  # sigmoid(4) = 0.982: a gate added to trained weights starts almost open
 
 
 def _conv(cin: int, cout: int, *, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -75,7 +81,7 @@ class LayerSeparationNet(nn.Module):
         Channels at full resolution.
     """
 
-    def __init__(self, frames: int = 1, width: int = 24):
+    def __init__(self, frames: int = 1, width: int = 24, gate: bool = False):
         super().__init__()
         w, cin = int(width), 3 * int(frames)
         self.frames = int(frames)
@@ -86,6 +92,11 @@ class LayerSeparationNet(nn.Module):
         self.dec2 = nn.Sequential(_conv(6 * w, 2 * w), _conv(2 * w, 2 * w))
         self.dec1 = nn.Sequential(_conv(3 * w, w), _conv(w, w))
         self.out = nn.Conv2d(w, 6, 3, padding=1)
+        self.gate = None
+        if gate:  # per-pixel sigmoid gate on the transmission residual; starts open (0.982)
+            self.gate = nn.Conv2d(w, 1, 3, padding=1)
+            nn.init.zeros_(self.gate.weight)
+            nn.init.constant_(self.gate.bias, GATE_INIT_BIAS)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         """``x``: (B, 3 * frames, H, W) in [0, 1], H and W multiples of 4.
@@ -101,11 +112,13 @@ class LayerSeparationNet(nn.Module):
         d2 = self.dec2(torch.cat([up(m, e2), e2], 1))
         d1 = self.dec1(torch.cat([up(d2, e1), e1], 1))
         o = self.out(d1)
-        return {"t": ref + o[:, :3], "r": o[:, 3:], "features": [m, d2, d1]}
+        d = o[:, :3] if self.gate is None else torch.sigmoid(self.gate(d1)) * o[:, :3]
+        return {"t": ref + d, "r": o[:, 3:], "features": [m, d2, d1]}
 
 
 def build_model(config: Mapping) -> LayerSeparationNet:
-    return LayerSeparationNet(frames=int(config["frames"]), width=int(config["width"]))
+    return LayerSeparationNet(frames=int(config["frames"]), width=int(config["width"]),
+                              gate=bool(config.get("gate", False)))
 
 
 def make_checkpoint(model: nn.Module, config: Mapping, **meta) -> dict:

@@ -462,3 +462,56 @@ def test_extras_flag_controls_what_is_stored(tmp_path, extras, keys):
     (_, s), = list(read_dataset(out))
     assert set(s.extras) == keys and "frames" in s.inputs
     assert read_manifest(out)["params"].get("extras", "all") == extras
+
+
+def test_attenuate_reflection_is_the_generators_sum(task):
+    """s = 1 re-forms the stored frame (within one 8-bit step); s = 0 leaves the transmission."""
+    from models.train_reflection import attenuate_reflection
+
+    s = task.make_sample(sample_rng(0, 3))
+    r = s.inputs["frames"].shape[0] // 2
+    to8 = lambda a: np.rint(a * 255).astype(np.uint8)  # noqa: E731
+    t, refl = to8(s.extras["transmission"][r][None]), to8(s.extras["reflection"][r][None])
+    frames, rr = attenuate_reflection(t, refl, np.array([1.0]))
+    assert np.abs(frames[0] - s.inputs["frames"][r]).max() <= 1.5 / 255
+    assert np.abs(rr[0] - refl[0] / 255).max() <= 1e-3
+    frames, rr = attenuate_reflection(t, refl, np.array([0.0]))
+    np.testing.assert_allclose(frames[0], t[0] / 255, atol=1e-6)
+    assert rr.max() == 0
+    full, _ = attenuate_reflection(t, refl, np.array([1.0]))
+    part, _ = attenuate_reflection(t, refl, np.array([0.3]))
+    assert (part[0] <= full[0] + 1e-6).all() and (part[0] >= frames[0] - 1e-6).all()
+    assert np.abs(part[0] - frames[0]).mean() < np.abs(full[0] - frames[0]).mean()
+
+
+def test_trainer_weak_reflections_runs_for_both_roles(tmp_path):
+    from models.train_reflection import main as train_main
+
+    data = tmp_path / "d"
+    assert cli(["--n", "3", "--size", "64", "--frames", "3", "--out", str(data), "--no-progress"]) == 0
+    common = ["--data", str(data), "--val-data", str(data), "--minutes", "0.02", "--width", "4", "--batch", "2",
+              "--crop", "32", "--val-every", "1", "--gate", "1", "--weak-reflections", "1"]
+    assert train_main(["teacher", *common, "--state", str(tmp_path / "t.pt"), "--export", str(tmp_path / "t_x.pt")]) == 0
+    assert train_main(["student", *common, "--state", str(tmp_path / "s.pt"), "--teacher", str(tmp_path / "t_x.pt")]) == 0
+    with pytest.raises(SystemExit) as e:
+        train_main(["student", *common[:-1], "2", "--state", str(tmp_path / "u.pt"), "--distill", "0"])
+    assert e.value.code == 2
+
+
+def test_gated_network_warm_starts_from_ungated_weights(tmp_path):
+    """The gate is the one module an ungated checkpoint lacks; it starts open, so the output barely moves."""
+    from models.kit import UserError, warm_start
+    from models.reflection_nets import GATE_INIT_BIAS, LayerSeparationNet, make_checkpoint
+
+    torch.manual_seed(0)
+    old = LayerSeparationNet(frames=1, width=4).eval()
+    path = tmp_path / "old.pt"
+    torch.save(make_checkpoint(old, {"role": "student", "frames": 1, "width": 4}), path)
+    new = LayerSeparationNet(frames=1, width=4, gate=True).eval()
+    with pytest.raises(UserError, match="missing: gate.bias"):
+        warm_start(new, path)
+    warm_start(new, path, new_modules=("gate.",))
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        d_old, d_new = old(x)["t"] - x, new(x)["t"] - x
+    torch.testing.assert_close(d_new, d_old * torch.sigmoid(torch.tensor(GATE_INIT_BIAS)))
