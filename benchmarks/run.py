@@ -465,18 +465,19 @@ def _score_all(contexts: Mapping[str, _scoring.TaskContext], task_info: dict, *,
             print(f"{name}: resuming: {len(units[name]) - left} of {len(units[name])} units already scored in "
                   f"{partial.root}", file=sys.stderr)
     n_units = sum(len(u) for u in units.values())
-    # Every task's units go to the pool at once, so no worker waits at the end of a task for the other's
-    # last unit (13 such barriers cost the quick run ~10 s); results come back in unit order.
-    with contextlib.ExitStack() as writers, _Scorer(contexts, min(workers, n_units)) as scorer:
-        save = {name: writers.enter_context(partial.writer(name, headers[name])) for name in contexts}
-        new = dict(zip(todo, scorer.run(todo, on_result=lambda i, res: save[todo[i][0]](todo[i], res))))
-    for name, ctx in contexts.items():
-        task, info = ctx.task, task_info[name]
+    pool_workers = max(1, min(workers, n_units))
+    left = {name: sum(u[0] == name for u in todo) for name in contexts}
+    new: dict = {}
+    order, finished = list(contexts), [0]  # tasks are finalised in task order, each once all its units are in
+
+    def finalise(name: str) -> None:
+        ctx, info = contexts[name], task_info[name]
+        task = ctx.task
         t0 = time.perf_counter()
         results = [done[name].get(u) or new[u] for u in units[name]]
         worker_s = sum(r.seconds for r in results)
         info["score_worker_s"] = round(worker_s, 3)
-        info["score_s"] = round(worker_s / max(1, min(workers, n_units)), 3)
+        info["score_s"] = round(worker_s / pool_workers, 3)
         info["units_resumed"] = len(units[name]) - sum(u[0] == name for u in todo)
         extra = {"seed": task.test_seed, "split_size": info["size"], "dataset_hash": info["dataset_hash"],
                  "git_sha": git_sha}
@@ -494,11 +495,37 @@ def _score_all(contexts: Mapping[str, _scoring.TaskContext], task_info: dict, *,
             failures + [{**s, "error": f"not applicable ({s['reason']})"} for s in not_applicable],
             list(ctx.methods), scored.gain_unknown,
         )
+        for u in units[name]:  # the predictions are written: free them
+            new.pop(u, None)
         info.update(wall_s=round(info["build_split_s"] + info["score_s"] + time.perf_counter() - t0, 3),
                     n_rows=len(rows), n_failures=len(failures), n_not_applicable=len(not_applicable))
         na = f", {len(not_applicable)} calls not applicable" if not_applicable else ""
         print(f"{name}: done in {info['wall_s']:.1f} s ({len(rows)} scores, {len(failures)} failed calls{na})",
               file=sys.stderr)
+
+    def finalise_ready() -> None:
+        while finished[0] < len(order) and left[order[finished[0]]] == 0:
+            finalise(order[finished[0]])
+            finished[0] += 1
+
+    # Every task's units go to the pool at once, so no worker waits at the end of a task for the other's
+    # last unit (13 such barriers cost the quick run ~10 s); results come back in unit order, and a task's
+    # rows and example images are written as soon as its last unit is in, while the workers go on.
+    with contextlib.ExitStack() as writers, _Scorer(contexts, pool_workers) as scorer:
+        save = {name: writers.enter_context(partial.writer(name, headers[name])) for name in contexts}
+
+        def on_result(i: int, res) -> None:
+            unit = todo[i]
+            save[unit[0]](unit, res)
+            new[unit] = res
+            left[unit[0]] -= 1
+            if left[unit[0]] == 0:
+                save[unit[0]].flush()
+                finalise_ready()
+
+        finalise_ready()  # tasks resumed in full
+        scorer.run(todo, on_result=on_result)
+    finalise_ready()
     return scored
 
 
