@@ -211,6 +211,9 @@ def _fingerprint(raw):
     from models.fingerprint_nets import _DEFAULT_CONFIGS, build_model
     from models.train_fingerprints import STATE_FORMAT
 
+    if "format" in raw:  # saved by the current trainer (the ChaLearn U-Net's run 4, 2026-12-07)
+        config = raw["config"]
+        return build_model(config["arch"], config["net"]), STATE_FORMAT, config, raw["data_version"], None
     config = _DEFAULT_CONFIGS[raw["arch"]]
     return build_model(raw["arch"], config), STATE_FORMAT, {"arch": raw["arch"], "net": config}, ["chalearn/v0"], None
 
@@ -261,7 +264,8 @@ def test_committed_state_resumes_and_saves_in_the_current_layout(name, tmp_path)
         best = raw["best_val_psnr"] if "best_val_psnr" in raw else raw["best"]["psnr"]
         assert state.best["psnr"] == best and {"scheduler", "torch_rng", "numpy_rng"} <= set(state.extra)
     if name.startswith("fingerprints_"):
-        assert state.best["mse"] == raw["best"]["mse"] and state.extra["elapsed"] == raw["elapsed"]
+        elapsed = raw["extra"]["elapsed"] if "format" in raw else raw["elapsed"]
+        assert state.best["mse"] == raw["best"]["mse"] and state.extra["elapsed"] == elapsed
     # saved again, it is the current layout, and resumes as itself
     state.path = tmp_path / name
     state.save(net, opt)
