@@ -226,8 +226,7 @@ def aggregate(
                     "n_not_applicable": n_not_applicable.get((t, b, n), 0),
                     "ci_level": CI_LEVEL, "n_resamples": N_RESAMPLES, "bootstrap_seed": BOOTSTRAP_SEED,
                 }
-                seq_means = means.get((t, label, metric, n), pd.Series(dtype=np.float64)) if g is not None \
-                    else pd.Series(dtype=np.float64)
+                seq_means = means.get((t, label, metric, n), pd.Series(dtype=np.float64))
                 if not len(seq_means):
                     rec.update(mean=np.nan, ci_low=np.nan, ci_high=np.nan, std=np.nan,
                                n_samples=0, n_scores=0, runtime_s=np.nan)

@@ -460,13 +460,14 @@ def _score_all(contexts: Mapping[str, _scoring.TaskContext], task_info: dict, *,
     units = {name: [(name, i, m) for i in range(task_info[name]["size"]) for m in ctx.methods]
              for name, ctx in contexts.items()}
     todo = [u for name in contexts for u in units[name] if u not in done[name]]
+    left = {name: sum(1 for u in units[name] if u not in done[name]) for name in contexts}  # units still to score
+    resumed = {name: len(units[name]) - left[name] for name in contexts}
     for name in contexts:
-        if len(units[name]) > (left := sum(u[0] == name for u in todo)):
-            print(f"{name}: resuming: {len(units[name]) - left} of {len(units[name])} units already scored in "
+        if resumed[name]:
+            print(f"{name}: resuming: {resumed[name]} of {len(units[name])} units already scored in "
                   f"{partial.root}", file=sys.stderr)
     n_units = sum(len(u) for u in units.values())
     pool_workers = max(1, min(workers, n_units))
-    left = {name: sum(u[0] == name for u in todo) for name in contexts}
     new: dict = {}
     order, finished = list(contexts), [0]  # tasks are finalised in task order, each once all its units are in
 
@@ -478,7 +479,7 @@ def _score_all(contexts: Mapping[str, _scoring.TaskContext], task_info: dict, *,
         worker_s = sum(r.seconds for r in results)
         info["score_worker_s"] = round(worker_s, 3)
         info["score_s"] = round(worker_s / pool_workers, 3)
-        info["units_resumed"] = len(units[name]) - sum(u[0] == name for u in todo)
+        info["units_resumed"] = resumed[name]
         extra = {"seed": task.test_seed, "split_size": info["size"], "dataset_hash": info["dataset_hash"],
                  "git_sha": git_sha}
         rows = [r | extra | {"versions": versions} for res in results for r in res.rows]
@@ -495,8 +496,6 @@ def _score_all(contexts: Mapping[str, _scoring.TaskContext], task_info: dict, *,
             failures + [{**s, "error": f"not applicable ({s['reason']})"} for s in not_applicable],
             list(ctx.methods), scored.gain_unknown,
         )
-        for u in units[name]:  # the predictions are written: free them
-            new.pop(u, None)
         info.update(wall_s=round(info["build_split_s"] + info["score_s"] + time.perf_counter() - t0, 3),
                     n_rows=len(rows), n_failures=len(failures), n_not_applicable=len(not_applicable))
         na = f", {len(not_applicable)} calls not applicable" if not_applicable else ""
