@@ -60,6 +60,7 @@ CHECKPOINT_FORMAT = "restorebench.refnet/1"
 IN_CHANNELS = 12
 INPUT_VERSION = 2  # 1: Telea fill, raw references; 2: PatchMatch fill, seam-blended references
 _DILATIONS = (1, 2, 4)
+RECEPTIVE_RADIUS = 2 * sum(_DILATIONS)  # px: 3x3 kernels, each layer reaches its dilation further
 
 
 class RefRefineNet(nn.Module):
@@ -136,9 +137,20 @@ class RefNetMethod(NetMethod):
 
     def restore(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         x = network_inputs(inputs)
-        t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+        out = inputs["image"].copy()
+        hole = inputs["mask"]
+        if not hole.any():
+            return out
+        # Only the hole is kept, so the network runs on the hole's bounding box widened by its receptive
+        # radius (RECEPTIVE_RADIUS px): every kept pixel sees exactly what it sees in the whole image
+        # (zero padding only where the box meets the image border, as in the whole image).
+        ys, xs = np.nonzero(hole)
+        m = RECEPTIVE_RADIUS
+        y0, y1 = max(int(ys.min()) - m, 0), min(int(ys.max()) + m + 1, hole.shape[0])
+        x0, x1 = max(int(xs.min()) - m, 0), min(int(xs.max()) + m + 1, hole.shape[1])
+        t = torch.from_numpy(np.ascontiguousarray(x[y0:y1, x0:x1].transpose(2, 0, 1)))[None]
         with torch.inference_mode():
             y = self.model(t)[0].permute(1, 2, 0).numpy().astype(np.float32)
-        out = inputs["image"].copy()
-        out[inputs["mask"]] = y[inputs["mask"]]
+        box = hole[y0:y1, x0:x1]
+        out[y0:y1, x0:x1][box] = y[box]
         return out

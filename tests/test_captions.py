@@ -105,6 +105,18 @@ def test_per_frame_then_per_clip_averaging():
     assert video_dssim(ref, pred) == pytest.approx(np.mean(frames))
 
 
+def test_dssim_of_untouched_frames_is_exactly_zero_and_the_clip_value_unchanged():
+    # video_dssim skips frames equal to their reference (SSIM is exactly 1 there); the clip value must be
+    # the same float as computing every frame.
+    rng = np.random.default_rng(0)
+    ref = rng.random((6, 24, 24, 3)).astype(np.float32)
+    pred = ref.copy()
+    pred[1::2] = np.clip(pred[1::2] + rng.normal(0, 0.05, pred[1::2].shape), 0, 1).astype(np.float32)
+    frames = [(1.0 - ssim(ref[k].astype(np.float64), pred[k].astype(np.float64))) / 2.0 for k in range(6)]
+    assert frames[0] == frames[2] == 0.0 and min(frames[1::2]) > 0
+    assert video_dssim(ref, pred) == float(np.mean(frames))
+
+
 def test_headline_does_not_reward_untouched_caption_free_frames():
     """Issue 26: 9 caption-free frames left untouched and one captioned frame left as is (MSE 0.04)
     against every frame re-synthesised with MSE 0.001. The capped per-frame mean ranks doing nothing

@@ -44,6 +44,31 @@ def test_method_writes_only_the_hole():
     np.testing.assert_array_equal(out[~s.inputs["mask"]], s.inputs["image"][~s.inputs["mask"]])
 
 
+def test_network_on_the_hole_box_equals_the_whole_image_in_the_hole():
+    # restore runs the network on the hole's bounding box widened by RECEPTIVE_RADIUS; a narrower box
+    # must change the hole (else the radius is not what the test checks), the declared one must not.
+    from generators.coverrefs import make_task
+    from generators.task import sample_rng
+    from models import refnet
+
+    net = RefRefineNet(width=8).eval()
+    method = RefNetMethod()
+    method._model = net  # a random network: the identity must not depend on trained weights
+    s = make_task(size=96, gallery=4).make_sample(sample_rng(5, 0))
+    x = refnet.network_inputs(s.inputs)
+    with torch.inference_mode():
+        whole = net(torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None])[0].permute(1, 2, 0).numpy()
+    hole = s.inputs["mask"]
+    assert hole.any() and not hole.all()
+    np.testing.assert_array_equal(method.restore(s.inputs)[hole], whole[hole])
+    narrow = refnet.RECEPTIVE_RADIUS
+    try:
+        refnet.RECEPTIVE_RADIUS = 2
+        assert not np.array_equal(method.restore(s.inputs)[hole], whole[hole])
+    finally:
+        refnet.RECEPTIVE_RADIUS = narrow
+
+
 def test_perturbation_is_deterministic_and_bounded():
     clean = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
     a = perturb_reference(clean, np.random.default_rng(1))

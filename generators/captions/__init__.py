@@ -884,7 +884,19 @@ def video_dssim(reference, prediction):
     """Per-frame DSSIM = (1 - SSIM) / 2 averaged over the clip (lower is better), as the
     challenge's scoring program computes it."""
     ref, pred = _float64_clips(reference, prediction)
-    return float(np.mean([(1.0 - _ssim(ref[k], pred[k], data_range=1.0)) / 2.0 for k in range(ref.shape[0])]))
+    # A frame equal to its reference has SSIM exactly 1 (every term of the SSIM map's numerator and
+    # denominator is then the same float64 value), so it is not recomputed: same bits, and a method that
+    # leaves caption-free frames untouched costs nothing to score there.
+    same = _frames_equal(reference, prediction)
+    return float(np.mean([0.0 if same[k] else (1.0 - _ssim(ref[k], pred[k], data_range=1.0)) / 2.0
+                          for k in range(ref.shape[0])]))
+
+
+@compute_once
+def _frames_equal(reference, prediction) -> np.ndarray:
+    """(T,) bool: frame k of the prediction equals the reference's exactly."""
+    ref, pred = np.asarray(reference), np.asarray(prediction)
+    return np.array([np.array_equal(ref[k], pred[k]) for k in range(ref.shape[0])])
 
 
 # The headline first: the harness's paired differences and the report's result tables use the

@@ -17,15 +17,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from generators.metrics import (chord_distance, euclidean_distance, manhattan_distance, mse_masked, psnr_masked,
+from generators.metrics import (chord_distance, compute_once, euclidean_distance, manhattan_distance, mse_masked, psnr_masked,
                                 ssim_masked)
 from generators.task import uses_sample
 
 __all__ = ["composite", "METRICS", "HIGHER_IS_BETTER"]
 
 
+@compute_once
 def composite(prediction: np.ndarray, inputs) -> np.ndarray:
-    """``prediction`` inside the hole, the occluded query elsewhere (float32)."""
+    """``prediction`` inside the hole, the occluded query elsewhere (float32).
+
+    One array per (prediction, inputs) inside :func:`generators.metrics.reuse_results`, so the metrics of
+    both regions share it and the SSIM map computed for one region serves the other."""
     return np.where(inputs["mask"][..., None], prediction, inputs["image"]).astype(np.float32)
 
 
