@@ -593,14 +593,30 @@ def read_differences(path: str | os.PathLike) -> pd.DataFrame:
     return pd.read_csv(p, keep_default_na=False, na_values=[""])
 
 
-def format_split_sizes(sizes: pd.DataFrame) -> list[str]:
-    """One line per (task, sized metric) for the run summary."""
+def format_split_sizes(sizes: pd.DataFrame, conditions: Mapping[str, tuple] | None = None) -> list[str]:
+    """One line per (task, sized metric) for the run summary.
+
+    ``conditions``: per task ``(axis, labels)``, the protocol's condition axis (e.g. "views") and its
+    ``condition_labels`` (None for counts), so a condition reads "at 4 views" or "at size class small"
+    rather than a bare id. Sizes of a conditioned comparison are per condition.
+    """
     lines = []
+    conditions = conditions or {}
     for r in sizes.to_dict("records"):
-        at = "" if r["condition"] is None or pd.isna(r["condition"]) else f" at n={int(r['condition'])}"
+        unit = "samples"
+        if r["condition"] is None or pd.isna(r["condition"]):
+            at = ""
+        else:
+            axis, labels = conditions.get(r["task"], (None, None))
+            cid = int(r["condition"])
+            if labels and cid in labels:
+                at = f" at {axis + ' ' if axis else ''}{labels[cid]}"
+            else:
+                at = f" at {cid} {axis}" if axis else f" at condition {cid}"
+            unit = "samples of that condition"
         lines.append(
             f"{r['task']}: {r['metric']} of {r['method']} - {r['reference']}{at}: 95% CI half-width "
-            f"{r['half_width']:.3g} on {r['n_samples']} sequences; half-width {r['target_half_width']:g} "
-            f"needs ~{r['n_needed']} sequences"
+            f"{r['half_width']:.3g} on {r['n_samples']} {unit}; half-width {r['target_half_width']:g} "
+            f"needs ~{r['n_needed']} {unit}"
         )
     return lines

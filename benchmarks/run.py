@@ -548,7 +548,8 @@ def _summarise(scored: _Scored, plan, task_info: dict, *, learned: list[str], or
         info["primary_metric"] = primary.get(name)
         info["learned_methods"] = [m for m in info["methods"] if m in learned]
         info["oracle_methods"] = [m for m in info["methods"] if m in oracles]
-    for line in _aggregate.format_split_sizes(sizes):
+    conditions = {t.name: (t.protocol.axis, t.protocol.condition_labels) for t, _ in plan}
+    for line in _aggregate.format_split_sizes(sizes, conditions):
         print(f"split size: {line}", file=sys.stderr)
     if len(agg):
         agg["seed"] = agg["task"].map({k: v["seed"] for k, v in task_info.items()})

@@ -302,3 +302,19 @@ def test_a_metric_undefined_on_a_sample_leaves_that_sample_out_not_the_whole_mea
     d = _differences(rows)
     d = d[d.metric == "psnr"].squeeze()
     assert d["n_samples"] == 39 and d["ci_low"] < OFFSET < d["ci_high"]
+
+
+def test_split_size_lines_name_conditions_by_their_labels_and_axis():
+    sizes = pd.DataFrame([
+        {"task": "snow", "metric": "psnr", "method": "a", "reference": "b", "condition": 1, "half_width": 0.5,
+         "n_samples": 12, "target_half_width": 0.3, "n_needed": 34},
+        {"task": "bookcovers", "metric": "psnr", "method": "a", "reference": "b", "condition": 4,
+         "half_width": 0.5, "n_samples": 8, "target_half_width": 0.3, "n_needed": 23},
+        {"task": "fingerprints", "metric": "psnr", "method": "a", "reference": "b", "condition": None,
+         "half_width": 0.5, "n_samples": 10, "target_half_width": 0.3, "n_needed": 28},
+    ])
+    lines = _aggregate.format_split_sizes(sizes, {"snow": ("size class", {1: "small"}), "bookcovers": ("views", None),
+                                                  "fingerprints": (None, None)})
+    assert "at size class small:" in lines[0] and "n=" not in lines[0] and "of that condition" in lines[0]
+    assert "at 4 views:" in lines[1]
+    assert " at " not in lines[2] and "on 10 samples;" in lines[2]

@@ -489,12 +489,13 @@ def test_trainer_weak_reflections_runs_for_both_roles(tmp_path):
 
     data = tmp_path / "d"
     assert cli(["--n", "3", "--size", "64", "--frames", "3", "--out", str(data), "--no-progress"]) == 0
-    common = ["--data", str(data), "--val-data", str(data), "--minutes", "0.02", "--width", "4", "--batch", "2",
-              "--crop", "32", "--val-every", "1", "--gate", "1", "--weak-reflections", "1"]
+    base = ["--data", str(data), "--val-data", str(data), "--minutes", "0.02", "--width", "4", "--batch", "2",
+            "--crop", "32", "--val-every", "1", "--gate", "1"]
+    common = [*base, "--weak-reflections", "1"]
     assert train_main(["teacher", *common, "--state", str(tmp_path / "t.pt"), "--export", str(tmp_path / "t_x.pt")]) == 0
     assert train_main(["student", *common, "--state", str(tmp_path / "s.pt"), "--teacher", str(tmp_path / "t_x.pt")]) == 0
-    with pytest.raises(SystemExit) as e:
-        train_main(["student", *common[:-1], "2", "--state", str(tmp_path / "u.pt"), "--distill", "0"])
+    with pytest.raises(SystemExit) as e:  # a fraction above 1 is refused by the argument parser
+        train_main(["student", *base, "--weak-reflections", "2", "--state", str(tmp_path / "u.pt"), "--distill", "0"])
     assert e.value.code == 2
 
 
