@@ -194,49 +194,59 @@ def _cone_spans(apex, centre, radius: float, box: list[int], h: int, w: int) -> 
     per row. Rows where it opens upwards (the conic is not an ellipse there)
     keep the whole box width.
     """
-    spans = np.zeros((h, 2), np.int32)
-    spans[:, 0], spans[:, 1] = 1, 0
     i0, i1, b0, b1 = box
+    apex = np.asarray(apex, np.float64)
+    centre = np.asarray(centre, np.float64)
+    return _cone_spans_kernel(apex[0], apex[1], apex[2], centre[0], centre[1], centre[2], float(radius),
+                              int(i0), int(i1), int(b0), int(b1), int(h), int(w))
+
+
+@nb.njit(cache=True, nogil=True, error_model="numpy")
+def _cone_spans_kernel(lx, ly, lz, cx, cy, cz, radius, i0, i1, b0, b1, h, w):
+    """:func:`_cone_spans` row by row (the same float64 operations in the same order as the vectorised
+    form it replaced, so the same spans; ~80 calls per 10-view sequence cost 8 % of a sample in numpy)."""
+    spans = np.zeros((h, 2), np.int32)
+    spans[:, 0] = 1
     if i0 > i1:
         return spans
-    apex = np.asarray(apex, np.float64)
-    axis = np.asarray(centre, np.float64) - apex
-    dist = float(np.linalg.norm(axis))
-    rows = np.arange(i0, i1 + 1)
+    axx, axy, axz = cx - lx, cy - ly, cz - lz
+    dist = np.sqrt(axx * axx + axy * axy + axz * axz)
     if dist <= radius * (1 + 1e-9):
-        spans[rows, 0], spans[rows, 1] = b0, b1
+        for i in range(i0, i1 + 1):
+            spans[i, 0], spans[i, 1] = b0, b1
         return spans
-    ax, ay, az = axis / dist
+    ax, ay, az = axx / dist, axy / dist, axz / dist
     c2 = 1.0 - (radius / dist) ** 2
-    lx, ly, lz = apex
     aspect = w / h
-    y = 0.5 - (rows + 0.5) / h
-    k = ay * (y - ly) - ax * lx - az * lz  # w.a = ax x + k
-    m = (y - ly) ** 2 + lz * lz  # |w|^2 = (x - lx)^2 + m
     qa = ax * ax - c2
-    qb = 2.0 * (ax * k + c2 * lx)
-    qc = k * k - c2 * (lx * lx + m)
-    x0 = np.full(rows.shape, -np.inf)
-    x1 = np.full(rows.shape, np.inf)
-    if qa < -1e-12:
-        disc = qb * qb - 4.0 * qa * qc
-        sq = np.sqrt(np.maximum(disc, 0.0))
-        r1, r2 = (-qb + sq) / (2.0 * qa), (-qb - sq) / (2.0 * qa)
-        x0, x1 = np.minimum(r1, r2), np.maximum(r1, r2)
-        x0[disc < 0], x1[disc < 0] = np.inf, -np.inf
-    # the half-space w.a >= 0 (the nappe that points from the apex to the centre)
-    if ax > 1e-12:
-        x0 = np.maximum(x0, -k / ax)
-    elif ax < -1e-12:
-        x1 = np.minimum(x1, -k / ax)
-    else:
-        x1 = np.where(k >= 0, x1, -np.inf)
-    with np.errstate(invalid="ignore"):
+    for i in range(i0, i1 + 1):
+        y = 0.5 - (i + 0.5) / h
+        k = ay * (y - ly) - ax * lx - az * lz  # w.a = ax x + k
+        d = y - ly
+        m = d * d + lz * lz  # |w|^2 = (x - lx)^2 + m
+        x0, x1 = -np.inf, np.inf
+        if qa < -1e-12:
+            qb = 2.0 * (ax * k + c2 * lx)
+            qc = k * k - c2 * (lx * lx + m)
+            disc = qb * qb - 4.0 * qa * qc
+            sq = np.sqrt(max(disc, 0.0))
+            r1, r2 = (-qb + sq) / (2.0 * qa), (-qb - sq) / (2.0 * qa)
+            x0, x1 = min(r1, r2), max(r1, r2)
+            if disc < 0:
+                x0, x1 = np.inf, -np.inf
+        # the half-space w.a >= 0 (the nappe that points from the apex to the centre)
+        if ax > 1e-12:
+            x0 = max(x0, -k / ax)
+        elif ax < -1e-12:
+            x1 = min(x1, -k / ax)
+        elif not k >= 0:
+            x1 = -np.inf
         j0 = np.floor((x0 / aspect + 0.5) * w - 0.5) - 1
         j1 = np.ceil((x1 / aspect + 0.5) * w - 0.5) + 1
-    j0 = np.clip(np.nan_to_num(j0, nan=w, posinf=w, neginf=-1), b0, b1 + 1).astype(np.int32)
-    j1 = np.clip(np.nan_to_num(j1, nan=-1, posinf=w, neginf=-1), b0 - 1, b1).astype(np.int32)
-    spans[rows, 0], spans[rows, 1] = j0, j1
+        j0 = w if np.isnan(j0) or j0 == np.inf else (-1 if j0 == -np.inf else j0)
+        j1 = -1 if np.isnan(j1) or j1 == -np.inf else (w if j1 == np.inf else j1)
+        spans[i, 0] = int(min(max(j0, b0), b1 + 1))
+        spans[i, 1] = int(min(max(j1, b0 - 1), b1))
     return spans
 
 
