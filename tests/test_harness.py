@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -812,3 +813,20 @@ def test_named_conditions_are_shown_by_name_not_as_counts(tmp_path):
     page = (out / "report" / "index.html").read_text()
     assert ">even index</option>" in page and "Metrics by parity" in page
     assert "number of input parity" not in page.lower()
+
+
+def test_examples_keep_only_the_frame_the_report_shows():
+    from benchmarks._examples import _save
+    from benchmarks._scoring import example_part
+
+    clip = np.random.default_rng(0).random((5, 8, 8, 3)).astype(np.float32)
+    kept = example_part(clip)
+    assert kept.shape == (1, 8, 8, 3) and np.array_equal(kept[0], clip[2])
+    image = clip[0]
+    assert example_part(image) is image
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory() as d:
+        _save(Path(d) / "a.png", clip)
+        _save(Path(d) / "b.png", kept)
+        assert np.array_equal(np.asarray(Image.open(Path(d) / "a.png")), np.asarray(Image.open(Path(d) / "b.png")))
