@@ -646,3 +646,14 @@ def test_temporal_fill_flows():
         assert np.abs(out[0][mask[0]] - clean[0][mask[0]]).mean() < telea, flow  # better than Telea alone
     with pytest.raises(KeyError):
         fill_temporal(video, mask, flow="lucas-kanade")
+
+
+def test_temporal_fill_uses_dis_and_the_farneback_variant_is_selectable_by_name():
+    from baselines.decaption import TemporalFill
+    from benchmarks.registry import METHODS
+    from benchmarks.run import resolve_methods
+
+    assert METHODS["temporal-fill"].flow == "dis"
+    (variant,) = resolve_methods("baselines.decaption:TemporalFillFarneback", METHODS)
+    assert isinstance(variant, TemporalFill) and variant.name == "temporal-fill-farneback"
+    assert variant.flow == "farneback" and "temporal-fill-farneback" not in METHODS
