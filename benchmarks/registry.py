@@ -126,6 +126,9 @@ COMPARISONS: dict[str, tuple] = {
 # (0.89 dB per size class -> ~2,400 needed: +37 s for ~0.55 dB) and bookcovers 200 -> 270 (0.45 dB at n = 9
 # -> 445 needed, +1,100 s; +70 sequences, ~+315 s, is what the 3,600 s bar leaves with ~250 s for the
 # machine's swings); captions (523), captions-real (463) and coverrefs (~5,800) stay budget-bound.
+# Published at these sizes (2026-12-07 morning, git 169cac5): run.json 3,213 s, the seven tasks of issue 25
+# 2,566 s; widest half-widths bookcovers 0.39 dB at n = 8 (451 needed), fingerprints 0.29 (met), reflections-real
+# 0.42 (its widest pair moved to student-gt-only - aligned-min: 721 needed), snow-real 0.56 per class.
 SPLIT_SIZES: dict[str, int] = {
     "bookcovers": 270, "captions": 80, "captions-real": 40, "fingerprints": 620, "fingerprints-sensor": 450, "reflections": 800,
     "reflections-real": 360, "roadseg": 1800, "coverfill": 900, "coverrefs": 200, "snow": 3000, "snow-real": 800,
