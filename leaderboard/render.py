@@ -484,7 +484,8 @@ def _plot_metric(task: str, metric: str, agg: pd.DataFrame, plots_dir: Path, axi
         import matplotlib.pyplot as plt
         from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(5.2, 3.6), dpi=100)
+    rows = -(-agg["method"].nunique() // 4) if labels else 0  # legend rows under a category plot
+    fig, ax = plt.subplots(figsize=(5.2, 3.6 + 0.16 * rows), dpi=100)
     cats = sorted(int(c) for c in agg["condition"].dropna().unique()) if labels else []
     groups = [(m, g[g["mean"].notna()].sort_values("condition")) for m, g in agg.groupby("method", sort=True)]
     groups = [(m, g) for m, g in groups if len(g)]
@@ -506,10 +507,16 @@ def _plot_metric(task: str, metric: str, agg: pd.DataFrame, plots_dir: Path, axi
         ax.set_xlabel(f"number of input {axis}")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
+    height = 3.6 + 0.16 * rows
     if ax.get_legend_handles_labels()[0]:  # no "No artists with labels" warning on empty plots
-        ax.legend(fontsize=6 if labels else 7, loc="best", ncol=2 if labels and len(groups) > 4 else 1)
+        if labels:  # at the figure's foot: points of several methods fill each category's column
+            fig.legend(*ax.get_legend_handles_labels(), fontsize=6, loc="lower center", ncol=4, frameon=False,
+                       bbox_to_anchor=(0.5, 0.0))
+        else:
+            ax.legend(fontsize=7, loc="best")
     # Fixed margins, not tight_layout: that draws the figure once more and doubled the report's time.
-    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.16 if labels else 0.13, top=0.97)
+    bottom = (0.66 + 0.16 * rows) / height if labels else 0.13
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=bottom, top=0.97)
     name = _file_name(task, metric) + ".png"
     fig.savefig(plots_dir / name)
     plt.close(fig)
