@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from generators._runtime import die_with_parent
-from generators.metrics import reuse_results
+from generators.metrics import reuse_reference_statistics, reuse_results
 from generators.task import Method, Task, ViewSubsets, draw_subset, metric_value, not_applicable
 
 DRAWS = ViewSubsets().draws
@@ -160,6 +160,14 @@ def score_unit(
     target = sample.target[task.target_key]
     gain_unknown = bool(getattr(method, "output_gain_unknown", False))
 
+    with reuse_reference_statistics():  # the target's SSIM window sums once per unit, not once per call
+        _score_calls(task, method, sample, index, target, gain_unknown, example_keys, res)
+    return res
+
+
+def _score_calls(task: Task, method: Method, sample, index: int, target, gain_unknown: bool,
+                 example_keys: frozenset, res: UnitResult) -> None:
+    """The calls of one unit, scored into ``res`` (:func:`score_unit`)."""
     for call in task.protocol.calls(sample, seed=task.test_seed, index=index):
         n, draw, inputs, views_label = call.condition, call.draw, dict(call.inputs), call.label
         base = {"task": task.name, "base_method": method.name, "sample": index, "condition": n, "draw": draw}
@@ -199,7 +207,6 @@ def score_unit(
                     )
             if (index, n, draw) in example_keys:
                 res.examples[(index, n, draw, label)] = example_part(pred)
-    return res
 
 
 @dataclass

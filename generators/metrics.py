@@ -36,7 +36,7 @@ from typing import Callable, Iterator, TypeVar
 import cv2
 import numpy as np
 
-__all__ = ["reuse_results", "compute_once", "mse", "psnr", "ssim", "dssim", "lmse", "ncc", "gain_invariant",
+__all__ = ["reuse_results", "reuse_reference_statistics", "compute_once", "mse", "psnr", "ssim", "dssim", "lmse", "ncc", "gain_invariant",
            "psnr_gain_invariant", "ssim_gain_invariant", "label_accuracy", "mean_iou", "mse_masked", "psnr_masked",
            "ssim_masked", "euclidean_distance", "manhattan_distance", "chord_distance", "recall_at_k",
            "average_precision"]
@@ -141,24 +141,66 @@ def _gaussian_kernel() -> np.ndarray:
     return k / k.sum()
 
 
-def _ssim_map(x: np.ndarray, y: np.ndarray, data_range: float) -> np.ndarray:
-    """The SSIM map of one channel over the valid region ((H - 10) x (W - 10))."""
+def _ssim_blur(a: np.ndarray) -> np.ndarray:
+    """The SSIM window (Gaussian, sigma 1.5, radius 5) over ``a``, valid region only."""
+    r = _SSIM_RADIUS
     k = _gaussian_kernel()
+    # Only the valid region is used, so the border mode never matters.
+    return cv2.sepFilter2D(a, cv2.CV_64F, k, k, borderType=cv2.BORDER_REFLECT)[r:-r, r:-r]
+
+
+def _ssim_map(x: np.ndarray, y: np.ndarray, data_range: float,
+              x_blurs: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """The SSIM map of one channel over the valid region ((H - 10) x (W - 10)).
+
+    ``x_blurs``: ``(blur(x), blur(x * x))`` when already computed for this reference channel
+    (:func:`reuse_reference_statistics`); the same arrays the function would compute."""
     r = _SSIM_RADIUS
     if min(x.shape) < 2 * r + 1:
         raise ValueError(f"ssim needs images of at least {2 * r + 1}x{2 * r + 1} pixels, got {x.shape}")
-
-    def blur(a: np.ndarray) -> np.ndarray:
-        # Only the valid region is used, so the border mode never matters.
-        return cv2.sepFilter2D(a, cv2.CV_64F, k, k, borderType=cv2.BORDER_REFLECT)[r:-r, r:-r]
-
-    ux, uy = blur(x), blur(y)
-    vx = blur(x * x) - ux * ux
+    blur = _ssim_blur
+    ux, bxx = x_blurs if x_blurs is not None else (blur(x), blur(x * x))
+    uy = blur(y)
+    vx = bxx - ux * ux
     vy = blur(y * y) - uy * uy
     vxy = blur(x * y) - ux * uy
     c1 = (_SSIM_K1 * data_range) ** 2
     c2 = (_SSIM_K2 * data_range) ** 2
     return ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+
+
+_REFERENCE_STATS: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "restorebench_reference_stats", default=None)
+
+
+@contextlib.contextmanager
+def reuse_reference_statistics() -> Iterator[None]:
+    """Within the block, the SSIM window sums of a reference image (``blur(x)``, ``blur(x * x)`` per
+    channel) are computed once per reference object, whatever it is compared with.
+
+    For scoring many predictions against one target (a bookcovers sequence: 9 view counts x 10 draws,
+    raw and gain-corrected): the same arrays as computing them each time, so the same SSIM bits.
+    References are matched by identity and held until the block ends; do not modify them inside it.
+    """
+    token = _REFERENCE_STATS.set({})
+    try:
+        yield
+    finally:
+        _REFERENCE_STATS.reset(token)
+
+
+def _reference_blurs(reference: object, ref: np.ndarray, channel: int) -> tuple[np.ndarray, np.ndarray] | None:
+    cache = _REFERENCE_STATS.get()
+    if cache is None:
+        return None
+    entry = cache.get(id(reference))
+    if entry is None or entry[0] is not reference:
+        entry = cache[id(reference)] = (reference, {})
+    per_channel = entry[1]
+    if channel not in per_channel:
+        x = ref[..., channel]
+        per_channel[channel] = (_ssim_blur(x), _ssim_blur(x * x))
+    return per_channel[channel]
 
 
 def ssim(reference: np.ndarray, prediction: np.ndarray, *, data_range: float = 1.0) -> float:
@@ -185,7 +227,11 @@ def _ssim_maps(reference: np.ndarray, prediction: np.ndarray, *, data_range: flo
         ref, pred = ref[..., None], pred[..., None]
     if ref.ndim != 3:
         raise ValueError(f"ssim expects (H, W) or (H, W, C), got {ref.shape}")
-    return tuple(_ssim_map(ref[..., c], pred[..., c], data_range) for c in range(ref.shape[2]))
+    if min(ref.shape[:2]) < 2 * _SSIM_RADIUS + 1:
+        raise ValueError(f"ssim needs images of at least {2 * _SSIM_RADIUS + 1}x{2 * _SSIM_RADIUS + 1} pixels, "
+                         f"got {ref.shape[:2]}")
+    return tuple(_ssim_map(ref[..., c], pred[..., c], data_range, _reference_blurs(reference, ref, c))
+                 for c in range(ref.shape[2]))
 
 
 def dssim(reference: np.ndarray, prediction: np.ndarray, *, data_range: float = 1.0) -> float:

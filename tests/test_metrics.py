@@ -207,3 +207,18 @@ def test_reuse_results_counts_calls_and_forgets_at_the_end(monkeypatch):
     with metrics.reuse_results():  # a new block starts empty
         metrics.dssim(ref, pred)
     assert len(calls) == 21 and metrics._RESULTS.get() is None
+
+
+def test_reference_statistics_are_reused_with_the_same_bits():
+    from generators import metrics
+
+    rng = np.random.default_rng(4)
+    ref = rng.random((40, 36, 3)).astype(np.float32)
+    preds = [np.clip(ref + rng.normal(0, s, ref.shape), 0, 1).astype(np.float32) for s in (0.02, 0.1)]
+    plain = [metrics.ssim(ref, p) for p in preds] + [metrics.ssim(ref[..., 0], preds[0][..., 0])]
+    with metrics.reuse_reference_statistics():
+        reused = [metrics.ssim(ref, p) for p in preds] + [metrics.ssim(ref[..., 0], preds[0][..., 0])]
+        cache = metrics._REFERENCE_STATS.get()
+        assert cache[id(ref)][0] is ref and sorted(cache[id(ref)][1]) == [0, 1, 2]  # one entry, all channels
+    assert reused == plain
+    assert metrics._REFERENCE_STATS.get() is None
