@@ -169,6 +169,7 @@ def _ssim_map(x: np.ndarray, y: np.ndarray, data_range: float,
     return ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
 
 
+_REFERENCE_STATS_KEPT = 4  # references whose window sums a block keeps (oldest dropped first)
 _REFERENCE_STATS: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
     "restorebench_reference_stats", default=None)
 
@@ -195,6 +196,8 @@ def _reference_blurs(reference: object, ref: np.ndarray, channel: int) -> tuple[
         return None
     entry = cache.get(id(reference))
     if entry is None or entry[0] is not reference:
+        if len(cache) >= _REFERENCE_STATS_KEPT:  # e.g. a clip's frames, each a new view: keep the newest few
+            del cache[next(iter(cache))]
         entry = cache[id(reference)] = (reference, {})
     per_channel = entry[1]
     if channel not in per_channel:

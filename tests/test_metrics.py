@@ -222,3 +222,7 @@ def test_reference_statistics_are_reused_with_the_same_bits():
         assert cache[id(ref)][0] is ref and sorted(cache[id(ref)][1]) == [0, 1, 2]  # one entry, all channels
     assert reused == plain
     assert metrics._REFERENCE_STATS.get() is None
+    with metrics.reuse_reference_statistics():  # a clip's frames are new views each time: the cache stays small
+        frames = [metrics.ssim(ref[..., k], preds[1][..., k]) for k in range(3) for _ in range(3)]
+        assert len(metrics._REFERENCE_STATS.get()) <= metrics._REFERENCE_STATS_KEPT
+    assert frames == [metrics.ssim(ref[..., k], preds[1][..., k]) for k in range(3) for _ in range(3)]
