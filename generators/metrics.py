@@ -154,10 +154,8 @@ def _ssim_map(x: np.ndarray, y: np.ndarray, data_range: float,
     """The SSIM map of one channel over the valid region ((H - 10) x (W - 10)).
 
     ``x_blurs``: ``(blur(x), blur(x * x))`` when already computed for this reference channel
-    (:func:`reuse_reference_statistics`); the same arrays the function would compute."""
-    r = _SSIM_RADIUS
-    if min(x.shape) < 2 * r + 1:
-        raise ValueError(f"ssim needs images of at least {2 * r + 1}x{2 * r + 1} pixels, got {x.shape}")
+    (:func:`reuse_reference_statistics`); the same arrays the function would compute. The image size
+    is checked by its caller, :func:`_ssim_maps`."""
     blur = _ssim_blur
     ux, bxx = x_blurs if x_blurs is not None else (blur(x), blur(x * x))
     uy = blur(y)

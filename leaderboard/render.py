@@ -485,7 +485,8 @@ def _plot_metric(task: str, metric: str, agg: pd.DataFrame, plots_dir: Path, axi
         from matplotlib.ticker import MaxNLocator
 
     rows = -(-agg["method"].nunique() // 4) if labels else 0  # legend rows under a category plot
-    fig, ax = plt.subplots(figsize=(5.2, 3.6 + 0.16 * rows), dpi=100)
+    height = 3.6 + 0.16 * rows
+    fig, ax = plt.subplots(figsize=(5.2, height), dpi=100)
     cats = sorted(int(c) for c in agg["condition"].dropna().unique()) if labels else []
     groups = [(m, g[g["mean"].notna()].sort_values("condition")) for m, g in agg.groupby("method", sort=True)]
     groups = [(m, g) for m, g in groups if len(g)]
@@ -507,7 +508,6 @@ def _plot_metric(task: str, metric: str, agg: pd.DataFrame, plots_dir: Path, axi
         ax.set_xlabel(f"number of input {axis}")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
-    height = 3.6 + 0.16 * rows
     if ax.get_legend_handles_labels()[0]:  # no "No artists with labels" warning on empty plots
         if labels:  # at the figure's foot: points of several methods fill each category's column
             fig.legend(*ax.get_legend_handles_labels(), fontsize=6, loc="lower center", ncol=4, frameon=False,

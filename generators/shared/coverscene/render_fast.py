@@ -204,7 +204,8 @@ def _cone_spans(apex, centre, radius: float, box: list[int], h: int, w: int) -> 
 @nb.njit(cache=True, nogil=True, error_model="numpy")
 def _cone_spans_kernel(lx, ly, lz, cx, cy, cz, radius, i0, i1, b0, b1, h, w):
     """:func:`_cone_spans` row by row (the same float64 operations in the same order as the vectorised
-    form it replaced, so the same spans; ~80 calls per 10-view sequence cost 8 % of a sample in numpy)."""
+    form it replaced, so the same spans; 4.4 against 87 us per call, ~80 calls per 10-view sequence, about
+    2 % of a sample)."""
     spans = np.zeros((h, 2), np.int32)
     spans[:, 0] = 1
     if i0 > i1:
