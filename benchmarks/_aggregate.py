@@ -6,7 +6,7 @@ only formats it.
 Confidence intervals
 --------------------
 For each (task, method, metric, n views) the scores are first averaged per
-test *sequence* (over the 10 view draws of a multi-image task; one score per
+test *sequence* (over the view draws of a multi-image task; one score per
 sample otherwise), giving one value per sequence. The reported ``mean`` is the
 mean of these per-sequence values; the 95% interval is the percentile
 bootstrap over sequences: ``N_RESAMPLES`` resamples of the sequences with

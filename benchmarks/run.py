@@ -130,7 +130,7 @@ def _make_parser() -> argparse.ArgumentParser:
                         "'module:object' imports a user method or a zero-argument factory returning one")
     p.add_argument("--quick", action="store_true",
                    help="score the first Task.quick_size samples of the test split instead of Task.test_size "
-                        "(same seed) with the quick protocol a task declares (bookcovers: the first of its 10 view "
+                        "(same seed) with the quick protocol a task declares (bookcovers: the first of its view "
                         "draws per n, ViewSubsets.quick_draws)")
     p.add_argument("--seed", type=int, default=None, metavar="S",
                    help="score a second split drawn from seed S (>= %d; below are training and validation seeds "

@@ -177,7 +177,7 @@ def reuse_reference_statistics() -> Iterator[None]:
     """Within the block, the SSIM window sums of a reference image (``blur(x)``, ``blur(x * x)`` per
     channel) are computed once per reference object, whatever it is compared with.
 
-    For scoring many predictions against one target (a bookcovers sequence: 9 view counts x 10 draws,
+    For scoring many predictions against one target (a bookcovers sequence: 9 view counts x its draws,
     raw and gain-corrected): the same arrays as computing them each time, so the same SSIM bits.
     References are matched by identity and held until the block ends; do not modify them inside it.
     """
