@@ -5,3 +5,5 @@ Each method is an object following :class:`generators.task.Method`
 ``benchmarks.registry.BASELINES``, the one place where a task and its methods
 are registered (explicit imports, no scanning).
 """
+
+import generators  # noqa: F401  (first: holds numpy and OpenCV below AVX-512 before they load; generators/__init__.py)

@@ -9,6 +9,9 @@ One owner for two things that used to be defined twice (design review 2026-12, s
 * :class:`UserError`: the one error class for problems the user can fix.
 * :func:`default_cache_dir`: where derived, re-creatable files live (the
   benchmark's test splits, the content library's dead-leaves plates).
+* :data:`SIMD_ENV` and :func:`pin_simd`: numpy's and OpenCV's CPU dispatch held below AVX-512, so
+  that a sample's bytes do not depend on whether the CPU has AVX-512 (see
+  :data:`SIMD_ENV`).
 * :data:`THREAD_ENV_VARS` and :func:`single_thread_env`: the OpenMP/BLAS/numba
   variables a parent sets to ``"1"`` before spawning workers, so that child
   processes compute with one thread each (the thread count must not change
@@ -26,8 +29,8 @@ import platform
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["UserError", "PACKAGES", "THREAD_ENV_VARS", "package_versions", "single_thread_env",
-           "default_cache_dir"]
+__all__ = ["UserError", "PACKAGES", "THREAD_ENV_VARS", "SIMD_ENV", "package_versions", "single_thread_env",
+           "pin_simd", "numpy_simd_pinned", "default_cache_dir"]
 
 
 class UserError(ValueError):
@@ -73,6 +76,60 @@ PACKAGES = (
 
 # Environment variables that set the thread count of OpenMP, MKL, OpenBLAS and numba.
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+# numpy and OpenCV pick their kernels at import by the CPU's features. Where the CPU has AVX-512 (AVX512_SKX),
+# numpy 1.26 computes float64 exp, log, sin, cos, power ... with Intel SVML kernels and several float32 loops
+# with AVX-512 ones; elsewhere it uses glibc's libm and the AVX2 loops. The two differ in the last bit, which
+# flips a rare 8-bit value (or one float16 step) in a sample. Measured 2026-12-07 on the golden samples (made
+# on AVX-512 machines, compared on an AVX2-only AMD EPYC): 9 of 13 generators differed, in at most 14 of
+# 36,864 values of a field (0.038 %), each by one quantisation step (a 65,536-entry sRGB table step, one
+# uint8, one float16 ulp), and float parameters in their last bits; disabling numpy's AVX2 on the AVX2
+# machine changed almost nothing (one more uint8), so the AVX-512-only kernels are what differs. OpenCV
+# dispatches some kernels to AVX512_SKX too (its ECC alignment, which the reflection teacher runs, moves
+# with them: tests/tolerances.py ECC_ALIGNED_ATOL). Held below AVX-512, every x86-64 machine with AVX2 runs
+# the same kernels of both. Each variable is set before its library is imported (generators/__init__.py
+# does it); a value the user sets wins.
+SIMD_ENV = {
+    "NPY_DISABLE_CPU_FEATURES": "AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL",
+    "OPENCV_CPU_DISABLE": "AVX512-SKX",  # the only AVX-512 target opencv-python's wheels dispatch to
+}
+_SIMD_LIBRARY = {"NPY_DISABLE_CPU_FEATURES": "numpy", "OPENCV_CPU_DISABLE": "cv2"}
+
+
+def pin_simd() -> bool:
+    """Set each :data:`SIMD_ENV` variable (where unset) whose library is not imported yet; True if all were.
+
+    Child processes (worker pools, Ray workers) inherit the variables.
+    """
+    import sys
+
+    in_time = True
+    for k, v in SIMD_ENV.items():
+        if _SIMD_LIBRARY[k] in sys.modules:
+            in_time = False
+        elif k != "OPENCV_CPU_DISABLE" or _cpu_has_avx512():  # OpenCV warns on stderr about absent features
+            os.environ.setdefault(k, v)
+    return in_time
+
+
+def _cpu_has_avx512() -> bool:
+    """Does the CPU report AVX-512 (Linux: the first ``flags`` line of /proc/cpuinfo; False elsewhere)?"""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "avx512f" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+def numpy_simd_pinned() -> bool:
+    """True when this process's numpy runs no AVX-512 kernel (pinned, or a CPU without AVX-512)."""
+    from numpy.core._multiarray_umath import __cpu_features__
+
+    return not any(v for k, v in __cpu_features__.items() if k.startswith("AVX512"))
 
 
 def package_versions() -> dict[str, str]:

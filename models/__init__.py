@@ -6,3 +6,5 @@ cards sit next to them). They are registered by name in
 ``benchmarks.registry.MODELS``, the one place where a task and its methods are
 registered.
 """
+
+import generators  # noqa: F401  (first: holds numpy and OpenCV below AVX-512 before they load; generators/__init__.py)

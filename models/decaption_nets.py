@@ -49,7 +49,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.kit import NetMethod, load_network, save_checkpoint
+from models.kit import NetMethod, bf16_native, load_network, save_checkpoint
 from models.kit import make_checkpoint as _make_checkpoint
 
 __all__ = ["CaptionAutoencoder", "GatedVideoUNet", "build_model", "load_model", "make_checkpoint",
@@ -194,11 +194,13 @@ def windows(video: torch.Tensor, window: int, frames: torch.Tensor | None = None
 def restore_video(model: nn.Module, video: np.ndarray, *, batch: int | None = None) -> np.ndarray:
     """Run ``model`` over every frame of a (T, H, W, 3) float32 clip; same shape out.
 
-    Inference runs under bf16 autocast (the precision the networks were trained in), ``batch`` windows
+    Inference runs under bf16 autocast (the precision the networks were trained in) where the CPU has
+    oneDNN's bf16 kernels, in float32 elsewhere (:func:`models.kit.bf16_native`: emulated bf16 is ~70x
+    slower on an AVX2-only CPU), ``batch`` windows
     at a time (default 16 for the autoencoder; 4 for the gated network, whose first layer runs once per
     batch over the frames its windows span, :meth:`GatedVideoUNet.first_layer_of_windows`: on the
     2-core reference CPU 4 is about 25 % faster than 16 windows of the first layer each, with the same
-    output bits), 2-D networks in channels-last layout; the output is float32 in [0, 1]. The gated
+    output bits in bf16, to float32 rounding in float32), 2-D networks in channels-last layout; the output is float32 in [0, 1]. The gated
     network's pass-through (``x + m (y - x)`` with ``m = 0``) stays bit-exact: the blend is computed in
     float32.
     """
@@ -212,7 +214,7 @@ def restore_video(model: nn.Module, video: np.ndarray, *, batch: int | None = No
     gated = isinstance(model, GatedVideoUNet)
     batch = batch or (4 if gated else 16)
     out = np.empty_like(video)
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_native()):
         for s in range(0, t, batch):
             idx = torch.arange(s, min(t, s + batch))
             win = x[idx].contiguous(memory_format=torch.channels_last) if flat else windows(x, model.window, idx)
@@ -227,7 +229,7 @@ def restore_video(model: nn.Module, video: np.ndarray, *, batch: int | None = No
 
 class _DecaptionMethod(NetMethod):
     tasks = ("captions",)
-    inference_dtype = "bfloat16"  # restore_video runs under bf16 autocast
+    inference_dtype = "bfloat16"  # restore_video runs under bf16 autocast (float32 where not bf16_native())
 
     def load(self, path: Path) -> tuple[nn.Module, dict]:
         model, ckpt = load_model(path)

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from models.losses import grad_l1, ssim_loss
 from models.decaption_nets import build_model, make_checkpoint, restore_video
-from models.kit import UserError, add_common_flags, fit, load_arrays, pin_threads, run_cli, start
+from models.kit import UserError, add_common_flags, bf16_native, fit, load_arrays, pin_threads, run_cli, start
 
 STATE_FORMAT = "restorebench.decaption-train/1"
 
@@ -106,7 +106,7 @@ def train(args: argparse.Namespace) -> int:
         for g in opt.param_groups:
             g["lr"] = args.lr * 0.5 ** (step / 4000)
         x, y, mk = _batch(train_data, rng, args.batch, args.crop, config["window"])
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_native()):
             out = model(x)
             pred = out["image"].float()
             if args.arch == "autoencoder":

@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 from models.deepset import CHECKPOINT_FORMAT, DeepSet, DeepSetConfig, make_checkpoint, same_views
-from models.kit import (TrainState, UserError, add_common_flags, append_ledger, dataset_version, pin_threads,
+from models.kit import (TrainState, UserError, add_common_flags, append_ledger, bf16_native, dataset_version, pin_threads,
                         read_checkpoint, run_budget, run_cli, save_checkpoint, warm_start)
 from models.losses import ssim_loss
 
@@ -347,7 +347,7 @@ def train(args: argparse.Namespace) -> int:
         for _ in range(args.accum):
             n = int(rng.integers(args.min_views, args.max_views + 1))
             x, y = _draw_batch(views, clean, batch=args.batch, n=n, crop=args.crop, rng=rng)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_native() if args.bf16 is None else args.bf16):
                 pred = model(x)
             loss = _loss(pred.float(), y, args.loss, args.ssim_weight) / args.accum
             loss.backward()
@@ -457,8 +457,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-every", type=int, default=50, help="steps between log lines")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training sequences")
     p.add_argument("--val-limit", type=int, default=None, help="use only the first N validation sequences")
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
-                   help="bf16 autocast for the forward pass (default on; the loss and weights stay float32)")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast for the forward pass (default: on where the CPU has oneDNN's bf16 kernels, "
+                        "models.kit.bf16_native; the loss and weights stay float32)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                    help="channels-last memory format (default on)")
     p.add_argument("--loss", choices=("mse", "mse+l1", "mse+l1+ssim"), default="mse", help="training loss")

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.kit import UserError, add_common_flags, fit, load_arrays, pin_threads, run_cli, start
+from models.kit import UserError, add_common_flags, bf16_native, fit, load_arrays, pin_threads, run_cli, start
 from models.desnow_nets import build_model, make_checkpoint
 from models.losses import pyramid_loss
 
@@ -110,7 +110,7 @@ def train(args: argparse.Namespace) -> int:
             return _to_tensor(a[:, :, ::-1] if flip else a)
 
         xt, yt, zt = crop(train_data["x"]), crop(train_data["clean"]), crop(train_data["z"])
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_native()):
             out = model(xt)
             loss = pyramid_loss(out["z"].float(), zt) + pyramid_loss(out["y"].float(), yt)
         opt.zero_grad(set_to_none=True)

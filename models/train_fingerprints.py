@@ -37,7 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from models.fingerprint_nets import _MULTIPLE, ARCHS, _DEFAULT_CONFIGS, build_model, make_checkpoint, restore_image
-from models.kit import (TrainState, UserError, add_common_flags, append_ledger, dataset_version, pin_threads,
+from models.kit import (TrainState, UserError, add_common_flags, append_ledger, bf16_native, dataset_version, pin_threads,
                         run_budget, run_cli, save_checkpoint, warm_start)
 
 STATE_FORMAT = "restorebench.fingerprint-train/1"
@@ -173,8 +173,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--limit", type=int, default=None, help="use only the first N training samples")
     p.add_argument("--val-limit", type=int, default=20, help="use only the first N validation samples")
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
-                   help="bf16 autocast for the forward pass (default on; weights and loss stay float32)")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast for the forward pass (default: on where the CPU has oneDNN's bf16 kernels, "
+                        "models.kit.bf16_native; weights and loss stay float32)")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                    help="channels-last memory format (default on)")
     return p
@@ -233,7 +234,7 @@ def train(a: argparse.Namespace) -> int:
         for g in optim.param_groups:
             g["lr"] = a.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * frac)))
         bx, by = _batch(rng, x, y, a.batch, a.crop)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_native() if a.bf16 is None else a.bf16):
             pred = model(bx)
         loss = F.mse_loss(pred.float(), by)
         optim.zero_grad(set_to_none=True)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.kit import UserError, add_common_flags, fit, load_arrays, pin_threads, run_cli, start
+from models.kit import UserError, add_common_flags, bf16_native, fit, load_arrays, pin_threads, run_cli, start
 from models.layout_nets import build_model, make_checkpoint, one_hot_input, predict_labels
 
 STATE_FORMAT = "restorebench.layout-train/1"
@@ -106,7 +106,7 @@ def train(args: argparse.Namespace) -> int:
         x = one_hot_input(lab, msk, k)
         t = torch.from_numpy(tgt.astype(np.int64))
         m = torch.from_numpy(msk.astype(np.float32))
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_native()):
             out = model(x)
         loss = _masked_ce(out["logits"], t, m) + 0.5 * _masked_ce(out["coarse"], t[:, 2::4, 2::4], m[:, 2::4, 2::4])
         opt.zero_grad(set_to_none=True)

@@ -59,7 +59,7 @@ import torch
 import torch.nn.functional as F
 
 from models.losses import grad_l1, log_mse
-from models.kit import UserError, add_common_flags, fit, load_arrays, pin_threads, run_cli, start
+from models.kit import UserError, add_common_flags, bf16_native, fit, load_arrays, pin_threads, run_cli, start
 from models.reflection_nets import build_model, load_model, make_checkpoint
 
 STATE_FORMAT = "restorebench.reflection-train/1"
@@ -210,7 +210,7 @@ def train(args: argparse.Namespace) -> int:
                                                         cut(train_data["teacher_r"][idx[weak]]), s)[0]
         xt = _to_tensor(student if role_frames == 1 else stack(tstack))
         tt, rt = _to_tensor(cut(train_data["clean"][idx])), _to_tensor(refl)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_native()):
             out = model(xt)
             t_pred, r_pred = out["t"].float(), out["r"].float()
             loss = (t_pred - tt).abs().mean() + 0.5 * grad_l1(t_pred, tt) + 0.25 * (r_pred - rt).abs().mean()

@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 import torch
 
-from models.kit import UserError, add_common_flags, fit, load_arrays, pin_threads, run_cli, start
+from models.kit import UserError, add_common_flags, bf16_native, fit, load_arrays, pin_threads, run_cli, start
 from models.refnet import INPUT_VERSION, build_model, make_checkpoint, network_inputs
 
 STATE_FORMAT = "restorebench.refnet-train/1"
@@ -140,7 +140,7 @@ def train(args: argparse.Namespace) -> int:
             ms.append(data["hole"][i][sl][:, flip])
         xt, yt = _tensor(np.stack(xs)), _tensor(np.stack(ys))
         mt = torch.from_numpy(np.ascontiguousarray(np.stack(ms)))[:, None].float()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_native()):
             pred = model(xt)
         sq = ((pred.float() - yt) ** 2) * mt
         loss = sq.sum() / (3 * mt.sum()).clamp(min=1.0)  # MSE over the occluded pixels

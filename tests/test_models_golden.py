@@ -19,13 +19,16 @@ import pytest
 from benchmarks.registry import TASKS
 from generators.task import bind, supports
 from benchmarks.registry import MODELS
-from tests.tolerances import BF16_ATOL, FLOAT32_ATOL
+from tests.tolerances import BF16_ATOL, ECC_ALIGNED_ATOL, FLOAT32_ATOL
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "models.npz"
 with np.load(GOLDEN) as _z:
     _DATA = {k: _z[k] for k in _z.files}
 SKIPPED = json.loads(str(_DATA.pop("skipped")))
 ROWS = sorted(k for k in _DATA if "/in." not in k)
+# Methods whose inputs pass through OpenCV's ECC alignment (models.reflection_nets.teacher_inputs), which
+# moves with the CPU's SIMD kernels (tests/tolerances.py, ECC_ALIGNED_ATOL).
+ECC_ALIGNED = {"reflection-teacher"}
 
 
 def test_every_learned_method_has_a_golden_row_or_a_reason():
@@ -45,6 +48,7 @@ def test_shipped_network_reproduces_its_golden_output(row):
     assert out.shape == want.shape and out.dtype == want.dtype
     if want.dtype.kind == "f":
         bf16 = getattr(method, "inference_dtype", "float32") == "bfloat16"
-        np.testing.assert_allclose(out, want, rtol=0, atol=BF16_ATOL if bf16 else FLOAT32_ATOL)
+        atol = BF16_ATOL if bf16 else ECC_ALIGNED_ATOL if method_name in ECC_ALIGNED else FLOAT32_ATOL
+        np.testing.assert_allclose(out, want, rtol=0, atol=atol)
     else:
         np.testing.assert_array_equal(out, want)

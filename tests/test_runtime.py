@@ -97,3 +97,36 @@ def test_pool_workers_die_with_a_killed_parent(initializer):
         assert survivors, "a plain pool's workers should outlive a killed parent (else this test cannot fail)"
     else:
         assert not survivors, f"workers {survivors} outlived their killed parent"
+
+
+def test_simd_pin_is_set_before_numpy_loads_in_every_entry_point():
+    """numpy and OpenCV are held below AVX-512 (SIMD_ENV) in the process of each command, set before numpy loads;
+    a sample's bytes must not depend on whether the CPU has AVX-512 (generators/_runtime.py)."""
+    import subprocess
+    import sys
+
+    probe = ("import importlib, os, sys; importlib.import_module(sys.argv[1]); import generators; "
+             "from generators._runtime import numpy_simd_pinned; "
+             "print(generators.SIMD_PINNED_AT_IMPORT, numpy_simd_pinned(), os.environ.get('NPY_DISABLE_CPU_FEATURES'), "
+             "os.environ.get('OPENCV_CPU_DISABLE'), sep='|')")
+    env = {k: v for k, v in os.environ.items() if k not in _runtime.SIMD_ENV}
+    for module in ("generators.bookcovers", "benchmarks.run", "baselines.inpaint", "models.kit", "leaderboard"):
+        out = subprocess.run([sys.executable, "-c", probe, module], env=env, capture_output=True, text=True,
+                             check=True).stdout.strip().split("|")
+        assert out[0] == "True" and out[1] == "True", (module, out)
+        opencv = _runtime.SIMD_ENV["OPENCV_CPU_DISABLE"] if _runtime._cpu_has_avx512() else "None"
+        assert out[2:] == [_runtime.SIMD_ENV["NPY_DISABLE_CPU_FEATURES"], opencv], module
+
+
+def test_simd_pin_leaves_a_user_setting_and_a_loaded_numpy_alone(monkeypatch):
+    import numpy  # noqa: F401  (loaded: too late to pin)
+
+    import cv2  # noqa: F401
+
+    for k in _runtime.SIMD_ENV:
+        monkeypatch.delenv(k, raising=False)
+    assert _runtime.pin_simd() is False and not set(_runtime.SIMD_ENV) & set(os.environ)
+    import generators
+
+    assert generators.SIMD_PINNED_AT_IMPORT  # this test process: tests/__init__ imports generators first
+

@@ -47,11 +47,28 @@ FLOAT32_ATOL = 1e-5
 # differs on an AMX-BF16 one (AMD EPYC) by at most 0.0041 (autoencoder 0.0039). Four steps; wrong or
 # swapped weights move outputs by far more.
 BF16_ATOL = 2.0**-6
+# A network whose inputs are aligned by OpenCV's ECC first (the reflection teacher: frames t-1 and t+1 warped
+# onto frame t) against its golden output: ECC iterates to a tolerance, and OpenCV's SIMD kernels (AVX-512 vs
+# AVX2) move the homography it stops at. Measured 2026-12-07 (golden made on an AVX-512 machine, compared on
+# an AVX2-only AMD EPYC): 0.0049 (reflections) and 0.0018 (reflections-real) at most; OpenCV without AVX2
+# on the same machine 0.0059 and 0.0011. Wrong or swapped weights move outputs by far more.
+ECC_ALIGNED_ATOL = 2.0**-6
 # Golden samples regenerated on another CPU: numpy's float32 transcendental
 # functions use the SIMD kernels the CPU has (the reflections golden, made on
 # an AMD EPYC, differs by <= 3e-7 in 16 % of its alpha values on an AVX-512
 # Intel Xeon). Far below any intended change (8-bit steps are 4e-3).
 GOLDEN_FLOAT_ATOL = 1e-6
+# ... and a rare value one quantisation step away. numpy 1.26 computes float64 exp/log/sin/power with SVML
+# only where the CPU has AVX-512, so a parameter differs in its last bits and, now and then, a value lands on
+# the other side of a rounding boundary. Measured 2026-12-07, goldens made on AVX-512 machines against an
+# AVX2-only AMD EPYC: at most 14 of 36,864 values of a field (0.038 %) off, each by one step: 6.2e-5 at
+# most in float32 (one step of the renderers' 65,536-entry sRGB table), one uint8, one float16 ulp; the
+# parameters by <= 1e-15 relative. Since then generators/_runtime.SIMD_ENV holds numpy below AVX-512, which
+# should make such machines agree exactly; these bounds stay for CPUs that still differ. A change of a
+# generator moves far more than 0.1 % of a field's values, or moves them by more.
+GOLDEN_CROSS_CPU_FRACTION = 1e-3
+GOLDEN_CROSS_CPU_ATOL = 1e-4
+GOLDEN_PARAMS_RTOL = 1e-12
 # Images stored as 8-bit PNG come back within half a quantisation step
 # (bookcovers' dataset round trip had + 1e-6 before it used this entry).
 PNG_ATOL = 0.5 / 255 + 1e-7

@@ -23,7 +23,7 @@ import cv2
 
 from generators.dataset._atomic import _tmp_path, _write_json_atomic
 from generators.dataset._codec import DEFAULT_JPEG_QUALITY, DEFAULT_PNG_ENCODER, _encode_sample
-from generators._runtime import THREAD_ENV_VARS, die_with_parent, single_thread_env
+from generators._runtime import SIMD_ENV, THREAD_ENV_VARS, die_with_parent, single_thread_env
 from generators.dataset._common import DEBUG_ENV, UserError, _debug, _first_line, _one_line, _shard_name
 from generators.dataset._tar import _TAR_BLOCK, _HashingWriter, _tar_end, _tar_member
 from generators.task import sample_rng
@@ -279,7 +279,7 @@ class _RayEngine:
                 configure_logging=True,
             )
             root = str(Path(__file__).resolve().parents[2])
-            threads = {k: "1" for k in THREAD_ENV_VARS}
+            threads = {**{k: "1" for k in THREAD_ENV_VARS}, **{k: os.environ.get(k, v) for k, v in SIMD_ENV.items()}}
             if address is None:
                 # like a spawned pool worker, a local Ray worker imports what the driver can
                 paths = [root] + [os.path.abspath(p) for p in sys.path if p and os.path.isdir(p)]

@@ -13,9 +13,10 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import generators  # noqa: E402,F401  (before numpy: holds numpy and OpenCV below AVX-512, generators/_runtime.py)
+import numpy as np  # noqa: E402
 
 from benchmarks.registry import TINY_TASKS  # noqa: E402
 from tests.test_golden import GOLDEN_DIR, SEED, INDEX, flatten  # noqa: E402

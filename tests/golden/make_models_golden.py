@@ -21,10 +21,11 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+import generators  # noqa: E402,F401  (before numpy: holds numpy and OpenCV below AVX-512, generators/_runtime.py)
+import numpy as np  # noqa: E402
 
 SIDE = 32
 FRAMES = 5
