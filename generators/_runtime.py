@@ -126,10 +126,11 @@ def _cpu_has_avx512() -> bool:
 
 
 def numpy_simd_pinned() -> bool:
-    """True when this process's numpy runs no AVX-512 kernel (pinned, or a CPU without AVX-512)."""
+    """True when this process's numpy dispatches to none of the AVX-512 targets :data:`SIMD_ENV` names
+    (pinned, or a CPU without AVX-512; numpy reports a disabled target as absent)."""
     from numpy.core._multiarray_umath import __cpu_features__
 
-    return not any(v for k, v in __cpu_features__.items() if k.startswith("AVX512"))
+    return not any(__cpu_features__.get(k) for k in SIMD_ENV["NPY_DISABLE_CPU_FEATURES"].split())
 
 
 def package_versions() -> dict[str, str]:
