@@ -54,7 +54,13 @@ def format_versions(versions: dict[str, str]) -> str:
 
 
 def read_host() -> dict[str, object]:
-    """CPU model, core count, platform and Python executable of this machine."""
+    """CPU model, core count, platform and Python executable of this machine, and the two CPU traits that
+    change numbers (README "Environment"): whether it has AVX-512 (``avx512``; numpy and OpenCV are held
+    below it, ``simd_env`` gives the settings in force) and whether the networks that declare bf16 inference
+    ran in bf16 (``bf16_native``) or in float32."""
+    from generators._runtime import SIMD_ENV, _cpu_has_avx512
+    from models.kit import bf16_native
+
     cpu = platform.processor() or ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -68,6 +74,9 @@ def read_host() -> dict[str, object]:
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "python": sys.executable,
+        "avx512": _cpu_has_avx512(),
+        "simd_env": {k: os.environ.get(k) for k in SIMD_ENV},
+        "bf16_native": bf16_native(),
     }
 
 

@@ -93,7 +93,12 @@ def budget_table(results_dir: str | Path) -> str:
     run = json.loads((d / "run.json").read_text())
     diff = pd.read_csv(d / "differences.csv")
     cost = cost_per_sample(d)
-    lines = [f"Run: `{run['command']}`, git {run['git_sha'][:7]}, {run['host']['cpu']} x {run['host']['cpu_count']}, "
+    host = run["host"]
+    traits = ""
+    if "avx512" in host:  # recorded since 2026-12-07 (benchmarks._provenance.read_host)
+        traits = (f" ({'with' if host['avx512'] else 'without'} AVX-512; bf16-declaring networks in "
+                  f"{'bf16' if host.get('bf16_native') else 'float32'})")
+    lines = [f"Run: `{run['command']}`, git {run['git_sha'][:7]}, {host['cpu']} x {host['cpu_count']}{traits}, "
              f"{run['wall_s'] / 60:.1f} min wall (`run.json`).", "",
              "| task | split | build split (s) | scoring (worker s / workers) | slowest method (s per sample) | widest primary "
              "half-width (comparison, condition) | size needed for the target |",
