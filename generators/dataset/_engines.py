@@ -279,7 +279,9 @@ class _RayEngine:
                 configure_logging=True,
             )
             root = str(Path(__file__).resolve().parents[2])
-            threads = {**{k: "1" for k in THREAD_ENV_VARS}, **{k: os.environ.get(k, v) for k, v in SIMD_ENV.items()}}
+            # one thread each, and the SIMD settings this process holds (generators._runtime.pin_simd):
+            # a Ray worker may load numpy before it imports generators
+            threads = {**{k: "1" for k in THREAD_ENV_VARS}, **{k: os.environ[k] for k in SIMD_ENV if k in os.environ}}
             if address is None:
                 # like a spawned pool worker, a local Ray worker imports what the driver can
                 paths = [root] + [os.path.abspath(p) for p in sys.path if p and os.path.isdir(p)]
