@@ -23,6 +23,7 @@ This module is in the core layer: it imports nothing from the project.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.metadata
 import os
 import platform
@@ -94,7 +95,9 @@ SIMD_ENV = {
     "NPY_DISABLE_CPU_FEATURES": "AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL",
     "OPENCV_CPU_DISABLE": "AVX512-SKX",  # the only AVX-512 target opencv-python's wheels dispatch to
 }
-_SIMD_LIBRARY = {"NPY_DISABLE_CPU_FEATURES": "numpy", "OPENCV_CPU_DISABLE": "cv2"}
+# Per variable: the library that reads it at import, and whether to set it only on an AVX-512 CPU (OpenCV
+# prints a warning on stderr for every feature it is asked to disable that the CPU lacks; numpy does not).
+_SIMD_LIBRARY = {"NPY_DISABLE_CPU_FEATURES": ("numpy", False), "OPENCV_CPU_DISABLE": ("cv2", True)}
 
 
 def pin_simd() -> bool:
@@ -106,13 +109,15 @@ def pin_simd() -> bool:
 
     in_time = True
     for k, v in SIMD_ENV.items():
-        if _SIMD_LIBRARY[k] in sys.modules:
+        library, avx512_only = _SIMD_LIBRARY[k]
+        if library in sys.modules:
             in_time = False
-        elif k != "OPENCV_CPU_DISABLE" or _cpu_has_avx512():  # OpenCV warns on stderr about absent features
+        elif not avx512_only or _cpu_has_avx512():
             os.environ.setdefault(k, v)
     return in_time
 
 
+@functools.lru_cache(maxsize=None)
 def _cpu_has_avx512() -> bool:
     """Does the CPU report AVX-512 (Linux: the first ``flags`` line of /proc/cpuinfo; False elsewhere)?"""
     try:

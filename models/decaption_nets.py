@@ -196,11 +196,11 @@ def restore_video(model: nn.Module, video: np.ndarray, *, batch: int | None = No
 
     Inference runs under bf16 autocast (the precision the networks were trained in) where the CPU has
     oneDNN's bf16 kernels, in float32 elsewhere (:func:`models.kit.bf16_native`: emulated bf16 is ~70x
-    slower on an AVX2-only CPU), ``batch`` windows
-    at a time (default 16 for the autoencoder; 4 for the gated network, whose first layer runs once per
-    batch over the frames its windows span, :meth:`GatedVideoUNet.first_layer_of_windows`: on the
-    2-core reference CPU 4 is about 25 % faster than 16 windows of the first layer each, with the same
-    output bits in bf16, to float32 rounding in float32), 2-D networks in channels-last layout; the output is float32 in [0, 1]. The gated
+    slower on an AVX2-only CPU), ``batch`` windows at a time (default 16 for the autoencoder; 4 for the
+    gated network, whose first layer runs once per batch over the frames its windows span,
+    :meth:`GatedVideoUNet.first_layer_of_windows`: on the 2-core reference CPU 4 is about 25 % faster than
+    16 windows of the first layer each, with the same output bits in bf16, to float32 rounding in
+    float32), 2-D networks in channels-last layout; the output is float32 in [0, 1]. The gated
     network's pass-through (``x + m (y - x)`` with ``m = 0``) stays bit-exact: the blend is computed in
     float32.
     """

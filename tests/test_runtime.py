@@ -116,6 +116,10 @@ def test_simd_pin_is_set_before_numpy_loads_in_every_entry_point():
         assert out[0] == "True" and out[1] == "True", (module, out)
         opencv = _runtime.SIMD_ENV["OPENCV_CPU_DISABLE"] if _runtime._cpu_has_avx512() else "None"
         assert out[2:] == [_runtime.SIMD_ENV["NPY_DISABLE_CPU_FEATURES"], opencv], module
+    # a value the user set wins
+    out = subprocess.run([sys.executable, "-c", probe, "generators"], env={**env, "NPY_DISABLE_CPU_FEATURES": "AVX2"},
+                         capture_output=True, text=True, check=True).stdout.strip().split("|")
+    assert out[0] == "True" and out[2] == "AVX2", out
 
 
 def test_simd_pin_leaves_a_user_setting_and_a_loaded_numpy_alone(monkeypatch):
