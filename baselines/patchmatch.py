@@ -12,9 +12,10 @@
   every patch that overlaps the hole its nearest source patch (here with
   PatchMatch). M-step: each hole pixel becomes the weighted average of the
   pixels that the overlapping matched patches propose for it ("voting"),
-  with patch weights ``exp(-d / (2 sigma^2))`` where ``d`` is the patch SSD
-  and ``sigma^2`` the 75th percentile of ``d`` over the patches (Wexler et al.
-  Sec. 3.2). Coarse-to-fine: the NNF of one level, scaled by 2, initialises
+  with patch weights ``exp(-d / (2 sigma^2))`` where ``d`` is the patch
+  distance and ``sigma^2`` the 75th percentile of ``d`` over the patches
+  (Wexler et al. Sec. 3.2), normalised per pixel in log space so that they
+  cannot underflow. Coarse-to-fine: the NNF of one level, scaled by 2, initialises
   the next finer level, whose hole is first set to the upsampled coarse
   solution and then voted over with the upsampled matches (targets whose
   upsampled match is not a valid source start from a random one, which takes
@@ -26,8 +27,18 @@ Conventions:
   ``patch_size // 2``. Default 9 (radius 4): on 14 photo and texture
   crops at 512x512 with a 114 px square hole it scored 0.6 dB more PSNR in
   the hole than 7 for 20% more time; 5 was worse on textures.
-* Patches are compared over all ``patch_size^2 * C`` values (sum of squared
-  differences, hole pixels carrying the current estimate). Sources are
+* Patches are compared over all ``patch_size^2 * C`` values by a weighted
+  sum of squared differences: a known pixel of the target patch weighs 1, a
+  hole pixel (carrying the current estimate) ``hole_weight`` (default 0.01),
+  so matches follow what is known around the hole and the current guess
+  only breaks ties (a patch wholly inside the hole is compared on its
+  estimate alone, the weight then cancels). Measured against plain SSD
+  (``hole_weight=1``), fixed seed 0, PSNR / accuracy inside the hole on the
+  first 60 test samples: coverfill 20.10 -> 21.42 dB (0.03: 21.28, 0.1:
+  21.00, 0.3: 20.65; 0.003: 21.44), coverrefs 22.98 -> 24.10 dB (+1.12
+  [0.45, 1.78]), roadseg label maps 0.663 -> 0.710; on the 120 periodic
+  test textures (``tests/test_baselines.py``, seeds 0-3) mean in-hole PSNR
+  capped at 60 dB 50.6 -> 59.2 dB on the strongest modulation. Sources are
   patches lying entirely inside the image and entirely outside the hole
   *at their own level*; targets are patches inside the image that overlap
   the hole. Every hole pixel is covered by at least one target.
@@ -68,15 +79,20 @@ import scipy.ndimage
 
 from generators.task import check_image, check_mask
 
-__all__ = ["inpaint_patchmatch", "fill_channels_patchmatch", "PatchMatchInpainting", "PATCH_SIZE", "SEED"]
+__all__ = ["inpaint_patchmatch", "fill_channels_patchmatch", "PatchMatchInpainting", "PATCH_SIZE", "SEED", "VERSION"]
 
 logger = logging.getLogger(__name__)
 
+# Algorithm version, recorded where a PatchMatch fill is cached or learned from (models.train_refnet):
+# 1 plain SSD and linear-domain vote weights (to 2026-12-07); 2 hole pixels weigh HOLE_WEIGHT in patch
+# distances, vote weights normalised in log space.
+VERSION = 2
 PATCH_SIZE = 9
 SEED = 0
 EM_ITERS = 4
 EM_ITERS_FINEST = 2
 PM_ITERS = 2
+HOLE_WEIGHT = 0.01  # weight of a hole pixel in patch distances (known: 1); measured in the module docstring
 ALPHA = 0.5  # Barnes et al. 2009: window ratio between random-search steps
 # A coarser level is added only while source patch centres make up at least
 # this fraction of its pixels: a level with a handful of sources (one, on a
@@ -108,10 +124,14 @@ def _randint(state: np.ndarray, lo: int, hi: int) -> int:
 
 
 @numba.njit(cache=True, nogil=True)
-def _patch_ssd(flat: np.ndarray, ty: int, tx: int, sy: int, sx: int, r: int, c: int, limit: float) -> float:
-    """SSD between the patches centred at (ty, tx) and (sy, sx); stops early past ``limit``.
+def _patch_ssd(
+    flat: np.ndarray, wflat: np.ndarray, ty: int, tx: int, sy: int, sx: int, r: int, c: int, limit: float
+) -> float:
+    """Weighted SSD between the patches centred at (ty, tx) and (sy, sx); stops early past ``limit``.
 
-    ``flat`` is the image as (H, W*C) so that one patch row is contiguous.
+    ``flat`` is the image as (H, W*C) so that one patch row is contiguous;
+    ``wflat`` (same shape) weighs each value of the *target* patch (1 where
+    the pixel is known, ``hole_weight`` in the hole).
     """
     width = (2 * r + 1) * c
     t0 = (tx - r) * c
@@ -120,10 +140,11 @@ def _patch_ssd(flat: np.ndarray, ty: int, tx: int, sy: int, sx: int, r: int, c: 
     for dy in range(-r, r + 1):
         trow = flat[ty + dy]
         srow = flat[sy + dy]
+        wrow = wflat[ty + dy]
         acc = 0.0
         for j in range(width):
             diff = trow[t0 + j] - srow[s0 + j]
-            acc += diff * diff
+            acc += wrow[t0 + j] * diff * diff
         d += acc
         if d >= limit:
             return d
@@ -133,6 +154,7 @@ def _patch_ssd(flat: np.ndarray, ty: int, tx: int, sy: int, sx: int, r: int, c: 
 @numba.njit(cache=True, nogil=True)
 def _compute_distances(
     flat: np.ndarray,
+    wflat: np.ndarray,
     tgt_y: np.ndarray,
     tgt_x: np.ndarray,
     nn_y: np.ndarray,
@@ -142,12 +164,13 @@ def _compute_distances(
     c: int,
 ) -> None:
     for i in range(tgt_y.shape[0]):
-        nn_d[i] = _patch_ssd(flat, tgt_y[i], tgt_x[i], nn_y[i], nn_x[i], r, c, np.inf)
+        nn_d[i] = _patch_ssd(flat, wflat, tgt_y[i], tgt_x[i], nn_y[i], nn_x[i], r, c, np.inf)
 
 
 @numba.njit(cache=True, nogil=True)
 def _improve_nnf(
     flat: np.ndarray,
+    wflat: np.ndarray,
     c: int,
     r: int,
     tgt_y: np.ndarray,
@@ -190,7 +213,7 @@ def _improve_nnf(
                     cy = nn_y[j]
                     cx = nn_x[j] - dd
                     if lo_x <= cx <= hi_x and valid[cy, cx] and (cy != by or cx != bx):
-                        d = _patch_ssd(flat, ty, tx, cy, cx, r, c, bd)
+                        d = _patch_ssd(flat, wflat, ty, tx, cy, cx, r, c, bd)
                         if d < bd:
                             by, bx, bd = cy, cx, d
             ny = ty + dd
@@ -200,7 +223,7 @@ def _improve_nnf(
                     cy = nn_y[j] - dd
                     cx = nn_x[j]
                     if lo_y <= cy <= hi_y and valid[cy, cx] and (cy != by or cx != bx):
-                        d = _patch_ssd(flat, ty, tx, cy, cx, r, c, bd)
+                        d = _patch_ssd(flat, wflat, ty, tx, cy, cx, r, c, bd)
                         if d < bd:
                             by, bx, bd = cy, cx, d
             # Random search around v0 = the match after propagation.
@@ -210,7 +233,7 @@ def _improve_nnf(
                 cy = _randint(state, max(lo_y, vy - rad), min(hi_y, vy + rad))
                 cx = _randint(state, max(lo_x, vx - rad), min(hi_x, vx + rad))
                 if valid[cy, cx] and (cy != by or cx != bx):
-                    d = _patch_ssd(flat, ty, tx, cy, cx, r, c, bd)
+                    d = _patch_ssd(flat, wflat, ty, tx, cy, cx, r, c, bd)
                     if d < bd:
                         by, bx, bd = cy, cx, d
                 rad = int(rad * ALPHA)
@@ -227,24 +250,45 @@ def _vote(
     tgt_x: np.ndarray,
     nn_y: np.ndarray,
     nn_x: np.ndarray,
-    weight: np.ndarray,
+    log_weight: np.ndarray,
     r: int,
 ) -> None:
-    """M-step: every hole pixel <- weighted mean of what overlapping matches propose."""
+    """M-step: every hole pixel <- weighted mean of what overlapping matches propose.
+
+    Patch ``i`` votes with weight ``exp(log_weight[i])`` (``-inf``: no
+    vote). The weights are normalised per pixel in log space (the largest
+    weight among the patches covering a pixel becomes 1), which leaves the
+    weighted mean unchanged but cannot underflow: with near-exact matches
+    ``sigma^2`` is tiny, and a patch holding one wrong pixel got
+    ``exp(-d / 2 sigma^2) == 0.0``, so every patch over that pixel voted
+    zero, it was never updated and kept its wrong value.
+    """
     h, w, c = img.shape
+    top = np.full((h, w), -np.inf)
+    for i in range(tgt_y.shape[0]):
+        li = log_weight[i]
+        if li == -np.inf:
+            continue
+        for py in range(tgt_y[i] - r, tgt_y[i] + r + 1):
+            for px in range(tgt_x[i] - r, tgt_x[i] + r + 1):
+                if li > top[py, px]:
+                    top[py, px] = li
     acc = np.zeros((h, w, c), np.float64)
     wsum = np.zeros((h, w), np.float64)
     for i in range(tgt_y.shape[0]):
+        li = log_weight[i]
+        if li == -np.inf:
+            continue
         ty = tgt_y[i]
         tx = tgt_x[i]
         sy = nn_y[i]
         sx = nn_x[i]
-        wi = weight[i]
         for dy in range(-r, r + 1):
             for dx in range(-r, r + 1):
                 py = ty + dy
                 px = tx + dx
                 if hole[py, px]:
+                    wi = np.exp(li - top[py, px])
                     wsum[py, px] += wi
                     for k in range(c):
                         acc[py, px, k] += wi * img[sy + dy, sx + dx, k]
@@ -342,12 +386,12 @@ def _upsample_into(img: np.ndarray, hole: np.ndarray, coarse: np.ndarray) -> Non
     img[ys, xs] = coarse[np.minimum(ys // 2, coarse.shape[0] - 1), np.minimum(xs // 2, coarse.shape[1] - 1)]
 
 
-def _vote_weights(nn_d: np.ndarray) -> np.ndarray:
-    """Wexler et al. 2007: exp(-d / (2 sigma^2)), sigma^2 = 75th percentile of d."""
+def _vote_log_weights(nn_d: np.ndarray) -> np.ndarray:
+    """Wexler et al. 2007, in log space: -d / (2 sigma^2), sigma^2 = 75th percentile of d."""
     sigma2 = float(np.percentile(nn_d, 75)) if nn_d.size else 0.0
     if sigma2 <= 0.0:
-        return np.ones_like(nn_d)
-    return np.exp(-nn_d / (2.0 * sigma2))
+        return np.zeros_like(nn_d)
+    return -nn_d / (2.0 * sigma2)
 
 
 def _build_pyramid(img: np.ndarray, hole: np.ndarray, r: int, min_size: int, max_levels: int | None) -> list[_Level]:
@@ -373,6 +417,7 @@ def fill_channels_patchmatch(
     em_iters: int = EM_ITERS,
     em_iters_finest: int = EM_ITERS_FINEST,
     pm_iters: int = PM_ITERS,
+    hole_weight: float = HOLE_WEIGHT,
     min_size: int | None = None,
     max_levels: int | None = None,
 ) -> np.ndarray:
@@ -389,6 +434,8 @@ def fill_channels_patchmatch(
         raise ValueError("em_iters, em_iters_finest and pm_iters must be >= 1")
     if max_levels is not None and max_levels < 1:
         raise ValueError(f"max_levels must be >= 1 or None, got {max_levels}")
+    if not 0.0 < hole_weight <= 1.0:
+        raise ValueError(f"hole_weight must be in (0, 1], got {hole_weight}")
     r = patch_size // 2
     min_size = 4 * patch_size if min_size is None else int(min_size)
     out = x.copy()
@@ -409,6 +456,7 @@ def fill_channels_patchmatch(
         lv = levels[depth]
         c = lv.img.shape[2]
         flat = lv.img.reshape(lv.img.shape[0], -1)
+        wflat = np.repeat(np.where(lv.hole, np.float32(hole_weight), np.float32(1.0)), c, axis=1)
         nn_y, nn_x, upsampled = _init_nnf(
             lv.tgt_y, lv.tgt_x, lv.valid, lv.src_y, lv.src_x, coarse_map, coarse_y, coarse_x, state
         )
@@ -422,11 +470,11 @@ def fill_channels_patchmatch(
             # voting at full weight pasted wrong texture over the upsampled
             # solution, which the finest level's two EM steps then locked in.
             _upsample_into(lv.img, lv.hole, levels[depth + 1].img)
-            _vote(lv.img, lv.hole, lv.tgt_y, lv.tgt_x, nn_y, nn_x, upsampled.astype(np.float64), r)
+            _vote(lv.img, lv.hole, lv.tgt_y, lv.tgt_x, nn_y, nn_x, np.where(upsampled, 0.0, -np.inf), r)
         for _ in range(em_iters_finest if depth == 0 else em_iters):
-            _compute_distances(flat, lv.tgt_y, lv.tgt_x, nn_y, nn_x, nn_d, r, c)
-            _improve_nnf(flat, c, r, lv.tgt_y, lv.tgt_x, lv.tgt_map, lv.valid, nn_y, nn_x, nn_d, pm_iters, state)
-            _vote(lv.img, lv.hole, lv.tgt_y, lv.tgt_x, nn_y, nn_x, _vote_weights(nn_d), r)
+            _compute_distances(flat, wflat, lv.tgt_y, lv.tgt_x, nn_y, nn_x, nn_d, r, c)
+            _improve_nnf(flat, wflat, c, r, lv.tgt_y, lv.tgt_x, lv.tgt_map, lv.valid, nn_y, nn_x, nn_d, pm_iters, state)
+            _vote(lv.img, lv.hole, lv.tgt_y, lv.tgt_x, nn_y, nn_x, _vote_log_weights(nn_d), r)
         logger.debug("patchmatch level %d %s: %d targets, mean ssd %.4g", depth, lv.hole.shape, nn_y.size, nn_d.mean())
         coarse_map, coarse_y, coarse_x = lv.tgt_map, nn_y, nn_x
     out[mask] = np.clip(levels[0].img[mask], 0.0, 1.0)
@@ -442,6 +490,7 @@ def inpaint_patchmatch(
     em_iters: int = EM_ITERS,
     em_iters_finest: int = EM_ITERS_FINEST,
     pm_iters: int = PM_ITERS,
+    hole_weight: float = HOLE_WEIGHT,
     min_size: int | None = None,
     max_levels: int | None = None,
 ) -> np.ndarray:
@@ -464,6 +513,9 @@ def inpaint_patchmatch(
         EM iterations per coarse level / at full resolution.
     pm_iters : int
         PatchMatch sweeps per E-step.
+    hole_weight : float
+        Weight of a hole pixel's squared difference in patch distances, in
+        (0, 1]; known pixels weigh 1.
     min_size : int, optional
         Smallest short side of a pyramid level; default ``4 * patch_size``.
     max_levels : int, optional
@@ -491,6 +543,7 @@ def inpaint_patchmatch(
         em_iters=em_iters,
         em_iters_finest=em_iters_finest,
         pm_iters=pm_iters,
+        hole_weight=hole_weight,
         min_size=min_size,
         max_levels=max_levels,
     )

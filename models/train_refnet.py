@@ -7,7 +7,7 @@
 
 Data: shards written by ``python -m generators.coverrefs`` (one size). Each
 query's 12 network channels (:func:`models.refnet.network_inputs`: the
-retrieval pipeline and the Telea fill run once per query) and its target are
+retrieval pipeline and the PatchMatch fill run once per query) and its target are
 decoded once into uint8 arrays, cached as ``.npz`` beside ``--state``.
 
 The reference channels (9-11) differ between the two roles:
@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from models.kit import UserError, add_common_flags, bf16_native, fit, load_arrays, pin_threads, run_cli, start
+from baselines.patchmatch import VERSION as PATCHMATCH_VERSION
 from models.refnet import INPUT_VERSION, build_model, make_checkpoint, network_inputs
 
 STATE_FORMAT = "restorebench.refnet-train/1"
@@ -59,7 +60,9 @@ def load_data(path: str | Path, cache_dir: Path) -> dict[str, np.ndarray]:
             hole.append(s.inputs["mask"])
         return {"x": np.stack(xs), "clean": np.stack(clean), "hole": np.stack(hole)}
 
-    return load_arrays(path, generator="coverrefs", cache_dir=cache_dir, decode=decode, tag=f"refnet-in{INPUT_VERSION}")
+    # The cache holds the PatchMatch fill (channels 6-8): keyed by the fill's algorithm version too.
+    tag = f"refnet-in{INPUT_VERSION}-pm{PATCHMATCH_VERSION}"
+    return load_arrays(path, generator="coverrefs", cache_dir=cache_dir, decode=decode, tag=tag)
 
 
 def perturb_reference(clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
