@@ -63,7 +63,10 @@ Conventions:
 Speed: numba kernels (``cache=True``; the first call in a fresh environment
 compiles them for a few seconds, later processes load the cache), early
 termination of patch distances, and work restricted to patches that overlap
-the hole.
+the hole. Version 2 costs a third more than version 1 (CPU seconds per call,
+min of 5, the benchmark's photo with a 5 % hole: 0.070 -> 0.093 s at 256 px,
+0.258 -> 0.347 s at 512 px; in-hole PSNR 12.43 -> 13.02 and 12.06 -> 12.75
+dB): the per-value weights and the vote's second pass.
 """
 
 from __future__ import annotations
