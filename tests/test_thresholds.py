@@ -432,10 +432,10 @@ COVERREFS_NOT_USEFUL = (100, 110, 130)  # no reference, or none sees half the ho
 def test_coverrefs_refnet_above_stitching_on_the_quick_split(quick_aggregates):
     """Issue 29's first bar as a regression guard on the quick split's means (30 queries): the
     reference-aware network's PSNR inside the hole is above the retrieval + stitching baseline's
-    wherever the best reference sees at least half of the hole. NOT the bar itself: on the published
-    split (200 queries, weights of 2026-12-07) the paired difference is +1.78 dB [0.90, 2.66] at 111
-    but +0.20 dB [-0.75, 0.99] at 131, a tie, so the bar is met with one reference only
-    (models/checkpoints/refnet.md)."""
+    wherever the best reference sees at least half of the hole. NOT the bar itself: on the full split
+    (800 queries, run-4 weights, PatchMatch version 2) the paired difference is +1.47 dB [+0.91, +2.02]
+    at 111 and +0.97 dB [+0.45, +1.52] at 131 (run 3 on 400 queries: +1.18 and a tie, +0.24 [-0.46,
+    +0.91]; models/checkpoints/refnet.md)."""
     _require(tasks=["coverrefs"], methods=["refnet", "retrieval-stitch"])
     worse = []
     for n in COVERREFS_USEFUL:
@@ -447,17 +447,13 @@ def test_coverrefs_refnet_above_stitching_on_the_quick_split(quick_aggregates):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 29 bar 2 unmet on the quick split after the 1,600-query resume (2026-12-07): at condition 130 "
-    "(one query) refnet 19.29 dB vs PatchMatch 20.02 dB; with PatchMatch version 2 (hole-weighted distances, "
-    "same weights) 20.32 vs 20.88; it holds at 100 (+1.48) and 110 (+2.87); on the "
-    "published split (200 queries) pooled over the three no-useful-reference conditions refnet - PatchMatch "
-    "is +0.48 dB [-0.34, +1.27], n = 107 (the mean is not below)"))
 def test_coverrefs_refnet_not_below_single_image_fills_on_the_quick_split(quick_aggregates):
     """Issue 29's second bar as a regression guard on the quick split's means: where no reference
     helps, the network's mean PSNR in the hole is not below the best single-image fill's (Telea,
-    Navier-Stokes, PatchMatch). NOT the bar itself: on the published split (2026-12-07 weights) refnet
-    - PatchMatch is +0.59, -0.21 and +1.19 dB at 100, 110 and 130 (models/checkpoints/refnet.md)."""
+    Navier-Stokes, PatchMatch). NOT the bar itself: on the full split (800 queries, run-4 weights,
+    PatchMatch version 2) refnet - PatchMatch is +1.28 [+0.69, +1.89], +0.64 [+0.04, +1.20] and +0.61
+    [-0.09, +1.24] dB at 100, 110 and 130 (models/checkpoints/refnet.md). Strictly xfailed until run 4:
+    at 130 (one query) refnet was 0.56-0.73 dB below PatchMatch."""
     _require(tasks=["coverrefs"], methods=["refnet", *COVERREFS_SINGLE_IMAGE])
     worse = []
     for n in COVERREFS_NOT_USEFUL:
