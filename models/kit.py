@@ -61,7 +61,7 @@ __all__ = [
     "CHECKPOINT_DIR", "UserError", "plain", "save_checkpoint", "read_checkpoint", "make_checkpoint",
     "build_network", "load_network", "warm_start", "NetMethod", "TrainState", "migrate_state", "run_budget",
     "append_ledger", "add_common_flags", "run_cli", "pin_threads", "dataset_version", "load_arrays", "start", "fit",
-    "write_card", "CARD_MARK", "bf16_native",
+    "write_card", "CARD_MARK", "bf16_native", "use_bf16",
 ]
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
@@ -83,6 +83,11 @@ def bf16_native() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def use_bf16(flag: bool | None) -> bool:
+    """A trainer's ``--bf16`` / ``--no-bf16`` choice; not given (None): :func:`bf16_native`."""
+    return bf16_native() if flag is None else bool(flag)
 
 
 # ---------------------------------------------------------------------------

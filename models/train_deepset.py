@@ -52,7 +52,7 @@ import numpy as np
 import torch
 
 from models.deepset import CHECKPOINT_FORMAT, DeepSet, DeepSetConfig, make_checkpoint, same_views
-from models.kit import (TrainState, UserError, add_common_flags, append_ledger, bf16_native, dataset_version, pin_threads,
+from models.kit import (TrainState, UserError, add_common_flags, append_ledger, dataset_version, pin_threads, use_bf16,
                         read_checkpoint, run_budget, run_cli, save_checkpoint, warm_start)
 from models.losses import ssim_loss
 
@@ -347,7 +347,7 @@ def train(args: argparse.Namespace) -> int:
         for _ in range(args.accum):
             n = int(rng.integers(args.min_views, args.max_views + 1))
             x, y = _draw_batch(views, clean, batch=args.batch, n=n, crop=args.crop, rng=rng)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_native() if args.bf16 is None else args.bf16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(args.bf16)):
                 pred = model(x)
             loss = _loss(pred.float(), y, args.loss, args.ssim_weight) / args.accum
             loss.backward()

@@ -37,7 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from models.fingerprint_nets import _MULTIPLE, ARCHS, _DEFAULT_CONFIGS, build_model, make_checkpoint, restore_image
-from models.kit import (TrainState, UserError, add_common_flags, append_ledger, bf16_native, dataset_version, pin_threads,
+from models.kit import (TrainState, UserError, add_common_flags, append_ledger, dataset_version, pin_threads, use_bf16,
                         run_budget, run_cli, save_checkpoint, warm_start)
 
 STATE_FORMAT = "restorebench.fingerprint-train/1"
@@ -234,7 +234,7 @@ def train(a: argparse.Namespace) -> int:
         for g in optim.param_groups:
             g["lr"] = a.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * frac)))
         bx, by = _batch(rng, x, y, a.batch, a.crop)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16_native() if a.bf16 is None else a.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16(a.bf16)):
             pred = model(bx)
         loss = F.mse_loss(pred.float(), by)
         optim.zero_grad(set_to_none=True)
