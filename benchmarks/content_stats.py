@@ -1,7 +1,7 @@
 """Natural-image statistics of the content sources: ``python -m benchmarks.content_stats [--n 500] [--size 256]``.
 
 For each source of :mod:`generators.shared.content` (dead leaves, procedural
-covers) and, as the real reference, the packaged photographs (random crops,
+covers, rendered 3-D scenes) and, as the real reference, the packaged photographs (random crops,
 scale 0.35-1, resized to ``--size``, as the tasks crop them), over ``--n``
 images drawn with seed 0:
 
@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from generators.dataset import add_size_argument
-from generators.shared.content import draw_dead_leaves
+from generators.shared.content import draw_dead_leaves, draw_scene
 from generators.shared.covers import draw_procedural_cover, photographs
 
 __all__ = ["spectrum_slope", "gradient_kurtosis", "dhash", "near_duplicate_rate", "main"]
@@ -104,6 +104,7 @@ def _photo_crop(rng: np.random.Generator, size: int) -> tuple[np.ndarray, int]:
 SOURCES = {
     "dead_leaves": lambda rng, size: (draw_dead_leaves(int(rng.integers(2**31 - 1)), (size, size)), None),
     "procedural": lambda rng, size: (draw_procedural_cover(int(rng.integers(2**31 - 1)), (size, size)), None),
+    "scene": lambda rng, size: (draw_scene(int(rng.integers(2**31 - 1)), (size, size)), None),
     "photographs (real reference)": _photo_crop,
 }
 

@@ -330,8 +330,162 @@ def test_legacy_preset_keeps_version_1_ranges():
 
 def test_task_records_the_preset():
     s = make_task(frames=10, size=64, subtitles="legacy").make_sample(sample_rng(0, 0))
-    assert s.params["subtitles"] == "legacy" and s.params["version"] == FORMATION_VERSION == 3
+    assert s.params["subtitles"] == "legacy" and s.params["version"] == FORMATION_VERSION == 4
     assert make_task(frames=10, size=64).params["subtitles"] == "broadcast"
+
+
+# ---------------------------------------------------------------- clips filmed in 3-D scenes (formation version 4)
+
+
+def _dot_texture(side: int, value: float) -> np.ndarray:
+    """Black with a red 2x2 dot in the middle."""
+    tex = np.zeros((side, side, 3), np.uint8)
+    tex[side // 2 - 1 : side // 2 + 1, side // 2 - 1 : side // 2 + 1, 0] = value
+    return tex
+
+
+def _still(rate: float = 0.0) -> dict:
+    return {"rate": rate, "waves": []}
+
+
+def _shot(move_x: float = 0.0, pan: float = 0.0, objects=(), ground=False) -> dict:
+    cam = {"move": "truck", "hfov_deg": 60.0, "height": 1.5, "x": _still(move_x), "y": _still(), "z": _still(),
+           "yaw_deg": {**_still(pan), "start": 0.0}, "pitch_deg": {**_still(), "start": 0.0},
+           "roll_deg": {**_still(), "start": 0.0}}
+    return {"start": 0, "camera": cam, "objects": list(objects),
+            "backdrop": {"picture": None, "depth": 30.0, "yaw_deg": 0.0, "pitch_deg": 0.0, "width_m": 40.0},
+            "ground": {"picture": None, "width_m": 10.0} if ground else None}
+
+
+def _cut_out(x: float, z: float, height: float = 1.0) -> dict:
+    return {"picture": None, "shape": "rect", "height_m": height, "aspect": 1.0, "x": x, "z": z, "base_y": -1.0,
+            "yaw_deg": 0.0, "vx": 0.0, "vz": 0.0, "bob": _still()}
+
+
+def _rgba(colour: float, side: int = 32) -> np.ndarray:
+    tex = np.full((side, side, 4), colour, np.float32)
+    tex[..., 3] = 1.0
+    return tex
+
+
+def test_camera_motion_gives_parallax_inversely_to_depth():
+    """A sideways camera move (1 m/s for 1 s) shifts a plane at 3 m ten times as far in the image as the backdrop at
+    30 m: what the 2-D layers of version 3 could only imitate with a per-layer factor."""
+    from generators.shared.planescene import intrinsics, render_shot
+
+    near = _cut_out(0.0, 3.0, height=0.4)
+    shot = _shot(move_x=1.0, objects=[near])
+    dot = np.zeros((32, 32, 4), np.float32)
+    dot[15:17, 15:17] = (0.0, 255.0, 0.0, 1.0)
+    dot[..., 3] = 0.0
+    dot[15:17, 15:17, 3] = 1.0
+    textures = {"backdrop": _dot_texture(256, 255), "ground": None, "objects": [dot]}
+    frames = render_shot(shot, range(0, 26, 25), (128, 128), FPS, 0.0, textures)
+
+    def centre(img):
+        ys, xs = np.nonzero(img > 60)
+        return np.array([xs.mean(), ys.mean()])
+
+    far_shift = centre(frames[1][..., 0])[0] - centre(frames[0][..., 0])[0]
+    near_shift = centre(frames[1][..., 1])[0] - centre(frames[0][..., 1])[0]
+    f = intrinsics(60.0, 128, 128)[0, 0]
+    assert near_shift == pytest.approx(-f * 1.0 / 3.0, abs=1.0)  # the camera moves right: the scene moves left
+    assert far_shift == pytest.approx(-f * 1.0 / 30.0, abs=0.5)
+    assert near_shift / far_shift == pytest.approx(10.0, rel=0.15)
+
+
+def test_nearer_cut_out_hides_the_farther_one():
+    from generators.shared.planescene import render_shot
+
+    # Listed far first and near first: the painter's order comes from the depths, not from the list.
+    for order in ((0, 1), (1, 0)):
+        objs = [_cut_out(0.0, 4.0), _cut_out(0.0, 8.0, height=3.0)]
+        tex = [_rgba(200.0), _rgba(50.0, 48)]
+        shot = _shot(objects=[objs[i] for i in order])
+        frame = render_shot(shot, range(1), (64, 64), FPS, 0.0,
+                            {"backdrop": np.zeros((128, 128, 3), np.uint8), "ground": None,
+                             "objects": [tex[i] for i in order]})[0]
+        assert frame[32, 32, 0] == pytest.approx(200.0, abs=1e-3)  # the near plane, over the far one
+        assert frame[20, 40, 0] == pytest.approx(50.0, abs=1e-3)  # the far plane, beside and above it
+
+
+@pytest.mark.parametrize("ground", [False, True])
+def test_motion_blur_is_the_mean_of_the_exposure_instants(ground):
+    """With a 180-degree shutter, a fast pan's frame equals the mean of sharp frames at the instants the renderer
+    chose (more than one), to float32 rounding: everywhere for one plane; with a ground, each plane is blurred on
+    its own and then composited, which differs from blurring the composite only along the moving ground line."""
+    from generators.shared.planescene import _ShotRenderer, render_shot
+
+    rng = np.random.default_rng(0)
+    tex = (rng.random((256, 256, 3)) * 255).astype(np.uint8)
+    shot = _shot(pan=100.0, ground=ground)  # 4 degrees per frame: 1.9 px in the 2 degrees of a 180-degree shutter
+    textures = {"backdrop": tex, "ground": tex[::-1].copy(), "objects": []}
+    blurred = render_shot(shot, range(10, 11), (64, 64), FPS, 0.5, textures)[0]
+    r = _ShotRenderer(shot, np.array([10]), (64, 64), FPS, 0.5, textures)
+    n = int(r.n_bd[0])
+    assert n > 1 and (not ground or int(r.n_g[0]) == n)
+    sharp = []
+    for tt in np.linspace(r.t_lo[0], r.t_hi[0], n):
+        sharp.append(render_shot({**shot, "start": 10 - tt * FPS}, range(10, 11), (64, 64), FPS, 0.0, textures)[0])
+    off = np.abs(blurred - np.mean(sharp, axis=0)).max(axis=-1) > 2e-3
+    if ground:
+        rows = np.nonzero(off.any(axis=1))[0]
+        assert off.mean() < 0.03 and rows.max() - rows.min() <= 8  # a band along the ground line
+    else:
+        assert not off.any()
+    assert np.abs(blurred - sharp[len(sharp) // 2]).mean() > 1.0  # and it is not the sharp frame
+
+
+def test_sensor_noise_follows_its_poisson_gaussian_table():
+    from generators.captions import _add_noise, _noise_tables
+
+    noise = {"seed": 5, "shot": 4e-4, "read": 2e-3}
+    table = _noise_tables(noise["shot"], noise["read"])
+    # In linear light the variance is shot * signal + read^2 (carried to 8-bit sRGB by the curve's slope).
+    for level in (64, 128, 220):
+        lin = ((level / 255 + 0.055) / 1.055) ** 2.4
+        slope = 1.055 / 2.4 * lin ** (1 / 2.4 - 1)
+        assert (table[level] / 255 / slope) ** 2 == pytest.approx(noise["shot"] * lin + noise["read"] ** 2, rel=0.01)
+    for level in (40, 128, 220):
+        clip = np.full((12, 64, 64, 3), level, np.uint8)
+        _add_noise(clip, noise)
+        d = clip.astype(np.float64) - level
+        assert abs(d.mean()) < 0.05 and d.std() == pytest.approx(table[level], rel=0.1)
+        flat = d.reshape(12, -1)
+        assert abs(np.corrcoef(flat[3], flat[4])[0, 1]) < 0.1  # frames carry different noise
+    again = np.full((12, 64, 64, 3), 128, np.uint8)
+    _add_noise(again, noise)
+    clip = np.full((12, 64, 64, 3), 128, np.uint8)
+    _add_noise(clip, noise)
+    np.testing.assert_array_equal(clip, again)
+
+
+def test_3d_clips_never_mirror_text_and_record_their_moves():
+    from generators.captions import sample_clip
+    from generators.shared.planescene import MOVES
+
+    moves = set()
+    for i in range(40):
+        p = sample_clip(sample_rng(3, i), frames=125, size=(128, 128))
+        assert p["kind"] == "scene" and 0.25 <= p["shutter"] <= 0.5
+        for shot in p["shots"]:
+            moves.add(shot["camera"]["move"])
+            pics = [shot["backdrop"]["picture"], *(o["picture"] for o in shot["objects"])]
+            pics += [shot["ground"]["picture"]] if shot["ground"] else []
+            assert all(not d["flip"] for d in pics if d["source"]["kind"] != "dead_leaves")
+    assert moves == set(MOVES)
+
+
+def test_2d_motion_keeps_version_3_clips():
+    """``--motion 2d`` makes version 3's clips: the golden sample stored before version 4 (tests/golden/README.md)."""
+    from pathlib import Path
+
+    from tests.test_golden import assert_matches_golden, flatten
+
+    got = flatten(make_task(frames=10, size=64, motion="2d").make_sample(sample_rng(2026, 3)))
+    with np.load(Path(__file__).resolve().parent / "golden" / "captions-2d.npz") as z:
+        for k in z.files:
+            assert_matches_golden(got[k], z[k], f"captions --motion 2d: {k}")
 
 
 # ---------------------------------------------------------------- baselines

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from benchmarks.content_stats import dhash, gradient_kurtosis, near_duplicate_rate, spectrum_slope
-from generators.shared.content import DEFAULT_MIX, draw_dead_leaves, load_content, sample_content
+from generators.shared.content import (DEFAULT_MIX, SCENE_MIX, draw_dead_leaves, draw_scene, load_content,
+                                       sample_content)
 from generators.shared.covers import CoverFolder
 
 
@@ -26,6 +27,19 @@ def test_dead_leaves_have_natural_image_statistics():
     assert -3.4 < slope < -2.0, slope
     assert kurt > 6.0, kurt  # heavy-tailed gradients (a Gaussian field gives 3)
     assert near_duplicate_rate([dhash(i) for i in imgs]) == 0.0
+
+
+def test_rendered_scenes_are_pure_functions_of_seed_and_size_with_natural_statistics():
+    """Kind "scene": stills of 3-D plane scenes (generators/shared/planescene.py) textured from the default mix."""
+    d = sample_content(np.random.default_rng(0), mix=SCENE_MIX)
+    assert d["kind"] == "scene"
+    a = load_content(d, (96, 96))
+    assert a.shape == (96, 96, 3) and a.dtype == np.uint8 and np.array_equal(a, draw_scene(d["seed"], (96, 96)))
+    imgs = [draw_scene(s, (96, 96)) for s in range(8)]
+    assert near_duplicate_rate([dhash(i) for i in imgs]) == 0.0
+    # The photographs' ranges (see the test above): receding textures steepen the spectrum, not flatten it.
+    assert -3.95 < np.median([spectrum_slope(i) for i in imgs]) < -2.0
+    assert np.median([gradient_kurtosis(i) for i in imgs]) > 6.0
 
 
 def test_gaussian_noise_fails_the_statistics_checks():

@@ -32,13 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--content", default="mix", metavar="MIX",
                         help="mix: the shared content mix, dead leaves and procedural covers (default); photos: the "
                         "packaged photographs, held out of the mix (the real-content split, task captions-real)")
+    parser.add_argument("--motion", default="3d", metavar="MODEL",
+                        help="3d: shots filmed by a moving camera in 3-D scenes, with motion blur and sensor noise "
+                        "(default, formation version 4); 2d: version 3's layers sliding in the image plane")
     parser.add_argument("--crf", type=int, default=23, help="x264 constant rate factor for --codec h264 (default 23)")
     add_dataset_arguments(parser, shard_size=8)  # a 125-frame clip pair is ~7 MB: keep shards ~60 MB
 
     def build(args: argparse.Namespace):
         try:
             task = make_task(frames=args.frames, size=args.size, codec=args.codec, crf=args.crf, videos=args.videos,
-                             subtitles=args.subtitles, content=args.content)
+                             subtitles=args.subtitles, content=args.content, motion=args.motion)
         except ValueError as e:
             raise UserError(str(e)) from None
         skipped = task.params.get("videos_skipped") or 0

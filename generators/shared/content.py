@@ -87,14 +87,17 @@ from generators.dataset._atomic import write_bytes_atomic
 from generators.shared.covers import CoverFolder, draw_procedural_cover, load_cover, photographs
 
 __all__ = ["draw_dead_leaves", "sample_content", "load_content", "pooled", "DEFAULT_MIX", "CONTENT_MIXES",
-           "CONTENT_KINDS", "CONTENT_VERSION", "DEAD_LEAVES_POOL"]
+           "CONTENT_KINDS", "CONTENT_VERSION", "DEAD_LEAVES_POOL", "SCENE_MIX", "draw_scene"]
 
 CONTENT_VERSION = 1
-CONTENT_KINDS = ("dead_leaves", "procedural", "photo", "user")
+CONTENT_KINDS = ("dead_leaves", "procedural", "photo", "user", "scene")
 DEFAULT_MIX: Mapping[str, float] = {"dead_leaves": 0.75, "procedural": 0.25}
 # The mixes a task's --content names: the default mix, or the packaged photographs alone (the real-content
 # split, e.g. reflections-real and captions-real).
 CONTENT_MIXES: Mapping[str, Mapping[str, float]] = {"mix": DEFAULT_MIX, "photos": {"photo": 1.0}}
+# Rendered 3-D scenes (kind "scene", see draw_scene): not in any task's mix yet, since adding them to
+# DEFAULT_MIX changes every task that draws from it (a formation version each, and retrained networks).
+SCENE_MIX: Mapping[str, float] = {"scene": 1.0}
 # Distinct dead-leaves plates a task draws from (the content seed modulo the pool): a plate costs ~270 ms
 # at 384 px, so tasks reuse a pool of plates (cached on disk, see _cached_dead_leaves) with fresh crops.
 DEAD_LEAVES_POOL = 256
@@ -321,6 +324,21 @@ def _cached_dead_leaves(seed: int, h: int, w: int) -> np.ndarray:
     return img
 
 
+def draw_scene(seed: int, size: tuple[int, int]) -> np.ndarray:
+    """A still of a rendered 3-D scene (:mod:`generators.shared.planescene`): a backdrop, a ground in 60 %
+    of scenes and 2-5 cut-outs in perspective, seen by a camera 1.2-2 m above the ground, each plane
+    textured from :data:`DEFAULT_MIX` (dead-leaves plates of the pool and procedural covers, loaded at
+    1.5x the image side, the size the tasks cache plates at); uint8 RGB of ``size``, a pure function of ``(seed, size)``. Content for
+    receding surfaces, occlusion at depth edges and perspective texture gradients, which flat
+    dead-leaves plates lack; no lighting or shadows. ~10-25 ms at 256x256 with the plates cached."""
+    from generators.shared import planescene
+
+    rng = np.random.default_rng([int(seed), 0x5CE4E])
+    shot = planescene.sample_shot(rng, 0, 1.0, lambda r: pooled(sample_content(r, mix=DEFAULT_MIX)))
+    return planescene.render_still(shot, (int(size[0]), int(size[1])), lambda d, side: load_content(d, (side, side)),
+                                   has_text=lambda d: d["kind"] != "dead_leaves")
+
+
 def load_content(desc: Mapping[str, Any], size: tuple[int, int], user_root: str | None = None) -> np.ndarray:
     """Materialise a content description as uint8 RGB of ``size`` = (H, W) (photos and user images are
     resized to cover it, keeping their aspect ratio, and centre-cropped)."""
@@ -330,6 +348,8 @@ def load_content(desc: Mapping[str, Any], size: tuple[int, int], user_root: str 
         return _cached_dead_leaves(int(desc["seed"]), h, w)
     if kind == "procedural":
         return draw_procedural_cover(int(desc["seed"]), (h, w))
+    if kind == "scene":
+        return draw_scene(int(desc["seed"]), (h, w))
     if kind == "photo":
         src = photographs()[int(desc["index"])]
     elif kind == "user":
