@@ -174,6 +174,7 @@ def test_deterministic_across_worker_counts(tmp_path):
     (["--crf", "60", "--codec", "h264"], "crf must lie in 0..51"),
     (["--videos", "/nonexistent"], "does not exist"),
     (["--subtitles", "huge"], "unknown subtitles preset 'huge'"),
+    (["--motion", "4d"], "unknown motion '4d'"),
 ])
 def test_bad_arguments_give_one_clear_error(tmp_path, capsys, argv, needle):
     rc = cli(["--n", "1", "--out", str(tmp_path / "o"), *argv])
