@@ -185,6 +185,13 @@ def die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(Exception):
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+        # A parent that died before the line above (a spawned worker imports for seconds on a busy machine)
+        # sends no signal: this worker has been re-parented already, so it leaves now.
+        import multiprocessing
+
+        parent = multiprocessing.parent_process()
+        if parent is not None and os.getppid() != parent.pid:
+            os._exit(1)
 
 
 def default_cache_dir() -> Path:
