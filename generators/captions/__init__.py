@@ -18,19 +18,22 @@ field of view 40-70 degrees, 1.2-2 m above the ground) films each shot on
 one of five moves: tripod (15 %), pan (20 %, 3-15 degrees per second, at
 most 50 degrees a shot), dolly (20 %, 0.3-1.5 m/s forward or back), truck
 (20 %, sideways) or a handheld walk (25 %, 0.8-1.6 m/s with a 3 cm bob),
-each with its own handheld shake (0.03-1 degree, 0.5-3 Hz). Each plane is
+each with its own handheld shake (a scale of 0.03-1 degree, 0.15x on a
+tripod; two 0.5-3 Hz waves, peaks up to 4x the scale). Each plane is
 drawn through its exact homography, far to near, so parallax, occlusion and
 disocclusion follow from depth; the ground is sampled from a 4-level mip
 pyramid (level per pixel from its analytic depth) so that far texture does
 not shimmer. Motion blur: the exposure (a 90-180 degree shutter per clip)
-is sampled at 1-5 instants per plane, as many as the plane's fastest image
-point needs for steps under 0.75 px, and each plane's mean over them is
-composited (so only the moving edge between two planes differs from
+is sampled at ``ceil(step / 0.75 px)`` instants per plane, at most 5
+(``step``: the plane's largest image motion over the exposure), and each
+plane's mean over them is composited (so only the moving edge between two planes differs from
 blurring the composite). Sensor noise (70 % of clips): Poisson-Gaussian in
 linear light (shot variance 1e-5-4e-4 per unit signal, read noise 3e-4-2e-3,
-log-uniform per clip), carried to 8-bit sRGB by the transfer curve's slope,
-independent per frame (0.4-2.5 levels at mid-grey; more in the shadows, as
-in real footage); it is part of the clean target, as it is of a real
+log-uniform per clip), carried to 8-bit sRGB by the transfer curve's slope
+(0.4-2.5 levels at mid-grey; more in the shadows, as in real footage); each
+frame takes a random window, flip and sign of one of 4 Gaussian fields
+drawn per clip, so a 125-frame clip has about 3 frame pairs whose noise is
+identical or negated; it is part of the clean target, as it is of a real
 programme's frames. The pictures come from the shared content library
 (``--content``, :data:`CONTENT_MIXES`): ``mix`` (default, since version 3),
 :data:`generators.shared.content.DEFAULT_MIX`, 75 % VibrantLeaves-style
@@ -42,7 +45,8 @@ of the networks trained on the mix. Only dead-leaves plates are ever
 mirrored (covers and photographs carry text), and a backdrop or ground
 that shows more than its picture repeats it mirrored (dead leaves) or
 wrapped (pictures that may carry text). A global brightness curve
-(0.85-1.15, smooth) models exposure changes; 40 % of clips have one or two
+(mean 0.92-1.08 per clip plus a smooth drift and two waves, within
+0.74-1.26) models exposure changes; 40 % of clips have one or two
 hard cuts to a new shot (at least 1 s apart).
 
 Measured (``python -m benchmarks.caption_stats --n 200 --motion-clips 60``,
@@ -67,7 +71,9 @@ depth. No published per-frame motion statistics of broadcast footage at
 128x128 were at hand to compare with; real programmes include long static
 shots, so these numbers are a design choice, not a calibration. Still synthetic:
 the scenes are planes (no rounded objects, no self-occlusion within an
-object, no lighting or shadows), the cut-outs are pictures on flat shapes
+object, no lighting or shadows; the known defects listed in
+:mod:`generators.shared.planescene`, among them a thin dark rim on
+cut-outs), the cut-outs are pictures on flat shapes
 rather than people or cars, nothing moves inside a plane (no waving
 trees, no faces), the near ground is soft (one 256-px texture spread over
 6-20 m), and the camera never zooms. ``--motion 2d`` makes version 3's
