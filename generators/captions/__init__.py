@@ -435,9 +435,14 @@ def _upright_picture(rng: np.random.Generator, mix: Mapping[str, float]) -> dict
     """A picture as :func:`_sample_picture` draws it, mirrored only when it is a dead-leaves plate (covers,
     photographs and user pictures may carry text, which a mirror would show reversed)."""
     d = _sample_picture(rng, mix)
-    if d["source"]["kind"] != "dead_leaves":
+    if _may_carry_text(d):
         d["flip"] = False
     return d
+
+
+def _may_carry_text(desc: dict) -> bool:
+    """A picture description whose picture may carry text: anything but a dead-leaves plate."""
+    return desc["source"]["kind"] != "dead_leaves"
 
 
 def _sample_scene_clip(rng: np.random.Generator, frames: int, size: tuple[int, int], content: str) -> dict[str, Any]:
@@ -459,13 +464,6 @@ def _sample_scene_clip(rng: np.random.Generator, frames: int, size: tuple[int, i
 # ---------------------------------------------------------------- clip: apply
 
 
-def _object_texture(o: dict, shot: dict, size: tuple[int, int]) -> np.ndarray:
-    """A cut-out's (th, tw, 4) float32 RGBA texture, sized for about 1.25 texels per pixel where it starts."""
-    th, tw = _scene.cutout_texture_size(o, shot, size)
-    tex = cv2.resize(_pic(o["picture"], max(th, tw)), (tw, th), interpolation=cv2.INTER_AREA)
-    return np.dstack([tex.astype(np.float32), _object_alpha(o["shape"], th, tw)])
-
-
 def _noise_tables(shot_var: float, read_sd: float) -> np.ndarray:
     """Per 8-bit sRGB level, the standard deviation in 8-bit levels of Poisson-Gaussian sensor noise
     ``var = shot * linear + read^2`` (linear light), carried to sRGB by the transfer curve's slope."""
@@ -480,8 +478,8 @@ def _noise_tables(shot_var: float, read_sd: float) -> np.ndarray:
 
 
 def _add_noise(clip: np.ndarray, noise: dict) -> None:
-    """Sensor noise on a uint8 clip, in place: independent per frame (a bank of 4 Gaussian fields,
-    each frame a random window, sign and flip of one), Poisson-Gaussian by level."""
+    """Sensor noise on a uint8 clip, in place, Poisson-Gaussian by level: each frame takes a random window,
+    flip and sign of one of a bank of 4 Gaussian fields drawn per clip (module docstring)."""
     t, h, w, _ = clip.shape
     rng = np.random.default_rng(noise["seed"])
     bank = rng.standard_normal((4, h + 16, w + 16, 3), dtype=np.float32)
@@ -509,12 +507,7 @@ def _render_scene(p: dict) -> np.ndarray:
     out = np.empty((n, h, w, 3), np.uint8)
     bounds = [s["start"] for s in p["shots"]] + [n]
     for si, shot in enumerate(p["shots"]):
-        textures = {"backdrop": _pic(shot["backdrop"]["picture"], side),
-                    "ground": _pic(shot["ground"]["picture"], side) if shot["ground"] is not None else None,
-                    "objects": [_object_texture(o, shot, (h, w)) for o in shot["objects"]],
-                    # covers, photographs and user pictures may carry text: repeated by wrapping, not mirroring
-                    "backdrop_text": shot["backdrop"]["picture"]["source"]["kind"] != "dead_leaves",
-                    "ground_text": shot["ground"] is not None and shot["ground"]["picture"]["source"]["kind"] != "dead_leaves"}
+        textures = _scene.shot_textures(shot, (h, w), _pic, _may_carry_text, side=side)
         frames = _scene.render_shot(shot, range(bounds[si], bounds[si + 1]), (h, w), FPS, p["shutter"], textures)
         frames *= gain[bounds[si] : bounds[si + 1], None, None, None]
         np.clip(frames, 0, 255, out=frames)
@@ -551,9 +544,6 @@ def _pic(desc: dict, side: int) -> np.ndarray:
     return _picture(json.dumps(desc, sort_keys=True), side)
 
 
-_object_alpha = _scene.cutout_alpha
-
-
 def _warped_box(m: np.ndarray, oh: int, ow: int, h: int, w: int) -> tuple[int, int, int, int]:
     """Rows ``y0:y1`` and columns ``x0:x1`` of an (h, w) frame outside which ``cv2.warpAffine(src, m)`` of
     an (oh, ow) source with a zero constant border is exactly 0: the image of the source rectangle
@@ -583,7 +573,7 @@ def _render_procedural(p: dict) -> np.ndarray:
             tex = cv2.resize(_pic(o["picture"], max(oh, ow)), (ow, oh), interpolation=cv2.INTER_AREA)
             # Texture and alpha warped together as one 4-channel image: OpenCV interpolates each
             # channel with the same weights, so this is bit-identical to two warps, in 0.75x the time.
-            objs.append((o, np.dstack([tex.astype(np.float32), _object_alpha(o["shape"], oh, ow)])))
+            objs.append((o, np.dstack([tex.astype(np.float32), _scene.cutout_alpha(o["shape"], oh, ow)])))
         cam = shot["camera"]
         for k in range(bounds[si], bounds[si + 1]):
             t = t_all[k]

@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 __all__ = ["MOVES", "SHUTTER", "MAX_SUBFRAMES", "sample_shot", "render_shot", "camera_pose", "intrinsics",
-           "cutout_alpha", "cutout_texture_size", "render_still"]
+           "cutout_alpha", "cutout_texture_size", "shot_textures", "render_still"]
 
 MOVES = ("tripod", "pan", "dolly", "truck", "walk")
 SHUTTER = (0.25, 0.5)  # exposure, fraction of the frame interval (a 90-180 degree shutter)
@@ -273,10 +273,11 @@ class _ShotRenderer:
         cam = self.cam = shot["camera"]
         k = self.k = intrinsics(cam["hfov_deg"], h, w)
         self.k_inv = np.linalg.inv(k)
-        t = self.t = (np.asarray(frames, np.float64) - shot["start"]) / fps
+        t = (np.asarray(frames, np.float64) - shot["start"]) / fps
         self.t_lo, self.t_hi = t - expo / 2, t + expo / 2
         nf = len(t)
-        r, c = camera_pose(cam, np.concatenate([t, self.t_lo, self.t_hi]))
+        times = np.concatenate([t, self.t_lo, self.t_hi])  # centre, start and end of each frame's exposure
+        r, c = camera_pose(cam, times)
         self.r, self.c = r[:nf], c[:nf]
         _, c0 = camera_pose(cam, 0.0)
         # Backdrop: centred on the line of sight; with a ground, the picture's bottom edge stands on it.
@@ -317,10 +318,8 @@ class _ShotRenderer:
             px = o["height_m"] / th  # metres per texel (square texels)
             oa, ob = _plane_axes(o["yaw_deg"])
             plane = _Plane(tex, None, oa * px, ob * px)
-            tt = np.concatenate([t, self.t_lo, self.t_hi])
-            base = self._base(o, tt)
-            origins = base - plane.a * tw / 2 - plane.b * th  # texel (0, 0); the bottom edge's middle on ``base``
-            ho = _homographies(k, r, c, plane, origins).reshape(3, nf, 3, 3)
+            base = self._base(o, times)
+            ho = _homographies(k, r, c, plane, self._origin(plane, base)).reshape(3, nf, 3, 3)
             apron = np.array([[-2.0, -2.0], [tw + 1.0, -2.0], [-2.0, th + 1.0], [tw + 1.0, th + 1.0]])
             xy, z = _project(ho.reshape(-1, 3, 3), apron)
             xy, z = xy.reshape(3, nf, 4, 2), z.reshape(3, nf, 4)
@@ -337,6 +336,12 @@ class _ShotRenderer:
     @staticmethod
     def _base(o: dict, t: np.ndarray) -> np.ndarray:
         return np.stack([o["x"] + o["vx"] * t, o["base_y"] + _at(o["bob"], t), o["z"] + o["vz"] * t], -1)
+
+    @staticmethod
+    def _origin(plane: _Plane, base: np.ndarray) -> np.ndarray:
+        """A cut-out's texel (0, 0) when the middle of its bottom edge is at ``base``."""
+        th, tw = plane.tex.shape[:2]
+        return base - plane.a * tw / 2 - plane.b * th
 
     def _steps(self, hm: np.ndarray, pts: np.ndarray) -> np.ndarray:
         """Per frame, the instants for a plane seen at image points ``pts`` at the exposure's centre."""
@@ -434,8 +439,7 @@ class _ShotRenderer:
             if not ob["front"][i] or ob["depth"][i] < 0.3 or y0 >= y1 or x0 >= x1:
                 continue
             plane, o = ob["plane"], ob["o"]
-            th, tw = plane.tex.shape[:2]
-            origin_of = lambda tt, o=o, plane=plane: (self._base(o, tt) - plane.a * tw / 2 - plane.b * th)  # noqa: E731
+            origin_of = lambda tt, o=o, plane=plane: self._origin(plane, self._base(o, tt))  # noqa: E731
             layers = [_warp(plane.tex, hm, (y0, y1, x0, x1), cv2.BORDER_CONSTANT)
                       for hm in self._instants(i, int(ob["n"][i]), ob["h"], plane, origin_of)]
             _over_mean(frame, (y0, y1, x0, x1), layers)
@@ -458,21 +462,32 @@ def render_shot(shot: dict, frames: range, size: tuple[int, int], fps: float, sh
     return out
 
 
-def render_still(shot: dict, size: tuple[int, int], picture: Callable[[Any, int], np.ndarray],
-                 has_text: Callable[[Any], bool] = lambda desc: True) -> np.ndarray:
-    """The shot's first frame, no motion blur: (H, W, 3) uint8. ``picture(desc, side)`` gives a square
-    uint8 RGB picture for a description drawn by :func:`sample_shot`'s ``sample_picture``; ``has_text(desc)``
-    whether it may carry text (see :func:`render_shot`)."""
-    h, w = size
-    side = 3 * max(h, w) // 2  # the size at which the tasks' dead-leaves plates are cached (1.5x the frame)
+def shot_textures(shot: dict, size: tuple[int, int], picture: Callable[[Any, int], np.ndarray],
+                  has_text: Callable[[Any], bool], *, side: int, cutout_side: int | None = None) -> dict[str, Any]:
+    """The ``textures`` :func:`render_shot` takes for ``shot``: ``picture(desc, side)`` (a square uint8 RGB
+    picture for a description drawn by :func:`sample_shot`'s ``sample_picture``) for the backdrop and the
+    ground; for each cut-out, its picture at ``cutout_side`` (default: the larger side of its texture,
+    :func:`cutout_texture_size`) resized to its texture with its alpha; ``has_text(desc)``: the picture may
+    carry text."""
     objects = []
     for o in shot["objects"]:
         th, tw = cutout_texture_size(o, shot, size)
-        tex = cv2.resize(picture(o["picture"], side), (tw, th), interpolation=cv2.INTER_AREA)
+        pic = picture(o["picture"], max(th, tw) if cutout_side is None else cutout_side)
+        tex = cv2.resize(pic, (tw, th), interpolation=cv2.INTER_AREA)
         objects.append(np.dstack([tex.astype(np.float32), cutout_alpha(o["shape"], th, tw)]))
-    textures = {"backdrop": picture(shot["backdrop"]["picture"], side),
-                "ground": picture(shot["ground"]["picture"], side) if shot["ground"] is not None else None,
-                "objects": objects, "backdrop_text": has_text(shot["backdrop"]["picture"]),
-                "ground_text": shot["ground"] is not None and has_text(shot["ground"]["picture"])}
+    ground = shot["ground"]
+    return {"backdrop": picture(shot["backdrop"]["picture"], side),
+            "ground": picture(ground["picture"], side) if ground is not None else None,
+            "objects": objects, "backdrop_text": has_text(shot["backdrop"]["picture"]),
+            "ground_text": ground is not None and has_text(ground["picture"])}
+
+
+def render_still(shot: dict, size: tuple[int, int], picture: Callable[[Any, int], np.ndarray],
+                 has_text: Callable[[Any], bool] = lambda desc: True) -> np.ndarray:
+    """The shot's first frame, no motion blur: (H, W, 3) uint8; ``picture`` and ``has_text`` as for
+    :func:`shot_textures`, every picture loaded at 1.5x the frame side (the size at which the tasks cache
+    their dead-leaves plates)."""
+    side = 3 * max(size) // 2
+    textures = shot_textures(shot, size, picture, has_text, side=side, cutout_side=side)
     frame = render_shot(shot, range(1), size, 25.0, 0.0, textures)[0]
     return np.rint(np.clip(frame, 0, 255, out=frame)).astype(np.uint8)
