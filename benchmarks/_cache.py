@@ -11,7 +11,13 @@ returns, i.e. the 8-bit-quantised images that training data is made of too.
 
 The generator's source code is deliberately *not* part of the hash (editing a
 comment must not invalidate the cache); a task that changes what a parameter
-means should add or bump a ``"version"`` entry in its ``params``.
+means should add or bump a ``"version"`` entry in its ``params``. What the
+hash cannot see, a generator edited without a new version (a developer
+iterating within one formation version), is caught when a cached split is
+reused: its sample 0 is made again and compared byte for byte with the stored
+one (:func:`generators.dataset.sample_differences`, one sample's cost), and a
+split the running code no longer reproduces is deleted and rebuilt, with one
+line on stderr naming the members that changed.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import shutil
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -59,10 +67,13 @@ def split_dir(task: Task, size: int, cache_dir: Path) -> Path:
     return Path(cache_dir) / f"{task.name}-{hash_dataset(task.name, task.params, task.test_seed, size)}"
 
 
-def build_split(task: Task, *, size: int, cache_dir: Path, workers: int | None = 1) -> tuple[Path, str, str]:
+def build_split(task: Task, *, size: int, cache_dir: Path, workers: int | None = 1,
+                check: bool = True) -> tuple[Path, str, str]:
     """Make (or reuse) the test split of ``task`` with ``size`` samples.
 
-    Sample ``i`` is ``task.make_sample(sample_rng(task.test_seed, i))``.
+    Sample ``i`` is ``task.make_sample(sample_rng(task.test_seed, i))``. A cached split is reused only
+    if the running code makes its sample 0 byte for byte (``check``; see the module docstring),
+    otherwise it is rebuilt.
 
     Returns
     -------
@@ -78,8 +89,19 @@ def build_split(task: Task, *, size: int, cache_dir: Path, workers: int | None =
     """
     from generators.dataset import read_manifest, write_dataset  # heavy; import on use
 
+    from generators.dataset import sample_differences
+
     digest = hash_dataset(task.name, task.params, task.test_seed, size)
     out = split_dir(task, size, cache_dir)
+    if check and _is_complete(out, size):
+        changed = sample_differences(out, task.make_sample, 0)
+        if changed:
+            print(f"{task.name}: the cached split {out} was made by other generator code (sample 0 differs in "
+                  f"{', '.join(changed[:4])}{' ...' if len(changed) > 4 else ''}); rebuilding it", file=sys.stderr)
+            stale = out.with_name(out.name + ".stale")  # renamed first, so a killed removal leaves no half split
+            shutil.rmtree(stale, ignore_errors=True)
+            out.rename(stale)
+            shutil.rmtree(stale)
     if not _is_complete(out, size):
         out.parent.mkdir(parents=True, exist_ok=True)
         write_dataset(

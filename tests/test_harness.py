@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 
 from benchmarks import _aggregate, _cache, _scoring
+import generators.dataset as dataset
 from generators.metrics import mse, psnr
 from benchmarks.run import main
 from generators.task import SINGLE_CALL, Sample, Task, ViewSubsets, quick_protocol, sample_rng
@@ -441,6 +442,47 @@ def test_split_is_cached_and_rebuilt_only_when_params_change(tmp_path, monkeypat
     h_c = json.loads((tmp_path / "c" / "run.json").read_text())["tasks"]["toyviews"]
     assert h_c["split_key"] != h_a["split_key"] and h_c["dataset_hash"] != h_a["dataset_hash"]
     assert len(list((tmp_path / "cache").iterdir())) == 2
+
+
+def test_a_cached_split_the_generator_no_longer_makes_is_rebuilt(tmp_path, capsys):
+    # Same task name, params and seed (so the same split key), other generator code: the split made by
+    # the old code must not be scored as the new code's data.
+    task = make_views_task(test_size=3)
+    out, key, digest = _cache.build_split(task, size=3, cache_dir=tmp_path)
+    assert _cache.build_split(task, size=3, cache_dir=tmp_path) == (out, key, digest)  # reused as is
+    assert "rebuilding" not in capsys.readouterr().err
+
+    def brighter(rng):
+        s = make_views_sample(rng)
+        return Sample(inputs={"views": np.sqrt(s.inputs["views"])}, target=s.target, params=s.params)
+
+    edited = dataclasses.replace(task, make_sample=brighter)
+    out2, key2, digest2 = _cache.build_split(edited, size=3, cache_dir=tmp_path)
+    err = capsys.readouterr().err
+    assert out2 == out and key2 == key and digest2 != digest
+    assert err.count("\n") == 1 and "rebuilding it" in err and "000000000000.inputs.views.pngs" in err, err
+    stored = next(dataset.read_dataset(out2))[1].inputs["views"]
+    expected = brighter(sample_rng(task.test_seed, 0)).inputs["views"]
+    assert np.array_equal(stored, np.round(expected * 255).astype(np.float32) / 255)
+    assert not out.with_name(out.name + ".stale").exists()
+    assert _cache.build_split(edited, size=3, cache_dir=tmp_path)[2] == digest2  # and then reused
+    assert "rebuilding" not in capsys.readouterr().err
+
+
+def test_sample_differences_names_the_members_that_changed(tmp_path):
+    task = make_views_task(test_size=2)
+    out = _cache.build_split(task, size=2, cache_dir=tmp_path)[0]
+    assert dataset.sample_differences(out, task.make_sample, 1) == []
+
+    def renamed(rng):
+        s = make_views_sample(rng)
+        return Sample(inputs={"frames": s.inputs["views"]}, target=s.target, params=s.params)
+
+    assert dataset.sample_differences(out, renamed, 1) == ["000000000001.inputs.frames.pngs",
+                                                           "000000000001.inputs.views.pngs",
+                                                           "000000000001.meta.json"]
+    with pytest.raises(dataset.UserError, match="holds samples 0-1, not 2"):
+        dataset.sample_differences(out, task.make_sample, 2)
 
 
 def test_quick_uses_quick_size_and_full_uses_test_size(tmp_path):

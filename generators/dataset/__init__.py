@@ -147,7 +147,14 @@ from generators.dataset._common import (
     UserError,
     _package_versions,
 )
-from generators.dataset._reader import _SampleDataset, read_dataset, read_formation_version, read_frame, read_manifest
+from generators.dataset._reader import (
+    _SampleDataset,
+    read_dataset,
+    read_formation_version,
+    read_frame,
+    read_manifest,
+    sample_differences,
+)
 from generators.dataset._writer import compute_dataset_hash, write_dataset
 
 __all__ = [
@@ -157,6 +164,7 @@ __all__ = [
     "read_frame",
     "read_manifest",
     "read_formation_version",
+    "sample_differences",
     "compute_dataset_hash",
     "SampleDataset",
     "add_dataset_arguments",

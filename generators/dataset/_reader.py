@@ -11,16 +11,18 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from generators.dataset._codec import FRAME_OFFSETS, _decode_array, _decode_image, _decode_sample
+from generators.dataset._codec import DEFAULT_JPEG_QUALITY, FRAME_OFFSETS, _decode_array, _decode_image, _decode_sample
 from generators.dataset._common import (
     FORMAT,
     KEY_DIGITS,
     MANIFEST,
     READABLE_FORMAT_VERSIONS,
     UserError,
+    _debug,
     _key,
     _one_line,
 )
+from generators.dataset._engines import _sample_members, _ShardJob, _SingleThreaded
 from generators.dataset._tar import _check_keys, _group_by_key, _iter_members
 from generators.task import Sample, formation_version
 
@@ -77,6 +79,48 @@ def _read_shard_bytes(directory: Path, record: dict, verify: bool) -> bytes:
     if verify and hashlib.sha256(data).hexdigest() != record["sha256"]:
         raise UserError(f"corrupted shard {path}: sha256 does not match the manifest")
     return data
+
+
+def sample_differences(directory: str | os.PathLike, make_sample: Callable, index: int = 0) -> list[str]:
+    """The stored members of sample ``index`` that ``make_sample`` no longer makes byte for byte.
+
+    Sample ``index`` is made again from ``sample_rng(seed, index)`` (the manifest's seed) and encoded
+    with the options the dataset was written with (image format, quality, PNG encoder, stack layout),
+    one thread, as the writer does; its tar members are compared with the stored ones. An empty list
+    means the code that is running would write the same bytes; otherwise the names of the members
+    that differ, are missing or are new, sorted. What it catches: a generator whose output changed
+    without a new formation version (a cached test split made by older code, a dataset about to be
+    extended by other code). What it cannot: a change that spares sample ``index``.
+
+    Raises
+    ------
+    UserError
+        Incomplete or unreadable dataset, ``index`` out of range, corrupted shard, failing ``make_sample``.
+    """
+    from generators.dataset._writer import _recorded_png_encoder  # _writer imports the engines too
+
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    index = int(index)
+    record = next((r for r in manifest["shards"] if r["first"] <= index < r["first"] + r["count"]), None)
+    if record is None:
+        raise UserError(f"{directory} holds samples 0-{manifest['n'] - 1}, not {index}")
+    where = str(directory / record["file"])
+    data = _read_shard_bytes(directory, record, verify=True)
+    stored = {}
+    for key, fields in _group_by_key(list(_iter_members(data, where)), where):
+        if key == _key(index):
+            stored = {f"{key}.{f}": bytes(data[o : o + s]) for f, (o, s) in fields.items()}
+    job = _ShardJob(
+        str(directory), 0, index, 1, int(manifest["seed"]), _debug(),
+        image_format=manifest.get("image_format", "png"),
+        quality=int(manifest.get("image_quality", DEFAULT_JPEG_QUALITY)),
+        per_frame=manifest["format_version"] >= 3, png_encoder=_recorded_png_encoder(directory, manifest),
+    )  # fmt: skip
+    with _SingleThreaded() as threads:
+        threads.pin()
+        made = {name: bytes(b) for name, b in _sample_members(make_sample, job, index)}
+    return sorted(n for n in stored.keys() | made.keys() if stored.get(n) != made.get(n))
 
 
 def read_dataset(directory: str | os.PathLike, *, verify: bool = True) -> Iterator[tuple[str, Sample]]:
