@@ -85,6 +85,35 @@ class CaptionAutoencoder(nn.Module):
         return {"image": torch.sigmoid(self.decoder(self.encoder(x)))}
 
 
+class _FoldedConv3d(nn.Conv3d):
+    """A Conv3d without temporal padding, stride or dilation, computed as one 2-D convolution: each
+    output slot's ``kt`` input frames are stacked as channels (``C * kt``), the weight reshaped to match.
+
+    The same function, parameters and state-dict keys as :class:`torch.nn.Conv3d` (outputs equal to
+    float32 rounding, a different summation order). Why: PyTorch sends a 3-input-channel Conv3d to its
+    reference kernel (``slow_conv3d``) on the CPU, but the folded 2-D convolution to oneDNN: the gated
+    U-Net's first layer, (1, 3, 8, 128, 128) in, 16 out, 27.5 -> 5.6 ms in float32 on the AVX2 EPYC, one
+    thread, idle; a 125-frame clip 5.6-6.3 -> 4.5-4.6 s (the reference kernel was 35 % of it). Only worth
+    it for few input channels: the second layer (16 in, already oneDNN) is slower folded (7.9 -> 18 ms),
+    so it stays a Conv3d.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.stride[0] != 1 or self.padding[0] != 0 or self.dilation != (1, 1, 1) or self.groups != 1:
+            raise ValueError("_FoldedConv3d takes no temporal stride, padding or dilation, and no groups")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kt = self.kernel_size[0]
+        b, c, t, h, w = x.shape
+        slots = t - kt + 1
+        stacked = x.unfold(2, kt, 1).permute(0, 2, 1, 5, 3, 4).reshape(b * slots, c * kt, h, w)
+        y = F.conv2d(stacked.contiguous(memory_format=torch.channels_last),
+                     self.weight.reshape(self.out_channels, c * kt, *self.kernel_size[1:]), self.bias,
+                     stride=self.stride[1:], padding=self.padding[1:])
+        return y.reshape(b, slots, *y.shape[1:]).transpose(1, 2)
+
+
 class _Gated(nn.Module):
     def __init__(self, conv: type, cin: int, cout: int, k, stride=1, padding=0, dilation=1):
         super().__init__()
@@ -107,7 +136,7 @@ class GatedVideoUNet(nn.Module):
             raise ValueError("GatedVideoUNet is built for a window of 5 frames")
         w = int(width)
         self.window = 5
-        self.t1 = _Gated(nn.Conv3d, 3, w, (3, 3, 3), padding=(0, 1, 1))  # T 5 -> 3, full res
+        self.t1 = _Gated(_FoldedConv3d, 3, w, (3, 3, 3), padding=(0, 1, 1))  # T 5 -> 3, full res
         self.t2 = _Gated(nn.Conv3d, w, 2 * w, (3, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))  # T 3 -> 1, 1/2
         self.down = _Gated(nn.Conv2d, 2 * w, 4 * w, 3, stride=2, padding=1)  # 1/4
         self.mid = nn.ModuleList([_Gated(nn.Conv2d, 4 * w, 4 * w, 3, padding=d, dilation=d) for d in (2, 4)])

@@ -105,12 +105,20 @@ def sample_differences(directory: str | os.PathLike, make_sample: Callable, inde
     record = next((r for r in manifest["shards"] if r["first"] <= index < r["first"] + r["count"]), None)
     if record is None:
         raise UserError(f"{directory} holds samples 0-{manifest['n'] - 1}, not {index}")
-    where = str(directory / record["file"])
-    data = _read_shard_bytes(directory, record, verify=True)
+    path = directory / record["file"]
     stored = {}
-    for key, fields in _group_by_key(list(_iter_members(data, where)), where):
-        if key == _key(index):
-            stored = {f"{key}.{f}": bytes(data[o : o + s]) for f, (o, s) in fields.items()}
+    try:  # only the sample's own members are read (a caption shard holds ~400 MB); not the shard's sha256
+        with tarfile.open(path, mode="r:") as tf:
+            for m in tf:
+                key = m.name.partition(".")[0]
+                if key > _key(index):
+                    break
+                if key == _key(index) and m.isfile():
+                    stored[m.name] = tf.extractfile(m).read()
+    except FileNotFoundError:
+        raise UserError(f"missing shard {path}") from None
+    except (tarfile.TarError, OSError) as e:
+        raise UserError(f"corrupted shard {path}: {_one_line(e)}") from None
     job = _ShardJob(
         str(directory), 0, index, 1, int(manifest["seed"]), _debug(),
         image_format=manifest.get("image_format", "png"),
