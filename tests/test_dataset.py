@@ -993,6 +993,28 @@ def test_unpicklable_make_sample_needs_one_worker(tmp_path):
     assert _write(tmp_path / "b", make_sample=lambda rng: make_toy_sample(rng), n=2)["complete"]
 
 
+def _brighter_toy_sample(rng):
+    s = make_toy_sample(rng)
+    return Sample(inputs={k: np.sqrt(v) for k, v in s.inputs.items()}, target=s.target, extras=s.extras, params=s.params)
+
+
+def test_extending_with_a_changed_generator_is_refused(reference, tmp_path):
+    # Same settings, other code (a generator edited without a new formation version): finishing or
+    # extending would mix two generators' samples in one dataset, so it is refused before anything is made.
+    out = tmp_path / "ds"
+    shutil.copytree(reference, out)
+    (out / "shard-000002.tar.json").unlink()  # an interrupted run: the last shard is to be made again
+    before = _files(out)
+    with pytest.raises(UserError, match=r"ds: sample 0 on disk is not what this code makes \(000000000000\.inputs\."
+                                        r".* differ\): the generator changed since the dataset was begun"):
+        _write(out, make_sample=_brighter_toy_sample)
+    del before["shard-000002.tar"]  # a shard without its record is unverifiable and always removed
+    assert _files(out) == before  # nothing made
+    _write(out)  # the code that began it finishes it, byte for byte
+    assert _files(out) == _files(reference)
+    assert _write(out, make_sample=_brighter_toy_sample)["complete"]  # a finished dataset is only verified
+
+
 def test_other_library_versions_may_verify_but_not_extend(reference, tmp_path, monkeypatch):
     out = tmp_path / "ds"
     shutil.copytree(reference, out)

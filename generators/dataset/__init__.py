@@ -91,6 +91,12 @@ while work remains) is refused with
 :class:`UserError`. A change of the task's formation version (``params["version"]``,
 see :func:`generators.task.formation_version`) is refused first, with a message
 naming both versions: new-formation samples must never extend an old dataset.
+Before it makes anything for a dataset that already holds shards, the writer
+makes the first stored sample again and compares its members byte for byte
+(:func:`sample_differences` does the same for any sample of a finished
+dataset): a generator edited without a new formation version since the
+dataset was begun is refused with one line naming the members that differ,
+instead of mixing two generators' samples (one sample's cost).
 
 ``manifest.json`` exists from the first moment with ``"complete": false`` and
 no shard list; when every shard is done it is atomically replaced by the final

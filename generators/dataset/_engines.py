@@ -25,7 +25,7 @@ from generators.dataset._atomic import _tmp_path, _write_json_atomic
 from generators.dataset._codec import DEFAULT_JPEG_QUALITY, DEFAULT_PNG_ENCODER, _encode_sample
 from generators._runtime import SIMD_ENV, THREAD_ENV_VARS, die_with_parent, single_thread_env
 from generators.dataset._common import DEBUG_ENV, UserError, _debug, _first_line, _one_line, _shard_name
-from generators.dataset._tar import _TAR_BLOCK, _HashingWriter, _tar_end, _tar_member
+from generators.dataset._tar import _TAR_BLOCK, _HashingWriter, _stored_members, _tar_end, _tar_member
 from generators.task import sample_rng
 
 
@@ -95,6 +95,16 @@ def _sample_members(make_sample: Callable, job: _ShardJob, index: int) -> list[t
         if job.debug:
             raise
         raise UserError(f"cannot store sample {index}: {type(e).__name__}: {_one_line(e)}") from None
+
+
+def _changed_members(make_sample: Callable, job: _ShardJob, index: int, shard_path) -> list[str]:
+    """Members of sample ``index`` stored in ``shard_path`` that ``make_sample`` (with the job's options,
+    one thread) no longer makes byte for byte, or makes and did not store; sorted, empty when identical."""
+    stored = _stored_members(shard_path, index)
+    with _SingleThreaded() as threads:
+        threads.pin()
+        made = {name: bytes(b) for name, b in _sample_members(make_sample, job, index)}
+    return sorted(n for n in stored.keys() | made.keys() if stored.get(n) != made.get(n))
 
 
 def _probe_sample_bytes(job: _ShardJob, make_sample: Callable, *, max_samples: int = 8,

@@ -22,7 +22,7 @@ from generators.dataset._common import (
     _key,
     _one_line,
 )
-from generators.dataset._engines import _sample_members, _ShardJob, _SingleThreaded
+from generators.dataset._engines import _changed_members, _ShardJob
 from generators.dataset._tar import _check_keys, _group_by_key, _iter_members
 from generators.task import Sample, formation_version
 
@@ -105,30 +105,13 @@ def sample_differences(directory: str | os.PathLike, make_sample: Callable, inde
     record = next((r for r in manifest["shards"] if r["first"] <= index < r["first"] + r["count"]), None)
     if record is None:
         raise UserError(f"{directory} holds samples 0-{manifest['n'] - 1}, not {index}")
-    path = directory / record["file"]
-    stored = {}
-    try:  # only the sample's own members are read (a caption shard holds ~400 MB); not the shard's sha256
-        with tarfile.open(path, mode="r:") as tf:
-            for m in tf:
-                key = m.name.partition(".")[0]
-                if key > _key(index):
-                    break
-                if key == _key(index) and m.isfile():
-                    stored[m.name] = tf.extractfile(m).read()
-    except FileNotFoundError:
-        raise UserError(f"missing shard {path}") from None
-    except (tarfile.TarError, OSError) as e:
-        raise UserError(f"corrupted shard {path}: {_one_line(e)}") from None
     job = _ShardJob(
         str(directory), 0, index, 1, int(manifest["seed"]), _debug(),
         image_format=manifest.get("image_format", "png"),
         quality=int(manifest.get("image_quality", DEFAULT_JPEG_QUALITY)),
         per_frame=manifest["format_version"] >= 3, png_encoder=_recorded_png_encoder(directory, manifest),
     )  # fmt: skip
-    with _SingleThreaded() as threads:
-        threads.pin()
-        made = {name: bytes(b) for name, b in _sample_members(make_sample, job, index)}
-    return sorted(n for n in stored.keys() | made.keys() if stored.get(n) != made.get(n))
+    return _changed_members(make_sample, job, index, directory / record["file"])
 
 
 def read_dataset(directory: str | os.PathLike, *, verify: bool = True) -> Iterator[tuple[str, Sample]]:

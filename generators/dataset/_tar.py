@@ -76,3 +76,22 @@ def _check_keys(keys: list[str], record: dict, where: str) -> None:
     if keys != expected:
         raise UserError(f"corrupted shard {where}: holds keys {keys[:1]}..{keys[-1:]}, expected {record['count']} "
                         f"samples from {expected[0]}")  # fmt: skip
+
+
+def _stored_members(path, index: int) -> dict[str, bytes]:
+    """``{member name: bytes}`` of sample ``index`` in the shard file ``path``, reading only up to its
+    members (a caption shard holds ~400 MB); the shard's sha256 is not checked."""
+    stored: dict[str, bytes] = {}
+    try:
+        with tarfile.open(path, mode="r:") as tf:
+            for m in tf:
+                key = m.name.partition(".")[0]
+                if key > _key(index):
+                    break
+                if key == _key(index) and m.isfile():
+                    stored[m.name] = tf.extractfile(m).read()
+    except FileNotFoundError:
+        raise UserError(f"missing shard {path}") from None
+    except (tarfile.TarError, OSError) as e:
+        raise UserError(f"corrupted shard {path}: {_one_line(e)}") from None
+    return stored

@@ -44,7 +44,7 @@ from generators.dataset._common import (
     _package_versions,
     _shard_name,
 )
-from generators.dataset._engines import _InProcess, _LocalPool, _probe_sample_bytes, _RayEngine, _ShardJob
+from generators.dataset._engines import _changed_members, _InProcess, _LocalPool, _probe_sample_bytes, _RayEngine, _ShardJob
 from generators.dataset._tar import _TAR_BLOCK, _TAR_RECORD
 from generators.task import FORMATION_KEY, Sample, formation_version
 
@@ -179,6 +179,21 @@ def _check_versions(out: Path, config: dict, manifest: dict) -> None:
         raise UserError(
             f"{out} was started with other library versions ({'; '.join(diffs)}); adding shards would mix "
             "data made by different code; use a new --out directory or the original environment"
+        )
+
+
+def _check_same_code(out: Path, make_sample: Callable, record: Mapping, *, seed: int, **options) -> None:
+    """Refuse to extend a dataset whose first stored sample this ``make_sample`` no longer makes byte for
+    byte (a generator changed without a new formation version since the dataset was begun): the
+    finished dataset would mix two generators' samples. Costs one sample."""
+    first = int(record["first"])
+    job = _ShardJob(str(out), 0, first, 1, seed, _debug(), **options)
+    changed = _changed_members(make_sample, job, first, out / record["file"])
+    if changed:
+        raise UserError(
+            f"{out}: sample {first} on disk is not what this code makes ({', '.join(changed[:3])}"
+            f"{' ...' if len(changed) > 3 else ''} differ): the generator changed since the dataset was begun; "
+            "finish it with the code that began it, or use a new --out directory"
         )
 
 
@@ -443,6 +458,9 @@ def _write_dataset(
         todo = [s for s in range(num_shards) if s not in done]
         if existing is not None and todo:
             _check_versions(out, config, existing)
+            if done:
+                _check_same_code(out, make_sample, done[min(done)], seed=seed, image_format=image_format,
+                                 quality=quality, per_frame=config["format_version"] >= 3, png_encoder=png_encoder)
         elif existing is not None:  # nothing to make: keep recording what made the shards
             config["versions"] = existing.get("versions", config["versions"])
         if not keep_manifest:
