@@ -15,9 +15,14 @@ means should add or bump a ``"version"`` entry in its ``params``. What the
 hash cannot see, a generator edited without a new version (a developer
 iterating within one formation version), is caught when a cached split is
 reused: its sample 0 is made again and compared byte for byte with the stored
-one (:func:`generators.dataset.sample_differences`, one sample's cost), and a
-split the running code no longer reproduces is deleted and rebuilt, with one
-line on stderr naming the members that changed.
+one (:func:`generators.dataset.sample_differences`, one sample's cost). A
+split the running code does not reproduce (or cannot read) is left alone,
+since another run or checkout sharing the cache may be reading it, and the
+running code uses its own split beside it,
+``<cache>/<task>-<split key>-<sample digest>`` (the digest of what it makes of
+sample 0, :func:`generators.dataset.sample_digest`), built on first use; one
+line on stderr names the members that changed. Stale splits are never deleted
+by the harness: remove them by hand.
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -72,13 +76,13 @@ def build_split(task: Task, *, size: int, cache_dir: Path, workers: int | None =
     """Make (or reuse) the test split of ``task`` with ``size`` samples.
 
     Sample ``i`` is ``task.make_sample(sample_rng(task.test_seed, i))``. A cached split is reused only
-    if the running code makes its sample 0 byte for byte (``check``; see the module docstring),
-    otherwise it is rebuilt.
+    if the running code makes its sample 0 byte for byte (``check``); otherwise the code's own split
+    beside it is used or built (see the module docstring).
 
     Returns
     -------
     directory : Path
-        ``<cache_dir>/<task>-<split key>``.
+        ``<cache_dir>/<task>-<split key>``, or ``...-<sample digest>`` beside it (see above).
     split_key : str
         :func:`hash_dataset` of the recipe: what the cache is keyed by.
     dataset_hash : str
@@ -89,19 +93,23 @@ def build_split(task: Task, *, size: int, cache_dir: Path, workers: int | None =
     """
     from generators.dataset import read_manifest, write_dataset  # heavy; import on use
 
-    from generators.dataset import sample_differences
+    from generators.dataset import UserError, sample_differences, sample_digest
 
     digest = hash_dataset(task.name, task.params, task.test_seed, size)
     out = split_dir(task, size, cache_dir)
     if check and _is_complete(out, size):
-        changed = sample_differences(out, task.make_sample, 0)
+        try:
+            changed = sample_differences(out, task.make_sample, 0)
+        except UserError as err:  # unreadable, or written with an encoder this code no longer has
+            changed = [f"unreadable: {err}"]
         if changed:
-            print(f"{task.name}: the cached split {out} was made by other generator code (sample 0 differs in "
-                  f"{', '.join(changed[:4])}{' ...' if len(changed) > 4 else ''}); rebuilding it", file=sys.stderr)
-            stale = out.with_name(out.name + ".stale")  # renamed first, so a killed removal leaves no half split
-            shutil.rmtree(stale, ignore_errors=True)
-            out.rename(stale)
-            shutil.rmtree(stale)
+            # Never deleted: another run (or another checkout sharing the cache) may be reading it. The
+            # running code's own split lives beside it, keyed by what this code makes of sample 0.
+            alt = out.with_name(f"{out.name}-{sample_digest(task.make_sample, task.test_seed, 0)}")
+            print(f"{task.name}: the cached split {out.name} was made by other generator code (sample 0 differs "
+                  f"in {', '.join(changed[:3])}{' ...' if len(changed) > 3 else ''}); using {alt.name}",
+                  file=sys.stderr)
+            out = alt
     if not _is_complete(out, size):
         out.parent.mkdir(parents=True, exist_ok=True)
         write_dataset(

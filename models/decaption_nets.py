@@ -100,8 +100,9 @@ class _FoldedConv3d(nn.Conv3d):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.stride[0] != 1 or self.padding[0] != 0 or self.dilation != (1, 1, 1) or self.groups != 1:
-            raise ValueError("_FoldedConv3d takes no temporal stride, padding or dilation, and no groups")
+        if (self.stride[0] != 1 or self.padding[0] != 0 or self.dilation != (1, 1, 1) or self.groups != 1
+                or self.padding_mode != "zeros"):
+            raise ValueError("_FoldedConv3d takes no temporal stride, padding or dilation, no groups, zero padding only")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         kt = self.kernel_size[0]

@@ -444,13 +444,14 @@ def test_split_is_cached_and_rebuilt_only_when_params_change(tmp_path, monkeypat
     assert len(list((tmp_path / "cache").iterdir())) == 2
 
 
-def test_a_cached_split_the_generator_no_longer_makes_is_rebuilt(tmp_path, capsys):
+def test_a_cached_split_the_generator_no_longer_makes_is_not_reused(tmp_path, capsys):
     # Same task name, params and seed (so the same split key), other generator code: the split made by
-    # the old code must not be scored as the new code's data.
+    # the old code must not be scored as the new code's data, nor deleted (another run may be reading it).
     task = make_views_task(test_size=3)
     out, key, digest = _cache.build_split(task, size=3, cache_dir=tmp_path)
     assert _cache.build_split(task, size=3, cache_dir=tmp_path) == (out, key, digest)  # reused as is
-    assert "rebuilding" not in capsys.readouterr().err
+    assert "other generator code" not in capsys.readouterr().err
+    old_files = {p.name: p.read_bytes() for p in out.iterdir()}
 
     def brighter(rng):
         s = make_views_sample(rng)
@@ -459,14 +460,18 @@ def test_a_cached_split_the_generator_no_longer_makes_is_rebuilt(tmp_path, capsy
     edited = dataclasses.replace(task, make_sample=brighter)
     out2, key2, digest2 = _cache.build_split(edited, size=3, cache_dir=tmp_path)
     err = capsys.readouterr().err
-    assert out2 == out and key2 == key and digest2 != digest
-    assert err.count("\n") == 1 and "rebuilding it" in err and "000000000000.inputs.views.pngs" in err, err
+    assert out2 == out.with_name(f"{out.name}-{dataset.sample_digest(brighter, task.test_seed, 0)}")
+    assert key2 == key and digest2 != digest
+    assert err.count("\n") == 1 and f"using {out2.name}" in err and "000000000000.inputs.views.pngs" in err, err
     stored = next(dataset.read_dataset(out2))[1].inputs["views"]
     expected = brighter(sample_rng(task.test_seed, 0)).inputs["views"]
     assert np.array_equal(stored, np.round(expected * 255).astype(np.float32) / 255)
-    assert not out.with_name(out.name + ".stale").exists()
-    assert _cache.build_split(edited, size=3, cache_dir=tmp_path)[2] == digest2  # and then reused
-    assert "rebuilding" not in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == old_files  # the old split is left alone
+    assert _cache.build_split(edited, size=3, cache_dir=tmp_path)[:3] == (out2, key2, digest2)  # then reused
+    assert _cache.build_split(task, size=3, cache_dir=tmp_path) == (out, key, digest)  # and the old code's too
+    (out / "shard-000000.tar").write_bytes(b"truncated")  # unreadable: treated as made by other code
+    assert _cache.build_split(edited, size=3, cache_dir=tmp_path)[0] == out2
+    assert "unreadable: corrupted shard" in capsys.readouterr().err
 
 
 def test_sample_differences_names_the_members_that_changed(tmp_path):

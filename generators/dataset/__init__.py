@@ -160,6 +160,7 @@ from generators.dataset._reader import (
     read_frame,
     read_manifest,
     sample_differences,
+    sample_digest,
 )
 from generators.dataset._writer import compute_dataset_hash, write_dataset
 
@@ -171,6 +172,7 @@ __all__ = [
     "read_manifest",
     "read_formation_version",
     "sample_differences",
+    "sample_digest",
     "compute_dataset_hash",
     "SampleDataset",
     "add_dataset_arguments",

@@ -22,7 +22,7 @@ from generators.dataset._common import (
     _key,
     _one_line,
 )
-from generators.dataset._engines import _changed_members, _ShardJob
+from generators.dataset._engines import _changed_members, _sample_members, _ShardJob, _SingleThreaded
 from generators.dataset._tar import _check_keys, _group_by_key, _iter_members
 from generators.task import Sample, formation_version
 
@@ -112,6 +112,21 @@ def sample_differences(directory: str | os.PathLike, make_sample: Callable, inde
         per_frame=manifest["format_version"] >= 3, png_encoder=_recorded_png_encoder(directory, manifest),
     )  # fmt: skip
     return _changed_members(make_sample, job, index, directory / record["file"])
+
+
+def sample_digest(make_sample: Callable, seed: int, index: int = 0) -> str:
+    """Hex SHA-256 (first 12 digits) of the tar members (names and bytes) that :func:`write_dataset`
+    writes for sample ``index`` of ``seed`` with its default options (PNG, frame by frame): a
+    fingerprint of what the running generator code makes, without writing anything."""
+    job = _ShardJob("", 0, int(index), 1, int(seed), _debug())
+    with _SingleThreaded() as threads:
+        threads.pin()
+        members = _sample_members(make_sample, job, int(index))
+    h = hashlib.sha256()
+    for name, data in members:
+        h.update(name.encode() + b"\0" + len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()[:12]
 
 
 def read_dataset(directory: str | os.PathLike, *, verify: bool = True) -> Iterator[tuple[str, Sample]]:
