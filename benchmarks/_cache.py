@@ -91,9 +91,8 @@ def build_split(task: Task, *, size: int, cache_dir: Path, workers: int | None =
         what the results rows record, so two machines whose generators wrote
         different bytes are told apart.
     """
-    from generators.dataset import read_manifest, write_dataset  # heavy; import on use
-
-    from generators.dataset import UserError, sample_differences, sample_digest
+    from generators.dataset import (  # heavy; import on use
+        UserError, read_manifest, sample_differences, sample_digest, write_dataset)
 
     digest = hash_dataset(task.name, task.params, task.test_seed, size)
     out = split_dir(task, size, cache_dir)

@@ -97,13 +97,18 @@ def _sample_members(make_sample: Callable, job: _ShardJob, index: int) -> list[t
         raise UserError(f"cannot store sample {index}: {type(e).__name__}: {_one_line(e)}") from None
 
 
+def _made_members(make_sample: Callable, job: _ShardJob, index: int) -> list[tuple[str, bytes | memoryview]]:
+    """:func:`_sample_members` with one OpenCV/torch thread, as a shard writer makes them."""
+    with _SingleThreaded() as threads:
+        threads.pin()
+        return _sample_members(make_sample, job, index)
+
+
 def _changed_members(make_sample: Callable, job: _ShardJob, index: int, shard_path) -> list[str]:
     """Members of sample ``index`` stored in ``shard_path`` that ``make_sample`` (with the job's options,
     one thread) no longer makes byte for byte, or makes and did not store; sorted, empty when identical."""
     stored = _stored_members(shard_path, index)
-    with _SingleThreaded() as threads:
-        threads.pin()
-        made = {name: bytes(b) for name, b in _sample_members(make_sample, job, index)}
+    made = {name: bytes(b) for name, b in _made_members(make_sample, job, index)}
     return sorted(n for n in stored.keys() | made.keys() if stored.get(n) != made.get(n))
 
 

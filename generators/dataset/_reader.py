@@ -22,7 +22,7 @@ from generators.dataset._common import (
     _key,
     _one_line,
 )
-from generators.dataset._engines import _changed_members, _sample_members, _ShardJob, _SingleThreaded
+from generators.dataset._engines import _changed_members, _made_members, _ShardJob
 from generators.dataset._tar import _check_keys, _group_by_key, _iter_members
 from generators.task import Sample, formation_version
 
@@ -119,11 +119,8 @@ def sample_digest(make_sample: Callable, seed: int, index: int = 0) -> str:
     writes for sample ``index`` of ``seed`` with its default options (PNG, frame by frame): a
     fingerprint of what the running generator code makes, without writing anything."""
     job = _ShardJob("", 0, int(index), 1, int(seed), _debug())
-    with _SingleThreaded() as threads:
-        threads.pin()
-        members = _sample_members(make_sample, job, int(index))
     h = hashlib.sha256()
-    for name, data in members:
+    for name, data in _made_members(make_sample, job, int(index)):
         h.update(name.encode() + b"\0" + len(data).to_bytes(8, "little"))
         h.update(data)
     return h.hexdigest()[:12]
