@@ -81,10 +81,11 @@ Conventions:
   PSNR per grid 59.70 / 59.13 / 59.17 / 33.02 / 36.40 / 40.24 -> 60.00 /
   59.87 / 59.97 / 59.67 / 59.90 / 60.00 dB, at 2.6-3.8x the CPU time on
   those textures (per grid of 96 calls, two grids side by side: 26 -> 67 s
-  unmodulated under one line, 53 -> 188 s modulated under four). On photographs the gate keeps the
-  moves off: of the 900 coverfill test samples 9 changed (procedural covers
-  with exactly repeated patterns; mean PSNR 30.183 -> 30.188 dB), median time
-  per call 1.12x (the gate's full-weight distance pass).
+  unmodulated under one line, 53 -> 188 s modulated under four). On
+  photographs the gate keeps the moves off: of the 900 coverfill test
+  samples 9 changed (procedural covers with exactly repeated patterns; mean
+  PSNR 30.183 -> 30.188 dB), median time per call 1.12x (the gate's
+  full-weight distance pass).
 * Randomness: all draws come from a xorshift64* stream inside the numba
   kernels, seeded from the ``rng`` passed in, so the result is a pure
   function of the inputs and the rng state. The registered method holds a
@@ -105,6 +106,7 @@ dB): the per-value weights and the vote's second pass.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Mapping
@@ -441,6 +443,19 @@ def _vote_log_weights(nn_d: np.ndarray) -> np.ndarray:
     return -nn_d / (2.0 * sigma2)
 
 
+def _em_step(lv: "_Level", flat: np.ndarray, wflat: np.ndarray, nn_y: np.ndarray, nn_x: np.ndarray,
+             nn_d: np.ndarray, r: int, pm_iters: int, state: np.ndarray, vote_first: bool = False) -> None:
+    """One EM iteration in place: distances, PatchMatch sweeps (E), vote (M). ``vote_first``: the
+    current matches vote once before they are improved (after a region move)."""
+    c = lv.img.shape[2]
+    if vote_first:
+        _compute_distances(flat, wflat, lv.tgt_y, lv.tgt_x, nn_y, nn_x, nn_d, r, c)
+        _vote(lv.img, lv.hole, lv.tgt_y, lv.tgt_x, nn_y, nn_x, _vote_log_weights(nn_d), r)
+    _compute_distances(flat, wflat, lv.tgt_y, lv.tgt_x, nn_y, nn_x, nn_d, r, c)
+    _improve_nnf(flat, wflat, c, r, lv.tgt_y, lv.tgt_x, lv.tgt_map, lv.valid, nn_y, nn_x, nn_d, pm_iters, state)
+    _vote(lv.img, lv.hole, lv.tgt_y, lv.tgt_x, nn_y, nn_x, _vote_log_weights(nn_d), r)
+
+
 def _full_energy(lv: "_Level", nn_y: np.ndarray, nn_x: np.ndarray, r: int) -> np.ndarray:
     """Per-target SSD of the completed level against its match, every pixel at weight 1."""
     h, w, c = lv.img.shape
@@ -487,10 +502,10 @@ def _region_moves(lv: "_Level", nn_y: np.ndarray, nn_x: np.ndarray, r: int, em_s
     """Non-local moves at the finest level where the known image repeats exactly (see the module
     docstring); returns how many were kept. ``em_step()`` runs one EM iteration in place."""
     d = _full_energy(lv, nn_y, nn_x, r)
-    n_values = (2 * r + 1) ** 2 * lv.img.shape[2]
+    size = 2 * r + 1
+    n_values = size * size * lv.img.shape[2]
     tau = 4.0 * float(np.median(d)) + 1e-12
     # Exactness is judged on textured matches only: a flat region matches itself anywhere.
-    size = 2 * r + 1
     mean = cv2.boxFilter(lv.img, cv2.CV_32F, (size, size), normalize=True, borderType=cv2.BORDER_REFLECT)
     sq = cv2.boxFilter(lv.img * lv.img, cv2.CV_32F, (size, size), normalize=True, borderType=cv2.BORDER_REFLECT)
     var = (sq - mean * mean).reshape(lv.img.shape[0], lv.img.shape[1], -1).mean(2)
@@ -540,6 +555,7 @@ def _region_moves(lv: "_Level", nn_y: np.ndarray, nn_x: np.ndarray, r: int, em_s
         if not moved:
             break
     return kept
+
 
 def _build_pyramid(img: np.ndarray, hole: np.ndarray, r: int, min_size: int, max_levels: int | None) -> list[_Level]:
     levels = [_Level(img, hole, r)]
@@ -621,20 +637,10 @@ def fill_channels_patchmatch(
             # solution, which the finest level's two EM steps then locked in.
             _upsample_into(lv.img, lv.hole, levels[depth + 1].img)
             _vote(lv.img, lv.hole, lv.tgt_y, lv.tgt_x, nn_y, nn_x, np.where(upsampled, 0.0, -np.inf), r)
+        em_step = functools.partial(_em_step, lv, flat, wflat, nn_y, nn_x, nn_d, r, pm_iters, state)
         for _ in range(em_iters_finest if depth == 0 else em_iters):
-            _compute_distances(flat, wflat, lv.tgt_y, lv.tgt_x, nn_y, nn_x, nn_d, r, c)
-            _improve_nnf(flat, wflat, c, r, lv.tgt_y, lv.tgt_x, lv.tgt_map, lv.valid, nn_y, nn_x, nn_d, pm_iters, state)
-            _vote(lv.img, lv.hole, lv.tgt_y, lv.tgt_x, nn_y, nn_x, _vote_log_weights(nn_d), r)
+            em_step()
         if depth == 0 and move_rounds:
-
-            def em_step(vote_first: bool = False) -> None:
-                if vote_first:  # the moved matches vote before they are improved
-                    _compute_distances(flat, wflat, lv.tgt_y, lv.tgt_x, nn_y, nn_x, nn_d, r, c)
-                    _vote(lv.img, lv.hole, lv.tgt_y, lv.tgt_x, nn_y, nn_x, _vote_log_weights(nn_d), r)
-                _compute_distances(flat, wflat, lv.tgt_y, lv.tgt_x, nn_y, nn_x, nn_d, r, c)
-                _improve_nnf(flat, wflat, c, r, lv.tgt_y, lv.tgt_x, lv.tgt_map, lv.valid, nn_y, nn_x, nn_d, pm_iters, state)
-                _vote(lv.img, lv.hole, lv.tgt_y, lv.tgt_x, nn_y, nn_x, _vote_log_weights(nn_d), r)
-
             kept = _region_moves(lv, nn_y, nn_x, r, em_step, move_rounds)
             if kept:
                 logger.debug("patchmatch: %d region moves kept", kept)
